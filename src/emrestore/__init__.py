@@ -1,0 +1,22 @@
+"""emrestore: restore single-shot electron-microscopy images.
+
+Public API
+----------
+read, write
+    Read any supported microscope file into an :class:`EMImage` (calibration kept),
+    write one back (TIFF, HSPY, PNG, NPY).
+EMImage
+    Pixel data + pixel size + unit + modality + metadata.
+errors
+    The exception hierarchy for bad input.
+"""
+
+from __future__ import annotations
+
+from . import errors
+from .image import EMImage
+from .io import read, write
+
+__version__ = "0.1.0"
+
+__all__ = ["EMImage", "read", "write", "errors", "__version__"]

@@ -1,0 +1,287 @@
+"""`EMImage`: an image (or a series) with its calibration and metadata.
+
+This is the I/O contract of emrestore: readers return it, writers take it, and the
+restorer hands back one with the same calibration, so every measurement made on a
+restored image stays in physical units.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import NonFiniteDataError, NotAnImageError, ParameterError
+
+#: The modalities emrestore knows; ``None`` means "not known".
+MODALITIES = ("tem", "stem", "sem")
+
+#: Length units and their size in nanometres.
+LENGTH_UNITS_NM = {
+    "pm": 1e-3,
+    "Å": 0.1,
+    "nm": 1.0,
+    "µm": 1e3,
+    "mm": 1e6,
+    "m": 1e9,
+}
+
+_UNIT_ALIASES = {
+    "um": "µm",
+    "μm": "µm",  # Greek mu
+    "micron": "µm",
+    "microns": "µm",
+    "micrometer": "µm",
+    "micrometre": "µm",
+    "a": "Å",
+    "A": "Å",
+    "Å": "Å",  # Angstrom sign U+212B
+    "angstrom": "Å",
+    "ang": "Å",
+    "nanometer": "nm",
+    "nanometre": "nm",
+    "picometer": "pm",
+    "picometre": "pm",
+    "millimeter": "mm",
+    "millimetre": "mm",
+    "meter": "m",
+    "metre": "m",
+}
+
+
+def normalize_unit(unit: str | None) -> str | None:
+    """Return the canonical spelling of a length unit, or ``None`` for "no unit".
+
+    Parameters
+    ----------
+    unit : str or None
+        A unit as written by some file format (``"um"``, ``"micron"``, ``"A"``, ...).
+
+    Returns
+    -------
+    str or None
+        ``"pm"``, ``"Å"``, ``"nm"``, ``"µm"``, ``"mm"``, ``"m"``, any other non-empty
+        unit unchanged (e.g. ``"1/nm"``), or ``None`` for empty/undefined units.
+
+    Examples
+    --------
+    >>> normalize_unit("micron")
+    'µm'
+    >>> normalize_unit("<undefined>") is None
+    True
+    """
+    if unit is None:
+        return None
+    text = str(unit).strip()
+    if text in ("", "[]", "<undefined>", "undefined", "px", "pixel", "pixels", "None"):
+        return None
+    if text in LENGTH_UNITS_NM:
+        return text
+    return _UNIT_ALIASES.get(text, _UNIT_ALIASES.get(text.lower(), text))
+
+
+def convenient_length(value: float, unit: str) -> tuple[float, str]:
+    """Express a length in the unit a microscopist would quote it in.
+
+    SI metres (as SEM TIFFs store them) become pm, nm, µm or mm so that the number is
+    between 1 and 1000 where possible. Other units are returned unchanged.
+
+    Parameters
+    ----------
+    value : float
+        The length in ``unit``.
+    unit : str
+        A canonical unit from :data:`LENGTH_UNITS_NM`.
+
+    Returns
+    -------
+    (float, str)
+        The same length in a convenient unit.
+
+    Examples
+    --------
+    >>> convenient_length(1.165e-08, "m")
+    (11.65, 'nm')
+    """
+    if unit not in ("m", "mm") or value <= 0:
+        return value, unit
+    nm = value * LENGTH_UNITS_NM[unit]
+    for name in ("pm", "nm", "µm", "mm"):
+        converted = nm / LENGTH_UNITS_NM[name]
+        if converted < 1000:
+            return float(f"{converted:.12g}"), name
+    return float(f"{nm / LENGTH_UNITS_NM['mm']:.12g}"), "mm"
+
+
+@dataclass
+class EMImage:
+    """An electron-microscopy image with its calibration and metadata.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        Pixel values, stored as ``float32`` of shape (H, W) for one image or (N, H, W)
+        for a series (N frames). Integer input is converted without rescaling, so
+        values stay in the detector's units (counts, ADU, ...).
+    pixel_size : float or None
+        Size of one pixel in ``unit`` (square pixels), or ``None`` if uncalibrated.
+    unit : str or None
+        Unit of ``pixel_size``: ``"pm"``, ``"Å"``, ``"nm"``, ``"µm"``, ... (or a
+        reciprocal unit such as ``"1/nm"`` for diffraction patterns).
+    modality : {"tem", "stem", "sem"} or None
+        How the image was acquired; inferred from the file's metadata where possible.
+    metadata : dict
+        Flat, JSON-serialisable acquisition metadata where present: ``voltage_kV``,
+        ``magnification``, ``detector``, ``dwell_time_us``, ``exposure_s``,
+        ``instrument``, ``original_dtype``, ``databar_height_px``, ...
+    source : str or None
+        Path of the file the image was read from.
+    original_metadata : dict
+        The vendor's full metadata tree as RosettaSciIO read it (written to ``.hspy``,
+        not to TIFF descriptions).
+    allow_nonfinite : bool, optional
+        Accept NaN/inf pixels (default ``False``: they raise
+        :class:`~emrestore.errors.NonFiniteDataError`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = EMImage(np.zeros((64, 64), dtype=np.uint16), pixel_size=0.05, unit="nm")
+    >>> img.shape, img.data.dtype, img.frames
+    ((64, 64), dtype('float32'), 1)
+    """
+
+    data: np.ndarray
+    pixel_size: float | None = None
+    unit: str | None = None
+    modality: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    original_metadata: dict[str, Any] = field(default_factory=dict, repr=False)
+    allow_nonfinite: bool = field(default=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        data = np.asarray(self.data)
+        if data.dtype.kind not in "biuf":
+            raise NotAnImageError(
+                f"Image data has dtype {data.dtype}, which is not a number type.",
+                "Pass a real-valued array (complex or text data cannot be restored).",
+            )
+        if data.ndim not in (2, 3):
+            raise NotAnImageError(
+                f"Image data has {data.ndim} dimension(s) {data.shape}; an image needs "
+                "2 (H, W) or 3 (N, H, W).",
+                "Select one image or a series of images from the data first.",
+            )
+        if data.size == 0 or min(data.shape[-2:]) < 1:
+            raise NotAnImageError(
+                f"Image data is empty (shape {data.shape}).",
+                "Pass an image with at least one pixel.",
+            )
+        self.metadata = dict(self.metadata)
+        if data.dtype != np.float32:
+            self.metadata.setdefault("original_dtype", str(data.dtype))
+            data = data.astype(np.float32)
+        else:
+            self.metadata.setdefault("original_dtype", "float32")
+        if not self.allow_nonfinite:
+            bad = ~np.isfinite(data)
+            if bad.any():
+                raise NonFiniteDataError(
+                    f"The image holds {int(bad.sum())} NaN or infinite pixel(s).",
+                    "Replace them first (e.g. numpy.nan_to_num or inpainting), or read "
+                    "with allow_nonfinite=True to inspect the file.",
+                )
+        self.data = data
+        if self.pixel_size is not None:
+            size = float(self.pixel_size)
+            if not np.isfinite(size) or size <= 0:
+                raise ParameterError(
+                    f"pixel_size must be a positive finite number, got {self.pixel_size!r}.",
+                    "Give the pixel size in `unit`, or None if the image is uncalibrated.",
+                )
+            self.pixel_size = size
+        self.unit = normalize_unit(self.unit)
+        if self.pixel_size is None:
+            self.unit = None
+        if self.modality is not None:
+            modality = str(self.modality).lower()
+            if modality not in MODALITIES:
+                raise ParameterError(
+                    f"Unknown modality {self.modality!r}.",
+                    f"Use one of {', '.join(MODALITIES)} or None.",
+                )
+            self.modality = modality
+        if self.source is not None:
+            self.source = str(self.source)
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of ``data``: (H, W) or (N, H, W)."""
+        return tuple(self.data.shape)
+
+    @property
+    def frames(self) -> int:
+        """Number of frames: 1 for a single image, N for a series."""
+        return 1 if self.data.ndim == 2 else int(self.data.shape[0])
+
+    @property
+    def is_series(self) -> bool:
+        """True if ``data`` is a series (N, H, W)."""
+        return self.data.ndim == 3
+
+    @property
+    def pixel_size_nm(self) -> float | None:
+        """Pixel size in nanometres, or ``None`` if uncalibrated or not a length."""
+        if self.pixel_size is None or self.unit not in LENGTH_UNITS_NM:
+            return None
+        return self.pixel_size * LENGTH_UNITS_NM[self.unit]
+
+    # -------------------------------------------------------------------- helpers
+    def with_data(self, data: np.ndarray, **metadata: Any) -> "EMImage":
+        """Return a copy with new pixel data and the same calibration.
+
+        Parameters
+        ----------
+        data : numpy.ndarray
+            New pixel values, same (H, W) or (N, H, W) layout.
+        **metadata
+            Entries to add to (or replace in) the copy's ``metadata``.
+        """
+        return EMImage(
+            data=data,
+            pixel_size=self.pixel_size,
+            unit=self.unit,
+            modality=self.modality,
+            metadata={**copy.deepcopy(self.metadata), **metadata},
+            source=self.source,
+            original_metadata=copy.deepcopy(self.original_metadata),
+            allow_nonfinite=self.allow_nonfinite,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Shape, dtype, calibration, modality and frames as a JSON-ready dict.
+
+        Returns
+        -------
+        dict
+            Keys ``shape``, ``dtype`` (the file's pixel type), ``pixel_size``, ``unit``,
+            ``modality``, ``frames``.
+        """
+        return {
+            "shape": list(self.shape),
+            "dtype": self.metadata.get("original_dtype", str(self.data.dtype)),
+            "pixel_size": self.pixel_size,
+            "unit": self.unit,
+            "modality": self.modality,
+            "frames": self.frames,
+        }
+
+    def __repr__(self) -> str:
+        cal = "uncalibrated" if self.pixel_size is None else f"{self.pixel_size:.6g} {self.unit}/px"
+        name = Path(self.source).name if self.source else "in memory"
+        return f"EMImage(shape={self.shape}, {cal}, modality={self.modality}, source={name})"
