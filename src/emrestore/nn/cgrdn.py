@@ -1,0 +1,193 @@
+"""CGRDN generator: per-image normalisation, a grouped residual-dense body at reduced
+resolution, and a global residual, mapping raw intensities to raw intensities.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from .configs import GeneratorConfig, generator_config
+
+__all__ = ["CGRDN", "ResidualDenseBlock", "DenseGroup", "build_generator", "normalise_images"]
+
+#: Smallest std used to normalise an image (guards flat or empty images) [input units].
+STD_EPS = 1e-6
+
+
+def normalise_images(x: Tensor, eps: float = STD_EPS) -> tuple[Tensor, Tensor, Tensor]:
+    """Normalise each image to zero mean and unit std.
+
+    Parameters
+    ----------
+    x : Tensor
+        (N, 1, H, W) raw intensities.
+    eps : float
+        Floor of the std [input units].
+
+    Returns
+    -------
+    (x_hat, mean, std) : tuple of Tensor
+        ``x_hat`` (N, 1, H, W) = (x − mean) / max(std, eps); ``mean`` and ``std`` (N, 1, 1, 1).
+    """
+    mean = x.mean(dim=(-2, -1), keepdim=True)
+    var = (x - mean).square().mean(dim=(-2, -1), keepdim=True)
+    std = var.sqrt().clamp_min(eps)
+    return (x - mean) / std, mean, std
+
+
+class ResidualDenseBlock(nn.Module):
+    """``layers`` densely connected 3×3 conv + ReLU layers, 1×1 local fusion, local residual.
+
+    Input and output: (N, channels, h, w).
+    """
+
+    def __init__(self, channels: int, growth: int, layers: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.Conv2d(channels + growth * k, growth, 3, padding=1) for k in range(layers)
+        )
+        self.fuse = nn.Conv2d(channels + growth * layers, channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        features = [x]
+        for conv in self.layers:
+            features.append(F.relu(conv(torch.cat(features, dim=1))))
+        return self.fuse(torch.cat(features, dim=1)) + x
+
+
+class DenseGroup(nn.Module):
+    """``blocks`` chained RDBs whose outputs are concatenated, fused by 1×1 conv, plus the input."""
+
+    def __init__(self, channels: int, growth: int, layers: int, blocks: int) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(ResidualDenseBlock(channels, growth, layers) for _ in range(blocks))
+        self.fuse = nn.Conv2d(channels * blocks, channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        outputs = []
+        h = x
+        for block in self.blocks:
+            h = block(h)
+            outputs.append(h)
+        return self.fuse(torch.cat(outputs, dim=1)) + x
+
+
+class CGRDN(nn.Module):
+    """Concatenated Grouped Residual Dense Network (Lobato, Friedrich & Van Aert 2024).
+
+    ``forward`` takes raw images (N, 1, H, W) of any H, W ≥ 1 and returns restored images of
+    the same shape and intensity scale: each image is normalised by its own mean and std,
+    padded (edge replication) to a multiple of the down-sampling factor,
+    restored, cropped back and de-normalised.
+
+    Parameters
+    ----------
+    config : GeneratorConfig
+        Sizes (see :class:`~emrestore.nn.configs.GeneratorConfig`).
+    """
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__()
+        self.config = config
+        ch, f = config.channels, config.downsample
+        self.stem = nn.Conv2d(1, ch, 3, padding=1)
+        if f == 2:
+            self.down: nn.Module = nn.Conv2d(ch, ch, 4, stride=2, padding=1)
+            self.up: nn.Module = nn.ConvTranspose2d(ch, ch, 4, stride=2, padding=1)
+        else:
+            self.down = nn.Sequential(nn.PixelUnshuffle(f), nn.Conv2d(ch * f * f, ch, 1))
+            self.up = nn.Sequential(nn.Conv2d(ch, ch * f * f, 1), nn.PixelShuffle(f))
+        self.groups = nn.ModuleList(
+            DenseGroup(ch, config.growth, config.layers, config.blocks) for _ in range(config.groups)
+        )
+        self.fuse = nn.Conv2d(ch * config.groups, ch, 1)
+        self.out = nn.Conv2d(ch, 1, 3, padding=1)
+
+    @property
+    def factor(self) -> int:
+        """Down-sampling factor of the body; padded sizes are multiples of it."""
+        return self.config.downsample
+
+    def forward_normalised(self, x_hat: Tensor) -> Tensor:
+        """Restore normalised images whose H and W are multiples of :attr:`factor`.
+
+        Parameters
+        ----------
+        x_hat : Tensor
+            (N, 1, H, W), zero mean and unit std per image.
+
+        Returns
+        -------
+        Tensor
+            (N, 1, H, W) restored, in the same normalised units.
+        """
+        low = self.down(self.stem(x_hat))
+        outputs = []
+        h = low
+        for group in self.groups:
+            h = group(h)
+            outputs.append(h)
+        h = self.fuse(torch.cat(outputs, dim=1)) + low
+        return self.out(self.up(h)) + x_hat
+
+    def pad(self, x: Tensor) -> tuple[Tensor, int, int]:
+        """Pad (N, C, H, W) at the bottom/right to multiples of :attr:`factor`.
+
+        Returns the padded tensor and the original H, W. Edge pixels are replicated, which
+        works for every size (even 1×1) and keeps the padded border free of new structure.
+        """
+        h, w = x.shape[-2], x.shape[-1]
+        f = self.factor
+        pad_h = (f - h % f) % f
+        pad_w = (f - w % f) % f
+        return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate"), h, w
+
+    def forward_training(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Restore and return the prediction in the input's normalised units.
+
+        Parameters
+        ----------
+        x : Tensor
+            (N, 1, H, W) raw degraded images.
+
+        Returns
+        -------
+        (pred_hat, mean, std) : tuple of Tensor
+            ``pred_hat`` (N, 1, H, W) is the restored image normalised with the input's
+            ``mean`` and ``std`` (N, 1, 1, 1); the raw restoration is ``pred_hat * std + mean``.
+        """
+        x_hat, mean, std = normalise_images(x)
+        padded, h, w = self.pad(x_hat)
+        pred = self.forward_normalised(padded)[..., :h, :w]
+        return pred, mean, std
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Restore raw images (N, 1, H, W) → (N, 1, H, W), same intensity scale."""
+        pred, mean, std = self.forward_training(x)
+        return pred * std + mean
+
+
+def build_generator(config: "str | GeneratorConfig | dict" = "paper", seed: int | None = None) -> CGRDN:
+    """Build a CGRDN from a preset name (``"paper"``, ``"fast"``, ...), a dict or a config.
+
+    Parameters
+    ----------
+    config : str, dict or GeneratorConfig
+        The sizes; ``"paper"`` is the published network with 7,035,521 parameters.
+    seed : int, optional
+        Seed for the weight initialisation (PyTorch defaults: Kaiming-uniform); when given, the
+        global torch RNG is left untouched.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown name or bad sizes.
+    """
+    cfg = generator_config(config)
+    if seed is None:
+        return CGRDN(cfg)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return CGRDN(cfg)
