@@ -163,9 +163,16 @@ class CGRDN(nn.Module):
         pred = self.forward_normalised(padded)[..., :h, :w]
         return pred, mean, std
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Restore raw images (N, 1, H, W) → (N, 1, H, W), same intensity scale."""
+    def forward(self, x: Tensor, return_normalised: bool = False):
+        """Restore raw images (N, 1, H, W) → (N, 1, H, W), same intensity scale.
+
+        With ``return_normalised=True`` return :meth:`forward_training`'s
+        ``(pred_hat, mean, std)`` instead (the trainer uses this through DDP, which only
+        wraps ``forward``).
+        """
         pred, mean, std = self.forward_training(x)
+        if return_normalised:
+            return pred, mean, std
         return pred * std + mean
 
 

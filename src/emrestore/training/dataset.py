@@ -1,0 +1,207 @@
+"""Training pairs on the fly, and the fixed validation set.
+
+Pair ``i`` of a run is a pure function of ``(seed, i)``: its generator is
+``numpy.random.default_rng([seed, i])``, whichever DataLoader worker or DDP process makes it.
+Step ``s`` of a run with ``P`` processes and ``b`` pairs per process uses the global indices
+``s·P·b … (s+1)·P·b − 1`` (process ``r`` takes ``s·P·b + r·b …``), so resuming at step ``s``,
+changing the number of workers, or splitting a batch over processes gives the same pairs.
+Workers also seed numpy's and Python's global generators from their torch seed
+(:func:`worker_init`) for any third-party code that uses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ..errors import ParameterError
+from .config import TrainConfig
+from .sources import BankSource, RendererSource, SyntheticSource, get_augment, get_degradation
+
+__all__ = [
+    "PairDataset",
+    "StepSampler",
+    "make_source",
+    "make_dataset",
+    "make_loader",
+    "worker_init",
+    "validation_set",
+]
+
+
+def make_source(config: TrainConfig):
+    """The clean-image source of ``[data] source``."""
+    data = config.data
+    if data.source == "renderer":
+        return RendererSource(config.tag)
+    if data.source == "bank":
+        return BankSource(data.bank, config.modality)
+    return SyntheticSource(config.modality)
+
+
+class PairDataset(Dataset):
+    """(degraded, target) pairs, each (1, crop, crop) float32, made on the fly.
+
+    Parameters
+    ----------
+    source : CleanSource
+        Clean-image source (renderer, bank or synthetic).
+    degrade : callable
+        ``degrade(clean, modality, rng) -> (degraded, target, params)``.
+    crop : int
+        Side of the pairs [px].
+    seed : int
+        Seed of the pair sequence.
+    augment : callable, optional
+        ``augment(image, rng) -> image`` applied to the clean image before degradation.
+    """
+
+    def __init__(self, source, degrade, crop: int, seed: int, augment=None) -> None:
+        self.source = source
+        self.degrade = degrade
+        self.crop = crop
+        self.seed = seed
+        self.augment = augment
+
+    def __len__(self) -> int:  # effectively infinite; indices come from StepSampler
+        return 2**62
+
+    def pair(self, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """Make pair ``index`` as numpy arrays (H, W) and its parameters."""
+        rng = np.random.default_rng([self.seed, int(index)])
+        clean, modality = self.source.sample(self.crop, rng)
+        if self.augment is not None:
+            clean = self.augment(clean, rng)
+        degraded, target, params = self.degrade(np.asarray(clean, np.float32), modality, rng)
+        if degraded.shape != (self.crop, self.crop) or target.shape != degraded.shape:
+            raise ParameterError(
+                f"Pair source returned shapes {degraded.shape}/{target.shape}, not ({self.crop}, {self.crop}).",
+                "Check the renderer/bank/distortion settings.",
+            )
+        return degraded, target, params
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        degraded, target, _ = self.pair(index)
+        return torch.from_numpy(np.ascontiguousarray(degraded)[None]), torch.from_numpy(np.ascontiguousarray(target)[None])
+
+
+class StepSampler(Sampler[int]):
+    """Infinite sequence of global pair indices for one process, starting at ``start_step``.
+
+    Parameters
+    ----------
+    batch_size : int
+        Pairs per step for this process.
+    start_step : int
+        First optimiser step to serve.
+    rank, world_size : int
+        This process and the number of processes (DDP).
+    """
+
+    def __init__(self, batch_size: int, start_step: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        self.batch_size = batch_size
+        self.start_step = start_step
+        self.rank = rank
+        self.world_size = world_size
+
+    def __iter__(self) -> Iterator[int]:
+        step = self.start_step
+        b, p = self.batch_size, self.world_size
+        while True:
+            first = step * p * b + self.rank * b
+            yield from range(first, first + b)
+            step += 1
+
+
+def worker_init(worker_id: int) -> None:
+    """Seed numpy's and Python's global generators of a DataLoader worker from its torch seed."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def make_dataset(config: TrainConfig, seed: int | None = None) -> PairDataset:
+    """The training :class:`PairDataset` of a configuration."""
+    data = config.data
+    return PairDataset(
+        make_source(config),
+        get_degradation(data.degradation, tuple(data.dose_range)),
+        data.crop,
+        config.seed if seed is None else seed,
+        get_augment(data.augment),
+    )
+
+
+def make_loader(config: TrainConfig, start_step: int = 0, rank: int = 0, world_size: int = 1) -> DataLoader:
+    """DataLoader serving the batches of steps ``start_step, start_step + 1, ...``."""
+    dataset = make_dataset(config)
+    sampler = StepSampler(config.data.batch_size, start_step, rank, world_size)
+    workers = config.data.workers
+    return DataLoader(
+        dataset,
+        batch_size=config.data.batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        worker_init_fn=worker_init if workers > 0 else None,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+
+
+def _validation_key(config: TrainConfig) -> str:
+    data = config.data
+    spec = {
+        "tag": config.tag,
+        "modality": config.modality,
+        "source": data.source,
+        "bank": str(Path(data.bank).resolve()) if data.bank else "",
+        "crop": data.crop,
+        "augment": data.augment,
+        "degradation": data.degradation,
+        "dose_range": list(data.dose_range),
+        "n": data.validation_size,
+        "seed": data.validation_seed,
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def validation_set(config: TrainConfig, cache_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed, seeded validation pairs of a configuration, (N, 1, crop, crop) float32 each.
+
+    Pair ``i`` is made with seed ``[validation_seed, i]`` (no augmentation), independently of
+    the training seed. When ``cache_dir`` is given, the set is stored there as
+    ``validation_TAG_HASH.npz`` (the hash covers every data setting) and read back by later
+    runs, so all runs with the same data settings are compared on the same pairs.
+    """
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"validation_{config.tag}_{_validation_key(config)}.npz"
+        if path.is_file():
+            with np.load(path) as stored:
+                return stored["degraded"], stored["target"]
+    data = config.data
+    dataset = PairDataset(
+        make_source(config),
+        get_degradation(data.degradation, tuple(data.dose_range)),
+        data.crop,
+        data.validation_seed,
+        None,
+    )
+    pairs = [dataset.pair(i)[:2] for i in range(data.validation_size)]
+    degraded = np.stack([p[0] for p in pairs])[:, None].astype(np.float32)
+    target = np.stack([p[1] for p in pairs])[:, None].astype(np.float32)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, degraded=degraded, target=target)
+        tmp.replace(path)
+    return degraded, target

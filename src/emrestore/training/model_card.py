@@ -1,0 +1,143 @@
+"""Model card: the JSON file written next to an exported model.
+
+Fields
+------
+``format`` ("emrestore-model-card/1"), ``name``, ``tag``, ``modality``, ``created_utc``,
+``emrestore_version``, ``torch_version``, ``generator`` (config, ``parameters``,
+``gflop_per_256x256``), ``io`` (input/output contract), ``training`` (full ``config``,
+``seed``, ``steps``, ``pairs_seen``, ``wall_time_s``, ``world_size``, ``git_commit``,
+``git_dirty``, ``hardware``), ``validation`` (metrics of the model and of the degraded
+input on the fixed validation set), ``onnx`` (file, sha256, opset, ``max_abs_diff``
+against PyTorch).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["git_commit", "hardware_info", "write_model_card", "MODEL_CARD_FORMAT"]
+
+MODEL_CARD_FORMAT = "emrestore-model-card/1"
+
+
+def git_commit(start: str | Path | None = None) -> dict[str, Any]:
+    """Commit hash and dirty flag of the git checkout holding ``start`` (this package by default)."""
+    start = Path(start or Path(__file__).resolve().parent)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=start, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=start,
+                                capture_output=True, text=True, timeout=10, check=True).stdout
+        return {"git_commit": commit, "git_dirty": bool(status.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": "unknown", "git_dirty": None}
+
+
+def hardware_info(device: Any = None, world_size: int = 1) -> dict[str, Any]:
+    """Machine, CPU, thread count and accelerators used for training."""
+    import torch
+
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or "unknown",
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device) if device is not None else "cpu",
+        "world_size": world_size,
+    }
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    if torch.cuda.is_available():
+        info["cuda_devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
+
+
+def write_model_card(path: str | Path, card: dict[str, Any]) -> Path:
+    """Write ``card`` (plus ``format`` and ``created_utc``) as indented JSON, atomically."""
+    path = Path(path)
+    full = {"format": MODEL_CARD_FORMAT,
+            "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **card}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".json.tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(full, handle, indent=2, sort_keys=False, default=str)
+        handle.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def build_model_card(
+    config: dict[str, Any],
+    progress: dict[str, Any],
+    validation: dict[str, Any] | None,
+    onnx: dict[str, Any] | None,
+    hardware: dict[str, Any],
+    git: dict[str, Any],
+) -> dict[str, Any]:
+    """Assemble a model card from a training config (dict), progress and results.
+
+    Parameters
+    ----------
+    config : dict
+        :meth:`TrainConfig.to_dict` of the run.
+    progress : dict
+        ``steps``, ``total_steps``, ``pairs_seen``, ``wall_time_s``, ``world_size``, ``finished``.
+    validation : dict or None
+        Metrics on the fixed validation set.
+    onnx : dict or None
+        What :func:`emrestore.training.export_onnx` returned (``path`` is stored relative).
+    hardware, git : dict
+        :func:`hardware_info` and :func:`git_commit`.
+    """
+    import torch
+
+    from .. import __version__
+    from ..nn.configs import generator_config, generator_gflop, generator_parameter_count
+
+    gen = generator_config(config["model"])
+    tag = config["tag"]
+    onnx_entry = None
+    if onnx is not None:
+        onnx_entry = dict(onnx)
+        onnx_entry["file"] = Path(onnx_entry.pop("path")).name
+    return {
+        "name": f"emrestore-{tag}-{gen.name}",
+        "tag": tag,
+        "modality": config["data"].get("modality") or tag[2:],
+        "emrestore_version": __version__,
+        "torch_version": torch.__version__,
+        "generator": {
+            "architecture": "CGRDN",
+            "config": gen.to_dict(),
+            "parameters": generator_parameter_count(gen),
+            "gflop_per_256x256": round(generator_gflop(gen, 256, 256), 3),
+        },
+        "io": {
+            "input": "raw intensities, float32 (N, 1, H, W), any H and W",
+            "output": "restored image in the input's intensity units, same shape",
+            "normalisation": "inside the model: per-image mean/std, undone at the output",
+        },
+        "training": {
+            "config": config,
+            "seed": config["seed"],
+            **progress,
+            **git,
+            "hardware": hardware,
+        },
+        "validation": validation,
+        "onnx": onnx_entry,
+    }
