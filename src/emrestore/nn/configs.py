@@ -148,7 +148,10 @@ def generator_config(spec: "str | GeneratorConfig | dict[str, Any]") -> Generato
         data = dict(spec)
         if "preset" in data:
             base = generator_config(str(data.pop("preset"))).to_dict()
+            changed = any(base.get(k) != v for k, v in data.items() if k != "name")
             base.update(data)
+            if changed and "name" not in data:
+                base["name"] = "custom"
             data = base
         return GeneratorConfig.from_dict(data)
     raise ParameterError(

@@ -14,7 +14,6 @@ A run directory holds::
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ from .ddp import all_reduce_max, cleanup_distributed, init_distributed
 from .export import export_onnx
 from .model_card import build_model_card, git_commit, hardware_info, write_model_card
 
-__all__ = ["Trainer", "lr_factor", "evaluate", "train"]
+__all__ = ["Trainer", "lr_factor", "evaluate", "train", "read_log"]
 
 LOG_FIELDS = [
     "step", "phase", "wall_time_s", "lr_g", "lr_d", "loss_g", "l1", "mlwt", "fourier", "mean", "std",
@@ -198,6 +197,8 @@ class Trainer:
         else:
             self.g_train, self.d_train = self.generator, self.discriminator
         self._tb = None
+        self._hardware = hardware_info(self.device, self.dist.world_size)
+        self._git = git_commit()
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -307,6 +308,8 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "rng": rng,
             "validation": self.last_validation,
+            "hardware": self._hardware,
+            "git": self._git,
         }
 
     def save(self, wall_time_s: float, keep_step_copy: bool = True) -> Path | None:
@@ -478,7 +481,7 @@ class Trainer:
             "finished": self.step >= self.config.total_steps,
         }
         card = build_model_card(self.config.to_dict(), progress, self.last_validation, info,
-                                hardware_info(self.device, self.dist.world_size), git_commit())
+                                self._hardware, self._git)
         card_path = write_model_card(onnx_path.with_suffix(".json"), card)
         return {"onnx": str(onnx_path), "model_card": str(card_path), "max_abs_diff": info["max_abs_diff"]}
 
@@ -504,6 +507,3 @@ def read_log(run_dir: str | Path, name: str = "log.csv") -> list[dict[str, str]]
     with open(Path(run_dir) / name, newline="") as handle:
         return list(csv.DictReader(handle))
 
-
-def _json_default(value: Any) -> Any:  # pragma: no cover - helper for callers
-    return json.dumps(value, default=str)

@@ -1,0 +1,98 @@
+"""``emrestore train --tag TAG [--config FILE] [--minutes M] [--resume DIR]``.
+
+Trains a restoration network (PyTorch needed: ``pip install emrestore[train]``). Under
+``torchrun`` the same command trains with DDP on all launched processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+from pathlib import Path
+
+from ..errors import ParameterError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a restoration network (CGRDN + GAN) from a config",
+        description=(
+            "Train a CGRDN restorer for one model tag: pixel losses first, then adversarial "
+            "fine-tuning. Writes logs, checkpoints, model.onnx and model.json into the run "
+            "directory. Multi-process: torchrun --nproc_per_node=N -m emrestore.cli train ..."
+        ),
+    )
+    parser.add_argument("--tag", help="model tag (hrstem, hrtem, hrsem, lrstem, lrtem, lrsem)")
+    parser.add_argument("--config", metavar="FILE", help="TOML/JSON config (default: the tag's shipped config)")
+    parser.add_argument("--minutes", type=float, help="wall-time budget of this invocation [min]")
+    parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR (or from a checkpoint file)")
+    parser.add_argument("--out", metavar="DIR", help="run directory (default runs/TAG-YYYYmmdd-HHMMSS)")
+    parser.add_argument("--model", metavar="PRESET", help="generator preset: paper, paper-x4, compact, fast, tiny")
+    parser.add_argument("--device", help="cpu, cuda or cuda:K (default: CUDA when available)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads per process")
+    parser.add_argument("--seed", type=int, help="override the config's seed")
+    parser.add_argument("--no-export", action="store_true", help="do not export ONNX + model card at the end")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _torch_or_error() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ParameterError("Training needs PyTorch, which is not installed.",
+                             "pip install 'emrestore[train]'.") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    _torch_or_error()
+    from ..training import config_from_dict, default_config, load_config, train
+
+    config = None
+    if args.resume:
+        run_dir = Path(args.out or args.resume)
+        if Path(args.resume).is_file() and not args.out:
+            run_dir = Path(args.resume).resolve().parent.parent
+        if args.config or args.tag or args.model or args.seed is not None:
+            raise ParameterError("--resume continues a run with its own config.",
+                                 "Drop --config/--tag/--model/--seed, or start a new run with --out.")
+    else:
+        if args.config:
+            config = load_config(args.config)
+            if args.tag and args.tag != config.tag:
+                raise ParameterError(f"--tag {args.tag} differs from the config's tag {config.tag!r}.",
+                                     "Drop --tag or fix the config.")
+        elif args.tag:
+            config = default_config(args.tag)
+        else:
+            raise ParameterError("No model tag given.", "Use --tag TAG or --config FILE.")
+        if args.model or args.seed is not None:
+            data = config.to_dict()
+            if args.model:
+                data["model"] = {"preset": args.model}
+            if args.seed is not None:
+                data["seed"] = args.seed
+            config = config_from_dict(data)
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(args.out or Path("runs") / f"{config.tag}-{stamp}")
+        if (run_dir / "checkpoints" / "last.pt").is_file():
+            raise ParameterError(f"{run_dir} already holds a training run.",
+                                 f"Continue it with --resume {run_dir}, or choose another --out.")
+    result = train(
+        config,
+        run_dir,
+        resume=args.resume or False,
+        minutes=args.minutes,
+        device=args.device,
+        threads=args.threads,
+        progress=not args.no_progress,
+        export=not args.no_export,
+    )
+    if result.get("validation") is not None:  # the main process reports
+        summary = {k: result.get(k) for k in ("run_dir", "step", "finished", "stopped_on_time", "wall_time_s",
+                                                  "onnx", "model_card", "validation")}
+        print(json.dumps(summary, indent=2))
+    return 0
