@@ -1,0 +1,95 @@
+"""`emrestore train` and `emrestore export` from the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+from helpers import tiny_config_dict
+
+from emrestore.cli import main
+from emrestore.training import load_checkpoint
+
+
+def test_cli_does_not_import_torch_until_a_training_command_runs():
+    import subprocess
+
+    code = "import sys, emrestore, emrestore.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_train_resume_and_export(tmp_path, capsys):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(tiny_config_dict(schedule={"pixel_steps": 2, "gan_steps": 1})))
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--out", str(run), "--no-progress", "--no-export"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["finished"] and summary["step"] == 3
+    assert not (run / "model.onnx").exists()
+    # the same directory again is refused; resuming a finished run is a no-op that exports
+    assert main(["train", "--config", str(config), "--out", str(run), "--no-progress"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert (run / "model.onnx").is_file() and (run / "model.json").is_file()
+
+    out = tmp_path / "exported" / "m.onnx"
+    assert main(["export", str(run / "checkpoints" / "last.pt"), str(out)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["max_abs_diff"] < 1e-3
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["training"]["steps"] == 3 and card["tag"] == "hrstem"
+    assert card["onnx"]["max_abs_diff"] == info["max_abs_diff"]
+    assert card["training"]["hardware"]["world_size"] == 1
+    # refuses to overwrite without --force
+    assert main(["export", str(run), str(out)]) == 2
+    assert main(["export", str(run), str(out), "--force"]) == 0
+
+    import onnxruntime as ort
+
+    from emrestore.nn import build_generator
+    from emrestore.training import config_from_dict
+
+    state = load_checkpoint(run)
+    model = build_generator(config_from_dict(state["config"]).model)
+    model.load_state_dict(state["generator"])
+    x = np.random.default_rng(0).uniform(1, 9, (1, 1, 20, 28)).astype(np.float32)
+    with torch.inference_mode():
+        ref = model.eval()(torch.from_numpy(x)).numpy()
+    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
+
+
+def test_model_and_seed_overrides(tmp_path, capsys):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(tiny_config_dict(schedule={"pixel_steps": 1, "gan_steps": 0})))
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--model", "tiny", "--seed", "11", "--out", str(run),
+                 "--no-progress", "--no-export"]) == 0
+    state = load_checkpoint(run)
+    assert state["config"]["model"]["name"] == "tiny" and state["config"]["seed"] == 11
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train"], "--tag"),
+        (["train", "--tag", "xxstem"], "Unknown tag"),
+        (["train", "--config", "missing.toml"], "does not exist"),
+        (["train", "--resume", "nowhere"], "does not exist"),
+        (["train", "--resume", "nowhere", "--tag", "hrstem"], "--resume"),
+        (["train", "--tag", "hrstem", "--model", "giant"], "Unknown generator"),
+        (["export", "missing.pt", "out.onnx"], "does not exist"),
+        (["export", "missing.pt", "out.txt"], ".onnx"),
+    ],
+)
+def test_errors_are_one_line_with_exit_status_2(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
