@@ -6,6 +6,7 @@ import json
 import sys
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 from helpers import tiny_config_dict
@@ -46,11 +47,15 @@ def test_train_resume_and_export(tmp_path, capsys):
     assert card["training"]["steps"] == 3 and card["tag"] == "hrstem"
     assert card["onnx"]["max_abs_diff"] == info["max_abs_diff"]
     assert card["training"]["hardware"]["world_size"] == 1
+    assert card["size_multiple"] == 2 and card["config_name"] == "custom"
+    assert out.with_suffix(".pt").is_file() and (run / "model.pt").is_file()
     # refuses to overwrite without --force
     assert main(["export", str(run), str(out)]) == 2
     assert main(["export", str(run), str(out), "--force"]) == 0
+    single = tmp_path / "single.onnx"
+    assert main(["export", str(run), str(single), "--no-stats-input"]) == 0
+    assert len(ort.InferenceSession(str(single), providers=["CPUExecutionProvider"]).get_inputs()) == 1
 
-    import onnxruntime as ort
 
     from emrestore.nn import build_generator
     from emrestore.training import config_from_dict
@@ -61,7 +66,8 @@ def test_train_resume_and_export(tmp_path, capsys):
     x = np.random.default_rng(0).uniform(1, 9, (1, 1, 20, 28)).astype(np.float32)
     with torch.inference_mode():
         ref = model.eval()(torch.from_numpy(x)).numpy()
-    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    stats = np.float32([[x.mean(), x.std()]])
+    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"image": x, "stats": stats})[0]
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
 
 

@@ -21,25 +21,62 @@ SMALL = {
 }
 
 
+def own_stats(x: np.ndarray) -> np.ndarray:
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    return np.stack([flat.mean(1), flat.std(1)], axis=1).astype(np.float32)
+
+
+@pytest.mark.parametrize("stats_input", [True, False])
 @pytest.mark.parametrize("downsample", [2, 4])
-def test_export_parity_and_dynamic_axes(tmp_path, downsample):
+def test_export_parity_and_dynamic_axes(tmp_path, downsample, stats_input):
     import onnxruntime as ort
 
     model = build_generator(SMALL[downsample], seed=0)
-    info = export_onnx(model, tmp_path / "m.onnx", metadata={"tag": "hrtem"})
+    info = export_onnx(model, tmp_path / "m.onnx", metadata={"tag": "hrtem"}, stats_input=stats_input)
     assert info["max_abs_diff"] < 1e-3 and info["max_rel_diff"] < 1e-5
     assert info["opset"] >= 17 and len(info["sha256"]) == 64
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == (["image", "stats"] if stats_input else ["image"])
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["tag"] == "hrtem" and json.loads(meta["generator_config"])["downsample"] == downsample
     rng = np.random.default_rng(1)
     for shape in [(1, 1, 31, 17), (3, 1, 40, 64), (1, 1, 2, 2)]:
         x = rng.uniform(0, 1000, shape).astype(np.float32)
-        out = session.run(None, {"image": x})[0]
+        feeds = {"image": x}
+        if stats_input:
+            feeds["stats"] = own_stats(x)
+        out = session.run(None, feeds)[0]
         with torch.inference_mode():
-            ref = model.eval()(torch.from_numpy(x)).numpy()
+            ref = model.eval()(torch.from_numpy(x)).numpy()  # own statistics = raw → raw model
         assert out.shape == shape
         np.testing.assert_allclose(out, ref, rtol=1e-5, atol=2e-3)
+    if stats_input:  # frame statistics other than the tile's own change the result
+        x = rng.uniform(0, 1000, (1, 1, 16, 16)).astype(np.float32)
+        other = own_stats(x) * np.float32([[1.3, 0.7]])
+        out = session.run(None, {"image": x, "stats": other})[0]
+        with torch.inference_mode():
+            ref = model.forward_with_stats(torch.from_numpy(x), torch.from_numpy(other)).numpy()
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=2e-3)
+        assert np.abs(out - session.run(None, {"image": x, "stats": own_stats(x)})[0]).max() > 1e-2
+
+
+def test_forward_with_own_stats_equals_forward():
+    model = build_generator(SMALL[2], seed=0).eval()
+    x = torch.rand(2, 1, 13, 22) * 50
+    with torch.inference_mode():
+        torch.testing.assert_close(model.forward_with_stats(x, torch.from_numpy(own_stats(x.numpy()))), model(x),
+                                   rtol=1e-5, atol=1e-4)
+
+
+def test_torch_weights_file_loads_with_weights_only(tmp_path):
+    from emrestore.training import save_torch_weights
+
+    model = build_generator(SMALL[4], seed=0)
+    save_torch_weights(model, tmp_path / "m.pt")
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    clone = build_generator(state["config"])
+    clone.load_state_dict(state["state_dict"])
+    assert clone.config == model.config
 
 
 def test_export_keeps_training_mode_and_rejects_old_opset(tmp_path):
@@ -70,7 +107,9 @@ def test_exported_model_runs_in_onnxruntime_without_torch(tmp_path):
         session = ort.InferenceSession(r"{tmp_path / 'm.onnx'}", providers=["CPUExecutionProvider"])
         x = np.load(r"{tmp_path / 'x.npy'}")
         ref = np.load(r"{tmp_path / 'ref.npy'}")
-        out = session.run(None, {{"image": x}})[0]
+        flat = x.reshape(len(x), -1).astype(np.float64)
+        stats = np.stack([flat.mean(1), flat.std(1)], axis=1).astype(np.float32)
+        out = session.run(None, {{"image": x, "stats": stats}})[0]
         try:
             import torch  # noqa: F401
         except ImportError:

@@ -15,13 +15,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="export a training checkpoint to ONNX (with model card)",
         description=(
             "Export the generator of a checkpoint (a .pt file or a run directory) to ONNX with "
-            "dynamic batch/height/width, check it against PyTorch, and write OUT.json (model card)."
+            "dynamic batch/height/width, check it against PyTorch, and write OUT.json (model card) "
+            "and OUT.pt (PyTorch weights for the torch restore backend)."
         ),
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint .pt file or run directory")
     parser.add_argument("output", metavar="OUT.onnx", help="ONNX file to write")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
+    parser.add_argument("--no-stats-input", action="store_true",
+                        help="single-input graph that normalises each input by its own mean/std "
+                             "(default: a second input 'stats' = (mean, std) per image, used by tiling)")
     parser.set_defaults(func=run)
     return parser
 
@@ -34,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from ..nn import build_generator
     from ..training.checkpoint import load_checkpoint
     from ..training.config import config_from_dict
-    from ..training.export import export_onnx
+    from ..training.export import export_onnx, save_torch_weights
     from ..training.model_card import build_model_card, git_commit, hardware_info, write_model_card
 
     out = Path(args.output)
@@ -47,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_dict(state["config"])
     generator = build_generator(config.model)
     generator.load_state_dict(state["generator"])
-    info = export_onnx(generator, out, opset=args.opset, metadata={"tag": config.tag})
+    info = export_onnx(generator, out, opset=args.opset, metadata={"tag": config.tag},
+                       stats_input=not args.no_stats_input)
+    save_torch_weights(generator, out.with_suffix(".pt"))
     progress = {
         "steps": int(state["step"]),
         "total_steps": config.total_steps,

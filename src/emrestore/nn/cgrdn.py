@@ -163,6 +163,29 @@ class CGRDN(nn.Module):
         pred = self.forward_normalised(padded)[..., :h, :w]
         return pred, mean, std
 
+    def forward_with_stats(self, x: Tensor, stats: Tensor) -> Tensor:
+        """Restore raw images normalised with given statistics instead of their own.
+
+        Tiled restoration passes every tile with the *whole frame's* mean and std, so that
+        all tiles share one normalisation (no seams).
+
+        Parameters
+        ----------
+        x : Tensor
+            (N, 1, H, W) raw images (tiles), any H, W.
+        stats : Tensor
+            (N, 2): mean and std [input units] to normalise with (std > 0).
+
+        Returns
+        -------
+        Tensor
+            (N, 1, H, W) restored, in the input's units.
+        """
+        mean = stats[:, 0].reshape(-1, 1, 1, 1)
+        std = stats[:, 1].reshape(-1, 1, 1, 1).clamp_min(STD_EPS)
+        padded, h, w = self.pad((x - mean) / std)
+        return self.forward_normalised(padded)[..., :h, :w] * std + mean
+
     def forward(self, x: Tensor, return_normalised: bool = False):
         """Restore raw images (N, 1, H, W) → (N, 1, H, W), same intensity scale.
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, config_from_dict, default_config, load_config
 from .dataset import PairDataset, StepSampler, make_dataset, make_loader, validation_set, worker_init
-from .export import export_onnx
+from .export import export_onnx, save_torch_weights
 from .model_card import build_model_card, write_model_card
 from .trainer import Trainer, evaluate, lr_factor, train
 
@@ -37,6 +37,7 @@ __all__ = [
     "default_config",
     "evaluate",
     "export_onnx",
+    "save_torch_weights",
     "load_checkpoint",
     "load_config",
     "lr_factor",

@@ -15,11 +15,48 @@ import torch
 
 from ..errors import ParameterError
 
-__all__ = ["export_onnx", "ONNX_INPUT", "ONNX_OUTPUT", "DEFAULT_OPSET"]
+__all__ = ["export_onnx", "save_torch_weights", "ONNX_INPUT", "ONNX_STATS", "ONNX_OUTPUT", "DEFAULT_OPSET"]
 
 ONNX_INPUT = "image"
+ONNX_STATS = "stats"
 ONNX_OUTPUT = "restored"
 DEFAULT_OPSET = 17
+
+
+class _WithStats(torch.nn.Module):
+    """Export wrapper: ``forward(image, stats)`` → :meth:`CGRDN.forward_with_stats`."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor, stats: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_with_stats(image, stats)
+
+
+def _own_stats(x: np.ndarray) -> np.ndarray:
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    return np.stack([flat.mean(axis=1), np.maximum(flat.std(axis=1), 1e-6)], axis=1).astype(np.float32)
+
+
+def save_torch_weights(model: torch.nn.Module, path: str | os.PathLike) -> Path:
+    """Write ``{"config": generator config dict, "state_dict": ...}`` (readable with
+    ``torch.load(..., weights_only=True)``), atomically; the restore engine's PyTorch backend
+    loads ``<model>.pt`` next to ``<model>.onnx``."""
+    module = getattr(model, "module", model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".pt.tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+        torch.save({"config": module.config.to_dict(), "state_dict": state}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
 
 
 def _sha256(path: Path) -> str:
@@ -38,14 +75,19 @@ def export_onnx(
     check_shapes: tuple[tuple[int, int, int], ...] = ((1, 64, 64), (2, 45, 70)),
     seed: int = 0,
     metadata: dict[str, Any] | None = None,
+    stats_input: bool = True,
 ) -> dict[str, Any]:
     """Write ``model`` as ONNX with dynamic batch, height and width; verify it.
 
-    The exported graph contains the whole raw-to-raw mapping (per-image normalisation,
-    padding to the body's factor, restoration, crop, de-normalisation): input ``image``
-    (N, 1, H, W) float32 raw intensities, output ``restored`` of the same shape. The file is
-    written atomically (temporary file + rename). After writing, it is run in onnxruntime
-    on random inputs of ``check_shapes`` (N, H, W) and compared with PyTorch.
+    The exported graph contains the whole raw-to-raw mapping (normalisation, padding to the
+    body's factor, restoration, crop, de-normalisation): input ``image`` (N, 1, H, W) float32
+    raw intensities, output ``restored`` of the same shape and units. With ``stats_input``
+    (default) the graph has a second input ``stats`` (N, 2) = (mean, std) [input units] to
+    normalise with, so tiles of one frame can share the frame's statistics (the restore
+    engine passes them; for a whole image pass its own mean and std); without it, each
+    input is normalised by its own statistics. The file is written atomically (temporary
+    file + rename). After writing, it is run in onnxruntime on random inputs of
+    ``check_shapes`` (N, H, W) and compared with PyTorch.
 
     Parameters
     ----------
@@ -61,6 +103,8 @@ def export_onnx(
         Seed of the random parity inputs.
     metadata : dict, optional
         Extra string key/values stored in the ONNX ``metadata_props``.
+    stats_input : bool
+        Add the ``stats`` input (see above).
 
     Returns
     -------
@@ -85,7 +129,18 @@ def export_onnx(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     device = next(module.parameters()).device
-    example = torch.rand(1, 1, 64, 64, device=device)
+    example: tuple[torch.Tensor, ...] = (torch.rand(1, 1, 64, 64, device=device),)
+    graph_module: torch.nn.Module = module
+    input_names = [ONNX_INPUT]
+    dynamic_axes = {
+        ONNX_INPUT: {0: "batch", 2: "height", 3: "width"},
+        ONNX_OUTPUT: {0: "batch", 2: "height", 3: "width"},
+    }
+    if stats_input:
+        example = (example[0], torch.tensor([[0.5, 0.3]], device=device))
+        graph_module = _WithStats(module)
+        input_names.append(ONNX_STATS)
+        dynamic_axes[ONNX_STATS] = {0: "batch"}
     fd, tmp_name = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
     os.close(fd)
     try:
@@ -94,16 +149,13 @@ def export_onnx(
             # The TorchScript-based exporter: it needs no onnxscript, handles the
             # shape-dependent padding with dynamic axes and is stable for conv nets.
             torch.onnx.export(
-                module,
-                (example,),
+                graph_module,
+                example,
                 tmp_name,
                 dynamo=False,
-                input_names=[ONNX_INPUT],
+                input_names=input_names,
                 output_names=[ONNX_OUTPUT],
-                dynamic_axes={
-                    ONNX_INPUT: {0: "batch", 2: "height", 3: "width"},
-                    ONNX_OUTPUT: {0: "batch", 2: "height", 3: "width"},
-                },
+                dynamic_axes=dynamic_axes,
                 opset_version=opset,
                 do_constant_folding=True,
             )
@@ -133,9 +185,19 @@ def export_onnx(
     try:
         for n, h, w in check_shapes:
             x = (rng.gamma(2.0, 50.0, size=(n, 1, h, w)) + 10.0).astype(np.float32)
-            ort_out = session.run([ONNX_OUTPUT], {ONNX_INPUT: x})[0]
+            feeds = {ONNX_INPUT: x}
+            if stats_input:
+                # the frame statistics of a tile differ from its own: perturb them
+                stats = _own_stats(x) * rng.uniform(0.8, 1.2, size=(n, 2)).astype(np.float32)
+                feeds[ONNX_STATS] = stats
+            ort_out = session.run([ONNX_OUTPUT], feeds)[0]
             with torch.inference_mode():
-                ref = module(torch.from_numpy(x).to(device)).float().cpu().numpy()
+                xt = torch.from_numpy(x).to(device)
+                if stats_input:
+                    ref_t = module.forward_with_stats(xt, torch.from_numpy(stats).to(device))
+                else:
+                    ref_t = module(xt)
+                ref = ref_t.float().cpu().numpy()
             if ort_out.shape != ref.shape:
                 raise RuntimeError(f"ONNX output shape {ort_out.shape} differs from PyTorch {ref.shape}")
             max_abs = max(max_abs, float(np.max(np.abs(ort_out - ref))))
@@ -148,6 +210,10 @@ def export_onnx(
         "bytes": path.stat().st_size,
         "opset": opset,
         "input": {"name": ONNX_INPUT, "shape": ["batch", 1, "height", "width"], "dtype": "float32"},
+        "stats_input": (
+            {"name": ONNX_STATS, "shape": ["batch", 2], "dtype": "float32", "meaning": "mean, std [input units]"}
+            if stats_input else None
+        ),
         "output": {"name": ONNX_OUTPUT, "shape": ["batch", 1, "height", "width"], "dtype": "float32"},
         "check_shapes": [list(s) for s in check_shapes],
         "max_abs_diff": max_abs,

@@ -2,7 +2,9 @@
 
 Fields
 ------
-``format`` ("emrestore-model-card/1"), ``name``, ``tag``, ``modality``, ``created_utc``,
+``format`` ("emrestore-model-card/1"), ``name``, ``tag``, ``modality``, ``config_name``,
+``parameters``, ``size_multiple`` (the body's down-sampling factor; the graph pads any size
+itself, tilers may pad to it), ``pixel_size_nm`` (null: not fixed by training), ``created_utc``,
 ``emrestore_version``, ``torch_version``, ``generator`` (config, ``parameters``,
 ``gflop_per_256x256``), ``io`` (input/output contract), ``training`` (full ``config``,
 ``seed``, ``steps``, ``pairs_seen``, ``wall_time_s``, ``world_size``, ``git_commit``,
@@ -118,6 +120,11 @@ def build_model_card(
         "name": f"emrestore-{tag}-{gen.name}",
         "tag": tag,
         "modality": config["data"].get("modality") or tag[2:],
+        # flat fields read by emrestore.restoration (model listing and tiling)
+        "config_name": gen.name,
+        "parameters": generator_parameter_count(gen),
+        "size_multiple": gen.downsample,
+        "pixel_size_nm": None,
         "emrestore_version": __version__,
         "torch_version": torch.__version__,
         "generator": {

@@ -8,6 +8,7 @@ A run directory holds::
     validation.csv         one row per validation
     checkpoints/last.pt    weights, optimiser and RNG states, progress (plus step-N.pt copies)
     model.onnx, model.json exported generator and its model card (at the end of each invocation)
+    model.pt               generator weights {"config", "state_dict"} for the PyTorch restore backend
     tb/                    TensorBoard events when ``tensorboard = true``
 """
 
@@ -30,7 +31,7 @@ from .checkpoint import capture_rng, find_checkpoint, load_checkpoint, restore_r
 from .config import TrainConfig, config_from_dict
 from .dataset import make_loader, validation_set
 from .ddp import all_reduce_max, cleanup_distributed, init_distributed
-from .export import export_onnx
+from .export import export_onnx, save_torch_weights
 from .model_card import build_model_card, git_commit, hardware_info, write_model_card
 
 __all__ = ["Trainer", "lr_factor", "evaluate", "train", "read_log"]
@@ -469,9 +470,10 @@ class Trainer:
         return metrics
 
     def export_model(self, wall_time_s: float, onnx_path: str | Path | None = None) -> dict[str, Any]:
-        """Export the generator to ONNX and write its model card next to it."""
+        """Export the generator to ONNX, with ``.pt`` weights and the model card next to it."""
         onnx_path = Path(onnx_path or self.run_dir / "model.onnx")
         info = export_onnx(self.generator, onnx_path, metadata={"tag": self.config.tag})
+        save_torch_weights(self.generator, onnx_path.with_suffix(".pt"))
         progress = {
             "steps": self.step,
             "total_steps": self.config.total_steps,
