@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "info",
     "restore",
     "models",
+    "demo",
 )
 
 
