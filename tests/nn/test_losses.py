@@ -144,3 +144,14 @@ def test_bad_weights_and_shapes_raise():
         LossWeights.from_dict({"perceptual": 1.0})
     with pytest.raises(ParameterError):
         L.l1_loss(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 5))
+
+
+@pytest.mark.parametrize("window", [2, 4, 8, 16])
+def test_box_mean_equals_direct_window_average(window):
+    import numpy as np
+
+    x = torch.rand(1, 1, 21, 18, generator=torch.Generator().manual_seed(window))
+    lo, hi = (window - 1) // 2, window // 2
+    padded = np.pad(x[0, 0].numpy(), ((lo, hi), (lo, hi)), mode="edge")
+    direct = np.array([[padded[i:i + window, j:j + window].mean() for j in range(18)] for i in range(21)])
+    np.testing.assert_allclose(L._box_mean(x, window)[0, 0].numpy(), direct, rtol=1e-5, atol=1e-6)

@@ -98,3 +98,23 @@ def test_resume_with_a_different_model_is_refused(tmp_path):
         Trainer(other, tmp_path, resume=True, progress=False, export=False)
     with pytest.raises(ParameterError):
         Trainer(None, tmp_path / "nothing", resume=True, progress=False)
+
+
+def test_tensorboard_logging_or_a_clear_error(tmp_path):
+    import importlib.util
+
+    config = tiny_config(tensorboard=True, schedule={"pixel_steps": 1, "gan_steps": 0})
+    trainer = Trainer(config, tmp_path, progress=False, export=False)
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.raises(ParameterError) as info:
+            trainer.fit()
+        assert "pip install tensorboard" in str(info.value)
+    else:
+        trainer.fit()
+        assert any((tmp_path / "tb").iterdir())
+
+
+def test_progress_bar_runs(tmp_path, capsys):
+    config = tiny_config(schedule={"pixel_steps": 2, "gan_steps": 0})
+    Trainer(config, tmp_path, progress=True, export=False).fit()
+    assert "train hrstem" in capsys.readouterr().err
