@@ -18,6 +18,7 @@ import scipy.fft as sfft
 
 from .adc import full_scale
 from .parameters import Param, Stage, as_float_image
+from .sampling import poisson_constant
 
 __all__ = [
     "Dose",
@@ -224,7 +225,7 @@ class DarkCurrent(Stage):
         image = as_float_image(image)
         if self.dark_e_per_px == 0:
             return image.copy()
-        dark = rng.poisson(self.dark_e_per_px, size=image.shape).astype(np.float32)
+        dark = poisson_constant(self.dark_e_per_px, image.shape, rng).astype(np.float32)
         if self.dark_subtracted:
             dark -= np.float32(self.dark_e_per_px)
         return image + np.float32(self.gain_adu_per_e) * dark

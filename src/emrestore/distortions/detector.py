@@ -20,6 +20,7 @@ from scipy.signal import lfilter
 
 from .adc import full_scale
 from .parameters import Param, Stage, Value, as_float_image
+from .sampling import poisson_constant
 
 __all__ = [
     "SecondaryEmission",
@@ -77,7 +78,7 @@ class SecondaryEmission(Stage):
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         image = np.maximum(np.asarray(image, dtype=np.float64), 0.0)
-        primaries = rng.poisson(self.dose_pe_per_px, size=image.shape)
+        primaries = poisson_constant(self.dose_pe_per_px, image.shape, rng)
         return rng.poisson(primaries * (self.mean_se_per_pe * image)).astype(np.float32)
 
 

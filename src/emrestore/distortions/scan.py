@@ -132,14 +132,22 @@ def cubic_weights(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     Parameters
     ----------
     t : numpy.ndarray
-        Fractional position in [0, 1) past the tap at offset 0.
+        Fractional position in [0, 1) past the tap at offset 0 (float32 for speed).
     """
-    t2 = t * t
-    t3 = t2 * t
-    w0 = 0.5 * (-t3 + 2.0 * t2 - t)
-    w1 = 0.5 * (3.0 * t3 - 5.0 * t2 + 2.0)
-    w2 = 0.5 * (-3.0 * t3 + 4.0 * t2 + t)
-    w3 = 0.5 * (t3 - t2)
+    half = t.dtype.type(0.5)
+    tm1 = t - 1
+    t2h = t * t
+    t2h *= half
+    w3 = t2h * tm1  # ½t²(t − 1)
+    w0 = tm1 * tm1
+    w0 *= t
+    w0 *= -half  # −½t(1 − t)²
+    w2 = t + w0
+    w2 -= w3
+    w2 -= w3  # w2 = t + w0 − 2·w3 (the first moment of the kernel is t)
+    w1 = 1 - w0
+    w1 -= w2
+    w1 -= w3  # partition of unity
     return w0, w1, w2, w3
 
 
@@ -153,6 +161,11 @@ class DisplacementStage(Stage):
 
     PER_PIXEL: ClassVar[bool] = False
     SHARED: ClassVar[tuple[str, ...]] = ("dwell_time_us", "flyback_time_us")
+
+    @property
+    def active(self) -> bool:
+        """False when the effect's amplitudes are all zero (the stage is then the identity)."""
+        return True
 
     def displacement(self, raster: Raster, rng: np.random.Generator
                      ) -> tuple[np.ndarray, np.ndarray]:
@@ -201,6 +214,10 @@ class Drift(DisplacementStage):
     dwell_time_us: float = _TIMING_DEFAULTS["dwell_time_us"]
     flyback_time_us: float = _TIMING_DEFAULTS["flyback_time_us"]
 
+    @property
+    def active(self) -> bool:
+        return bool(self.drift_px > 0)
+
     def displacement(self, raster: Raster, rng: np.random.Generator
                      ) -> tuple[np.ndarray, np.ndarray]:
         u = raster.boundary_times() / raster.frame_time_us
@@ -247,6 +264,10 @@ class LineJitter(DisplacementStage):
         dx = ar1(rows, self.jitter_sigma_x_px, self.jitter_phi, rng)
         dy = ar1(rows, self.jitter_sigma_y_px, self.jitter_phi, rng)
         return dx, dy
+
+    @property
+    def active(self) -> bool:
+        return bool(self.jitter_sigma_x_px > 0 or self.jitter_sigma_y_px > 0)
 
     def displacement(self, raster: Raster, rng: np.random.Generator
                      ) -> tuple[np.ndarray, np.ndarray]:
@@ -325,6 +346,10 @@ class Interference(DisplacementStage):
             for k in range(1, self.interference_terms + 1)
         ]
 
+    @property
+    def active(self) -> bool:
+        return bool(any(ax > 0 or ay > 0 for _, ax, ay in self.terms()))
+
     def displacement(self, raster: Raster, rng: np.random.Generator
                      ) -> tuple[np.ndarray, np.ndarray]:
         shape = (raster.height, raster.width + 1)
@@ -365,6 +390,10 @@ class FastJitter(DisplacementStage):
     dwell_time_us: float = _TIMING_DEFAULTS["dwell_time_us"]
     flyback_time_us: float = _TIMING_DEFAULTS["flyback_time_us"]
 
+    @property
+    def active(self) -> bool:
+        return bool(self.fast_jitter_sigma_px > 0)
+
     def displacement(self, raster: Raster, rng: np.random.Generator
                      ) -> tuple[np.ndarray, np.ndarray]:
         noise = rng.standard_normal((2, raster.height, raster.width), dtype=np.float32)
@@ -402,6 +431,10 @@ class FlybackSettling(DisplacementStage):
     dwell_time_us: float = _TIMING_DEFAULTS["dwell_time_us"]
     flyback_time_us: float = _TIMING_DEFAULTS["flyback_time_us"]
 
+    @property
+    def active(self) -> bool:
+        return bool(self.flyback_amplitude_px > 0)
+
     def displacement(self, raster: Raster, rng: np.random.Generator
                      ) -> tuple[np.ndarray, np.ndarray]:
         j = np.arange(raster.width + 1, dtype=np.float64)
@@ -432,6 +465,10 @@ class ScanSpeedWarp(DisplacementStage):
     scan_warp_px: float = 0.0
     dwell_time_us: float = _TIMING_DEFAULTS["dwell_time_us"]
     flyback_time_us: float = _TIMING_DEFAULTS["flyback_time_us"]
+
+    @property
+    def active(self) -> bool:
+        return bool(self.scan_warp_px > 0)
 
     def displacement(self, raster: Raster, rng: np.random.Generator
                      ) -> tuple[np.ndarray, np.ndarray]:
@@ -508,30 +545,37 @@ class DwellBlur(Stage):
         """
         height, width = shape
         raster = self.raster(shape, row_start_us)
-        dx_b = np.zeros((height, width + 1))
-        dy_b = np.zeros((height, width + 1))
+        dx_b = np.zeros((1, 1), dtype=np.float32)
+        dy_b = np.zeros((1, 1), dtype=np.float32)
         dx_p = np.zeros((1, 1), dtype=np.float32)
         dy_p = np.zeros((1, 1), dtype=np.float32)
         for effect in effects:
+            if not effect.active:
+                continue
             ex, ey = effect.displacement(raster, rng)
             if effect.PER_PIXEL:
-                dx_p = dx_p + ex
-                dy_p = dy_p + ey
+                dx_p = dx_p + ex.astype(np.float32, copy=False)
+                dy_p = dy_p + ey.astype(np.float32, copy=False)
             else:
-                dx_b = dx_b + ex
-                dy_b = dy_b + ey
+                dx_b = dx_b + ex.astype(np.float32, copy=False)
+                dy_b = dy_b + ey.astype(np.float32, copy=False)
+        dx_b = np.broadcast_to(dx_b, (height, width + 1))
+        dy_b = np.broadcast_to(dy_b, (height, width + 1))
         start = dx_b[:, :-1]
         step = dx_b[:, 1:] - start
-        moving = self.dwell_blur_px > 0 or np.abs(step).max(initial=0.0) > 1e-3
-        samples = DWELL_SAMPLES if moving else 1
-        s = ((np.arange(samples) + 0.5) / samples).astype(np.float32) if moving else np.zeros(1, np.float32)
-        cols = np.arange(width, dtype=np.float32)[None, :] + (start + dx_p).astype(np.float32)
-        x = cols[:, :, None] + s * step.astype(np.float32)[:, :, None]
-        if self.dwell_blur_px > 0:
-            x += np.float32(self.dwell_blur_px) * (s - np.float32(0.5))
-        y = (np.arange(height, dtype=np.float32)[:, None]
-             + (0.5 * (dy_b[:, :-1] + dy_b[:, 1:])).astype(np.float32) + dy_p)
-        return y, x
+        blur = np.float32(self.dwell_blur_px)
+        moving = blur > 0 or float(np.abs(step).max(initial=0.0)) > 1e-3
+        cols = np.arange(width, dtype=np.float32)[None, :] + start + dx_p
+        if moving:
+            s = ((np.arange(DWELL_SAMPLES) + 0.5) / DWELL_SAMPLES).astype(np.float32)
+            # x_k = col + start + fast + step·s_k + blur·(s_k − ½)
+            x = (step + blur)[:, :, None] * s
+            x += (cols - np.float32(0.5) * blur)[:, :, None]
+        else:
+            x = np.broadcast_to(cols, (height, width))[:, :, None]
+        y = np.arange(height, dtype=np.float32)[:, None] + np.float32(0.5) * (
+            dy_b[:, :-1] + dy_b[:, 1:]) + dy_p
+        return np.broadcast_to(y, (height, width)), x
 
     def render(
         self,
@@ -581,11 +625,11 @@ def sample_separable(image: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndar
         Column coordinates of the K samples of each pixel [px], (H, W, K).
     """
     height, width = image.shape
-    reach = max(float(np.abs(y - np.arange(height)[:, None]).max(initial=0.0)),
-                float(np.abs(x - np.arange(width)[None, :, None]).max(initial=0.0)))
+    reach = max(float(np.abs(y - np.arange(height, dtype=np.float32)[:, None]).max(initial=0.0)),
+                float(np.abs(x[:, :, 0] - np.arange(width, dtype=np.float32)).max(initial=0.0)),
+                float(np.abs(x[:, :, -1] - np.arange(width, dtype=np.float32)).max(initial=0.0)))
     pad = int(math.ceil(reach)) + 3
-    padded = np.pad(image, pad, mode="symmetric") if pad <= min(height, width) else np.pad(
-        image, pad, mode="wrap")
+    padded = np.pad(image, pad, mode="symmetric")
     ph, pw = padded.shape
 
     # vertical pass on every padded column; y of the padded columns is edge-extended
