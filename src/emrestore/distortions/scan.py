@@ -44,6 +44,8 @@ __all__ = [
     "FlybackSettling",
     "ScanSpeedWarp",
     "DwellBlur",
+    "DwellPath",
+    "sample_separable",
     "MAINS_FREQUENCIES_HZ",
     "ar1",
     "cubic_weights",
@@ -136,13 +138,13 @@ def cubic_weights(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     """
     half = t.dtype.type(0.5)
     tm1 = t - 1
-    t2h = t * t
-    t2h *= half
-    w3 = t2h * tm1  # ½t²(t − 1)
+    w3 = t * t
+    w3 *= tm1
+    w3 *= half  # ½t²(t − 1)
     w0 = tm1 * tm1
     w0 *= t
     w0 *= -half  # −½t(1 − t)²
-    w2 = t + w0
+    w2 = np.add(t, w0, out=tm1)
     w2 -= w3
     w2 -= w3  # w2 = t + w0 − 2·w3 (the first moment of the kernel is t)
     w1 = 1 - w0
@@ -220,11 +222,12 @@ class Drift(DisplacementStage):
 
     def displacement(self, raster: Raster, rng: np.random.Generator
                      ) -> tuple[np.ndarray, np.ndarray]:
-        u = raster.boundary_times() / raster.frame_time_us
-        q = self.drift_quadratic_fraction
-        path = self.drift_px * (u + q * (u * u - u))
+        u = (raster.boundary_times() / raster.frame_time_us).astype(np.float32)
+        q = np.float32(self.drift_quadratic_fraction)
+        path = u * (np.float32(1.0) - q + q * u) if q else u
         angle = math.radians(self.drift_angle_deg)
-        return path * math.cos(angle), path * math.sin(angle)
+        return (path * np.float32(self.drift_px * math.cos(angle)),
+                path * np.float32(self.drift_px * math.sin(angle)))
 
 
 @dataclass(frozen=True)
@@ -529,7 +532,11 @@ class DwellBlur(Stage):
         effects: tuple[DisplacementStage, ...] = (),
         row_start_us: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Probe positions: ``y`` (H, W) at mid-dwell and ``x`` (H, W, K) along the dwell [px].
+        """Probe positions: ``y`` (H, W) at mid-dwell and ``x`` (K × (H, W)) along the dwell [px].
+
+        ``x`` is a (1, H, W) array when the probe does not move during a dwell, else a
+        :class:`DwellPath` (a lazy sequence of K (H, W) arrays; ``numpy.asarray`` of it
+        gives (K, H, W)).
 
         Parameters
         ----------
@@ -567,12 +574,11 @@ class DwellBlur(Stage):
         moving = blur > 0 or float(np.abs(step).max(initial=0.0)) > 1e-3
         cols = np.arange(width, dtype=np.float32)[None, :] + start + dx_p
         if moving:
-            s = ((np.arange(DWELL_SAMPLES) + 0.5) / DWELL_SAMPLES).astype(np.float32)
-            # x_k = col + start + fast + step·s_k + blur·(s_k − ½)
-            x = (step + blur)[:, :, None] * s
-            x += (cols - np.float32(0.5) * blur)[:, :, None]
+            # x_k = col + start + fast + step·s_k + blur·(s_k − ½), built lazily per k
+            x: DwellPath | np.ndarray = DwellPath(cols - np.float32(0.5) * blur, step + blur,
+                                                  DWELL_SAMPLES)
         else:
-            x = np.broadcast_to(cols, (height, width))[:, :, None]
+            x = np.broadcast_to(cols, (height, width))[None, :, :]
         y = np.arange(height, dtype=np.float32)[:, None] + np.float32(0.5) * (
             dy_b[:, :-1] + dy_b[:, 1:]) + dy_p
         return np.broadcast_to(y, (height, width)), x
@@ -610,8 +616,38 @@ class DwellBlur(Stage):
         return self.render(image, rng)
 
 
+class DwellPath:
+    """The K column positions of the probe during each dwell, made on demand.
+
+    ``path[k] = start + travel·(k + ½)/K`` (float32 (H, W)); a sequence of length K.
+    """
+
+    def __init__(self, start: np.ndarray, travel: np.ndarray, samples: int) -> None:
+        self.start = np.ascontiguousarray(start, dtype=np.float32)
+        self.travel = np.ascontiguousarray(travel, dtype=np.float32)
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return self.samples
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        if k < 0:
+            k += self.samples
+        if not 0 <= k < self.samples:
+            raise IndexError(k)
+        out = self.travel * np.float32((k + 0.5) / self.samples)
+        out += self.start
+        return out
+
+    def __iter__(self):
+        return (self[k] for k in range(self.samples))
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return np.stack(list(self)).astype(dtype or np.float32)
+
+
 def sample_separable(image: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Cubic sampling: vertical pass at ``y`` (H, W), horizontal at ``x`` (H, W, K), mean over K.
+    """Cubic sampling: vertical pass at ``y`` (H, W), horizontal at ``x`` (K, H, W), mean over K.
 
     Borders are reflected (``d c b a | a b c d``).
 
@@ -622,38 +658,51 @@ def sample_separable(image: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndar
     y : numpy.ndarray
         Row coordinate of each pixel [px], (H, W).
     x : numpy.ndarray
-        Column coordinates of the K samples of each pixel [px], (H, W, K).
+        Column coordinates of the K samples of each pixel [px]: (K, H, W), or a
+        sequence of K (H, W) arrays such as :class:`DwellPath`.
     """
     height, width = image.shape
     reach = max(float(np.abs(y - np.arange(height, dtype=np.float32)[:, None]).max(initial=0.0)),
-                float(np.abs(x[:, :, 0] - np.arange(width, dtype=np.float32)).max(initial=0.0)),
-                float(np.abs(x[:, :, -1] - np.arange(width, dtype=np.float32)).max(initial=0.0)))
+                float(np.abs(x[0] - np.arange(width, dtype=np.float32)).max(initial=0.0)),
+                float(np.abs(x[-1] - np.arange(width, dtype=np.float32)).max(initial=0.0)))
     pad = int(math.ceil(reach)) + 3
     padded = np.pad(image, pad, mode="symmetric")
     ph, pw = padded.shape
 
     # vertical pass on every padded column; y of the padded columns is edge-extended
-    y_ext = np.pad(y, ((0, 0), (pad, pad)), mode="edge")
-    y_pad = y_ext + np.float32(pad)
+    y_pad = np.pad(y, ((0, 0), (pad, pad)), mode="edge") + np.float32(pad)
     y0 = np.floor(y_pad)
-    wy = cubic_weights((y_pad - y0).astype(np.float32))
-    base = (np.clip(y0.astype(np.int64), 1, ph - 3) * pw + np.arange(pw)[None, :])
+    y_pad -= y0  # fractional part
+    wy = cubic_weights(y_pad)
+    np.clip(y0, 1, ph - 3, out=y0)
+    y0 -= 1  # first tap
+    y0 *= np.float32(pw)
+    y0 += np.arange(pw, dtype=np.float32)[None, :]  # exact: indices < 2**24
+    first = y0.astype(np.intp)
     flat = padded.reshape(-1)
-    rows = wy[0] * flat.take(base - pw)
-    rows += wy[1] * flat.take(base)
-    rows += wy[2] * flat.take(base + pw)
-    rows += wy[3] * flat.take(base + 2 * pw)
+    rows = wy[0] * flat.take(first)
+    for tap in (1, 2, 3):
+        gathered = flat[tap * pw:].take(first)
+        gathered *= wy[tap]
+        rows += gathered
 
-    # horizontal pass at the K samples along the dwell
-    x_pad = x + np.float32(pad)
-    x0 = np.floor(x_pad)
-    wx = cubic_weights((x_pad - x0).astype(np.float32))
-    base = np.clip(x0.astype(np.int64), 1, pw - 3) + (np.arange(height) * pw)[:, None, None]
+    # horizontal pass at the K samples along the dwell, one sample at a time (the
+    # arrays then stay in cache)
     flat = rows.reshape(-1)
-    out = wx[0] * flat.take(base - 1)
-    out += wx[1] * flat.take(base)
-    out += wx[2] * flat.take(base + 1)
-    out += wx[3] * flat.take(base + 2)
-    if out.shape[2] == 1:
-        return out[:, :, 0].astype(np.float32, copy=False)
-    return out.mean(axis=2, dtype=np.float32)
+    row_offset = (np.arange(height, dtype=np.float32) * np.float32(pw) - 1)[:, None]
+    total = np.zeros((height, width), dtype=np.float32)
+    for xk in x:  # K ≤ 4 samples
+        x_pad = xk + np.float32(pad)
+        x0 = np.floor(x_pad)
+        x_pad -= x0  # fractional part
+        wx = cubic_weights(x_pad)
+        np.clip(x0, 1, pw - 3, out=x0)
+        x0 += row_offset
+        first = x0.astype(np.intp)
+        for tap in range(4):
+            gathered = flat[tap:].take(first)
+            gathered *= wx[tap]
+            total += gathered
+    if len(x) > 1:
+        total *= np.float32(1.0 / len(x))
+    return total
