@@ -16,7 +16,8 @@ from __future__ import annotations
 from . import errors
 from .image import EMImage
 from .io import read, write
+from .restoration import load_model, restore
 
 __version__ = "0.1.0"
 
-__all__ = ["EMImage", "read", "write", "errors", "__version__"]
+__all__ = ["EMImage", "read", "write", "restore", "load_model", "errors", "__version__"]
