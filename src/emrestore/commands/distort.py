@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import ParameterError
+from ..errors import OutputExistsError, ParameterError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -93,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
         seed = secrets.randbits(63)
     degraded, target, params = distort(image, modality, seed=seed, **fixed)
     output = Path(args.output)
+    for path in (output, target_path(output)):  # check both before writing either
+        if path.exists() and not args.overwrite:
+            raise OutputExistsError(
+                f"{path} exists.", "Choose another OUT, or pass --overwrite to replace it.")
     write(degraded, output, overwrite=args.overwrite)
     write(target, target_path(output), overwrite=args.overwrite)
     print(json.dumps({"seed": seed, **params}, indent=2))
