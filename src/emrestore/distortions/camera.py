@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import scipy.fft as sfft
 
 from .adc import full_scale
 from .parameters import Param, Stage, as_float_image
@@ -134,6 +133,8 @@ def gaussian_mtf(shape: tuple[int, int], sigma_px: float, tail_weight: float,
     numpy.ndarray
         MTF of shape ``(shape[0], shape[1] // 2 + 1)``, 1 at zero frequency.
     """
+    import scipy.fft as sfft
+
     fy = sfft.fftfreq(shape[0]).astype(np.float32)[:, None]
     fx = sfft.rfftfreq(shape[1]).astype(np.float32)[None, :]
     f2 = fy * fy + fx * fx
@@ -179,6 +180,8 @@ class DetectorBlur(Stage):
         return gaussian_mtf(shape, self.psf_sigma_px, self.psf_tail_weight, self.psf_tail_sigma_px)
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        import scipy.fft as sfft  # imported on first use
+
         image = as_float_image(image)
         widest = max(self.psf_sigma_px, self.psf_tail_sigma_px if self.psf_tail_weight > 0 else 0.0)
         if widest == 0.0:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.signal import lfilter
 
 from .adc import full_scale
 from .parameters import Param, Stage, Value, as_float_image
@@ -156,6 +155,8 @@ class Afterglow(Stage):
         a = self.pixel_decay
         if a == 0.0:
             return image.copy()
+        from scipy.signal import lfilter  # imported on first use: scipy.signal is slow to import
+
         height, width = image.shape
         rows = lfilter([1.0 - a], [1.0, -a], image, axis=1)  # zero state at every line start
         # State entering line i: c_i = b·Y_{i−1,last}; Y_i = rows_i + c_i·a^(j+1).

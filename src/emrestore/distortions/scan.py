@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.signal import lfilter
 
 from .parameters import Param, Stage, Value, as_float_image
 
@@ -123,6 +122,8 @@ def ar1(n: int, sigma: float, phi: float, rng: np.random.Generator) -> np.ndarra
     noise = rng.standard_normal(n)
     if sigma == 0:
         return np.zeros(n)
+    from scipy.signal import lfilter  # imported on first use: scipy.signal is slow to import
+
     drive = sigma * math.sqrt(1.0 - phi * phi) * noise
     drive[0] = sigma * noise[0]  # start in the stationary distribution
     return lfilter([1.0], [1.0, -phi], drive)
