@@ -189,6 +189,8 @@ class Param:
             return f"True with p = {self.p_active:g}"
         if self.kind == "choice":
             text = "{" + ", ".join(str(c) for c in self.choices or ()) + "}"
+        elif self.kind == "int":
+            text = f"U{{{self.low:g}, …, {self.high:g}}}"
         else:
             text = f"{'logU' if self.log else 'U'}[{self.low:g}, {self.high:g}]"
         if self.p_active < 1:

@@ -5,7 +5,7 @@ Pixel (row ``i``, column ``j``) is recorded during ``[t_ij, t_ij + τ]`` with
 position is the nominal grid plus a displacement field, the sum of the effects below,
 each evaluated in raster time. :class:`DwellBlur` renders the scanned image: the
 detector integrates the object along the probe path during the dwell (average of
-``K = 4`` samples), sampled with Catmull-Rom cubic interpolation with reflection at
+``K ≤ 4`` samples), sampled with Catmull-Rom cubic interpolation with reflection at
 the borders.
 
 Each displacement effect is a stage on its own (``effect(image, rng)`` warps an image
@@ -53,8 +53,23 @@ __all__ = [
 #: Mains and mechanical-resonance frequencies drawn with p = 0.5 for interference [Hz].
 MAINS_FREQUENCIES_HZ = (50.0, 60.0, 100.0, 120.0, 150.0, 180.0)
 
-#: Number of probe positions averaged per dwell when the probe moves during it.
+#: Largest number of probe positions averaged per dwell (spec: K ≈ 4).
 DWELL_SAMPLES = 4
+
+#: Largest spacing of the dwell samples along the path [px].
+DWELL_SAMPLE_SPACING_PX = 0.5
+
+
+def dwell_samples(travel_px: float) -> int:
+    """Samples K along a dwell path of ``travel_px``: 1 below 0.05 px, else spaced ≤ 0.5 px, ≤ 4.
+
+    The K samples sit at the midpoints of K equal parts of the path (midpoint rule
+    for the path average). Short paths need fewer samples; this saves most of the
+    sampling time for stepped (digital) scans.
+    """
+    if travel_px < 0.05:
+        return 1
+    return int(min(DWELL_SAMPLES, 1 + math.ceil(travel_px / DWELL_SAMPLE_SPACING_PX)))
 
 
 @dataclass(frozen=True)
@@ -495,8 +510,9 @@ class DwellBlur(Stage):
 
     The probe's nominal path during one dwell spans ``dwell_blur_px`` along the fast
     scan (0: stepped digital scan; 1: continuous analog ramp), plus the motion of the
-    displacement field during the dwell. The recorded value is the average of
-    ``K = 4`` cubic samples along that path (``K = 1`` when the probe does not move).
+    displacement field during the dwell. The recorded value is the average of K cubic
+    samples at the midpoints of K equal parts of that path; K = 2…4 so that samples
+    are ≤ 0.5 px apart (K = 1 when the probe moves < 0.05 px), see :func:`dwell_samples`.
 
     Parameters
     ----------
@@ -572,12 +588,12 @@ class DwellBlur(Stage):
         start = dx_b[:, :-1]
         step = dx_b[:, 1:] - start
         blur = np.float32(self.dwell_blur_px)
-        moving = blur > 0 or float(np.abs(step).max(initial=0.0)) > 1e-3
+        travel = step + blur
+        samples = dwell_samples(float(np.abs(travel).max(initial=0.0)))
         cols = np.arange(width, dtype=np.float32)[None, :] + start + dx_p
-        if moving:
+        if samples > 1:
             # x_k = col + start + fast + step·s_k + blur·(s_k − ½), built lazily per k
-            x: DwellPath | np.ndarray = DwellPath(cols - np.float32(0.5) * blur, step + blur,
-                                                  DWELL_SAMPLES)
+            x: DwellPath | np.ndarray = DwellPath(cols - np.float32(0.5) * blur, travel, samples)
         else:
             x = np.broadcast_to(cols, (height, width))[None, :, :]
         y = np.arange(height, dtype=np.float32)[:, None] + np.float32(0.5) * (
