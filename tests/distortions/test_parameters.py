@@ -92,6 +92,16 @@ def test_counting_camera_conflict():
         distort(np.ones((16, 16)), "tem", seed=0, counting_camera=True, gain_adu_per_e=5.0)
 
 
+def test_fixed_gain_or_bias_implies_an_integrating_camera():
+    for seed in range(40):  # counting_camera is drawn True for some of these seeds
+        _, _, params = distort(np.ones((16, 16)), "tem", seed=seed, gain_adu_per_e=5.0)
+        assert params["gain_adu_per_e"] == 5.0 and params["counting_camera"] is False
+        _, _, params = distort(np.ones((16, 16)), "tem", seed=seed, bias_adu=50.0)
+        assert params["bias_adu"] == 50.0 and params["counting_camera"] is False
+    counting = [distort(np.ones((16, 16)), "tem", seed=s)[2]["counting_camera"] for s in range(40)]
+    assert any(counting) and not all(counting)
+
+
 def test_parameter_names_unique_and_with_units():
     for modality in ("tem", "stem", "sem"):
         names = parameter_names(modality)

@@ -255,6 +255,10 @@ class TEMChain(Chain):
 
     def resolve(self, values: dict[str, Value], fixed: dict[str, Value],
                 clean: np.ndarray) -> None:
+        if values["counting_camera"] and "counting_camera" not in fixed and any(
+                name in fixed and fixed[name] != neutral
+                for name, neutral in (("gain_adu_per_e", 1.0), ("bias_adu", 0.0))):
+            values["counting_camera"] = False  # a fixed gain or bias implies a charge-integrating camera
         if values["counting_camera"]:
             for name, neutral in (("gain_adu_per_e", 1.0), ("bias_adu", 0.0)):
                 if name in fixed and fixed[name] != neutral:
