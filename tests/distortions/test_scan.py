@@ -156,3 +156,19 @@ def test_dwell_time_sets_the_time_axis():
     assert t.shape == (3, 6)
     assert t[1, 0] == 5 * 2.0 + 30.0 and t[2, 3] == 2 * 40.0 + 3 * 2.0
     assert raster.frame_time_us == 3 * 40.0
+
+
+def test_static_effects_are_shared_between_acquisitions():
+    rng = np.random.default_rng(30)
+    warp = ScanSpeedWarp(scan_warp_px=2.0)
+    jitter = LineJitter(jitter_sigma_x_px=1.0)
+    blur = DwellBlur()
+    static: dict = {}
+    first = blur.render(ramp_x(8, 64), rng, (warp,), None, static)
+    second = blur.render(ramp_x(8, 64), rng, (warp,), None, static)
+    assert np.array_equal(first, second)
+    third = blur.render(ramp_x(8, 64), rng, (warp,))
+    assert not np.array_equal(first, third)  # a new warp shape without the cache
+    a = blur.render(ramp_x(8, 64), rng, (jitter,), None, static)
+    b = blur.render(ramp_x(8, 64), rng, (jitter,), None, static)
+    assert not np.array_equal(a, b)  # jitter is drawn anew for every acquisition

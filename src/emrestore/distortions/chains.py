@@ -369,9 +369,10 @@ class SEMChain(ScanChain):
         assert isinstance(dwell, DwellBlur) and isinstance(integration, Integration)
         line_time = dwell.raster(clean.shape).line_time_us
         total = np.zeros(clean.shape, dtype=np.float32)
+        static: dict = {}  # fly-back and scan-speed warp: the same in every acquisition
         for acquisition in range(integration.integration_frames):  # ≤ 8 acquisitions
             starts = integration.row_starts_us(clean.shape[0], line_time, acquisition)
-            scanned = dwell.render(clean, rng, self.effects(s), starts)
+            scanned = dwell.render(clean, rng, self.effects(s), starts, static)
             total += self.detect(s, s[SecondaryEmission](scanned, rng), rng)
         signal = total / np.float32(integration.integration_frames)
         signal = self.electronics(s, signal, rng)

@@ -178,6 +178,9 @@ class DisplacementStage(Stage):
     """
 
     PER_PIXEL: ClassVar[bool] = False
+    #: The displacement is a property of the scan generator, the same in every
+    #: acquisition of an image (drawn once when several acquisitions are averaged).
+    STATIC: ClassVar[bool] = False
     SHARED: ClassVar[tuple[str, ...]] = ("dwell_time_us", "flyback_time_us")
 
     @property
@@ -434,6 +437,7 @@ class FlybackSettling(DisplacementStage):
         y part of the overshoot as a fraction of the x part [-]; default U[−0.2, 0.2].
     """
 
+    STATIC: ClassVar[bool] = True
     NAME: ClassVar[str] = "fly-back settling"
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("flyback_amplitude_px", "float", "fly-back overshoot at the line start [px]",
@@ -475,6 +479,7 @@ class ScanSpeedWarp(DisplacementStage):
         Largest deviation of the column coordinate [px]; default U[0, 2]. Neutral: 0.
     """
 
+    STATIC: ClassVar[bool] = True
     NAME: ClassVar[str] = "scan-speed warp"
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("scan_warp_px", "float", "largest deviation of the fast-scan ramp [px]",
@@ -548,6 +553,7 @@ class DwellBlur(Stage):
         rng: np.random.Generator,
         effects: tuple[DisplacementStage, ...] = (),
         row_start_us: np.ndarray | None = None,
+        static: dict[type, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Probe positions: ``y`` (H, W) at mid-dwell and ``x`` (K × (H, W)) along the dwell [px].
 
@@ -566,6 +572,9 @@ class DwellBlur(Stage):
             stage's timing is used).
         row_start_us : numpy.ndarray, optional
             Start time of every row [µs] (for repeated acquisitions).
+        static : dict, optional
+            Cache of the displacements of ``STATIC`` effects; pass the same dict for
+            all acquisitions of one image so they share them.
         """
         height, width = shape
         raster = self.raster(shape, row_start_us)
@@ -576,7 +585,12 @@ class DwellBlur(Stage):
         for effect in effects:
             if not effect.active:
                 continue
-            ex, ey = effect.displacement(raster, rng)
+            if effect.STATIC and static is not None and type(effect) in static:
+                ex, ey = static[type(effect)]
+            else:
+                ex, ey = effect.displacement(raster, rng)
+                if effect.STATIC and static is not None:
+                    static[type(effect)] = (ex, ey)
             if effect.PER_PIXEL:
                 dx_p = dx_p + ex.astype(np.float32, copy=False)
                 dy_p = dy_p + ey.astype(np.float32, copy=False)
@@ -606,6 +620,7 @@ class DwellBlur(Stage):
         rng: np.random.Generator,
         effects: tuple[DisplacementStage, ...] = (),
         row_start_us: np.ndarray | None = None,
+        static: dict[type, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> np.ndarray:
         """Sample ``image`` along the displaced, dwell-blurred probe path.
 
@@ -619,6 +634,8 @@ class DwellBlur(Stage):
             Displacement effects to apply together.
         row_start_us : numpy.ndarray, optional
             Start time of every row [µs].
+        static : dict, optional
+            Shared displacements of ``STATIC`` effects (see :meth:`probe_positions`).
 
         Returns
         -------
@@ -626,7 +643,7 @@ class DwellBlur(Stage):
             float32 (H, W): the image as the scanning probe saw it.
         """
         image = as_float_image(image)
-        y, x = self.probe_positions(image.shape, rng, effects, row_start_us)
+        y, x = self.probe_positions(image.shape, rng, effects, row_start_us, static)
         return sample_separable(image, y, x)
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
