@@ -374,21 +374,22 @@ class Interference(DisplacementStage):
 
     def displacement(self, raster: Raster, rng: np.random.Generator
                      ) -> tuple[np.ndarray, np.ndarray]:
-        shape = (raster.height, raster.width + 1)
-        dx, dy = np.zeros(shape), np.zeros(shape)
         rows = raster.row_starts()
         cols = np.arange(raster.width + 1) * raster.dwell_time_us
-        for freq, amp_x, amp_y in self.terms():  # at most three terms
-            omega = 2e-6 * math.pi * freq  # [rad/µs]
-            phases = rng.uniform(0.0, 2.0 * math.pi, 2)
-            # sin(a_i + b_j) = sin a_i cos b_j + cos a_i sin b_j  (outer products, no big sin)
-            for out, amp, phase in ((dx, amp_x, phases[0]), (dy, amp_y, phases[1])):
-                if amp == 0:
-                    continue
-                a = omega * rows + phase
-                b = omega * cols
-                out += amp * (np.outer(np.sin(a), np.cos(b)) + np.outer(np.cos(a), np.sin(b)))
-        return dx, dy
+        # A·sin(ω(t_i + τ_j) + ϕ) = A·sin(ω t_i + ϕ)·cos(ω τ_j) + A·cos(ω t_i + ϕ)·sin(ω τ_j):
+        # for all terms at once, a (H × 2T)·(2T × (W+1)) matrix product per axis
+        terms = self.terms()
+        omegas = np.array([2e-6 * math.pi * f for f, _, _ in terms])  # [rad/µs]
+        phases = rng.uniform(0.0, 2.0 * math.pi, (len(terms), 2))
+        col_basis = np.concatenate([np.cos(np.outer(omegas, cols)),
+                                    np.sin(np.outer(omegas, cols))]).astype(np.float32)
+        out = []
+        for axis in (0, 1):
+            amps = np.array([term[1 + axis] for term in terms])
+            angle = np.outer(rows, omegas) + phases[:, axis]
+            row_basis = np.concatenate([amps * np.sin(angle), amps * np.cos(angle)], axis=1)
+            out.append(row_basis.astype(np.float32) @ col_basis)
+        return out[0], out[1]
 
 
 @dataclass(frozen=True)
