@@ -218,6 +218,13 @@ def test_scale_of_the_clean_image_does_not_matter(lattice):
     assert np.allclose(a[1], b[1], rtol=1e-5) and a[2] == b[2]
 
 
+def test_chain_objects_are_callable(lattice):
+    for chain in (d.tem, d.stem, d.sem):
+        degraded, target, params = chain(lattice, seed=2, clean_pair=False)
+        again = distort(lattice, chain.modality, seed=2, clean_pair=False)
+        assert np.array_equal(degraded, again[0]) and params == again[2]
+
+
 def test_public_names():
     assert d.distort is distort
     assert "dose_e_per_px" in parameter_names("stem")

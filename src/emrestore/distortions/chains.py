@@ -229,6 +229,22 @@ class Chain:
         return built
 
     # ------------------------------------------------------------------- run
+    def __call__(
+        self,
+        image: np.ndarray | EMImage,
+        *,
+        seed: None | int | np.random.Generator = None,
+        **fixed_params: Any,
+    ) -> tuple[np.ndarray | EMImage, np.ndarray | EMImage, dict[str, Value]]:
+        """Apply the chain: ``chain(image, seed=s, **fixed)`` is ``distort(image, modality, ...)``.
+
+        Returns
+        -------
+        degraded, target, params
+            See :func:`distort`.
+        """
+        return distort(image, self.modality, seed=seed, **fixed_params)
+
     def run(self, clean: np.ndarray, values: dict[str, Value],
             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Apply the chain to a normalised clean image; return ``(degraded, target)``."""
