@@ -36,7 +36,7 @@ __all__ = [
 #: Dose: valid and default range (TEM). STEM and SEM chains override the range.
 DOSE_PARAM = Param(
     "dose_e_per_px", "float", "electron dose per pixel [e⁻/px]", neutral=1.0,
-    low=0.5, high=5000.0, log=True, minimum=1e-9,
+    low=0.5, high=5000.0, log=True, minimum=1e-9, maximum=1e12,
 )
 
 

@@ -55,7 +55,7 @@ class SecondaryEmission(Stage):
     NAME: ClassVar[str] = "secondary emission"
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("dose_pe_per_px", "float", "primary-electron dose [e⁻/px]", neutral=100.0,
-              low=5.0, high=5000.0, log=True, minimum=1e-9),
+              low=5.0, high=5000.0, log=True, minimum=1e-9, maximum=1e12),
         Param("se_yield_delta0", "float", "secondary-electron yield scale δ₀ [SE/PE]",
               neutral=1.0, low=0.1, high=1.0, minimum=1e-9, maximum=100.0),
         Param("collection_efficiency", "float", "SE collection efficiency η [-]", neutral=1.0,
