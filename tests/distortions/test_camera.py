@@ -194,3 +194,17 @@ def test_99_percent_intervals_are_calibrated_over_seeds():
     for count in failures.values():
         # Binomial(400, 0.01): mean 4; 0…12 covers 99.9 %
         assert count <= 12, failures
+
+
+@pytest.mark.parametrize("lam", [0.05, 1.0, 7.5, 20.0, 60.0])
+def test_constant_mean_poisson_sampler(lam):
+    from emrestore.distortions.sampling import poisson_constant
+
+    rng = np.random.default_rng(12)
+    values = poisson_constant(lam, (200_000,), rng)
+    assert values.dtype == np.int64 and values.min() >= 0
+    assert_mean(values, lam)
+    assert_variance(values, lam)
+    # the distribution, not only two moments: P(0) = exp(−λ)
+    p0 = np.exp(-lam)
+    assert abs(np.mean(values == 0) - p0) <= Z99 * np.sqrt(p0 * (1 - p0) / values.size) + 1e-12
