@@ -196,7 +196,7 @@ def test_99_percent_intervals_are_calibrated_over_seeds():
         assert count <= 12, failures
 
 
-@pytest.mark.parametrize("lam", [0.05, 1.0, 7.5, 20.0, 60.0])
+@pytest.mark.parametrize("lam", [0.05, 1.0, 7.5, 20.0, 60.0, 800.0, 5000.0])
 def test_constant_mean_poisson_sampler(lam):
     from emrestore.distortions.sampling import poisson_constant
 
@@ -205,6 +205,9 @@ def test_constant_mean_poisson_sampler(lam):
     assert values.dtype == np.int64 and values.min() >= 0
     assert_mean(values, lam)
     assert_variance(values, lam)
-    # the distribution, not only two moments: P(0) = exp(−λ)
-    p0 = np.exp(-lam)
-    assert abs(np.mean(values == 0) - p0) <= Z99 * np.sqrt(p0 * (1 - p0) / values.size) + 1e-12
+    # the distribution, not only two moments: P(N ≤ mode) from the exact CDF
+    from math import exp, floor, lgamma, log
+
+    mode = floor(lam)
+    p = sum(exp(n * log(lam) - lam - lgamma(n + 1)) for n in range(mode + 1))
+    assert abs(np.mean(values <= mode) - p) <= Z99 * np.sqrt(p * (1 - p) / values.size) + 1e-12
