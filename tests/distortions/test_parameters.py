@@ -143,3 +143,9 @@ def test_params_are_json_and_complete(modality):
     assert params["modality"] == modality
     assert set(params) == {"modality", *parameter_names(modality)}
     assert json.loads(json.dumps(params)) == params
+
+
+def test_inconsistent_combination_is_rejected_by_distort():
+    with pytest.raises(ParameterError, match="display_low_percentile"):
+        distort(np.ones((16, 16)), "tem", seed=0, display_low_percentile=99.5,
+                display_high_percentile=99.0)

@@ -12,7 +12,7 @@ reproduces the output exactly.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,7 @@ from .detector import (
     brightness_contrast_for,
 )
 from .display import CleanPair, Display
-from .parameters import Param, Stage, Value
+from .parameters import Param, Stage, Value, stage_fields
 from .scan import (
     DisplacementStage,
     Drift,
@@ -194,7 +194,8 @@ class Chain:
         return {name: owners[name].check(value) for name, value in fixed.items()}
 
     def sample_parameters(self, rng: np.random.Generator, clean: np.ndarray,
-                          fixed: dict[str, Any] | None = None) -> dict[str, Value]:
+                          fixed: dict[str, Any] | None = None, *,
+                          validate: bool = True) -> dict[str, Value]:
         """Draw all parameters, apply the fixed ones, resolve couplings.
 
         Parameters
@@ -204,7 +205,10 @@ class Chain:
         clean : numpy.ndarray
             The normalised clean image (for exposure and brightness/contrast).
         fixed : dict, optional
-            Caller-fixed parameters.
+            Caller-fixed parameters (always validated).
+        validate : bool
+            Also check the combination by building the stages (:meth:`run` does so
+            anyway; :func:`distort` skips it here to build only once).
         """
         fixed = self.check_fixed(fixed or {})
         ranges = dict(self.ranges)
@@ -213,7 +217,8 @@ class Chain:
             values.update(stage.draw_parameters(rng, ranges))
         values.update(fixed)
         self.resolve(values, fixed, clean)
-        self.build(values)  # validates the combination
+        if validate:
+            self.build(values)  # validates the combination
         return values
 
     def resolve(self, values: dict[str, Value], fixed: dict[str, Value],
@@ -224,7 +229,7 @@ class Chain:
         """Instantiate every stage from a flat parameter dict."""
         built = {}
         for stage in self.stages:
-            kwargs = {f.name: values[f.name] for f in fields(stage) if f.name in values}
+            kwargs = {name: values[name] for name in stage_fields(stage) if name in values}
             built[stage] = stage(**kwargs)
         return built
 
@@ -505,7 +510,7 @@ def distort(
         data = image  # type: ignore[assignment]
     clean = normalise_clean(data)
     param_rng, noise_rng = split_generator(as_generator(seed))
-    values = chain.sample_parameters(param_rng, clean, fixed_params)
+    values = chain.sample_parameters(param_rng, clean, fixed_params, validate=False)
     degraded, target = chain.run(clean, values, noise_rng)
     params: dict[str, Value] = {"modality": chain.modality, **values}
     if template is not None:

@@ -10,6 +10,7 @@ passed back to reproduce a stage exactly.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
@@ -284,6 +285,7 @@ class Stage:
         raise NotImplementedError
 
 
+@functools.cache
 def stage_fields(cls: type) -> tuple[str, ...]:
     """All constructor fields of a stage dataclass (owned and shared)."""
     return tuple(f.name for f in fields(cls))
