@@ -108,11 +108,13 @@ class ConversionGain(Stage):
     counting_camera: bool = True
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        counts = np.maximum(np.asarray(image, dtype=np.float64), 0.0)
+        counts = np.maximum(np.asarray(image, dtype=np.float32), np.float32(0.0))
         if self.counting_camera:
-            return counts.astype(np.float32)
-        k = self.swank_k
-        return rng.gamma(counts * k, self.gain_adu_per_e / k).astype(np.float32)
+            return counts
+        k = np.float32(self.swank_k)
+        signal = rng.standard_gamma(counts * k, dtype=np.float32)  # Gamma(0) = 0
+        signal *= np.float32(self.gain_adu_per_e / self.swank_k)
+        return signal
 
 
 def gaussian_mtf(shape: tuple[int, int], sigma_px: float, tail_weight: float,

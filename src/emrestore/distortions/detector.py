@@ -103,9 +103,10 @@ class ScintillatorGain(Stage):
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.scintillator_k is None:
             return as_float_image(image).copy()
-        counts = np.maximum(np.asarray(image, dtype=np.float64), 0.0)
-        k = self.scintillator_k
-        return rng.gamma(counts * k, 1.0 / k).astype(np.float32)
+        counts = np.maximum(np.asarray(image, dtype=np.float32), np.float32(0.0))
+        signal = rng.standard_gamma(counts * np.float32(self.scintillator_k), dtype=np.float32)
+        signal *= np.float32(1.0 / self.scintillator_k)
+        return signal
 
 
 @dataclass(frozen=True)
