@@ -118,3 +118,14 @@ def test_progress_bar_runs(tmp_path, capsys):
     config = tiny_config(schedule={"pixel_steps": 2, "gan_steps": 0})
     Trainer(config, tmp_path, progress=True, export=False).fit()
     assert "train hrstem" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("modality", ["tem", "stem", "sem"])
+def test_training_on_the_physical_distortion_chain(tmp_path, modality):
+    config = tiny_config(tag=f"hr{modality}", data={"degradation": "chain"},
+                         schedule={"pixel_steps": 1, "gan_steps": 1})
+    result = Trainer(config, tmp_path, progress=False, export=False).fit()
+    assert result["finished"]
+    rows = read_log(tmp_path)
+    assert all(float(r["loss_g"]) > 0 for r in rows)
+    assert result["validation"]["input_mae"] > 0
