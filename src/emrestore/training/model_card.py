@@ -136,7 +136,12 @@ def build_model_card(
         "io": {
             "input": "raw intensities, float32 (N, 1, H, W), any H and W",
             "output": "restored image in the input's intensity units, same shape",
-            "normalisation": "inside the model: per-image mean/std, undone at the output",
+            "normalisation": (
+                "inside the model: (x - mean) / std with the 'stats' input (N, 2) = (mean, std), "
+                "undone at the output; pass the frame's statistics for tiles"
+                if onnx is not None and onnx.get("stats_input")
+                else "inside the model: each input by its own mean/std, undone at the output"
+            ),
         },
         "training": {
             "config": config,
