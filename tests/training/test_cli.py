@@ -91,6 +91,7 @@ def test_model_and_seed_overrides(tmp_path, capsys):
         (["train", "--resume", "nowhere", "--tag", "hrstem"], "--resume"),
         (["train", "--tag", "hrstem", "--model", "giant"], "Unknown generator"),
         (["export", "missing.pt", "out.onnx"], "does not exist"),
+        (["train", "--tag", "hrstem", "--device", "tpu"], "device"),
         (["export", "missing.pt", "out.txt"], ".onnx"),
     ],
 )

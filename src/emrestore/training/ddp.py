@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..errors import ParameterError
+
 __all__ = ["DistInfo", "init_distributed", "cleanup_distributed", "all_reduce_max"]
 
 
@@ -53,7 +55,15 @@ def init_distributed(device: str | None = None) -> DistInfo:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ParameterError(f"Unknown device {device!r}.", "Use 'cpu', 'cuda' or 'cuda:K'.") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError("Device 'cuda' was asked for, but PyTorch sees no CUDA GPU.",
+                             "Use --device cpu (or install a CUDA build of PyTorch).")
+    if dev.type not in ("cpu", "cuda"):
+        raise ParameterError(f"Device {device!r} is not supported for training.", "Use 'cpu' or 'cuda'.")
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", local_rank if world_size > 1 else 0)
     if dev.type == "cuda":
