@@ -133,7 +133,7 @@ def test_training_on_the_physical_distortion_chain(tmp_path, modality):
 
 @pytest.mark.slow
 def test_paper_generator_trains_one_step(tmp_path):
-    config = tiny_config(model={"preset": "paper"}, discriminator={"base_channels": 64},
+    config = tiny_config(model="paper", discriminator={"base_channels": 64},
                          data={"crop": 64, "batch_size": 1}, schedule={"pixel_steps": 1, "gan_steps": 1})
     trainer = Trainer(config, tmp_path, progress=False, export=False)
     assert sum(p.numel() for p in trainer.generator.parameters()) == 7_035_521

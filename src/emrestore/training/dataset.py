@@ -153,7 +153,8 @@ def make_loader(config: TrainConfig, start_step: int = 0, rank: int = 0, world_s
         worker_init_fn=worker_init if workers > 0 else None,
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
-        generator=torch.Generator().manual_seed(config.seed),
+        # worker seeds differ between DDP processes (the pairs themselves do not depend on them)
+        generator=torch.Generator().manual_seed(config.seed + 7919 * rank),
     )
 
 

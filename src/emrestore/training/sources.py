@@ -70,7 +70,14 @@ class RendererSource:
         from ..datasets.registry import get_renderer
 
         self.tag = tag
-        self.render = get_renderer(tag)
+        try:
+            self.render = get_renderer(tag)
+        except ParameterError as error:
+            raise ParameterError(
+                f"Training pairs for {tag!r} cannot come from a renderer: {error.cause}",
+                "Set [data] source = 'bank' with bank = a directory from `emrestore simulate`, "
+                "or source = 'synthetic' for a smoke run.",
+            ) from None
         self.overrides = overrides
 
     def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
