@@ -38,6 +38,16 @@ from ..specimens.morphology.base import MorphologyMaps, check_choice, check_rang
 
 DETECTORS = ("se", "bse")
 
+#: Relative secondary-electron yields δ_SE1 (≈ maximum yields δ_max of the pure materials;
+#: insulators emit more SEs than metals, carbon least). Materials not listed: 1.2.
+SE_YIELD = {
+    "amorphous_carbon": 0.9, "graphite": 0.9, "aluminium": 1.0, "silicon": 1.1, "iron": 1.3,
+    "nickel": 1.3, "copper": 1.3, "silver": 1.5, "palladium": 1.6, "platinum": 1.8,
+    "gold": 1.5, "tungsten": 1.4, "mos2": 1.3, "silica": 2.4, "alumina": 2.8, "titania": 2.0,
+    "zirconia": 2.2, "ceria": 2.0, "iron_oxide": 1.6, "polymer": 1.9, "epoxy_resin": 1.8,
+    "protein": 1.7, "stained_membrane": 1.8, "lipid": 1.7, "vitreous_ice": 2.0,
+}
+
 
 def surface_slopes(height_nm: np.ndarray, pixel_size_nm: float) -> tuple[np.ndarray, np.ndarray]:
     """Height gradients (∂h/∂y, ∂h/∂x) [dimensionless] by central differences."""
@@ -45,7 +55,7 @@ def surface_slopes(height_nm: np.ndarray, pixel_size_nm: float) -> tuple[np.ndar
     return gy.astype(np.float32), gx.astype(np.float32)
 
 
-def cos_tilt(gy: np.ndarray, gx: np.ndarray, max_tilt_deg: float = 82.0) -> np.ndarray:
+def cos_tilt(gy: np.ndarray, gx: np.ndarray, max_tilt_deg: float = 75.0) -> np.ndarray:
     """cos θ of the surface normal from the beam axis, with θ capped at ``max_tilt_deg``."""
     c = 1.0 / np.sqrt(1.0 + gy * gy + gx * gx)
     return np.maximum(c, np.cos(np.deg2rad(max_tilt_deg))).astype(np.float32)
@@ -78,7 +88,8 @@ def _per_label(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
 def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str | None = None,
                beam_kv: float | None = None, secant_exponent: float | None = None,
                edge_width_nm: float | None = None, edge_gain: float | None = None,
-               se2_ratio: float | None = None, detector_azimuth_deg: float | None = None,
+               se2_ratio: float | None = None, se2_edge_gain: float | None = None,
+               detector_azimuth_deg: float | None = None,
                detector_gain: float | None = None, shadow_gain: float | None = None,
                channelling: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Render an SEM image (SE or BSE) from morphology maps.
@@ -99,9 +110,12 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
         Width of the edge-brightening zone [nm], ≥ 0 (default: SE escape region,
         log-uniform 2–20 nm, at least 0.7 px).
     edge_gain : float, optional
-        Strength of edge brightening, 0–5 (default U[0.5, 2.0] SE, U[0, 0.4] BSE).
+        Strength of edge brightening, 0–5 (default U[0.2, 1.0] SE, U[0, 0.4] BSE).
     se2_ratio : float, optional
         β: SE2 per backscattered electron relative to SE1, 0–6 (default U[1, 4]).
+    se2_edge_gain : float, optional
+        Brightening of convex features smaller than the electron range by SE2,
+        0–3 (default U[0.3, 1.5]).
     detector_azimuth_deg : float, optional
         Direction towards the side detector in the image plane [deg] (default U[0, 360)).
     detector_gain : float, optional
@@ -131,7 +145,7 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
     edge_width_nm = pick(edge_width_nm, "edge_width_nm", 0.0, 1e6,
                          max(log_uniform(rng, 2.0, 20.0), 0.7 * p))
     edge_gain = pick(edge_gain, "edge_gain", 0.0, 5.0,
-                     rng.uniform(0.5, 2.0) if se else rng.uniform(0.0, 0.4))
+                     rng.uniform(0.2, 1.0) if se else rng.uniform(0.0, 0.4))
     se2_ratio = pick(se2_ratio, "se2_ratio", 0.0, 6.0, rng.uniform(1.0, 4.0))
     detector_azimuth_deg = pick(detector_azimuth_deg, "detector_azimuth_deg", -360.0, 360.0,
                                 rng.uniform(0.0, 360.0))
@@ -139,6 +153,7 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
                          rng.uniform(0.0, 0.5) if se else rng.uniform(0.0, 0.15))
     shadow_gain = pick(shadow_gain, "shadow_gain", 0.0, 5.0,
                        rng.uniform(0.2, 1.5) if se else rng.uniform(0.0, 0.3))
+    se2_edge_gain = pick(se2_edge_gain, "se2_edge_gain", 0.0, 3.0, rng.uniform(0.3, 1.5))
     channelling = pick(channelling, "channelling", 0.0, 0.5,
                        rng.uniform(0.0, 0.1) if se else rng.uniform(0.03, 0.25))
 
@@ -175,18 +190,20 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
     ch[0] = 1.0
     chan = _per_label(maps.grains, ch.astype(np.float32))
     if se:
-        work = rng.uniform(0.85, 1.15, len(mats) + 1).astype(np.float32)  # per-material δ0
+        # per-material SE1 yield (tabulated, ±15 % for surface state / work function)
+        work = np.array([SE_YIELD.get(m.name, 1.2) for m in mats] + [1.0], np.float32)
+        work *= rng.uniform(0.85, 1.15, len(mats) + 1).astype(np.float32)
         edge_px = max(edge_width_nm / p, 0.7)
         edge = np.tanh(np.clip(convexity(h, edge_px, p), 0.0, None))
         se1 = ct ** (-secant_exponent) * (1.0 + edge_gain * edge)
-        se2 = se2_ratio * eta * (1.0 + 0.5 * conv_range)
+        se2 = se2_ratio * eta * (1.0 + se2_edge_gain * conv_range)
         img = work[surf] * (se1 + se2) * shading * shadow * chan
     else:
         img = eta * (1.0 + edge_gain * conv_range) * shading * shadow * chan
     img = np.clip(img, 0.0, None).astype(np.float32)
     params = {"contrast": "sem_" + detector, "detector": detector, "beam_kv": beam_kv,
               "secant_exponent": secant_exponent, "edge_width_nm": edge_width_nm,
-              "edge_gain": edge_gain, "se2_ratio": se2_ratio,
+              "edge_gain": edge_gain, "se2_ratio": se2_ratio, "se2_edge_gain": se2_edge_gain,
               "detector_azimuth_deg": detector_azimuth_deg, "detector_gain": detector_gain,
               "shadow_gain": shadow_gain, "channelling": channelling,
               "electron_range_nm": float(range_nm)}

@@ -320,14 +320,15 @@ def check_size(size: int) -> None:
 
 def check_range(name: str, value: float, lo: float, hi: float, unit: str = "") -> float:
     """Return ``float(value)`` if ``lo <= value <= hi``, else raise ParameterError."""
+    u = f" {unit}" if unit else ""
     try:
         v = float(value)
     except (TypeError, ValueError):
         raise ParameterError(f"{name} must be a number, got {value!r}.",
-                             f"Pass a value in [{lo}, {hi}] {unit}.") from None
+                             f"Pass a value in [{lo}, {hi}]{u}.") from None
     if not (np.isfinite(v) and lo <= v <= hi):
-        raise ParameterError(f"{name}={value!r} {unit} is outside [{lo}, {hi}].",
-                             f"Pass a value in [{lo}, {hi}] {unit}.")
+        raise ParameterError(f"{name}={value!r}{u} is outside [{lo}, {hi}]{u}.",
+                             f"Pass a value in [{lo}, {hi}]{u}.")
     return v
 
 

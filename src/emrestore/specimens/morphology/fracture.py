@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import Canvas, check_choice, check_range, feature_range_nm, log_uniform, random_field
+from .base import (Canvas, check_choice, check_range, feature_range_nm, log_uniform, random_field,
+                   smooth)
 from .grains import voronoi
 
 STYLES = ("fractal", "dimples", "cleavage")
@@ -43,7 +44,7 @@ def add_fracture(canvas: Canvas, rng: np.random.Generator, *, style: str | None 
         Hurst exponent of the fractal roughness, 0.3–0.95 (default U[0.6, 0.9]).
     roughness : float, optional
         RMS height of the fractal part relative to the field of view, 0–0.5
-        (default log-uniform 0.01–0.08).
+        (default log-uniform 0.005–0.04).
     material : str, optional
         Material (default: drawn).
 
@@ -61,7 +62,7 @@ def add_fracture(canvas: Canvas, rng: np.random.Generator, *, style: str | None 
     feature_nm = check_range("feature_nm", feature_nm, *FEATURE_RANGE_NM, "nm")
     hurst = rng.uniform(0.6, 0.9) if hurst is None else hurst
     hurst = check_range("hurst", hurst, 0.3, 0.95)
-    roughness = log_uniform(rng, 0.01, 0.08) if roughness is None else roughness
+    roughness = log_uniform(rng, 0.005, 0.04) if roughness is None else roughness
     roughness = check_range("roughness", roughness, 0.0, 0.5)
     material = material or str(rng.choice(FRACTURE_MATERIALS))
     fov_nm = fov * p
@@ -90,7 +91,8 @@ def add_fracture(canvas: Canvas, rng: np.random.Generator, *, style: str | None 
             u = (dx * np.cos(ang[labels]) + dy * np.sin(ang[labels])) / per[labels]
             steps = np.floor(u + 0.2 * random_field((fov, fov), rng, corr_px=f_px / 2))
             h = h + facet + steps * per[labels] * p * rng.uniform(0.02, 0.08)
-    h = (h - np.median(h)).astype(np.float32)
+    # the surface is smooth below a few nm and is seen through a finite probe: roll off
+    h = smooth(h - np.median(h), max(rng.uniform(0.7, 1.8), 3.0 / p)).astype(np.float32)
     full = (slice(0, fov), slice(0, fov))
     if canvas.bulk:
         canvas.add_patch(material, full, 0.0, canvas.height + h, None, None, replace_below=True)

@@ -26,8 +26,8 @@ GRAIN_MATERIALS = ("copper", "nickel", "aluminium", "iron", "alumina", "silicon"
 GRAIN_RANGE_NM = (5.0, 500000.0)
 
 
-def voronoi(size: int, seeds: np.ndarray, weights: np.ndarray, k: int = 6
-            ) -> tuple[np.ndarray, np.ndarray]:
+def voronoi(size: int, seeds: np.ndarray, weights: np.ndarray, k: int = 6,
+            warp: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Laguerre–Voronoi labels and distance to the nearest boundary [px].
 
     Parameters
@@ -40,6 +40,9 @@ def voronoi(size: int, seeds: np.ndarray, weights: np.ndarray, k: int = 6
         (N,) power weights [px²] (0 for an ordinary Voronoi diagram).
     k : int
         Number of nearest seeds searched for the power minimum.
+    warp : tuple of numpy.ndarray, optional
+        Smooth displacement (dy, dx) [px] applied to the pixel positions, which curves
+        the otherwise straight boundaries.
 
     Returns
     -------
@@ -50,6 +53,9 @@ def voronoi(size: int, seeds: np.ndarray, weights: np.ndarray, k: int = 6
     """
     yy, xx = np.mgrid[0:size, 0:size]
     pts = np.stack([yy.ravel(), xx.ravel()], 1).astype(np.float64)
+    if warp is not None:
+        pts[:, 0] += warp[0].ravel()
+        pts[:, 1] += warp[1].ravel()
     k = int(min(k, len(seeds)))
     tree = cKDTree(seeds)
     if k == 1:
@@ -118,26 +124,33 @@ def add_grains(canvas: Canvas, rng: np.random.Generator, *, grain_nm: float | No
     n = int(np.clip(round(area / (np.pi / 4 * g_px ** 2)), 2, 6000))
     seeds = rng.uniform(-margin, fov + margin, (n, 2))
     weights = size_spread * (g_px / 2) ** 2 * rng.uniform(-1, 1, n) ** 2
-    labels, dist = voronoi(fov, seeds, weights)
-    # twins: parallel lamellae across a grain, each lamella a different orientation
+    curl = rng.uniform(0.0, 0.12) * g_px
+    warp = (curl * random_field((fov, fov), rng, corr_px=g_px * 0.7),
+            curl * random_field((fov, fov), rng, corr_px=g_px * 0.7))
+    labels, dist = voronoi(fov, seeds, weights, warp=warp)
+    # twins: one or two straight lamellae across a grain, each a different orientation
     twin_of = np.zeros(fov * fov, np.int32)
     n_twinned = 0
     if twin_probability > 0:
         has_twin = rng.random(n) < twin_probability
         n_twinned = int(has_twin.sum())
         ang = rng.uniform(0, np.pi, n)
-        period = g_px * rng.uniform(0.25, 1.0, n)
-        duty = rng.uniform(0.1, 0.5, n)
-        phase = rng.uniform(0, 1, n)
         yy, xx = np.mgrid[0:fov, 0:fov]
         lab = labels.ravel()
-        u = (xx.ravel() * np.cos(ang[lab]) + yy.ravel() * np.sin(ang[lab])) / period[lab]
-        frac = (u + phase[lab]) % 1.0
-        in_twin = has_twin[lab] & (frac < duty[lab])
+        # coordinate across the lamellae, relative to the seed [px]
+        u = ((xx.ravel() - seeds[lab, 1]) * np.cos(ang[lab])
+             + (yy.ravel() - seeds[lab, 0]) * np.sin(ang[lab]))
+        in_twin = np.zeros(lab.shape, bool)
+        dtwin = np.full(lab.shape, 1e6)
+        for k in range(2):
+            centre = rng.uniform(-0.4, 0.4, n) * g_px
+            half = g_px * rng.uniform(0.03, 0.15, n) * (1.0 if k == 0 else rng.random(n) < 0.5)
+            off = np.abs(u - centre[lab])
+            inside = has_twin[lab] & (off < half[lab])
+            in_twin ^= inside
+            dtwin = np.where(has_twin[lab] & (half[lab] > 0),
+                             np.minimum(dtwin, np.abs(off - half[lab])), dtwin)
         twin_of[in_twin] = 1
-        # distance to twin boundaries (coherent, straight) in px
-        dtwin = np.minimum(frac, np.abs(frac - duty[lab])) * period[lab]
-        dtwin = np.where(has_twin[lab], np.minimum(dtwin, np.abs(1 - frac) * period[lab]), 1e6)
         dtwin = dtwin.reshape(fov, fov).astype(np.float32)
     else:
         dtwin = np.full((fov, fov), 1e6, np.float32)
@@ -177,7 +190,7 @@ def add_grains(canvas: Canvas, rng: np.random.Generator, *, grain_nm: float | No
         yy, xx = np.mgrid[0:fov, 0:fov].astype(np.float32)
         wedge = rng.uniform(-0.3, 0.3) * foil_nm * ((yy + xx) / (2 * fov) - 0.5)
         wobble = 0.05 * foil_nm * random_field((fov, fov), rng, corr_px=g_px * 2)
-        thinning = rng.uniform(0.0, 0.2) * foil_nm * np.exp(-np.abs(dist) / wpx)
+        thinning = (rng.uniform(0.0, 0.08) if rng.random() < 0.5 else 0.0) * foil_nm * np.exp(-np.abs(dist) / wpx)
         t = np.clip(foil_nm + wedge + wobble - thinning, 0.0, None).astype(np.float32)
         canvas.add_patch(material, (slice(0, fov), slice(0, fov)), t, t, None, crystal,
                          replace_below=True)

@@ -75,9 +75,17 @@ def add_holey_film(canvas: Canvas, rng: np.random.Generator, *, style: str | Non
         n = int(np.clip(round(-np.log(1 - open_fraction) * (fov + 2 * r) ** 2 / (np.pi * r * r)),
                         1, 400))
         dist = np.full((fov, fov), np.inf, np.float32)
-        for _ in range(n):
+        placed: list[tuple[float, float, float]] = []
+        for _ in range(4 * n):
+            if len(placed) >= n:
+                break
             rr = r * np.exp(rng.normal(0, 0.35))
             cy, cx = rng.uniform(-rr, fov + rr, 2)
+            # holes in cast films rarely merge: keep a strand between neighbours
+            if any((cy - py) ** 2 + (cx - px) ** 2 < (0.9 * (rr + pr)) ** 2
+                   for py, px, pr in placed):
+                continue
+            placed.append((cy, cx, rr))
             y0, y1 = int(max(cy - rr * 1.4 - 2, 0)), int(min(cy + rr * 1.4 + 3, fov))
             x0, x1 = int(max(cx - rr * 1.4 - 2, 0)), int(min(cx + rr * 1.4 + 3, fov))
             if y1 <= y0 or x1 <= x0:

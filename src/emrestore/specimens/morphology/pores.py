@@ -44,7 +44,7 @@ def add_pores(canvas: Canvas, rng: np.random.Generator, *, style: str | None = N
         Median pore diameter (voids) or pore/ligament size (sponge) [nm], 2–200000
         (default: log-uniform over the visible range).
     porosity : float, optional
-        Void fraction, 0.01–0.8 (default: 0.02–0.3 for voids, 0.3–0.7 for sponge).
+        Void fraction, 0.002–0.8 (default: 0.02–0.3 for voids, 0.3–0.7 for sponge).
     film_nm : float, optional
         Film thickness for thin specimens [nm], 5–500 (default: 1–4 pore sizes,
         clipped to 10–300 nm).
@@ -61,13 +61,13 @@ def add_pores(canvas: Canvas, rng: np.random.Generator, *, style: str | None = N
     style = style or str(rng.choice(STYLES))
     check_choice("pore style", style, STYLES)
     if pore_nm is None:
-        lo, hi = feature_range_nm(canvas, *PORE_RANGE_NM, 3.0 if style == "voids" else 5.0,
-                                  0.2 if style == "voids" else 0.12)
+        lo, hi = feature_range_nm(canvas, *PORE_RANGE_NM, 3.0 if style == "voids" else 12.0,
+                                  0.2 if style == "voids" else 0.15)
         pore_nm = log_uniform(rng, lo, hi)
     pore_nm = check_range("pore_nm", pore_nm, *PORE_RANGE_NM, "nm")
     if porosity is None:
         porosity = rng.uniform(0.02, 0.3) if style == "voids" else rng.uniform(0.3, 0.7)
-    porosity = check_range("porosity", porosity, 0.01, 0.8)
+    porosity = check_range("porosity", porosity, 0.002, 0.8)
     material = material or str(rng.choice(MATRIX_MATERIALS if style == "voids"
                                            else SPONGE_MATERIALS))
     if film_nm is None:

@@ -84,14 +84,14 @@ def add_sheets(canvas: Canvas, rng: np.random.Generator, *, lateral_nm: float | 
     n_folds_total = 0
     for _ in range(count):
         radius = lateral_nm / 2 / p * np.exp(rng.normal(0, 0.3))
-        cy, cx = rng.uniform(-0.1 * fov, 1.1 * fov, 2)
+        cy, cx = rng.uniform(0.0, fov, 2)
         mask = _flake_mask(fov, cy, cx, radius, rng)
         layers = mask.astype(np.float32)
         nf = int(rng.integers(0, 3)) if folds is None else int(check_range("folds", folds, 0, 3))
         fold_lines = []
         for _f in range(nf):
             a = rng.uniform(0, 2 * np.pi)
-            off = radius * rng.uniform(0.1, 0.7)
+            off = radius * rng.uniform(0.1, 0.5)
             s = (xx - cx) * np.cos(a) + (yy - cy) * np.sin(a) - off  # >0: part that folds over
             # mirror coordinates of each pixel across the fold line
             my = yy - 2 * s * np.sin(a)

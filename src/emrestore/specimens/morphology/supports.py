@@ -29,13 +29,14 @@ def add_substrate(canvas: Canvas, rng: np.random.Generator, material: str | None
         Substrate material (default: drawn from :data:`SEM_SUBSTRATES` or
         :data:`TEM_SUPPORTS`).
     roughness_nm : float, optional
-        RMS surface roughness [nm], 0–50 (default: log-uniform 0.2–2 nm, bounded by a
-        quarter pixel to a few pixels so it shows as a faint texture).
+        RMS roughness as seen at this pixel size [nm], 0–50. Default: an intrinsic
+        roughness σ₀ (log-uniform 0.2–1 nm) with correlation length c₀ (U[1.5, 5] nm),
+        averaged over a pixel: σ₀ · min(1, c₀/pixel size).
     thickness_nm : float, optional
         Film thickness [nm] for thin specimens, 2–200 (default: log-uniform 3–30 nm).
         Ignored for bulk substrates.
     correlation_nm : float, optional
-        Lateral correlation length of the roughness [nm] (default: 1–4 px).
+        Lateral correlation length of the roughness [nm] (default: max(c₀, 0.8 px)).
 
     Returns
     -------
@@ -46,11 +47,12 @@ def add_substrate(canvas: Canvas, rng: np.random.Generator, material: str | None
         material = str(rng.choice(SEM_SUBSTRATES if canvas.bulk else TEM_SUPPORTS))
     get_material(material)
     p = canvas.pixel_size_nm
+    c0 = rng.uniform(1.5, 5.0)
     if roughness_nm is None:
-        roughness_nm = log_uniform(rng, 0.2, 2.0) * max(1.0, p / 5.0) ** 0.5
+        roughness_nm = log_uniform(rng, 0.2, 1.0) * min(1.0, c0 / p)
     roughness_nm = check_range("roughness_nm", roughness_nm, 0.0, 50.0, "nm")
     if correlation_nm is None:
-        correlation_nm = rng.uniform(1.0, 4.0) * p
+        correlation_nm = max(c0, 0.8 * p)
     correlation_nm = check_range("correlation_nm", correlation_nm, 0.0, 1e7, "nm")
     rough = roughness_nm * random_field((canvas.size, canvas.size), rng, correlation_nm / p)
     if canvas.bulk:
