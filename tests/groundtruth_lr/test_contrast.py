@@ -121,7 +121,7 @@ def test_two_beam_thickness_fringes_and_bend_contours() -> None:
     tt = np.full((N, N), 25.0, np.float32)
     maps = _thin({"aluminium": tt}, grains=grains)
     img, _ = render_lowmag_tem(maps, np.random.default_rng(3), fresnel_px=0.0, diffraction=1.0,
-                               bend=0.0, orientation_spread=0.05)
+                               bend_radius_nm=0.0, orientation_spread=0.05)
     left, right = _halves(img)
     assert right < 0.9 * left
 
@@ -130,12 +130,32 @@ def test_defocus_gives_edge_fringes_only_when_defocused() -> None:
     t = np.zeros((N, N), np.float32)
     t[:, N // 2:] = 20.0
     maps = _thin({"amorphous_carbon": t}, pixel_nm=0.5)
-    focus, _ = render_lowmag_tem(maps, np.random.default_rng(0), fresnel_px=0.0)
-    defoc, p = render_lowmag_tem(maps, np.random.default_rng(0), fresnel_px=1.0, focus_sign=-1)
+    focus, _ = render_lowmag_tem(maps, np.random.default_rng(0), fresnel_px=0.0, speckle_rad=0)
+    defoc, p = render_lowmag_tem(maps, np.random.default_rng(0), fresnel_px=1.0, focus_sign=-1,
+                                 speckle_rad=0)
     diff = np.abs(defoc - focus)[N // 2]
     assert diff[N // 2 - 3:N // 2 + 3].max() > 0.05  # a fringe at the edge
     assert diff[:N // 2 - 5].max() < 1e-4 and diff[N // 2 + 5:].max() < 1e-4  # none elsewhere
     assert p["defocus_nm"] < 0
+
+
+def test_amorphous_speckle_appears_with_defocus_at_high_magnification() -> None:
+    t = np.full((N, N), 20.0, np.float32)
+    maps = _thin({"amorphous_carbon": t}, pixel_nm=0.3)
+    focus, _ = render_lowmag_tem(maps, np.random.default_rng(0), fresnel_px=0.0, speckle_rad=0.2)
+    defoc, _ = render_lowmag_tem(maps, np.random.default_rng(0), fresnel_px=0.8, speckle_rad=0.2)
+    assert focus.std() < 1e-6  # a phase object is invisible in focus
+    assert 0.01 < defoc.std() / defoc.mean() < 0.3
+
+
+def test_bend_contours_appear_in_a_bent_crystal() -> None:
+    grains = np.ones((N, N), np.int32)
+    maps = _thin({"aluminium": np.full((N, N), 60.0, np.float32)}, pixel_nm=20.0, grains=grains)
+    flat, _ = render_lowmag_tem(maps, np.random.default_rng(1), fresnel_px=0.0,
+                                bend_radius_nm=0.0, diffraction=1.0)
+    bent, _ = render_lowmag_tem(maps, np.random.default_rng(1), fresnel_px=0.0,
+                                bend_radius_nm=1e5, diffraction=1.0)
+    assert flat.std() < 1e-6 and bent.std() > 0.02
 
 
 def test_electron_optics_constants() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..specimens.morphology.base import MorphologyMaps, check_choice, check_range, log_uniform
-from .lowmag_tem import diffraction_attenuation, mass_thickness_transmission
+from .lowmag_tem import _bend_radius, diffraction_attenuation, mass_thickness_transmission
 from .sem import _per_label
 
 DETECTORS = ("haadf", "bf")
@@ -40,7 +40,7 @@ def haadf_signal(maps: MorphologyMaps, gamma: float) -> np.ndarray:
 def render_lowmag_stem(maps: MorphologyMaps, rng: np.random.Generator, *,
                        detector: str | None = None, gamma: float | None = None,
                        saturation_nm: float | None = None, diffraction: float | None = None,
-                       carbon_mfp_nm: float | None = None, bend: float | None = None,
+                       carbon_mfp_nm: float | None = None, bend_radius_nm: float | None = None,
                        orientation_spread: float | None = None
                        ) -> tuple[np.ndarray, dict[str, Any]]:
     """Render a low-magnification STEM image (HAADF or BF) from morphology maps.
@@ -63,7 +63,7 @@ def render_lowmag_stem(maps: MorphologyMaps, rng: np.random.Generator, *,
         BF: fraction of the diffracted intensity lost, 0–1 (default U[0.3, 0.8]).
     carbon_mfp_nm : float, optional
         BF: contrast mean free path of carbon [nm], 30–1000 (default U[100, 300]).
-    bend, orientation_spread : float, optional
+    bend_radius_nm, orientation_spread : float, optional
         BF diffraction contrast, as in :func:`~emrestore.optics.lowmag_tem.render_lowmag_tem`.
 
     Returns
@@ -99,14 +99,13 @@ def render_lowmag_stem(maps: MorphologyMaps, rng: np.random.Generator, *,
                                     30.0, 1000.0, "nm")
         diffraction = check_range("diffraction", rng.uniform(0.3, 0.8) if diffraction is None
                                   else diffraction, 0.0, 1.0)
-        if bend is None:
-            bend = 0.0 if rng.random() < 0.5 else log_uniform(rng, 0.5, 5.0)
-        bend = check_range("bend", bend, 0.0, 20.0)
+        bend_radius_nm = _bend_radius(rng, bend_radius_nm, 0.5)
         if orientation_spread is None:
             orientation_spread = log_uniform(rng, 0.5, 4.0)
         orientation_spread = check_range("orientation_spread", orientation_spread, 0.05, 10.0)
-        ig, dinfo = diffraction_attenuation(maps, rng, bend, orientation_spread)
+        ig, dinfo = diffraction_attenuation(maps, rng, bend_radius_nm, orientation_spread)
         img = mass_thickness_transmission(maps, carbon_mfp_nm) * (1.0 - diffraction * ig)
-        params.update(carbon_mfp_nm=carbon_mfp_nm, diffraction=diffraction, bend=bend,
+        params.update(carbon_mfp_nm=carbon_mfp_nm, diffraction=diffraction,
+                      bend_radius_nm=bend_radius_nm,
                       orientation_spread=orientation_spread, **dinfo)
     return np.clip(img, 0.0, None).astype(np.float32), params

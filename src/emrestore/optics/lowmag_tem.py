@@ -18,7 +18,9 @@ Defocus fringes
     Fresnel zone of sub-pixel to ~1 px width the transport-of-intensity equation
     applies: ``I(Δf) ≈ I₀ − (λ Δf / 2π) ∇·(I₀ ∇φ)``; it is evaluated as
     ``I₀ · exp(−(λΔf/2π) ∇·(I₀∇φ)/I₀)`` (positive, identical to first order), with the
-    exponent limited to ±1.5 as partial coherence limits fringe visibility.
+    exponent limited to ±0.7 as partial coherence limits fringe visibility. Amorphous
+    materials add a random phase (atomic-scale potential fluctuations) that defocus turns
+    into the familiar granular speckle of carbon films at high magnification.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def two_beam_diffracted(t_nm: np.ndarray, s_per_nm: np.ndarray, xi_nm: np.ndarra
 
 
 def diffraction_attenuation(maps: MorphologyMaps, rng: np.random.Generator,
-                            bend: float, orientation_spread: float
+                            bend_radius_nm: float, orientation_spread: float
                             ) -> tuple[np.ndarray, dict[str, Any]]:
     """Fraction of the beam diffracted by crystals, I_g(x, y) [0..1].
 
@@ -92,9 +94,10 @@ def diffraction_attenuation(maps: MorphologyMaps, rng: np.random.Generator,
         Uses ``grains`` and the crystalline thickness.
     rng : numpy.random.Generator
         Random source.
-    bend : float
-        Amplitude of smooth bending, in units of the extinction-limited rocking width
-        1/ξ_g across the field (0: flat crystals).
+    bend_radius_nm : float
+        Radius of curvature of bent crystals [nm] (0 or inf: flat). Across a distance x
+        the excitation error changes by x / (R d) for lattice planes of spacing d
+        (0.15–0.3 nm, drawn), which gives bend contours.
     orientation_spread : float
         Spread of s·ξ_g between crystals (small: many crystals near Bragg, dark).
     """
@@ -107,14 +110,45 @@ def diffraction_attenuation(maps: MorphologyMaps, rng: np.random.Generator,
     w0 = (rng.standard_normal(n + 1) * orientation_spread).astype(np.float32)
     xi_map = _per_label(maps.grains, xi)
     s = _per_label(maps.grains, w0) / xi_map
-    if bend > 0:
+    if bend_radius_nm > 0 and np.isfinite(bend_radius_nm):
         size = maps.shape[0]
+        d_nm = rng.uniform(0.15, 0.3)
+        swing = size * maps.pixel_size_nm / (bend_radius_nm * d_nm)  # Δs across the field
         field = random_field(maps.shape, rng, corr_px=size * rng.uniform(0.3, 1.0))
         gain = rng.uniform(0.5, 1.5, n + 1).astype(np.float32)
-        s = s + bend * field * _per_label(maps.grains, gain) / xi_map
+        s = s + 0.5 * swing * field * _per_label(maps.grains, gain)
     ig = two_beam_diffracted(t_c, s, xi_map, _per_label(maps.grains, xi_abs))
     ig = np.where((maps.grains > 0) & (t_c > 0), ig, 0.0).astype(np.float32)
     return ig, {"crystals": n, "extinction_nm_range": [25.0, 120.0]}
+
+
+def _bend_radius(rng: np.random.Generator, value: float | None, p_flat: float) -> float:
+    """Draw or check a bend radius [nm] (0 = flat)."""
+    if value is None:
+        value = 0.0 if rng.random() < p_flat else float(np.exp(rng.uniform(np.log(5e3),
+                                                                          np.log(2e6))))
+    if value == 0:
+        return 0.0
+    return check_range("bend_radius_nm", value, 1e3, 1e8, "nm")
+
+
+def amorphous_phase_speckle(maps: MorphologyMaps, rng: np.random.Generator, rms_rad: float
+                            ) -> np.ndarray:
+    """Random phase [rad] of amorphous materials (atomic-scale potential fluctuations).
+
+    The fluctuation has a correlation length of ≈ 0.4 nm; its RMS grows as the square root
+    of the amorphous thickness (``rms_rad`` for 20 nm) and falls as 0.4 nm / pixel size
+    once a pixel averages over many fluctuations.
+    """
+    t_am = np.zeros(maps.shape, np.float32)
+    for m, t in zip(maps.materials, maps.thickness_nm):
+        if not m.crystalline:
+            t_am += t
+    if not np.any(t_am > 0) or rms_rad <= 0:
+        return np.zeros(maps.shape, np.float32)
+    p = maps.pixel_size_nm
+    field = random_field(maps.shape, rng, corr_px=max(0.4 / p, 0.5))
+    return (rms_rad * min(1.0, 0.4 / p) * np.sqrt(t_am / 20.0) * field).astype(np.float32)
 
 
 def tie_defocus(intensity: np.ndarray, phase: np.ndarray, fresnel_px: float,
@@ -139,14 +173,15 @@ def tie_defocus(intensity: np.ndarray, phase: np.ndarray, fresnel_px: float,
     fy, fx = i0 * gy, i0 * gx
     div = np.gradient(fy, axis=0) + np.gradient(fx, axis=1)
     expo = focus_sign * fresnel_px ** 2 / (2 * np.pi) * div / i0
-    return (intensity * np.exp(-np.clip(expo, -1.5, 1.5))).astype(np.float32)
+    return (intensity * np.exp(-np.clip(expo, -0.7, 0.7))).astype(np.float32)
 
 
 def render_lowmag_tem(maps: MorphologyMaps, rng: np.random.Generator, *,
                       beam_kv: float | None = None, carbon_mfp_nm: float | None = None,
-                      diffraction: float | None = None, bend: float | None = None,
+                      diffraction: float | None = None, bend_radius_nm: float | None = None,
                       orientation_spread: float | None = None, fresnel_px: float | None = None,
-                      focus_sign: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                      focus_sign: float | None = None, speckle_rad: float | None = None
+                      ) -> tuple[np.ndarray, dict[str, Any]]:
     """Render a low-magnification bright-field TEM image from morphology maps.
 
     Parameters
@@ -162,16 +197,19 @@ def render_lowmag_tem(maps: MorphologyMaps, rng: np.random.Generator, *,
         scaled with √(kV/200)).
     diffraction : float, optional
         Fraction of the diffracted intensity the aperture removes, 0–1 (default U[0.4, 1]).
-    bend : float, optional
-        Bending amplitude (see :func:`diffraction_attenuation`), 0–20 (default 0 with
-        p = 0.4, else log-uniform 0.5–6).
+    bend_radius_nm : float, optional
+        Radius of curvature of the crystals [nm], 0 (flat) or 1e3–1e8 (default: flat with
+        p = 0.4, else log-uniform 5 µm–2 mm).
     orientation_spread : float, optional
         Spread of s·ξ_g between crystals, 0.05–10 (default log-uniform 0.5–4).
     fresnel_px : float, optional
-        Fresnel width sqrt(λ|Δf|) [px], 0–3 (default 0 with p = 0.2, else U[0.3, 1.2]).
+        Fresnel width sqrt(λ|Δf|) [px], 0–3 (default 0 with p = 0.2, else U[0.2, 0.9]).
         The defocus it implies is recorded in the parameters.
     focus_sign : {-1, +1}, optional
         Under- (−1) or over-focus (+1) (default: random).
+    speckle_rad : float, optional
+        RMS random phase of 20 nm of amorphous material at ≤ 0.4 nm/px [rad], 0–1
+        (default U[0.05, 0.3]); see :func:`amorphous_phase_speckle`.
 
     Returns
     -------
@@ -187,29 +225,30 @@ def render_lowmag_tem(maps: MorphologyMaps, rng: np.random.Generator, *,
     carbon_mfp_nm = check_range("carbon_mfp_nm", carbon_mfp_nm, 30.0, 1000.0, "nm")
     diffraction = check_range("diffraction", rng.uniform(0.4, 1.0) if diffraction is None
                               else diffraction, 0.0, 1.0)
-    if bend is None:
-        bend = 0.0 if rng.random() < 0.4 else float(np.exp(rng.uniform(np.log(0.5), np.log(6))))
-    bend = check_range("bend", bend, 0.0, 20.0)
+    bend_radius_nm = _bend_radius(rng, bend_radius_nm, 0.4)
     if orientation_spread is None:
         orientation_spread = float(np.exp(rng.uniform(np.log(0.5), np.log(4.0))))
     orientation_spread = check_range("orientation_spread", orientation_spread, 0.05, 10.0)
     if fresnel_px is None:
-        fresnel_px = 0.0 if rng.random() < 0.2 else rng.uniform(0.3, 1.2)
+        fresnel_px = 0.0 if rng.random() < 0.2 else rng.uniform(0.2, 0.9)
     fresnel_px = check_range("fresnel_px", fresnel_px, 0.0, 3.0, "px")
     focus_sign = float(rng.choice([-1.0, 1.0])) if focus_sign is None else float(focus_sign)
+    speckle_rad = check_range("speckle_rad", rng.uniform(0.05, 0.3) if speckle_rad is None
+                              else speckle_rad, 0.0, 1.0, "rad")
     if focus_sign not in (-1.0, 1.0):
         check_range("focus_sign", focus_sign, 1.0, 1.0)
     transmission = mass_thickness_transmission(maps, carbon_mfp_nm)
-    ig, dinfo = diffraction_attenuation(maps, rng, bend, orientation_spread)
+    ig, dinfo = diffraction_attenuation(maps, rng, bend_radius_nm, orientation_spread)
     intensity = transmission * (1.0 - diffraction * ig)
     lam = electron_wavelength_nm(beam_kv)
     ce = interaction_constant(beam_kv)
     phase = np.zeros(maps.shape, np.float32)
     for m, t in zip(maps.materials, maps.thickness_nm):
         phase += ce * m.inner_potential_v * t
+    phase += amorphous_phase_speckle(maps, rng, speckle_rad)
     image = tie_defocus(intensity, phase, fresnel_px, focus_sign)
     defocus_nm = focus_sign * (fresnel_px * maps.pixel_size_nm) ** 2 / lam
     params = {"contrast": "tem_bf", "beam_kv": beam_kv, "carbon_mfp_nm": carbon_mfp_nm,
-              "diffraction": diffraction, "bend": bend, "orientation_spread": orientation_spread,
-              "fresnel_px": fresnel_px, "defocus_nm": float(defocus_nm), **dinfo}
+              "diffraction": diffraction, "bend_radius_nm": bend_radius_nm, "orientation_spread": orientation_spread,
+              "fresnel_px": fresnel_px, "defocus_nm": float(defocus_nm), "speckle_rad": speckle_rad, **dinfo}
     return np.clip(image, 0.0, None).astype(np.float32), params

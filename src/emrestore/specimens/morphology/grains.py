@@ -96,7 +96,9 @@ def add_grains(canvas: Canvas, rng: np.random.Generator, *, grain_nm: float | No
         Fraction of grains with annealing-twin lamellae, 0–1 (default U[0, 0.6]; 0 for
         non-metals).
     foil_nm : float, optional
-        Foil thickness for thin specimens [nm], 10–500 (default U[40, 200]).
+        Foil thickness for thin specimens [nm], 5–500 (default: 0.7–4 × the material's
+        mass–thickness contrast length for Λ_C = 150 nm, clipped to 15–250 nm, so the foil
+        is electron-transparent as a prepared TEM foil is).
     material : str, optional
         Material (default: drawn).
 
@@ -185,8 +187,11 @@ def add_grains(canvas: Canvas, rng: np.random.Generator, *, grain_nm: float | No
                          replace_below=True)
         info["groove_depth_nm"] = groove_depth_nm
     else:
-        foil_nm = rng.uniform(40.0, 200.0) if foil_nm is None else foil_nm
-        foil_nm = check_range("foil_nm", foil_nm, 10.0, 500.0, "nm")
+        if foil_nm is None:
+            lam = 150.0 * (2.0 * 602.214 / 12.01 * 6.0 ** (4 / 3)) / (
+                mat.atoms_per_nm3 * mat.z_eff ** (4 / 3))
+            foil_nm = float(np.clip(lam * log_uniform(rng, 0.7, 4.0), 15.0, 250.0))
+        foil_nm = check_range("foil_nm", foil_nm, 5.0, 500.0, "nm")
         yy, xx = np.mgrid[0:fov, 0:fov].astype(np.float32)
         wedge = rng.uniform(-0.3, 0.3) * foil_nm * ((yy + xx) / (2 * fov) - 0.5)
         wobble = 0.05 * foil_nm * random_field((fov, fov), rng, corr_px=g_px * 2)

@@ -89,7 +89,8 @@ def _section(canvas: Canvas, rng: np.random.Generator, cell_nm: float, section_n
                 continue
             oy, ox = rng.uniform(-0.5, 0.5, 2) * r
             elong = rng.uniform(1.5, 3.0) if kind == "mito" else rng.uniform(1.0, 1.3)
-            sdo = _closed_curve_sd(dy - oy, dx - ox, ro, rng, 0.1, elong, rng.uniform(0, np.pi))
+            rot = rng.uniform(0, np.pi)
+            sdo = _closed_curve_sd(dy - oy, dx - ox, ro, rng, 0.1, elong, rot)
             inside_o = (sdo < 0) & inside
             band = _band(sdo, wm) * inside
             if kind in ("nucleus", "mito"):  # double membrane
@@ -98,9 +99,10 @@ def _section(canvas: Canvas, rng: np.random.Generator, cell_nm: float, section_n
             if kind == "nucleus":  # heterochromatin: clumped dense stain
                 chrom = np.clip(grain[where] * 1.5 - 0.3, 0, None) * 0.4
                 stain[where] += np.where(inside_o, chrom, 0.0)
-            elif kind == "mito":  # cristae: folds across the short axis
-                ang = rng.uniform(0, np.pi)
-                u = dx * np.cos(ang) + dy * np.sin(ang)
+            elif kind == "mito":  # cristae: folds across the long axis, slightly wavy
+                ang = rot + rng.normal(0, 0.15)
+                u = (dx - ox) * np.cos(ang) + (dy - oy) * np.sin(ang)
+                u = u + 0.3 * max(wm, 1.0) * grain[where]
                 period = max(rng.uniform(20, 40) / p, 2.0)
                 cr = _band(((u + rng.uniform(0, period)) % period) - period / 2, wm)
                 stain[where] += np.where(inside_o & (sdo < -wm), cr * 0.7, 0.0)
@@ -215,7 +217,9 @@ def add_membranes(canvas: Canvas, rng: np.random.Generator, *, style: str | None
         Description (sizes in nm).
     """
     styles = STYLES_BULK if canvas.bulk else STYLES_THIN
-    style = style or str(rng.choice(styles))
+    if style is None:  # thin sections are imaged at ≥ 2 nm/px; finer: vesicles
+        style = str(rng.choice(styles)) if canvas.bulk or canvas.pixel_size_nm >= 2.0 \
+            else "vesicles"
     check_choice("membrane style", style, styles)
     membrane_nm = rng.uniform(4.0, 9.0) if membrane_nm is None else membrane_nm
     membrane_nm = check_range("membrane_nm", membrane_nm, 3.0, 15.0, "nm")
