@@ -6,7 +6,7 @@ The yield of a surface element follows the classic decomposition
 ``δ = δ_SE1 + δ_SE2`` with
 
 * **tilt (secant) contrast**: ``δ_SE1 ∝ sec(θ)^n`` with θ the local tilt of the surface
-  normal from the beam (n ≈ 0.8–1.3);
+  normal from the beam (n ≈ 0.6–1.1);
 * **edge brightening**: SEs also escape through side walls and thin protrusions within the
   SE escape region; modelled by the positive *convexity* of the surface at the scale of
   the edge width (height minus its Gaussian-smoothed self, divided by that width);
@@ -105,12 +105,12 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
     beam_kv : float, optional
         Landing energy [kV], 0.5–30 (default log-uniform 1–20 kV).
     secant_exponent : float, optional
-        n in sec(θ)^n, 0.5–1.6 (default U[0.8, 1.3]).
+        n in sec(θ)^n, 0.5–1.6 (default U[0.6, 1.1]).
     edge_width_nm : float, optional
         Width of the edge-brightening zone [nm], ≥ 0 (default: SE escape region,
         log-uniform 2–20 nm, at least 0.7 px).
     edge_gain : float, optional
-        Strength of edge brightening, 0–5 (default U[0.2, 1.0] SE, U[0, 0.4] BSE).
+        Strength of edge brightening, 0–5 (default U[0.1, 0.7] SE, U[0, 0.3] BSE).
     se2_ratio : float, optional
         β: SE2 per backscattered electron relative to SE1, 0–6 (default U[1, 4]).
     se2_edge_gain : float, optional
@@ -141,11 +141,11 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
         return check_range(name, default if value is None else value, lo, hi)
 
     beam_kv = pick(beam_kv, "beam_kv", 0.5, 30.0, log_uniform(rng, 1.0, 20.0))
-    secant_exponent = pick(secant_exponent, "secant_exponent", 0.5, 1.6, rng.uniform(0.8, 1.3))
+    secant_exponent = pick(secant_exponent, "secant_exponent", 0.5, 1.6, rng.uniform(0.6, 1.1))
     edge_width_nm = pick(edge_width_nm, "edge_width_nm", 0.0, 1e6,
                          max(log_uniform(rng, 2.0, 20.0), 0.7 * p))
     edge_gain = pick(edge_gain, "edge_gain", 0.0, 5.0,
-                     rng.uniform(0.2, 1.0) if se else rng.uniform(0.0, 0.4))
+                     rng.uniform(0.1, 0.7) if se else rng.uniform(0.0, 0.3))
     se2_ratio = pick(se2_ratio, "se2_ratio", 0.0, 6.0, rng.uniform(1.0, 4.0))
     detector_azimuth_deg = pick(detector_azimuth_deg, "detector_azimuth_deg", -360.0, 360.0,
                                 rng.uniform(0.0, 360.0))

@@ -113,7 +113,8 @@ def add_holey_film(canvas: Canvas, rng: np.random.Generator, *, style: str | Non
     edge = np.clip(dist + 0.5, 0.0, 1.0)
     rim_w = max(rng.uniform(0.05, 0.2) * r, 1.0)
     rim = rng.uniform(0.2, 1.0) * np.exp(-np.clip(dist, 0, None) / rim_w)
-    rough = 0.05 * random_field((fov, fov), rng, corr_px=max(2.0 / p, 0.8))
+    # thickness fluctuations of the film (≈ 2 nm correlation), averaged over a pixel
+    rough = 0.05 * min(1.0, 2.0 / p) * random_field((fov, fov), rng, corr_px=max(2.0 / p, 0.8))
     t = thickness_nm * edge * (1.0 + rim + rough)
     t = smooth(t, 0.4).astype(np.float32)
     base = canvas.height.copy()

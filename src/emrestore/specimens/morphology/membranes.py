@@ -63,9 +63,16 @@ def _section(canvas: Canvas, rng: np.random.Generator, cell_nm: float, section_n
     n_cells = int(np.clip(round(1.3 * (fov / (2 * r0)) ** 2), 1, 40))
     wm = membrane_nm / p
     n_org = 0
-    for _ in range(n_cells):
+    placed: list[tuple[float, float, float]] = []
+    for _ in range(4 * n_cells):
+        if len(placed) >= n_cells:
+            break
         cy, cx = rng.uniform(-0.2 * fov, 1.2 * fov, 2)
         r = r0 * np.exp(rng.normal(0, 0.25))
+        # cells in a tissue abut but do not overlap
+        if any((cy - py) ** 2 + (cx - px) ** 2 < (1.05 * (r + pr)) ** 2 for py, px, pr in placed):
+            continue
+        placed.append((cy, cx, r))
         pat = patch(cy, cx, r * 1.6, fov)
         if pat is None:
             continue
@@ -112,7 +119,7 @@ def _section(canvas: Canvas, rng: np.random.Generator, cell_nm: float, section_n
     t_stain = section_nm * stain_frac * np.clip(stain, 0, 1.5)
     canvas.fill("protein", section_nm * np.clip(protein, 0, 0.9), section_nm)
     canvas.fill("stained_membrane", t_stain, section_nm)
-    return {"cells": n_cells, "organelles": n_org, "section_nm": section_nm,
+    return {"cells": len(placed), "organelles": n_org, "section_nm": section_nm,
             "stain_fraction": stain_frac}
 
 
@@ -160,7 +167,7 @@ def _cells_bulk(canvas: Canvas, rng: np.random.Generator, cell_nm: float) -> dic
     fov = canvas.size
     r0 = cell_nm / 2 / p
     n = int(np.clip(round(rng.uniform(0.3, 1.2) * (fov / (2 * r0)) ** 2), 1, 60))
-    rough = random_field((fov, fov), rng, corr_px=max(r0 * 0.06, 1.0))
+    rough = random_field((fov, fov), rng, corr_px=max(r0 * 0.08, 1.5))
     fil = 0
     for _ in range(n):
         cy, cx = rng.uniform(-0.1 * fov, 1.1 * fov, 2)
@@ -180,7 +187,7 @@ def _cells_bulk(canvas: Canvas, rng: np.random.Generator, cell_nm: float) -> dic
         sd = _closed_curve_sd(dy, dx, r, rng, 0.3, rng.uniform(1.0, 2.0), rng.uniform(0, np.pi))
         q = np.clip(-sd / r, 0, 1)
         dome = height * (1 - (1 - q) ** 3) ** 0.8
-        ruffle = rng.uniform(0.02, 0.08) * height * rough[where] * np.clip(q * 5, 0, 1)
+        ruffle = rng.uniform(0.01, 0.04) * height * rough[where] * np.clip(q * 5, 0, 1)
         mask = sd < 0
         canvas.add_patch("protein", where, dome + ruffle, dome + ruffle, mask)
     return {"count": n, "filopodia": int(fil)}

@@ -26,11 +26,12 @@ def add_scratches(canvas: Canvas, rng: np.random.Generator, *, width_nm: float |
     rng : numpy.random.Generator
         Random source.
     width_nm : float, optional
-        Median scratch width [nm], 5–50000 (default: log-uniform, 1.5–25 px).
+        Median scratch width [nm], 5–50000 (default: log-uniform, 1–6 px).
     count : int, optional
-        Number of scratches, 1–300 (default 3–60).
+        Number of scratches, 1–300 (default 10–150).
     spread_deg : float, optional
-        Spread of directions around the polishing direction [deg], 0–90 (default 3–40).
+        Spread of directions around the polishing direction [deg], 0–90 (default: 2–15,
+        or 30–90 (random lapping) with p = 0.2).
     depth_ratio : float, optional
         Depth/width ratio, 0.01–1 (default log-uniform 0.05–0.4).
     material : str, optional
@@ -45,12 +46,13 @@ def add_scratches(canvas: Canvas, rng: np.random.Generator, *, width_nm: float |
     p = canvas.pixel_size_nm
     fov = canvas.size
     if width_nm is None:
-        lo, hi = feature_range_nm(canvas, *WIDTH_RANGE_NM, 1.5, 0.1)
-        width_nm = log_uniform(rng, lo, min(hi, max(lo, 25 * p)))
+        lo, hi = feature_range_nm(canvas, *WIDTH_RANGE_NM, 1.0, 0.1)
+        width_nm = log_uniform(rng, lo, min(hi, max(lo, 6 * p)))
     width_nm = check_range("width_nm", width_nm, *WIDTH_RANGE_NM, "nm")
-    count = int(rng.integers(3, 61)) if count is None else count
+    count = int(rng.integers(10, 151)) if count is None else count
     count = int(check_range("count", count, 1, 300))
-    spread_deg = rng.uniform(3, 40) if spread_deg is None else spread_deg
+    if spread_deg is None:
+        spread_deg = rng.uniform(30, 90) if rng.random() < 0.2 else rng.uniform(2, 15)
     spread_deg = check_range("spread_deg", spread_deg, 0.0, 90.0, "deg")
     depth_ratio = log_uniform(rng, 0.05, 0.4) if depth_ratio is None else depth_ratio
     depth_ratio = check_range("depth_ratio", depth_ratio, 0.01, 1.0)
@@ -62,7 +64,7 @@ def add_scratches(canvas: Canvas, rng: np.random.Generator, *, width_nm: float |
     yy = np.arange(fov, dtype=np.float32)[:, None]
     xx = np.arange(fov, dtype=np.float32)[None, :]
     for _ in range(count):
-        w = width_nm / p * np.exp(rng.normal(0, 0.5)) / 2  # half-width [px]
+        w = width_nm / p * np.exp(rng.normal(0, 0.6)) / 2  # half-width [px]
         ang = direction + np.deg2rad(rng.normal(0, spread_deg))
         length = fov * rng.uniform(0.3, 2.0)
         c = rng.uniform(0, fov, 2)
