@@ -123,7 +123,7 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
     shadow_gain : float, optional
         Darkening of concave regions, 0–5 (default U[0.2, 1.5] SE, U[0, 0.3] BSE).
     channelling : float, optional
-        Relative grain-to-grain yield spread, 0–0.5 (default U[0, 0.1] SE, U[0.03, 0.25] BSE).
+        Relative grain-to-grain yield spread, 0–0.5 (default U[0.01, 0.15] SE, U[0.03, 0.25] BSE).
 
     Returns
     -------
@@ -155,7 +155,7 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
                        rng.uniform(0.2, 1.5) if se else rng.uniform(0.0, 0.3))
     se2_edge_gain = pick(se2_edge_gain, "se2_edge_gain", 0.0, 3.0, rng.uniform(0.3, 1.5))
     channelling = pick(channelling, "channelling", 0.0, 0.5,
-                       rng.uniform(0.0, 0.1) if se else rng.uniform(0.03, 0.25))
+                       rng.uniform(0.01, 0.15) if se else rng.uniform(0.03, 0.25))
 
     h = maps.height_nm.astype(np.float32)
     if not np.all(np.isfinite(h)):

@@ -89,7 +89,8 @@ def add_grains(canvas: Canvas, rng: np.random.Generator, *, grain_nm: float | No
     size_spread : float, optional
         Spread of the power weights (0: ordinary Voronoi; ≤ 1; default U[0, 0.8]).
     groove_depth_nm : float, optional
-        Depth of boundary grooves [nm], 0–5000 (default: 0.5–5 % of the grain size).
+        Depth of boundary grooves [nm], 0–5000 (default: 0.5–5 % of the grain size for a
+        thermally etched surface, or 0–0.3 % for a polished one, with equal odds).
     groove_width_nm : float, optional
         Half-width of the grooves [nm] (default 1–4 % of the grain size, ≥ 1 px).
     twin_probability : float, optional
@@ -126,7 +127,7 @@ def add_grains(canvas: Canvas, rng: np.random.Generator, *, grain_nm: float | No
     n = int(np.clip(round(area / (np.pi / 4 * g_px ** 2)), 2, 6000))
     seeds = rng.uniform(-margin, fov + margin, (n, 2))
     weights = size_spread * (g_px / 2) ** 2 * rng.uniform(-1, 1, n) ** 2
-    curl = rng.uniform(0.0, 0.12) * g_px
+    curl = rng.uniform(0.0, 0.06) * g_px
     warp = (curl * random_field((fov, fov), rng, corr_px=g_px * 0.7),
             curl * random_field((fov, fov), rng, corr_px=g_px * 0.7))
     labels, dist = voronoi(fov, seeds, weights, warp=warp)
@@ -171,8 +172,9 @@ def add_grains(canvas: Canvas, rng: np.random.Generator, *, grain_nm: float | No
                             "twin_probability": twin_probability, "twinned": n_twinned,
                             "material": material, "groove_width_nm": groove_width_nm}
     if canvas.bulk:
-        if groove_depth_nm is None:
-            groove_depth_nm = rng.uniform(0.005, 0.05) * grain_nm
+        if groove_depth_nm is None:  # thermally etched (grooved) or polished (nearly flat)
+            groove_depth_nm = (rng.uniform(0.005, 0.05) if rng.random() < 0.5
+                               else rng.uniform(0.0, 0.003)) * grain_nm
         groove_depth_nm = check_range("groove_depth_nm", groove_depth_nm, 0.0, 5000.0, "nm")
         # per-grain level and facet tilt from differential polishing/etching
         level = rng.normal(0, 0.3, n) * groove_depth_nm
