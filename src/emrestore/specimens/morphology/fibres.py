@@ -36,7 +36,7 @@ def add_fibres(canvas: Canvas, rng: np.random.Generator, *, diameter_nm: float |
     spread : float, optional
         Log-normal diameter spread (0–1; default U[0.05, 0.4]).
     count : int, optional
-        Number of fibres, 1–300 (default: from a random areal density).
+        Number of fibres, 1–300 (default: from a random areal density, at most 80).
     waviness : float, optional
         Direction change per tenth of the length [rad], 0–0.5 (default U[0, 0.15]).
     material : str, optional
@@ -67,7 +67,7 @@ def add_fibres(canvas: Canvas, rng: np.random.Generator, *, diameter_nm: float |
     r_px = diameter_nm / 2 / p
     if count is None:
         density = rng.uniform(0.6, 3.0)  # total projected fibre area / field area
-        count = int(np.clip(density * fov / (2 * r_px), 2, 120))
+        count = int(np.clip(density * fov / (2 * r_px), 2, 80))
     count = int(check_range("count", count, 1, 300))
     base = 0.0
     for _ in range(count):
@@ -76,7 +76,7 @@ def add_fibres(canvas: Canvas, rng: np.random.Generator, *, diameter_nm: float |
         c = rng.uniform(-0.1 * fov, 1.1 * fov, 2)
         d = np.array([np.sin(ang), np.cos(ang)])
         length = 2.2 * fov
-        verts = wavy_path(rng, c - d * length / 2, ang, length, waviness, n_seg=12)
+        verts = wavy_path(rng, c - d * length / 2, ang, length, waviness, n_seg=8)
         label = canvas.new_grain() if mat.crystalline else None
         draw_tube(canvas, material, verts, r, base, label)
         if beads and rng.random() < beads:

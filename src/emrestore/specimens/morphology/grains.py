@@ -26,7 +26,7 @@ GRAIN_MATERIALS = ("copper", "nickel", "aluminium", "iron", "alumina", "silicon"
 GRAIN_RANGE_NM = (5.0, 500000.0)
 
 
-def voronoi(size: int, seeds: np.ndarray, weights: np.ndarray, k: int = 6,
+def voronoi(size: int, seeds: np.ndarray, weights: np.ndarray, k: int = 5,
             warp: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Laguerre–Voronoi labels and distance to the nearest boundary [px].
 

@@ -28,7 +28,7 @@ def add_scratches(canvas: Canvas, rng: np.random.Generator, *, width_nm: float |
     width_nm : float, optional
         Median scratch width [nm], 5–50000 (default: log-uniform, 1–6 px).
     count : int, optional
-        Number of scratches, 1–300 (default 10–150).
+        Number of scratches, 1–300 (default 10–80).
     spread_deg : float, optional
         Spread of directions around the polishing direction [deg], 0–90 (default: 2–15,
         or 30–90 (random lapping) with p = 0.2).
@@ -49,7 +49,7 @@ def add_scratches(canvas: Canvas, rng: np.random.Generator, *, width_nm: float |
         lo, hi = feature_range_nm(canvas, *WIDTH_RANGE_NM, 1.0, 0.1)
         width_nm = log_uniform(rng, lo, min(hi, max(lo, 6 * p)))
     width_nm = check_range("width_nm", width_nm, *WIDTH_RANGE_NM, "nm")
-    count = int(rng.integers(10, 151)) if count is None else count
+    count = int(rng.integers(10, 81)) if count is None else count
     count = int(check_range("count", count, 1, 300))
     if spread_deg is None:
         spread_deg = rng.uniform(30, 90) if rng.random() < 0.2 else rng.uniform(2, 15)
@@ -66,7 +66,7 @@ def add_scratches(canvas: Canvas, rng: np.random.Generator, *, width_nm: float |
     for _ in range(count):
         w = width_nm / p * np.exp(rng.normal(0, 0.6)) / 2  # half-width [px]
         ang = direction + np.deg2rad(rng.normal(0, spread_deg))
-        length = fov * rng.uniform(0.3, 2.0)
+        length = fov * rng.uniform(0.3, 1.2)
         c = rng.uniform(0, fov, 2)
         d = np.array([np.sin(ang), np.cos(ang)])
         a, b = c - d * length / 2, c + d * length / 2

@@ -55,7 +55,7 @@ def add_sheets(canvas: Canvas, rng: np.random.Generator, *, lateral_nm: float | 
     thickness_nm : float, optional
         Layer thickness [nm], 0.3–100 (default: log-uniform 0.7–20 nm).
     count : int, optional
-        Number of flakes, 1–30 (default 1–6).
+        Number of flakes, 1–30 (default 1–4).
     folds : int, optional
         Folds per flake, 0–3 (default 0–2).
     wrinkles : int, optional
@@ -76,7 +76,7 @@ def add_sheets(canvas: Canvas, rng: np.random.Generator, *, lateral_nm: float | 
     lateral_nm = check_range("lateral_nm", lateral_nm, *LATERAL_RANGE_NM, "nm")
     thickness_nm = log_uniform(rng, 0.7, 20.0) if thickness_nm is None else thickness_nm
     thickness_nm = check_range("thickness_nm", thickness_nm, 0.3, 100.0, "nm")
-    count = int(rng.integers(1, 7)) if count is None else count
+    count = int(rng.integers(1, 5)) if count is None else count
     count = int(check_range("count", count, 1, 30))
     material = material or str(rng.choice(SHEET_MATERIALS))
     mat = get_material(material)
