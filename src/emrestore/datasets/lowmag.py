@@ -159,8 +159,9 @@ def build_specimen(tag: str, kind: str, size: int, pixel_size_nm: float,
     else:
         if kind in ("particles", "rods", "sheets", "fibres"):
             r = rng.random()
-            if compose and r < 0.25:
-                _add("holey_film", canvas, rng, {})
+            if compose and r < 0.25:  # over a hole edge of a holey support
+                hole = float(np.clip(fov * log_uniform(rng, 0.3, 1.2), 30.0, 5000.0))
+                _add("holey_film", canvas, rng, {"hole_nm": hole})
             elif kind in ("particles", "rods") or r < 0.7:
                 add_substrate(canvas, rng)
         _add(kind, canvas, rng, params)

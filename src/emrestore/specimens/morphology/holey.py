@@ -39,7 +39,8 @@ def add_holey_film(canvas: Canvas, rng: np.random.Generator, *, style: str | Non
     thickness_nm : float, optional
         Film thickness [nm], 3–100 (default: log-uniform 8–40 nm).
     open_fraction : float, optional
-        Fraction of the area that is hole, 0.05–0.8 (default U[0.2, 0.6]).
+        Fraction of the area that is hole, 0.05–0.8 (default U[0.6, 0.8] for lacey,
+        U[0.15, 0.5] otherwise).
     material : str
         Film material.
 
@@ -57,7 +58,8 @@ def add_holey_film(canvas: Canvas, rng: np.random.Generator, *, style: str | Non
     hole_nm = check_range("hole_nm", hole_nm, *HOLE_RANGE_NM, "nm")
     thickness_nm = log_uniform(rng, 8.0, 40.0) if thickness_nm is None else thickness_nm
     thickness_nm = check_range("thickness_nm", thickness_nm, 3.0, 100.0, "nm")
-    open_fraction = rng.uniform(0.2, 0.6) if open_fraction is None else open_fraction
+    if open_fraction is None:  # lacey carbon is mostly open: thin strands
+        open_fraction = rng.uniform(0.6, 0.8) if style == "lacey" else rng.uniform(0.15, 0.5)
     open_fraction = check_range("open_fraction", open_fraction, 0.05, 0.8)
     r = hole_nm / 2 / p
     yy, xx = np.mgrid[0:fov, 0:fov].astype(np.float32)
@@ -111,8 +113,8 @@ def add_holey_film(canvas: Canvas, rng: np.random.Generator, *, style: str | Non
     film = dist > 0
     # anti-aliased edge and a thickened rim (carbon gathers at hole edges)
     edge = np.clip(dist + 0.5, 0.0, 1.0)
-    rim_w = max(rng.uniform(0.05, 0.2) * r, 1.0)
-    rim = rng.uniform(0.2, 1.0) * np.exp(-np.clip(dist, 0, None) / rim_w)
+    rim_w = max(rng.uniform(0.02, 0.08) * r, 1.0)
+    rim = rng.uniform(0.1, 0.5) * np.exp(-np.clip(dist, 0, None) / rim_w)
     # thickness fluctuations of the film (≈ 2 nm correlation), averaged over a pixel
     rough = 0.05 * min(1.0, 2.0 / p) * random_field((fov, fov), rng, corr_px=max(2.0 / p, 0.8))
     t = thickness_nm * edge * (1.0 + rim + rough)
