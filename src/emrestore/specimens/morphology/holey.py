@@ -54,7 +54,8 @@ def add_holey_film(canvas: Canvas, rng: np.random.Generator, *, style: str | Non
     style = style or str(rng.choice(STYLES, p=[0.3, 0.35, 0.35]))
     check_choice("holey-film style", style, STYLES)
     if hole_nm is None:
-        hole_nm = log_uniform(rng, *feature_range_nm(canvas, *HOLE_RANGE_NM, 12.0, 0.6))
+        min_px = 30.0 if style == "lacey" else 12.0  # lacey openings are irregular: larger
+        hole_nm = log_uniform(rng, *feature_range_nm(canvas, *HOLE_RANGE_NM, min_px, 0.6))
     hole_nm = check_range("hole_nm", hole_nm, *HOLE_RANGE_NM, "nm")
     thickness_nm = log_uniform(rng, 8.0, 40.0) if thickness_nm is None else thickness_nm
     thickness_nm = check_range("thickness_nm", thickness_nm, 3.0, 100.0, "nm")
@@ -101,13 +102,24 @@ def add_holey_film(canvas: Canvas, rng: np.random.Generator, *, style: str | Non
         # outside every hole: distance to the nearest hole edge from the film side
         film = dist > 0
         dist = np.where(film, ndimage.distance_transform_edt(film), dist).astype(np.float32)
-    else:  # lacey: a network of strands from a thresholded random field
-        f = random_field((fov, fov), rng, corr_px=max(r * 0.8, 1.5))
-        level = np.quantile(f, 1 - open_fraction) if open_fraction < 1 else f.max()
-        # strands are where |f| is small: thin ridges of a random field
-        g = np.abs(random_field((fov, fov), rng, corr_px=max(r * 0.6, 1.5)))
-        strand_w = np.quantile(g, 1 - open_fraction)
-        film = (g < strand_w) | (f > level + 1.2)
+    else:  # lacey: strands along the zero set of a random field (a net of closed loops)
+        g = random_field((fov, fov), rng, corr_px=max(r * 0.8, 2.0))
+        pos = g > 0
+        crossing = (pos ^ np.roll(pos, 1, 0)) | (pos ^ np.roll(pos, 1, 1))
+        crossing[0, :] = pos[0, :] ^ pos[1, :]
+        crossing[:, 0] = pos[:, 0] ^ pos[:, 1]
+        d0 = ndimage.distance_transform_edt(~crossing)
+        # strand half-width varies along the net; knots where strands are thicker
+        half = max(r * rng.uniform(0.04, 0.12), 0.8) * np.exp(
+            0.35 * random_field((fov, fov), rng, corr_px=max(r, 2.0)))
+        film = d0 < half
+        # close the smallest openings: real lacey nets have few tiny holes
+        lab, n_open = ndimage.label(~film)
+        if n_open:
+            sizes = np.bincount(lab.ravel())
+            small = sizes < (0.15 * r) ** 2 * np.pi
+            small[0] = False
+            film |= small[lab]
         dist = np.where(film, ndimage.distance_transform_edt(film),
                         -ndimage.distance_transform_edt(~film)).astype(np.float32)
     film = dist > 0
