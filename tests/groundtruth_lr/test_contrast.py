@@ -86,6 +86,24 @@ def test_bse_material_contrast_follows_z() -> None:
     assert gold / carbon == pytest.approx(0.50 / 0.06, rel=0.3)
 
 
+def test_thin_overlayer_shows_the_substrate_in_se() -> None:
+    """A 1 nm silica film on silicon has much less SE contrast than a thick silica layer."""
+    surf = np.zeros((N, N), np.int16)
+    surf[:, N // 2:] = 1
+    contrasts = []
+    for t_nm in (1.0, 200.0):
+        thick = np.zeros((2, N, N), np.float32)
+        thick[1][:, N // 2:] = t_nm
+        mats = (get_material("silicon"), get_material("silica"))
+        maps = MorphologyMaps(1.0, np.zeros((N, N), np.float32), thick, mats, surf,
+                              np.zeros((N, N), np.int32), True)
+        img, _ = render_sem(maps, np.random.default_rng(0), **dict(QUIET_SE, se_escape_nm=5.0))
+        si, sio2 = _halves(img)
+        contrasts.append(sio2 / si - 1.0)
+    assert contrasts[1] > 0.5  # insulator brighter than silicon
+    assert contrasts[0] < 0.4 * contrasts[1]
+
+
 def test_backscatter_and_range_against_literature() -> None:
     eta = backscatter_coefficient(np.array([6.0, 29.0, 79.0]))
     np.testing.assert_allclose(eta, [0.06, 0.30, 0.50], atol=0.05)

@@ -14,6 +14,7 @@ from emrestore.specimens.morphology.rods import draw_tube
 from emrestore.specimens.morphology.sheets import add_sheets
 from emrestore.specimens.morphology.pores import add_pores
 from emrestore.specimens.morphology.holey import add_holey_film
+from emrestore.specimens.morphology.scratches import add_scratches
 
 
 @pytest.mark.parametrize("bulk", [True, False])
@@ -108,6 +109,26 @@ def test_regular_holey_film_open_fraction() -> None:
     info = add_holey_film(canvas, np.random.default_rng(2), style="regular", hole_nm=200.0,
                           open_fraction=0.4, thickness_nm=20.0)
     assert info["open_fraction"] == pytest.approx(0.4, abs=0.12)
+
+
+@pytest.mark.parametrize("style", ["regular", "random", "lacey"])
+def test_holey_films_have_film_and_vacuum(style: str) -> None:
+    canvas = Canvas(128, 5.0, bulk=False)
+    info = add_holey_film(canvas, np.random.default_rng(4), style=style, hole_nm=250.0,
+                          thickness_nm=20.0)
+    t = canvas.finish().thickness_nm[0]
+    assert 0.05 < info["open_fraction"] < 0.95
+    assert (t == 0).mean() == pytest.approx(info["open_fraction"], abs=0.05)
+    assert np.median(t[t > 0]) == pytest.approx(20.0, rel=0.25)  # film thickness (+ rims)
+
+
+def test_scratches_are_grooves_that_fade_at_their_ends() -> None:
+    canvas = Canvas(96, 10.0, bulk=True)
+    add_scratches(canvas, np.random.default_rng(0), width_nm=60.0, count=1, spread_deg=0.0,
+                  depth_ratio=0.3)
+    h = canvas.finish().height_nm
+    assert h.min() < -5.0  # a groove ≈ 0.3 × width deep
+    assert h.max() < 0.25 * -h.min()  # pile-up is small
 
 
 @pytest.mark.parametrize("call", [

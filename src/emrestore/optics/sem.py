@@ -91,7 +91,8 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
                se2_ratio: float | None = None, se2_edge_gain: float | None = None,
                detector_azimuth_deg: float | None = None,
                detector_gain: float | None = None, shadow_gain: float | None = None,
-               channelling: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+               channelling: float | None = None, se_escape_nm: float | None = None
+               ) -> tuple[np.ndarray, dict[str, Any]]:
     """Render an SEM image (SE or BSE) from morphology maps.
 
     Parameters
@@ -122,6 +123,10 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
         Strength of directional shading, 0–1 (default U[0, 0.5] SE, U[0, 0.15] BSE).
     shadow_gain : float, optional
         Darkening of concave regions, 0–5 (default U[0.2, 1.5] SE, U[0, 0.3] BSE).
+    se_escape_nm : float, optional
+        SE escape depth [nm], 0.3–50 (default U[2, 8]): an overlayer thinner than this
+        (a flake, a thin film) shows partly the SE yield of the substrate
+        (``materials[0]`` of a bulk specimen); backscattering mixes over 0.3 R.
     channelling : float, optional
         Relative grain-to-grain yield spread, 0–0.5 (default U[0.01, 0.15] SE, U[0.03, 0.25] BSE).
 
@@ -157,6 +162,7 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
     channelling = pick(channelling, "channelling", 0.0, 0.5,
                        rng.uniform(0.01, 0.15) if se else rng.uniform(0.03, 0.25))
 
+    se_escape_nm = pick(se_escape_nm, "se_escape_nm", 0.3, 50.0, rng.uniform(2.0, 8.0))
     h = maps.height_nm.astype(np.float32)
     if not np.all(np.isfinite(h)):
         raise ParameterError("The height map holds NaN or infinite values.",
@@ -176,6 +182,15 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
     range_nm = kanaya_okayama_range_nm(beam_kv, dom.z_eff, dom.a_eff, dom.density_g_cm3)
     range_px = float(np.clip(0.3 * range_nm / p, 0.7, maps.shape[0] / 4))
     eta = backscatter_coefficient(z_map, ct)
+    # thin overlayers (flakes, films) are partly transparent: SE1 escape from the top
+    # se_escape_nm, backscattering over ~0.3 R; below lies the substrate (materials[0])
+    t_top = np.zeros(maps.shape, np.float32)
+    for i, t in enumerate(maps.thickness_nm):
+        t_top = np.where(surf == i, t, t_top)
+    layered = (t_top > 0) & (surf != 0)
+    w_se = np.where(layered, 1.0 - np.exp(-t_top / se_escape_nm), 1.0).astype(np.float32)
+    w_bse = np.where(layered, 1.0 - np.exp(-t_top / max(0.3 * range_nm, 1e-3)), 1.0)
+    eta = (w_bse * eta + (1.0 - w_bse) * backscatter_coefficient(z[0], ct)).astype(np.float32)
     conv_range = np.tanh(convexity(h, range_px, p))
     # concave regions: height below the surroundings on a larger scale
     shade_px = float(np.clip(max(range_px, 6.0) * 2.0, 4.0, maps.shape[0] / 6))
@@ -197,7 +212,8 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
         edge = np.tanh(np.clip(convexity(h, edge_px, p), 0.0, None))
         se1 = ct ** (-secant_exponent) * (1.0 + edge_gain * edge)
         se2 = se2_ratio * eta * (1.0 + se2_edge_gain * conv_range)
-        img = work[surf] * (se1 + se2) * shading * shadow * chan
+        work_map = w_se * work[surf] + (1.0 - w_se) * work[0]
+        img = work_map * (se1 + se2) * shading * shadow * chan
     else:
         img = eta * (1.0 + edge_gain * conv_range) * shading * shadow * chan
     img = np.clip(img, 0.0, None).astype(np.float32)
@@ -205,6 +221,6 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
               "secant_exponent": secant_exponent, "edge_width_nm": edge_width_nm,
               "edge_gain": edge_gain, "se2_ratio": se2_ratio, "se2_edge_gain": se2_edge_gain,
               "detector_azimuth_deg": detector_azimuth_deg, "detector_gain": detector_gain,
-              "shadow_gain": shadow_gain, "channelling": channelling,
+              "shadow_gain": shadow_gain, "channelling": channelling, "se_escape_nm": se_escape_nm,
               "electron_range_nm": float(range_nm)}
     return img, params

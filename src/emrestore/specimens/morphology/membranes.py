@@ -174,11 +174,11 @@ def _cells_bulk(canvas: Canvas, rng: np.random.Generator, cell_nm: float) -> dic
         r = r0 * np.exp(rng.normal(0, 0.25))
         height = r * p * rng.uniform(0.15, 0.5)
         # filopodia first (below the cell body)
-        for _f in range(int(rng.integers(0, 12))):
+        for _f in range(int(rng.integers(0, 5))):
             a = rng.uniform(0, 2 * np.pi)
             start = np.array([cy, cx]) + 0.8 * r * np.array([np.sin(a), np.cos(a)])
-            verts = wavy_path(rng, start, a, r * rng.uniform(0.3, 1.0), 0.2, n_seg=4)
-            fil += draw_tube(canvas, "protein", verts, max(rng.uniform(50, 150) / p, 0.6),
+            verts = wavy_path(rng, start, a, r * rng.uniform(0.2, 0.6), 0.2, n_seg=4)
+            fil += draw_tube(canvas, "protein", verts, max(rng.uniform(30, 100) / p, 0.5),
                              0.0, None)
         pat = patch(cy, cx, r * 1.6, fov)
         if pat is None:

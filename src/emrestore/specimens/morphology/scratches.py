@@ -66,21 +66,25 @@ def add_scratches(canvas: Canvas, rng: np.random.Generator, *, width_nm: float |
     for _ in range(count):
         w = width_nm / p * np.exp(rng.normal(0, 0.6)) / 2  # half-width [px]
         ang = direction + np.deg2rad(rng.normal(0, spread_deg))
-        length = fov * rng.uniform(0.3, 1.2)
+        length = fov * rng.uniform(0.4, 2.5)
         c = rng.uniform(0, fov, 2)
         d = np.array([np.sin(ang), np.cos(ang)])
         a, b = c - d * length / 2, c + d * length / 2
-        lo = np.minimum(a, b) - 3 * w - 2
+        lo = np.minimum(a, b) - 3 * w - 2  # bounding box [px]
         hi = np.maximum(a, b) + 3 * w + 2
         y0, y1 = int(max(lo[0], 0)), int(min(hi[0], fov))
         x0, x1 = int(max(lo[1], 0)), int(min(hi[1], fov))
         if y1 <= y0 or x1 <= x0:
             continue
-        dist, _ = segment_distance(yy[y0:y1], xx[:, x0:x1], a[None], b[None])
+        py, px = yy[y0:y1], xx[:, x0:x1]
+        dist, _ = segment_distance(py, px, a[None], b[None])
+        # position along the scratch (0..1): the tool enters and leaves gradually
+        along = np.clip(((py - a[0]) * d[0] + (px - a[1]) * d[1]) / length, 0.0, 1.0)
+        taper = np.sqrt(np.sin(np.pi * along))
         u = dist / max(w, 0.5)
         depth = 2 * w * p * depth_ratio * np.exp(rng.normal(0, 0.3))
-        profile = depth * np.clip(1 - u ** rng.uniform(1.0, 2.5), 0, None)
-        pileup = 0.25 * depth * np.exp(-((u - 1.4) / 0.4) ** 2)
+        profile = depth * taper * np.clip(1 - u ** rng.uniform(1.0, 2.5), 0, None)
+        pileup = rng.uniform(0.0, 0.2) * depth * taper * np.exp(-((u - 1.4) / 0.4) ** 2)
         view = cut[y0:y1, x0:x1]
         view += (profile - pileup).astype(np.float32)
     # the surface keeps its material and crystal labels; only its height drops
