@@ -4,8 +4,9 @@ Bulk (SEM): a spherical pore of radius R whose centre lies z_c below the surface
 pit of radius sqrt(R² − z_c²) whose floor is z_c + sqrt(R² − ρ²) deep.
 Thin (TEM/STEM): voids inside a film remove their chord length 2·sqrt(R² − ρ²).
 
-Porous films ("sponge"): ligaments where a band-limited Gaussian random field exceeds a
-level set by the porosity; two stacked layers make the depth visible through the pores.
+Porous films ("sponge", e.g. dealloyed nanoporous metals): worm-like ligaments where a
+band-limited Gaussian random field is close to zero (|f| below a level set by the
+porosity), with rounded cross-sections; stacked layers make the depth visible.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from .base import (Canvas, check_choice, check_range, feature_range_nm, log_uniform, patch,
                    random_field)
@@ -46,8 +48,8 @@ def add_pores(canvas: Canvas, rng: np.random.Generator, *, style: str | None = N
     porosity : float, optional
         Void fraction, 0.002–0.8 (default: 0.02–0.3 for voids, 0.3–0.7 for sponge).
     film_nm : float, optional
-        Film thickness for thin specimens [nm], 5–500 (default: 1–4 pore sizes,
-        clipped to 10–300 nm).
+        Film thickness for thin specimens [nm], 5–500 (default: 1–3 pore sizes,
+        clipped to 10–150 nm).
     material : str, optional
         Matrix/ligament material (default: drawn).
 
@@ -71,7 +73,7 @@ def add_pores(canvas: Canvas, rng: np.random.Generator, *, style: str | None = N
     material = material or str(rng.choice(MATRIX_MATERIALS if style == "voids"
                                            else SPONGE_MATERIALS))
     if film_nm is None:
-        film_nm = float(np.clip(pore_nm * rng.uniform(1.0, 4.0), 10.0, 300.0))
+        film_nm = float(np.clip(pore_nm * rng.uniform(1.0, 3.0), 10.0, 150.0))
     film_nm = check_range("film_nm", film_nm, 5.0, 500.0, "nm")
     r0 = pore_nm / 2 / p
     full = (slice(0, fov), slice(0, fov))
@@ -110,11 +112,13 @@ def add_pores(canvas: Canvas, rng: np.random.Generator, *, style: str | None = N
         corr = max(r0 * 0.6, 0.8)
         f1 = random_field((fov, fov), rng, corr_px=corr)
         f2 = random_field((fov, fov), rng, corr_px=corr)
-        lvl = np.quantile(f1, porosity)
+        # ligaments: a worm-like bicontinuous network around the zero set of the field
+        a1, a2 = np.abs(f1), np.abs(f2)
+        lvl = float(np.quantile(a1, 1.0 - porosity))
         depth_nm = pore_nm * rng.uniform(0.5, 1.5)
-        # ligaments with rounded cross-sections; second layer one pore size deeper
-        s1 = np.clip((f1 - lvl) / 0.6, 0, 1)
-        s2 = np.clip((f2 - lvl) / 0.6, 0, 1)
+        # rounded cross-sections; the second layer lies one pore size deeper
+        s1 = np.clip((lvl - a1) / max(lvl, 1e-6), 0, 1)
+        s2 = np.clip((lvl - a2) / max(lvl, 1e-6), 0, 1)
         h1 = depth_nm * np.sqrt(s1)
         h2 = depth_nm * np.sqrt(s2) - depth_nm
         base = canvas.height
@@ -122,13 +126,18 @@ def add_pores(canvas: Canvas, rng: np.random.Generator, *, style: str | None = N
             h = base + np.where(s1 > 0, h1, np.maximum(h2, -depth_nm * 1.2))
             canvas.add_patch(material, full, 0.0, h, None, None, replace_below=True)
         else:
-            n_layers = max(int(round(film_nm / max(pore_nm, 1e-3))), 1)
+            # project the sponge layer by layer (one pore size deep each); a ligament of
+            # radius a seen from above has the chord 2·sqrt(d (2a − d)), d = depth inside
+            n_layers = int(np.clip(round(film_nm / max(pore_nm, 1e-3)), 1, 4))
+            a_px = max(r0 * (1 - porosity), 0.7)
             t = np.zeros((fov, fov), np.float32)
-            frac = np.sqrt(s1) * (1 - porosity) / max(np.sqrt(s1).mean(), 1e-6)
-            t += frac * min(film_nm, pore_nm)
-            if n_layers > 1:
-                frac2 = np.sqrt(s2) / max(np.sqrt(s2).mean(), 1e-6) * (1 - porosity)
-                t += frac2 * (film_nm - min(film_nm, pore_nm))
+            for k in range(n_layers):
+                f = a1 if k == 0 else (a2 if k == 1 else np.abs(random_field((fov, fov), rng,
+                                                                            corr)))
+                solid = f < lvl
+                d = np.minimum(ndimage.distance_transform_edt(solid), a_px)
+                t += (2 * np.sqrt(d * (2 * a_px - d)) * p).astype(np.float32)
+            t *= np.float32(min(1.0, film_nm / max(n_layers * 2 * a_px * p, 1e-6)))
             canvas.add_patch(material, full, t, base + t, t > 0, None, replace_below=True)
             info["film_nm"] = film_nm
         info["depth_nm"] = depth_nm
