@@ -14,6 +14,7 @@ from emrestore.specimens.morphology.rods import draw_tube
 from emrestore.specimens.morphology.sheets import add_sheets
 from emrestore.specimens.morphology.pores import add_pores
 from emrestore.specimens.morphology.holey import add_holey_film
+from emrestore.specimens.morphology.membranes import add_membranes
 from emrestore.specimens.morphology.scratches import add_scratches
 
 
@@ -109,6 +110,35 @@ def test_regular_holey_film_open_fraction() -> None:
     info = add_holey_film(canvas, np.random.default_rng(2), style="regular", hole_nm=200.0,
                           open_fraction=0.4, thickness_nm=20.0)
     assert info["open_fraction"] == pytest.approx(0.4, abs=0.12)
+
+
+def test_vesicle_shell_projects_thickest_at_its_rim() -> None:
+    canvas = Canvas(128, 1.0, bulk=False)
+    add_membranes(canvas, np.random.default_rng(5), style="vesicles", vesicle_nm=60.0,
+                  membrane_nm=5.0, coverage=0.01)
+    maps = canvas.finish()
+    lipid = maps.thickness_nm[[m.name for m in maps.materials].index("lipid")]
+    labels, n = ndimage.label(lipid > 0)
+    assert n >= 1
+    sl = ndimage.find_objects(labels)[0]
+    blob = np.where(labels[sl] == 1, lipid[sl], 0.0)
+    cy, cx = np.array(ndimage.center_of_mass(blob > 0)).round().astype(int)
+    # a spherical shell seen in projection: thin at its centre (2 × bilayer), thick at the rim
+    assert blob[cy, cx] == pytest.approx(10.0, rel=0.35)
+    assert blob.max() > 2.5 * blob[cy, cx]
+
+
+def test_cell_section_has_stained_membranes_in_resin() -> None:
+    canvas = Canvas(128, 20.0, bulk=False)
+    info = add_membranes(canvas, np.random.default_rng(1), style="section", cell_nm=1500.0,
+                         section_nm=80.0)
+    maps = canvas.finish()
+    names = [m.name for m in maps.materials]
+    assert {"epoxy_resin", "protein", "stained_membrane"} <= set(names)
+    resin = maps.thickness_nm[names.index("epoxy_resin")]
+    stain = maps.thickness_nm[names.index("stained_membrane")]
+    assert np.allclose(resin, 80.0)
+    assert info["cells"] >= 1 and 0.005 < (stain > 1.0).mean() < 0.5  # thin membrane lines
 
 
 @pytest.mark.parametrize("style", ["regular", "random", "lacey"])
