@@ -11,7 +11,7 @@ seconds per 256² image as a Markdown table (paste it into docs/ground-truth-lr.
 Usage::
 
     PYTHONPATH=src python docs/scripts/make_gallery_lowmag.py [--tags lrsem ...]
-        [--seed 2024] [--out docs/gallery] [--timing 50]
+        [--seed 2024] [--out docs/gallery] [--size 256] [--timing 50]
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ def _dose(params: dict) -> str:
     return "dose ?"
 
 
-def make_gallery(tag: str, seed: int, out: Path) -> Path:
-    """Render the gallery of one tag and return the PNG path."""
+def make_gallery(tag: str, seed: int, out: Path, size: int = SIZE) -> Path:
+    """Render the gallery of one tag (16 images of ``size`` px) and return the PNG path."""
     try:
         from emrestore.distortions import distort
     except ImportError:
@@ -72,7 +72,7 @@ def make_gallery(tag: str, seed: int, out: Path) -> Path:
                              squeeze=False)
     for i, child in enumerate(children):
         rng = np.random.default_rng(child)
-        sample = render(SIZE, rng)
+        sample = render(size, rng)
         kind = sample.params["kind"].replace("_", " ")
         contrast = sample.params["contrast"].upper()
         title = f"{kind}, {contrast}\n{_format_px(sample.pixel_size_nm)}"
@@ -128,13 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tags", nargs="+", default=list(TAGS), choices=TAGS)
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--out", type=Path, default=Path("docs/gallery"))
+    parser.add_argument("--size", type=int, default=SIZE, help="image side [px] (default 256)")
     parser.add_argument("--timing", type=int, default=0, metavar="N",
                         help="also time N renders per tag")
     parser.add_argument("--no-gallery", action="store_true")
     args = parser.parse_args(argv)
     if not args.no_gallery:
         for tag in args.tags:
-            print(make_gallery(tag, args.seed, args.out))
+            print(make_gallery(tag, args.seed, args.out, args.size))
     if args.timing:
         print(timing(tuple(args.tags), args.timing, args.seed))
     return 0
