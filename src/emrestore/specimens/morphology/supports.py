@@ -30,7 +30,8 @@ def add_substrate(canvas: Canvas, rng: np.random.Generator, material: str | None
         :data:`TEM_SUPPORTS`).
     roughness_nm : float, optional
         RMS roughness as seen at this pixel size [nm], 0–50. Default: an intrinsic
-        roughness σ₀ (log-uniform 0.2–1 nm for bulk substrates, 0.1–0.4 nm for thin films) with correlation length c₀ (U[1.5, 5] nm),
+        roughness σ₀ (log-uniform 0.2–1 nm for bulk substrates, 0.1–0.4 nm for thin
+        films) with correlation length c₀ (U[1.5, 5] nm bulk, U[0.5, 1.5] nm films),
         averaged over a pixel: σ₀ · min(1, c₀/pixel size).
     thickness_nm : float, optional
         Film thickness [nm] for thin specimens, 2–200 (default: log-uniform 3–30 nm).
@@ -47,7 +48,7 @@ def add_substrate(canvas: Canvas, rng: np.random.Generator, material: str | None
         material = str(rng.choice(SEM_SUBSTRATES if canvas.bulk else TEM_SUPPORTS))
     get_material(material)
     p = canvas.pixel_size_nm
-    c0 = rng.uniform(1.5, 5.0)
+    c0 = rng.uniform(1.5, 5.0) if canvas.bulk else rng.uniform(0.5, 1.5)
     if roughness_nm is None:
         sigma0 = log_uniform(rng, 0.2, 1.0) if canvas.bulk else log_uniform(rng, 0.1, 0.4)
         roughness_nm = sigma0 * min(1.0, c0 / p)
