@@ -64,6 +64,18 @@ def test_tube_thickness_is_chord_length() -> None:
     assert t[38, 30] == 0.0
 
 
+def test_thin_objects_own_their_whole_projection() -> None:
+    """On a thin canvas a crystal's label covers all of its footprint, even over a support
+    film that is locally thicker than the object is high (labels drive diffraction)."""
+    canvas = Canvas(64, 1.0, bulk=False)
+    canvas.fill("amorphous_carbon", 10.0, 10.0)
+    label = canvas.new_grain()
+    draw_tube(canvas, "silicon", np.array([[32.0, 2.0], [32.0, 62.0]]), 3.0, 0.0, label)
+    maps = canvas.finish()
+    wire = maps.thickness_nm[1] > 0
+    assert np.all(maps.grains[wire] == label) and np.all(maps.grains[~wire] == 0)
+
+
 def test_maps_are_deterministic_by_seed() -> None:
     a = generate_morphology("grains", 64, 5.0, np.random.default_rng(7), bulk=True)
     b = generate_morphology("grains", 64, 5.0, np.random.default_rng(7), bulk=True)

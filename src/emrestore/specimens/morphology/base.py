@@ -266,6 +266,12 @@ class Canvas:
         replace_below : bool
             If True the object's surface replaces the current one within ``mask`` even
             when lower (e.g. a pore or groove cut into the surface).
+
+        Notes
+        -----
+        On bulk canvases the object becomes the surface (material, crystal label) where
+        it is the highest; on thin canvases wherever it adds material, since in
+        projection it is seen regardless of height.
         """
         idx = self.material_index(material)
         shape = (where[0].stop - where[0].start, where[1].stop - where[1].start)
@@ -277,10 +283,13 @@ class Canvas:
         tv = self.thickness[idx][where]
         tv += np.where(m, t, 0).astype(np.float32)
         hv = self.height[where]
-        top = m & ((h > hv) | replace_below)
+        if self.bulk:  # what is seen from above: the highest surface
+            top = m & ((h > hv) | replace_below)
+        else:  # in projection a later object covers earlier ones wherever it has material
+            top = m & (t > 0)
         if not top.any():
             return
-        hv[top] = h[top]
+        hv[top] = h[top] if (self.bulk or replace_below) else np.maximum(hv[top], h[top])
         self.surface[where][top] = idx
         if grains is not None:
             g = np.broadcast_to(np.asarray(grains, np.int32), shape)

@@ -16,6 +16,9 @@ from .base import (PARTICLE_MATERIALS, Canvas, check_choice, check_range, featur
 SHAPES = ("sphere", "ellipsoid", "faceted")
 ARRANGEMENTS = ("dispersed", "aggregated")
 
+#: Smallest drawn radius [px] (sub-pixel particles keep their volume).
+MIN_RADIUS_PX = 0.75
+
 #: Physically sensible particle diameters [nm]: ~1 nm clusters up to ~20 µm powders.
 DIAMETER_RANGE_NM = (1.0, 20000.0)
 
@@ -133,7 +136,9 @@ def add_particles(canvas: Canvas, rng: np.random.Generator, *, shape: str | None
     shapes_used: dict[str, int] = {}
     for i in order:
         cy, cx = centres[i]
-        r = radii[i]
+        r = max(radii[i], MIN_RADIUS_PX)
+        # particles smaller than a pixel are drawn 0.75 px in radius with the same volume
+        mass_scale = (radii[i] / r) ** 3
         pat = patch(cy, cx, r * 1.05, fov)
         if pat is None:
             continue
@@ -155,7 +160,8 @@ def add_particles(canvas: Canvas, rng: np.random.Generator, *, shape: str | None
         if not mask.any():
             continue
         grain = canvas.new_grain() if mat.crystalline else None
-        canvas.add_patch(material, where, t * p, (h * p + base[i]), mask, grain)
+        canvas.add_patch(material, where, t * p * mass_scale, (h * p * mass_scale ** (1 / 3)
+                                                                + base[i]), mask, grain)
     info = {"shape": shape, "diameter_nm": diameter_nm, "spread": spread, "coverage": coverage,
             "arrangement": arrangement, "material": material, "count": n,
             "shapes": shapes_used}

@@ -17,6 +17,9 @@ STYLES = ("rods", "wires")
 ROD_MATERIALS = ("gold", "silver", "silicon", "titania", "iron_oxide", "copper", "alumina",
                  "zirconia", "protein", "graphite")
 
+#: Smallest drawn radius [px]; thinner tubes keep their projected mass (see draw_tube).
+MIN_RADIUS_PX = 0.75
+
 #: Physically sensible rod/wire diameters [nm].
 DIAMETER_RANGE_NM = (2.0, 5000.0)
 
@@ -48,6 +51,12 @@ def draw_tube(canvas: Canvas, material: str, vertices: np.ndarray, radius_px: fl
         Whether any pixel was drawn.
     """
     p = canvas.pixel_size_nm
+    # tubes thinner than a pixel: draw them 0.75 px wide with the same projected mass
+    # (cross-section π r²), otherwise pixel-centre sampling leaves a dotted line
+    mass_scale = 1.0
+    if radius_px < MIN_RADIUS_PX:
+        mass_scale = (radius_px / MIN_RADIUS_PX) ** 2
+        radius_px = MIN_RADIUS_PX
     lo = vertices.min(axis=0) - radius_px - 2
     hi = vertices.max(axis=0) + radius_px + 2
     y0, x0 = max(int(lo[0]), 0), max(int(lo[1]), 0)
@@ -78,7 +87,8 @@ def draw_tube(canvas: Canvas, material: str, vertices: np.ndarray, radius_px: fl
         ri = hollow * radius_px
         t = t - 2.0 * np.sqrt(np.clip(ri * ri - d * d, 0.0, None))
     h = radius_px + root
-    canvas.add_patch(material, (slice(y0, y1), slice(x0, x1)), t * p, h * p + base_nm, mask,
+    canvas.add_patch(material, (slice(y0, y1), slice(x0, x1)), t * p * mass_scale,
+                     h * p + base_nm, mask,
                      crystalline_label)
     return True
 
