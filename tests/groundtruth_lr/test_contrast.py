@@ -10,7 +10,7 @@ from emrestore.optics.lowmag_tem import (contrast_mean_free_path_nm, electron_wa
                                          interaction_constant, render_lowmag_tem,
                                          two_beam_diffracted)
 from emrestore.optics.sem import backscatter_coefficient, kanaya_okayama_range_nm, render_sem
-from emrestore.specimens.morphology import Canvas, get_material
+from emrestore.specimens.morphology import get_material
 from emrestore.specimens.morphology.base import MorphologyMaps
 
 N = 64

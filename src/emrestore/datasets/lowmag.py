@@ -149,7 +149,8 @@ def build_specimen(tag: str, kind: str, size: int, pixel_size_nm: float,
             _add("grains", canvas, rng, {"groove_depth_nm": 0.0} if rng.random() < 0.5 else {})
         _add(kind, canvas, rng, params)
         if compose and kind == "grains" and rng.random() < 0.3:
-            _add("pores", canvas, rng, {"style": "voids", "porosity": log_uniform(rng, 0.005, 0.05)})
+            _add("pores", canvas, rng, {"style": "voids",
+                                        "porosity": log_uniform(rng, 0.005, 0.05)})
         if compose and kind in ("grains", "fracture", "scratches", "pores", "fibres") \
                 and rng.random() < 0.2:
             _add("particles", canvas, rng, {"coverage": log_uniform(rng, 0.005, 0.04),

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ..specimens.morphology.base import MorphologyMaps, check_choice, check_range, log_uniform
-from .lowmag_tem import _bend_radius, diffraction_attenuation, mass_thickness_transmission
-from .sem import _per_label
+from ..specimens.morphology.base import (MorphologyMaps, check_choice, check_range, label_values,
+                                          log_uniform)
+from .lowmag_tem import diffraction_attenuation, draw_bend_radius, mass_thickness_transmission
 
 DETECTORS = ("haadf", "bf")
 
@@ -91,7 +91,7 @@ def render_lowmag_stem(maps: MorphologyMaps, rng: np.random.Generator, *,
             f[0] = 1.0
             frac = np.clip(maps.crystalline_thickness_nm() / np.maximum(
                 maps.thickness_nm.sum(axis=0), 1e-6), 0, 1)
-            img = img * (1.0 + (_per_label(maps.grains, f.astype(np.float32)) - 1.0) * frac)
+            img = img * (1.0 + (label_values(maps.grains, f.astype(np.float32)) - 1.0) * frac)
         params.update(gamma=gamma, saturation_nm=saturation_nm, diffraction=diffraction)
     else:
         carbon_mfp_nm = check_range("carbon_mfp_nm", rng.uniform(100.0, 300.0)
@@ -99,7 +99,7 @@ def render_lowmag_stem(maps: MorphologyMaps, rng: np.random.Generator, *,
                                     30.0, 1000.0, "nm")
         diffraction = check_range("diffraction", rng.uniform(0.3, 0.8) if diffraction is None
                                   else diffraction, 0.0, 1.0)
-        bend_radius_nm = _bend_radius(rng, bend_radius_nm, 0.5)
+        bend_radius_nm = draw_bend_radius(rng, bend_radius_nm, 0.5)
         if orientation_spread is None:
             orientation_spread = log_uniform(rng, 0.5, 4.0)
         orientation_spread = check_range("orientation_spread", orientation_spread, 0.05, 10.0)

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from ..specimens.morphology.base import Material, MorphologyMaps, check_range, random_field
-from .sem import _per_label
+from ..specimens.morphology.base import (Material, MorphologyMaps, check_range, label_values,
+                                          random_field)
 
 #: Atoms/nm³ × Z^(4/3) of amorphous carbon (the reference of Λ_C).
 _CARBON_N = 2.0 * 602.214 / 12.01
@@ -108,22 +108,38 @@ def diffraction_attenuation(maps: MorphologyMaps, rng: np.random.Generator,
     xi = rng.uniform(25.0, 120.0, n + 1).astype(np.float32)
     xi_abs = xi * rng.uniform(1.5, 5.0, n + 1).astype(np.float32)
     w0 = (rng.standard_normal(n + 1) * orientation_spread).astype(np.float32)
-    xi_map = _per_label(maps.grains, xi)
-    s = _per_label(maps.grains, w0) / xi_map
+    xi_map = label_values(maps.grains, xi)
+    s = label_values(maps.grains, w0) / xi_map
     if bend_radius_nm > 0 and np.isfinite(bend_radius_nm):
         size = maps.shape[0]
         d_nm = rng.uniform(0.15, 0.3)
         swing = size * maps.pixel_size_nm / (bend_radius_nm * d_nm)  # Δs across the field
         field = random_field(maps.shape, rng, corr_px=size * rng.uniform(0.3, 1.0))
         gain = rng.uniform(0.5, 1.5, n + 1).astype(np.float32)
-        s = s + 0.5 * swing * field * _per_label(maps.grains, gain)
-    ig = two_beam_diffracted(t_c, s, xi_map, _per_label(maps.grains, xi_abs))
+        s = s + 0.5 * swing * field * label_values(maps.grains, gain)
+    ig = two_beam_diffracted(t_c, s, xi_map, label_values(maps.grains, xi_abs))
     ig = np.where((maps.grains > 0) & (t_c > 0), ig, 0.0).astype(np.float32)
     return ig, {"crystals": n, "extinction_nm_range": [25.0, 120.0]}
 
 
-def _bend_radius(rng: np.random.Generator, value: float | None, p_flat: float) -> float:
-    """Draw or check a bend radius [nm] (0 = flat)."""
+def draw_bend_radius(rng: np.random.Generator, value: float | None, p_flat: float) -> float:
+    """Draw (``value`` None) or check a crystal bend radius.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Random source.
+    value : float or None
+        Given radius [nm] (0 = flat, else 1e3–1e8), or None to draw one: flat with
+        probability ``p_flat``, else log-uniform 5 µm–2 mm.
+    p_flat : float
+        Probability of flat crystals when drawing.
+
+    Returns
+    -------
+    float
+        Bend radius [nm], 0 for flat.
+    """
     if value is None:
         value = 0.0 if rng.random() < p_flat else float(np.exp(rng.uniform(np.log(5e3),
                                                                           np.log(2e6))))
@@ -225,7 +241,7 @@ def render_lowmag_tem(maps: MorphologyMaps, rng: np.random.Generator, *,
     carbon_mfp_nm = check_range("carbon_mfp_nm", carbon_mfp_nm, 30.0, 1000.0, "nm")
     diffraction = check_range("diffraction", rng.uniform(0.4, 1.0) if diffraction is None
                               else diffraction, 0.0, 1.0)
-    bend_radius_nm = _bend_radius(rng, bend_radius_nm, 0.4)
+    bend_radius_nm = draw_bend_radius(rng, bend_radius_nm, 0.4)
     if orientation_spread is None:
         orientation_spread = float(np.exp(rng.uniform(np.log(0.5), np.log(4.0))))
     orientation_spread = check_range("orientation_spread", orientation_spread, 0.05, 10.0)
@@ -249,6 +265,7 @@ def render_lowmag_tem(maps: MorphologyMaps, rng: np.random.Generator, *,
     image = tie_defocus(intensity, phase, fresnel_px, focus_sign)
     defocus_nm = focus_sign * (fresnel_px * maps.pixel_size_nm) ** 2 / lam
     params = {"contrast": "tem_bf", "beam_kv": beam_kv, "carbon_mfp_nm": carbon_mfp_nm,
-              "diffraction": diffraction, "bend_radius_nm": bend_radius_nm, "orientation_spread": orientation_spread,
-              "fresnel_px": fresnel_px, "defocus_nm": float(defocus_nm), "speckle_rad": speckle_rad, **dinfo}
+              "diffraction": diffraction, "bend_radius_nm": bend_radius_nm,
+              "orientation_spread": orientation_spread, "fresnel_px": fresnel_px,
+              "defocus_nm": float(defocus_nm), "speckle_rad": speckle_rad, **dinfo}
     return np.clip(image, 0.0, None).astype(np.float32), params

@@ -34,7 +34,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import ParameterError
-from ..specimens.morphology.base import MorphologyMaps, check_choice, check_range, log_uniform
+from ..specimens.morphology.base import (MorphologyMaps, check_choice, check_range, label_values,
+                                          log_uniform)
 
 DETECTORS = ("se", "bse")
 
@@ -78,11 +79,6 @@ def convexity(height_nm: np.ndarray, sigma_px: float, pixel_size_nm: float) -> n
     s = max(float(sigma_px), 0.5)
     blurred = ndimage.gaussian_filter(height_nm, s, mode="reflect", truncate=3.0)
     return ((height_nm - blurred) / (s * pixel_size_nm)).astype(np.float32)
-
-
-def _per_label(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """values[labels] with label 0 mapped to the neutral value values[0]."""
-    return values[np.clip(labels, 0, len(values) - 1)]
 
 
 def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str | None = None,
@@ -203,7 +199,7 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
     # channelling: one random factor per crystal label
     ch = 1.0 + channelling * np.clip(rng.standard_normal(maps.n_grains + 1), -2.5, 2.5)
     ch[0] = 1.0
-    chan = _per_label(maps.grains, ch.astype(np.float32))
+    chan = label_values(maps.grains, ch.astype(np.float32))
     if se:
         # per-material SE1 yield (tabulated, ±15 % for surface state / work function)
         work = np.array([SE_YIELD.get(m.name, 1.2) for m in mats] + [1.0], np.float32)

@@ -318,6 +318,15 @@ class Canvas:
 
 
 # -- helpers ---------------------------------------------------------------------------
+def label_values(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values[labels]`` for a crystal-label map (labels beyond the table map to its end).
+
+    ``values[0]`` is the value of label 0 (amorphous or empty pixels).
+    """
+    return values[np.clip(labels, 0, len(values) - 1)]
+
+
+
 def check_size(size: int) -> None:
     """Raise :class:`ParameterError` unless ``size`` is an integer ≥ 16."""
     if not isinstance(size, (int, np.integer)) or size < 16:

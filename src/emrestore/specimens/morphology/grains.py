@@ -197,7 +197,8 @@ def add_grains(canvas: Canvas, rng: np.random.Generator, *, grain_nm: float | No
         yy, xx = np.mgrid[0:fov, 0:fov].astype(np.float32)
         wedge = rng.uniform(-0.3, 0.3) * foil_nm * ((yy + xx) / (2 * fov) - 0.5)
         wobble = 0.05 * foil_nm * random_field((fov, fov), rng, corr_px=g_px * 2)
-        thinning = (rng.uniform(0.0, 0.08) if rng.random() < 0.5 else 0.0) * foil_nm * np.exp(-np.abs(dist) / wpx)
+        thin_frac = rng.uniform(0.0, 0.08) if rng.random() < 0.5 else 0.0
+        thinning = thin_frac * foil_nm * np.exp(-np.abs(dist) / wpx)
         t = np.clip(foil_nm + wedge + wobble - thinning, 0.0, None).astype(np.float32)
         canvas.add_patch(material, (slice(0, fov), slice(0, fov)), t, t, None, crystal,
                          replace_below=True)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .base import (Canvas, check_choice, check_range, feature_range_nm, get_material, log_uniform,
-                   patch, segment_distance, wavy_path)
+                   segment_distance, wavy_path)
 
 STYLES = ("rods", "wires")
 ROD_MATERIALS = ("gold", "silver", "silicon", "titania", "iron_oxide", "copper", "alumina",
