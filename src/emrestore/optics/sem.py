@@ -124,7 +124,8 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
         (a flake, a thin film) shows partly the SE yield of the substrate
         (``materials[0]`` of a bulk specimen); backscattering mixes over 0.3 R.
     channelling : float, optional
-        Relative grain-to-grain yield spread, 0–0.5 (default U[0.01, 0.15] SE, U[0.03, 0.25] BSE).
+        Relative grain-to-grain yield spread, 0–0.5 (default U[0.02, 0.25] SE,
+        U[0.03, 0.3] BSE).
 
     Returns
     -------
@@ -156,7 +157,7 @@ def render_sem(maps: MorphologyMaps, rng: np.random.Generator, *, detector: str 
                        rng.uniform(0.2, 1.5) if se else rng.uniform(0.0, 0.3))
     se2_edge_gain = pick(se2_edge_gain, "se2_edge_gain", 0.0, 3.0, rng.uniform(0.3, 1.5))
     channelling = pick(channelling, "channelling", 0.0, 0.5,
-                       rng.uniform(0.01, 0.15) if se else rng.uniform(0.03, 0.25))
+                       rng.uniform(0.02, 0.25) if se else rng.uniform(0.03, 0.3))
 
     se_escape_nm = pick(se_escape_nm, "se_escape_nm", 0.3, 50.0, rng.uniform(2.0, 8.0))
     h = maps.height_nm.astype(np.float32)
