@@ -64,6 +64,18 @@ def test_tube_thickness_is_chord_length() -> None:
     assert t[38, 30] == 0.0
 
 
+def test_sub_pixel_tube_is_continuous_and_keeps_its_mass() -> None:
+    canvas = Canvas(64, 2.0, bulk=False)
+    draw_tube(canvas, "gold", np.array([[20.3, 3.0], [40.7, 60.0]]), radius_px=0.3,
+              base_nm=0.0, crystalline_label=None)
+    t = canvas.finish().thickness_nm[0]
+    columns = t[:, 8:56].sum(axis=0)  # projected thickness summed across the tube [nm px]
+    assert np.all(columns > 0)  # no dotted line
+    # cross-section π r² (in px², times the pixel size for nm), per unit length along x
+    expected = np.pi * 0.3 ** 2 * 2.0 / np.cos(np.arctan2(20.4, 57.0))
+    assert columns.mean() == pytest.approx(expected, rel=0.1)
+
+
 def test_thin_objects_own_their_whole_projection() -> None:
     """On a thin canvas a crystal's label covers all of its footprint, even over a support
     film that is locally thicker than the object is high (labels drive diffraction)."""
