@@ -58,7 +58,8 @@ def _section(canvas: Canvas, rng: np.random.Generator, cell_nm: float, section_n
     canvas.fill("epoxy_resin", section_nm, section_nm)
     stain = np.zeros(shape, np.float32)
     protein = np.zeros(shape, np.float32)
-    grain = random_field(shape, rng, corr_px=max(12.0 / p, 0.6))
+    # granular cytoplasm (ribosomes, filaments ≈ 12 nm): averaged out at low magnification
+    grain = random_field(shape, rng, corr_px=max(12.0 / p, 0.6)) * min(1.0, 12.0 / p)
     r0 = cell_nm / 2 / p
     n_cells = int(np.clip(round(1.3 * (fov / (2 * r0)) ** 2), 1, 40))
     wm = membrane_nm / p
@@ -80,7 +81,7 @@ def _section(canvas: Canvas, rng: np.random.Generator, cell_nm: float, section_n
         sd = _closed_curve_sd(dy, dx, r, rng, 0.25, rng.uniform(1.0, 1.6), rng.uniform(0, np.pi))
         inside = sd < 0
         # cytoplasm: protein fraction of the section, granular (ribosomes, filaments)
-        dens = rng.uniform(0.1, 0.3) * (1 + 0.5 * grain[where])
+        dens = rng.uniform(0.1, 0.3) * (1 + 0.3 * grain[where])
         protein[where] += np.where(inside, np.clip(dens, 0, None), 0.0)
         stain[where] += _band(sd, wm) * rng.uniform(0.6, 1.0)
         # organelles
