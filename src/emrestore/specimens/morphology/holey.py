@@ -125,7 +125,8 @@ def add_holey_film(canvas: Canvas, rng: np.random.Generator, *, style: str | Non
     film = dist > 0
     # anti-aliased edge and a thickened rim (carbon gathers at hole edges)
     edge = np.clip(dist + 0.5, 0.0, 1.0)
-    rim_w = max(rng.uniform(0.02, 0.08) * r, 1.0)
+    # rims are thickened over a few tens of nm (capped relative to small holes)
+    rim_w = max(min(rng.uniform(0.02, 0.08) * r, rng.uniform(10.0, 60.0) / p), 0.7)
     rim = rng.uniform(0.1, 0.5) * np.exp(-np.clip(dist, 0, None) / rim_w)
     # thickness fluctuations of the film (≈ 2 nm correlation), averaged over a pixel
     rough = 0.05 * min(1.0, 2.0 / p) * random_field((fov, fov), rng, corr_px=max(2.0 / p, 0.8))
