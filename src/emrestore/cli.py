@@ -19,6 +19,10 @@ from .errors import EMRestoreError
 #: Sub-command modules, in the order ``emrestore --help`` lists them.
 COMMAND_MODULES = (
     "info",
+    "restore",
+    "models",
+    "demo",
+    "distort",
 )
 
 
