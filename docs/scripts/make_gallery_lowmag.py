@@ -32,6 +32,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from emrestore.datasets import get_renderer  # noqa: E402
 
@@ -98,6 +99,9 @@ def make_gallery(tag: str, seed: int, out: Path, size: int = SIZE) -> Path:
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=80)
     plt.close(fig)
+    # everything is grey: store 8-bit grey (a third of the RGBA size)
+    with Image.open(tmp) as im:
+        im.convert("L").save(tmp, optimize=True)
     tmp.replace(path)
     return path
 
