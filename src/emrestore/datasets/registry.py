@@ -18,7 +18,7 @@ from .sample import CleanSample
 TAGS = ("hrstem", "hrtem", "hrsem", "lrstem", "lrtem", "lrsem")
 
 #: Modules that register renderers when imported (tag -> module).
-_RENDERER_MODULES: dict[str, str] = {}
+_RENDERER_MODULES: dict[str, str] = {"hrstem": "emrestore.datasets.atomic", "hrtem": "emrestore.datasets.atomic"}
 
 _RENDERERS: dict[str, Callable[..., CleanSample]] = {}
 

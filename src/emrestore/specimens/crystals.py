@@ -217,8 +217,9 @@ def column_basis(cell_key: tuple[float, ...], uvw: tuple[int, int, int]) -> tupl
     cand = cand[np.any(cand != 0, axis=1)]
     dc = d @ cell
     e3 = dc / np.linalg.norm(dc)
-    proj = cand @ cell
-    proj = proj - np.outer(proj @ e3, e3)
+    full = cand @ cell
+    axial = np.abs(full @ e3)
+    proj = full - np.outer(full @ e3, e3)
     plen = np.einsum("ij,ij->i", proj, proj)
     cross = np.cross(d[None, :], cand)  # d x b1
     det = cross @ cand.T  # (d x b1) . b2
@@ -229,7 +230,7 @@ def column_basis(cell_key: tuple[float, ...], uvw: tuple[int, int, int]) -> tupl
             "Use a primitive zone axis with |u|, |v|, |w| <= 2.",
         )
     cos = np.abs(np.einsum("ij,ij->i", proj[i], proj[j])) / np.sqrt(plen[i] * plen[j])
-    score = plen[i] + plen[j] + 1e-3 * cos
+    score = plen[i] + plen[j] + 1e-3 * cos + 1e-4 * (axial[i] + axial[j])
     k = int(np.argmin(score))
     return cand[i[k]].copy(), cand[j[k]].copy()
 

@@ -127,8 +127,10 @@ def oriented_particle(metal: str, shape: str, diameter_A: float, rng: np.random.
     atoms = make_particle(metal, shape, diameter_A)
     rot, info = particle_frame(metal, shape, rng)
     p = atoms.positions @ rot.T
-    col = group_columns(p[:, :2], tol=0.1)
     n = len(p)
+    # columns exist on a zone axis or along the five-fold axis; a randomly oriented
+    # (multiply twinned) particle has no atom rows parallel to the beam
+    col = group_columns(p[:, :2], tol=0.1) if info["view"] != "random" else -np.ones(n, np.int64)
     extent = float(np.ptp(p[:, 0]) if n else 0.0)
     desc = {"metal": metal, "shape": shape, "n_atoms": n, "diameter_nm": round(extent / 10, 3), **info}
     return AtomSet(p, atoms.numbers.astype(np.int64), col, np.zeros(n, np.int64)), desc

@@ -192,6 +192,7 @@ def oriented_slab(
         for j in np.nonzero(cls == c)[0]:
             n = Nc - F[j]
             z0 = np.mod(z[j] + n @ beta, repeat)
+            z0[z0 > repeat - 1e-6] -= repeat  # rounding: keep atoms on the entrance plane
             zz = z0[:, None] + m[None, :]
             keep = zz < thickness
             cnt = keep.sum(1)
