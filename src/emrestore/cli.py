@@ -19,6 +19,7 @@ from .errors import EMRestoreError
 #: Sub-command modules, in the order ``emrestore --help`` lists them.
 COMMAND_MODULES = (
     "info",
+    "simulate",
 )
 
 
