@@ -37,7 +37,7 @@ MAX_MISTILT_DEG = 1.0
 #: Epitaxial pairs for hetero-interfaces (same lattice type, a few % misfit).
 EPITAXIAL_PAIRS = (
     ("SrTiO3", "LaAlO3"), ("SrTiO3", "BaTiO3"), ("Si", "Ge"), ("GaAs", "InP"), ("Si", "GaAs"),
-    ("GaN", "ZnO"), ("Au", "Ag"), ("Cu", "Ni"), ("Pt", "Pd"), ("MgO", "NaCl"),
+    ("GaN", "ZnO"), ("Au", "Ag"), ("Cu", "Ni"), ("Pt", "Pd"), ("Si", "CeO2"),
 )
 
 
