@@ -106,3 +106,23 @@ def test_stem_grid_resolves_probe_bandwidth():
     optics = STEMOptics(300.0, 35.0, Aberrations(), 0.5)
     grid = stem_grid(64, 0.4, optics)
     assert 1 / (2 * grid.sampling) >= 2 * optics.aperture_k
+
+
+def test_potential_choice_and_agreement_at_high_k():
+    from emrestore.optics.potential import abtem_available, lobato_ft, resolve_potential
+
+    assert resolve_potential("moliere") == "moliere"
+    assert resolve_potential("auto") == ("lobato" if abtem_available() else "moliere")
+    with pytest.raises(ParameterError):
+        resolve_potential("kirkland")
+    if abtem_available():
+        k = np.array([1.5, 2.0, 3.0])
+        for z in (6, 14, 38, 79):
+            assert np.allclose(moliere_ft(z, k) / lobato_ft(z, k), 1.0, atol=0.06)
+
+
+def test_hrtem_potential_override_is_recorded():
+    from emrestore.datasets import get_renderer
+
+    s = get_renderer("hrtem")(32, np.random.default_rng(0), potential="moliere")
+    assert s.params["object"]["potential"] == "moliere"

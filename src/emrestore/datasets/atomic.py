@@ -14,7 +14,9 @@ Keyword overrides (all optional) fix a draw: ``pixel_size_nm``, ``energy_kv``,
 :meth:`Aberrations.as_params`), ``source_sigma_A``, ``gamma``, ``sublinear_beta``,
 ``detector`` ("haadf" | "abf"), ``abf_gamma``, ``abf_contrast``; for ``hrtem`` also
 ``aberrations``, ``focal_spread_nm``, ``convergence_mrad``, ``aperture_mrad``, ``engine``
-("fast" | "abtem"), ``slice_A``.
+("fast" | "abtem"), ``slice_A``, ``potential`` ("auto" | "moliere" | "lobato"; "auto" takes
+abTEM's Lobato parametrisation when abTEM is installed, else the analytic Molière
+potential — the choice is recorded in ``params["object"]["potential"]``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ..optics.aberrations import (
     ENERGIES_KV, Aberrations, random_probe_aberrations, random_tem_aberrations,
 )
 from ..optics.grid import Grid
+from ..optics.potential import resolve_potential
 from ..optics.stem import STEMOptics, stem_grid, stem_image
 from ..optics.tem import TEMOptics, abtem_exit_wave, multislice_exit_wave, tem_grid, tem_image
 from ..specimens import group_columns, random_specimen
@@ -42,7 +45,8 @@ PIXEL_RANGE_NM = (0.005, 0.04)
 _COMMON = {"pixel_size_nm", "energy_kv", "specimen", "atoms", "thermal_sigma_A"}
 _STEM_KEYS = _COMMON | {"alpha_mrad", "aberrations", "source_sigma_A", "gamma", "sublinear_beta", "detector",
                         "abf_gamma", "abf_contrast"}
-_TEM_KEYS = _COMMON | {"aberrations", "focal_spread_nm", "convergence_mrad", "aperture_mrad", "engine", "slice_A"}
+_TEM_KEYS = _COMMON | {"aberrations", "focal_spread_nm", "convergence_mrad", "aperture_mrad", "engine", "slice_A",
+                       "potential"}
 
 
 def _check_keys(overrides: dict, allowed: set[str], tag: str) -> None:
@@ -242,7 +246,8 @@ def render_hrtem(size: int, rng: np.random.Generator, **overrides: Any) -> Clean
     to 1.2 mm, defocus Scherzer ± up to 100 nm); focal spread 2–6 nm; illumination
     semi-angle 0.05–0.3 mrad; objective aperture 8–25 mrad with p = 0.3; thermal
     σ ∈ U[0.05, 0.1] Å. The exit wave comes from the numpy multislice (``engine="fast"``,
-    slices of max(2.5 Å, depth/12)) or from abTEM (``engine="abtem"``, 2 Å slices).
+    slices of max(2.5 Å, depth/12), Lobato potentials when abTEM is installed, else
+    Molière) or from abTEM (``engine="abtem"``, 2 Å slices).
     """
     _check_keys(overrides, _TEM_KEYS, "hrtem")
     pixel = _pixel_A(rng, overrides)
@@ -265,8 +270,9 @@ def render_hrtem(size: int, rng: np.random.Generator, **overrides: Any) -> Clean
     pos, num, col, grain, desc = grid_specimen(grid, rng, overrides)
     depth = float(np.ptp(pos[:, 2])) if len(pos) else 0.0
     slice_A = float(overrides.get("slice_A", max(2.5, depth / 12) if engine == "fast" else 2.0))
+    potential = resolve_potential(overrides.get("potential", "auto"))
     if engine == "fast":
-        wave = multislice_exit_wave(grid, pos, num, energy, slice_A, thermal)
+        wave = multislice_exit_wave(grid, pos, num, energy, slice_A, thermal, potential)
     else:
         wave = abtem_exit_wave(grid, pos, num, energy, slice_A)
     image = _normalise(tem_image(grid, wave, optics))
@@ -276,7 +282,7 @@ def render_hrtem(size: int, rng: np.random.Generator, **overrides: Any) -> Clean
         "optics": {"energy_kv": energy, "aberrations": ab.as_params(), **ab_info, "focal_spread_nm": focal / 10,
                    "convergence_mrad": conv, "aperture_mrad": aperture},
         "object": {"thermal_sigma_A": thermal, "slice_A": slice_A, "depth_A": depth,
-                   "potential": "moliere" if engine == "fast" else "lobato (abTEM)"},
+                   "potential": potential if engine == "fast" else "lobato (abTEM)"},
         "grid": {"n": grid.n, "sampling_A": grid.sampling, "margin_A": grid.margin_A},
         "specimen": desc, "n_columns": int(len(columns)),
     }

@@ -112,9 +112,9 @@ def slice_atoms(z: np.ndarray, slice_A: float) -> tuple[np.ndarray, int, float]:
 
 def multislice_exit_wave(
     grid: Grid, positions: np.ndarray, numbers: np.ndarray, energy_kv: float, slice_A: float,
-    sigma_A: float,
+    sigma_A: float, potential: str = "moliere",
 ) -> np.ndarray:
-    """Exit wave by multislice over Molière potentials (phase object if one slice).
+    """Exit wave by multislice over Molière (or Lobato) potentials (phase object if one slice).
 
     Parameters
     ----------
@@ -124,6 +124,8 @@ def multislice_exit_wave(
         Target slice thickness [Å].
     sigma_A : float
         Thermal rms displacement [Å] (Debye–Waller smearing of the potential).
+    potential : {"moliere", "lobato"}
+        Atomic potential (see :func:`.potential.projected_potential_slices`).
 
     Returns
     -------
@@ -134,14 +136,14 @@ def multislice_exit_wave(
     kx, ky = grid.freqs()
     k2 = kx * kx + ky * ky
     k_aa = (2 / 3) / (2 * grid.sampling)  # anti-aliasing band limit
-    v = projected_potential_slices(grid, positions, numbers, idx, n_slices, sigma_A, k_max=k_aa)
+    v = projected_potential_slices(grid, positions, numbers, idx, n_slices, sigma_A, k_max=k_aa, potential=potential)
     sigma = interaction_constant(energy_kv)
     lam = wavelength_A(energy_kv)
     mask = (k2 <= k_aa * k_aa)
     prop = (np.exp(-1j * np.pi * lam * dz * k2) * mask).astype(np.complex64)
     psi = np.ones((grid.n, grid.n), np.complex64)
     for s in range(n_slices):
-        psi = psi * np.exp(1j * sigma * v[s]).astype(np.complex64)
+        psi *= np.exp(np.complex64(1j * sigma) * v[s])
         f = sfft.fft2(psi, workers=1)
         f *= prop if s < n_slices - 1 else mask
         psi = sfft.ifft2(f, workers=1)
