@@ -17,8 +17,18 @@ from emrestore.optics.validation import hrstem_fidelity, hrtem_fidelity  # noqa:
 @pytest.mark.slow
 @pytest.mark.parametrize("structure,uvw", [("SrTiO3", (0, 0, 1)), ("Au", (1, 1, 0))])
 def test_hrtem_fast_path_agrees_with_abtem(structure, uvw):
-    n = hrtem_fidelity(structure, uvw, thickness_nm=3.0)["numbers"]
+    n = hrtem_fidelity(structure, uvw, thickness_nm=3.0)["numbers"]  # Molière potential, 2 Å slices
     assert n["pearson_r"] >= 0.9
+    assert n["shift_px"] == 0
+    assert n["column_peak_offset_px"] < 0.25
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("structure,uvw", [("SrTiO3", (0, 0, 1)), ("Au", (1, 1, 0))])
+def test_hrtem_fast_path_with_lobato_and_default_slicing(structure, uvw):
+    # 10 nm with the renderer's coarse slicing (depth/12): the default when abTEM is installed
+    n = hrtem_fidelity(structure, uvw, thickness_nm=10.0, fast_slice_A=None, potential="lobato")["numbers"]
+    assert n["pearson_r"] >= 0.95
     assert n["shift_px"] == 0
     assert n["column_peak_offset_px"] < 0.25
 
