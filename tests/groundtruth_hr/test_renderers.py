@@ -106,3 +106,16 @@ def test_stem_abf_has_dark_columns():
     at = ndimage.map_coordinates(s.image, [s.columns[:, 1], s.columns[:, 0]], order=1)
     assert at.mean() < s.image.mean()
     assert s.params["detector"] == "abf"
+
+
+@pytest.mark.parametrize("tag", TAGS)
+def test_fast_path_without_abtem(tag, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "abtem", None)  # import abtem -> ImportError
+    s = get_renderer(tag)(32, np.random.default_rng(3))
+    assert np.isfinite(s.image).all()
+    if tag == "hrtem":
+        assert s.params["object"]["potential"] == "moliere"
+        with pytest.raises(ParameterError):
+            get_renderer(tag)(32, np.random.default_rng(3), engine="abtem")

@@ -149,6 +149,15 @@ def unit_cell(name: str) -> Atoms:
     return _unit_cell_cached(name).copy()
 
 
+@lru_cache(maxsize=None)
+def nearest_neighbour_distance(name: str) -> float:
+    """Shortest interatomic distance [Å] in structure ``name``."""
+    from ase.neighborlist import neighbor_list
+
+    d = neighbor_list("d", unit_cell(name), 4.0)
+    return float(d.min())
+
+
 def _primitive_directions(limit: int = 2) -> np.ndarray:
     r = np.arange(-limit, limit + 1)
     uvw = np.stack(np.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3)
@@ -242,4 +251,5 @@ __all__ = [
     "zone_axis_candidates",
     "random_zone_axis",
     "column_basis",
+    "nearest_neighbour_distance",
 ]

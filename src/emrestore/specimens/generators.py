@@ -21,7 +21,7 @@ from ase import Atoms
 
 from ..errors import ParameterError
 from .amorphous import AMORPHOUS, amorphous_block
-from .crystals import CRYSTALS, random_zone_axis, unit_cell
+from .crystals import CRYSTALS, nearest_neighbour_distance, random_zone_axis, unit_cell
 from .defects import (
     embed, join_halves, substitutions, thickness_terraces, vacancies, vacuum_edge,
 )
@@ -151,7 +151,9 @@ def random_grain_boundary(
                    ga["inplane_rotation_deg"] + misorientation if same else None)
     point = rng.uniform([0.3 * lx, 0.3 * ly], [0.7 * lx, 0.7 * ly])
     angle = float(rng.uniform(0, 360))
-    atoms = join_halves(a.with_grain(0), b.with_grain(1), point, angle, 1.2)
+    # atoms of grain B closer than 0.65 nearest-neighbour distances to grain A would be
+    # unphysical overlaps in the boundary core
+    atoms = join_halves(a.with_grain(0), b.with_grain(1), point, angle, 0.65 * nearest_neighbour_distance(name))
     atoms, pd = _point_defects(atoms, rng, defects)
     atoms, geo = _geometry(atoms, rng, t, lx, ly, defects)
     desc = {"kind": "grain_boundary", "thickness_nm": t / 10, "grains": [ga, gb], "tilt_boundary": bool(same),
@@ -189,7 +191,8 @@ def random_interface(
         b, gb = _grain(name_b, rng, box, t, tuple(ga["zone_axis"]), ga["inplane_rotation_deg"],
                        ga["mistilt_deg"])
         angle = ga["inplane_rotation_deg"] + (90.0 if rng.random() < 0.5 else 0.0)
-        atoms = join_halves(a.with_grain(0), b.with_grain(1), point, angle, 1.2)
+        dmin = 0.65 * min(nearest_neighbour_distance(name_a), nearest_neighbour_distance(name_b))
+        atoms = join_halves(a.with_grain(0), b.with_grain(1), point, angle, dmin)
         desc = {"kind": "interface", "grains": [ga, gb]}
     atoms, pd = _point_defects(atoms, rng, defects)
     desc.update({"thickness_nm": t / 10, "interface": {"point_A": point.round(3).tolist(), "angle_deg": float(angle)}, **pd})
@@ -214,7 +217,8 @@ def random_precipitate(
     center = np.array([rng.uniform(0.3, 0.7) * lx, rng.uniform(0.3, 0.7) * ly, t / 2])
     r_xy = min(lx, ly) * rng.uniform(0.1, 0.3)
     radii = np.array([r_xy * rng.uniform(0.7, 1.3), r_xy * rng.uniform(0.7, 1.3), t * rng.uniform(0.25, 0.5)])
-    atoms = embed(a.with_grain(0), b.with_grain(1), center, radii, 1.2)
+    dmin = 0.65 * min(nearest_neighbour_distance(pair[0]), nearest_neighbour_distance(pair[1]))
+    atoms = embed(a.with_grain(0), b.with_grain(1), center, radii, dmin)
     atoms, pd = _point_defects(atoms, rng, defects)
     desc = {"kind": "precipitate", "thickness_nm": t / 10, "matrix": ga, "precipitate": gb, "aligned": bool(aligned),
             "center_A": center.round(3).tolist(), "semi_axes_A": radii.round(3).tolist(), **pd}
