@@ -157,3 +157,17 @@ def test_thick_slab_density_is_exact():
     cell = unit_cell("MgAl2O4")
     slab = oriented_slab(cell, (1, 1, 0), (0, 40, 0, 40), 300.0, 33.0, (0.3, 0.6, 0.1))
     assert abs(len(slab) / (40 * 40 * 300.0) / (len(cell) / cell.get_volume()) - 1) < 0.01
+
+
+def test_grain_boundary_has_no_overlapping_atoms():
+    from emrestore.specimens import random_grain_boundary
+    from emrestore.specimens.crystals import nearest_neighbour_distance
+
+    atoms, desc = random_grain_boundary(np.random.default_rng(5), (40.0, 40.0), structure="Cu", thickness_nm=2.0,
+                                        defects=False)
+    grain = atoms.arrays["grain"]
+    assert set(np.unique(grain)) == {0, 1}
+    a, b = atoms.positions[grain == 0], atoms.positions[grain == 1]
+    d, _ = cKDTree(a).query(b)
+    assert d.min() >= 0.65 * nearest_neighbour_distance("Cu") - 1e-9
+    assert desc["grains"][0]["structure"] == desc["grains"][1]["structure"] == "Cu"
