@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     cols = args.cols
     groups = int(np.ceil(args.n / cols))
     rows = groups * (2 if pairs else 1)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.45 * rows + 0.5), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.45 * rows + 0.8), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, s in enumerate(samples):
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     note = "" if pairs else " (degraded inputs pending: distortion chain not installed)"
     fig.suptitle(f"{args.tag}: {args.n} random clean targets{' above their degraded inputs' if pairs else ''}"
                  f" (seed {args.seed}, {args.size}×{args.size}){note}", fontsize=10)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.55 / (2.45 * rows + 0.5), wspace=0.05, hspace=0.32)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.85 / (2.45 * rows + 0.8), wspace=0.05, hspace=0.32)
     fig.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")
     return 0
