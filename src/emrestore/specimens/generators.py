@@ -112,6 +112,31 @@ def _geometry(atoms: AtomSet, rng: np.random.Generator, thickness_A: float, lx: 
     return atoms, desc
 
 
+def _surface_layers(atoms: AtomSet, rng: np.random.Generator, lx: float, ly: float, enabled: bool,
+                    native_oxide: bool = False) -> tuple[AtomSet, list[dict]]:
+    """Amorphous contamination (carbon) or native-oxide layers on the surfaces (p = 0.3):
+    0.5–2 nm on the entrance and/or exit surface."""
+    if not enabled or len(atoms) == 0 or rng.random() >= 0.3:
+        return atoms, []
+    material = "SiO2" if native_oxide and rng.random() < 0.5 else "C"
+    sides = [("entrance", "exit", "both")[int(rng.integers(3))]]
+    layers, parts = [], [atoms]
+    z0, z1 = float(atoms.positions[:, 2].min()), float(atoms.positions[:, 2].max())
+    shift = 0.0
+    if sides[0] in ("entrance", "both"):
+        t = float(rng.uniform(5.0, 20.0))
+        parts.append(amorphous_block(material, (0, lx, 0, ly), (z0 - 1.5 - t, z0 - 1.5), rng, iterations=6))
+        layers.append({"side": "entrance", "material": material, "thickness_nm": t / 10})
+        shift = t + 1.5
+    if sides[0] in ("exit", "both"):
+        t = float(rng.uniform(5.0, 20.0))
+        parts.append(amorphous_block(material, (0, lx, 0, ly), (z1 + 1.5, z1 + 1.5 + t), rng, iterations=6))
+        layers.append({"side": "exit", "material": material, "thickness_nm": t / 10})
+    out = AtomSet.concat(parts)
+    out.positions[:, 2] += shift - z0 if shift else 0.0
+    return out, layers
+
+
 def _finish(atoms: AtomSet, lx: float, ly: float, desc: dict) -> tuple[Atoms, dict]:
     zmax = float(atoms.positions[:, 2].max()) if len(atoms) else 1.0
     desc["n_atoms"] = len(atoms)
@@ -124,14 +149,16 @@ def random_crystal(
     inplane_deg: float | None = None, mistilt_deg: float | None = None, defects: bool = True,
 ) -> tuple[Atoms, dict]:
     """A single crystal on a low-index zone axis, 1–40 nm thick, with random point defects,
-    surface terraces and vacuum edges (when ``defects``)."""
+    surface terraces, vacuum edges and amorphous surface layers (when ``defects``)."""
     lx, ly = _check_extent(extent)
     name = _structure(rng, structure)
     t = _thickness(rng, thickness_nm) * 10
     atoms, g = _grain(name, rng, (0, lx, 0, ly), t, zone_axis, inplane_deg, mistilt_deg)
     atoms, pd = _point_defects(atoms, rng, defects)
     atoms, geo = _geometry(atoms, rng, t, lx, ly, defects)
-    return _finish(atoms, lx, ly, {"kind": "crystal", "thickness_nm": t / 10, **g, **pd, **geo})
+    atoms, layers = _surface_layers(atoms, rng, lx, ly, defects, native_oxide=name in ("Si", "Ge", "GaAs"))
+    return _finish(atoms, lx, ly, {"kind": "crystal", "thickness_nm": t / 10, **g, **pd, **geo,
+                                   "surface_layers": layers})
 
 
 def random_grain_boundary(
@@ -156,7 +183,8 @@ def random_grain_boundary(
     atoms = join_halves(a.with_grain(0), b.with_grain(1), point, angle, 0.65 * nearest_neighbour_distance(name))
     atoms, pd = _point_defects(atoms, rng, defects)
     atoms, geo = _geometry(atoms, rng, t, lx, ly, defects)
-    desc = {"kind": "grain_boundary", "thickness_nm": t / 10, "grains": [ga, gb], "tilt_boundary": bool(same),
+    atoms, layers = _surface_layers(atoms, rng, lx, ly, defects)
+    desc = {"kind": "grain_boundary", "surface_layers": layers, "thickness_nm": t / 10, "grains": [ga, gb], "tilt_boundary": bool(same),
             "misorientation_deg": misorientation if same else None,
             "boundary": {"point_A": point.round(3).tolist(), "angle_deg": angle}, **pd, **geo}
     return _finish(atoms, lx, ly, desc)
@@ -195,6 +223,7 @@ def random_interface(
         atoms = join_halves(a.with_grain(0), b.with_grain(1), point, angle, dmin)
         desc = {"kind": "interface", "grains": [ga, gb]}
     atoms, pd = _point_defects(atoms, rng, defects)
+    atoms, desc["surface_layers"] = _surface_layers(atoms, rng, lx, ly, defects)
     desc.update({"thickness_nm": t / 10, "interface": {"point_A": point.round(3).tolist(), "angle_deg": float(angle)}, **pd})
     return _finish(atoms, lx, ly, desc)
 
@@ -220,6 +249,7 @@ def random_precipitate(
     dmin = 0.65 * min(nearest_neighbour_distance(pair[0]), nearest_neighbour_distance(pair[1]))
     atoms = embed(a.with_grain(0), b.with_grain(1), center, radii, dmin)
     atoms, pd = _point_defects(atoms, rng, defects)
+    atoms, pd["surface_layers"] = _surface_layers(atoms, rng, lx, ly, defects)
     desc = {"kind": "precipitate", "thickness_nm": t / 10, "matrix": ga, "precipitate": gb, "aligned": bool(aligned),
             "center_A": center.round(3).tolist(), "semi_axes_A": radii.round(3).tolist(), **pd}
     return _finish(atoms, lx, ly, desc)
