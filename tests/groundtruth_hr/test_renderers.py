@@ -119,3 +119,19 @@ def test_fast_path_without_abtem(tag, monkeypatch):
         assert s.params["object"]["potential"] == "moliere"
         with pytest.raises(ParameterError):
             get_renderer(tag)(32, np.random.default_rng(3), engine="abtem")
+
+
+@pytest.mark.parametrize("tag", TAGS)
+def test_given_atoms_override(tag):
+    from emrestore.datasets.atomic import grid_for
+    from emrestore.specimens import oriented_slab, unit_cell
+
+    grid = grid_for(tag, 48, 0.02, energy_kv=200.0, alpha_mrad=25.0, source_sigma_A=0.4)
+    slab = oriented_slab(unit_cell("GaAs"), (1, 1, 0), (0, grid.extent, 0, grid.extent), 30.0)
+    overrides = {"energy_kv": 200.0, "alpha_mrad": 25.0, "source_sigma_A": 0.4} if tag == "hrstem" else {"energy_kv": 200.0}
+    s = get_renderer(tag)(48, np.random.default_rng(0), pixel_size_nm=0.02,
+                          atoms=slab.to_atoms((grid.extent, grid.extent, 30.0)), **overrides)
+    assert s.params["specimen"]["kind"] == "given" and s.params["grid"]["n"] == grid.n
+    d, _ = cKDTree(s.columns).query(s.columns, k=2)
+    assert np.median(d[:, 1]) * 0.2 == pytest.approx(5.653 / 4, rel=0.01)  # GaAs [110] dumbbell
+    assert all(set(c["elements"]) in ({"Ga"}, {"As"}) for c in s.column_info)
