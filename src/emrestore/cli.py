@@ -19,7 +19,11 @@ from .errors import EMRestoreError
 #: Sub-command modules, in the order ``emrestore --help`` lists them.
 COMMAND_MODULES = (
     "info",
+    "restore",
+    "models",
+    "demo",
     "simulate",
+    "distort",
 )
 
 

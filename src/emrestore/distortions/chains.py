@@ -1,0 +1,521 @@
+"""Degradation chains for TEM, STEM and SEM, and the public :func:`distort`.
+
+A chain is an ordered list of stage classes. :meth:`Chain.sample_parameters` draws
+every parameter of every stage (always all of them, from a generator of its own, so
+fixing some parameters never changes the draws of the others), replaces the fixed
+ones, and resolves the couplings between stages (counting camera, exposure control,
+brightness/contrast). :meth:`Chain.run` applies the stages with a second, independent
+generator. Hence ``distort(image, m, seed=s, **params)`` with the returned ``params``
+reproduces the output exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import NonFiniteDataError, NotAnImageError, ParameterError
+from ..image import EMImage
+from .adc import ADC, full_scale
+from .camera import (
+    DOSE_PARAM,
+    Bias,
+    ConversionGain,
+    DarkCurrent,
+    DeadHotPixels,
+    DetectorBlur,
+    Dose,
+    FixedPattern,
+    ReadoutNoise,
+    ShotNoise,
+    XRayHits,
+)
+from .detector import (
+    Afterglow,
+    BrightnessContrast,
+    ElectronicNoise,
+    Integration,
+    LineIntensityNoise,
+    ScintillatorGain,
+    SecondaryEmission,
+    brightness_contrast_for,
+)
+from .display import CleanPair, Display
+from .parameters import Param, Stage, Value, stage_fields
+from .scan import (
+    DisplacementStage,
+    Drift,
+    DwellBlur,
+    FastJitter,
+    FlybackSettling,
+    Interference,
+    LineJitter,
+    ScanSpeedWarp,
+)
+
+__all__ = ["Chain", "CHAINS", "distort", "normalise_clean", "parameter_names", "tem", "stem", "sem"]
+
+#: Smallest image side the chains accept [px].
+MIN_SIDE_PX = 4
+
+#: Fraction of the ADC range the expected TEM signal may reach (exposure control).
+TEM_EXPOSURE_HEADROOM = 0.9
+
+SCAN_EFFECTS: tuple[type[DisplacementStage], ...] = (
+    Drift, LineJitter, Interference, FastJitter, FlybackSettling, ScanSpeedWarp,
+)
+
+
+def normalise_clean(image: np.ndarray) -> np.ndarray:
+    """Validate a clean image and scale it to mean 1 (float32).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Clean image (H, W), ≥ 0, any scale. Tiny negative values (down to −1 % of the
+        maximum, e.g. ringing of a simulation) are clipped to 0.
+
+    Raises
+    ------
+    NotAnImageError
+        Not a real-valued 2-D array of at least 4 × 4 pixels.
+    NonFiniteDataError
+        NaN or infinite pixels.
+    ParameterError
+        Clearly negative values, or a mean of zero.
+    """
+    data = np.asarray(image)
+    if data.dtype.kind not in "biuf":
+        raise NotAnImageError(
+            f"The clean image has dtype {data.dtype}, not a real number type.",
+            "Pass a real-valued 2-D array.",
+        )
+    if data.ndim != 2:
+        raise NotAnImageError(
+            f"The clean image has {data.ndim} dimension(s) {data.shape}; distort needs one "
+            "2-D image (H, W).",
+            "Pass a single image; loop over a series yourself.",
+        )
+    if min(data.shape) < MIN_SIDE_PX:
+        raise NotAnImageError(
+            f"The clean image {data.shape} is too small; each side needs ≥ {MIN_SIDE_PX} px.",
+            "Pass a larger image.",
+        )
+    data = data.astype(np.float32)
+    if not np.isfinite(data).all():
+        raise NonFiniteDataError(
+            "The clean image holds NaN or infinite pixels.",
+            "Replace them first (e.g. numpy.nan_to_num).",
+        )
+    peak = float(data.max())
+    lowest = float(data.min())
+    if lowest < 0:
+        if lowest < -0.01 * max(peak, 0.0):
+            raise ParameterError(
+                f"The clean image has negative values (minimum {lowest:g}); it must be a "
+                "non-negative intensity.",
+                "Pass an intensity image (e.g. subtract the minimum or clip at 0).",
+            )
+        data = np.maximum(data, 0.0)
+    mean = float(data.mean(dtype=np.float64))
+    if not mean > 0:
+        raise ParameterError(
+            "The clean image is zero everywhere; its mean cannot be normalised to 1.",
+            "Pass an image with some signal.",
+        )
+    data *= np.float32(1.0 / mean)
+    return data
+
+
+def as_generator(seed: None | int | np.random.Generator) -> np.random.Generator:
+    """A generator from ``None``, an int (≥ 0) or a :class:`numpy.random.Generator`."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return np.random.default_rng(seed)
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
+        return np.random.default_rng(int(seed))
+    raise ParameterError(
+        f"seed must be None, a non-negative int or a numpy Generator, got {seed!r}.",
+        "Pass e.g. seed=0.",
+    )
+
+
+def split_generator(rng: np.random.Generator) -> tuple[np.random.Generator, np.random.Generator]:
+    """Two independent child generators: one for parameters, one for noise."""
+    try:
+        children = rng.spawn(2)
+    except (TypeError, AttributeError, ValueError):  # bit generator without a seed sequence
+        entropy = [int(v) for v in rng.integers(0, 2**63, size=4)]
+        children = [np.random.default_rng(s) for s in np.random.SeedSequence(entropy).spawn(2)]
+    return children[0], children[1]
+
+
+@dataclass(frozen=True)
+class Chain:
+    """An ordered list of stages for one modality.
+
+    Parameters
+    ----------
+    modality : {"tem", "stem", "sem"}
+        The modality.
+    stages : tuple of Stage subclasses
+        The stages, in the order the spec lists them.
+    ranges : dict
+        Per-modality replacements of default sampling ranges, by parameter name.
+    """
+
+    modality: str
+    stages: tuple[type[Stage], ...]
+    ranges: tuple[tuple[str, Param], ...] = ()
+
+    # ------------------------------------------------------------- parameters
+    def specs(self) -> dict[str, Param]:
+        """Every parameter of the chain (with this chain's default ranges), in order."""
+        ranges = dict(self.ranges)
+        return {spec.name: ranges.get(spec.name, spec)
+                for stage in self.stages for spec in stage.PARAMS}
+
+    def parameter_names(self) -> tuple[str, ...]:
+        """Names :func:`distort` accepts for this modality."""
+        return tuple(self.specs())
+
+    def check_fixed(self, fixed: dict[str, Any]) -> dict[str, Value]:
+        """Validate caller-fixed parameters; raise :class:`ParameterError` on bad names/values."""
+        specs = self.specs()
+        unknown = sorted(set(fixed) - set(specs))
+        if unknown:
+            raise ParameterError(
+                f"Unknown parameter(s) for modality {self.modality}: {', '.join(unknown)}.",
+                f"Valid names: {', '.join(specs)}.",
+            )
+        owners = {spec.name: spec for stage in self.stages for spec in stage.PARAMS}
+        return {name: owners[name].check(value) for name, value in fixed.items()}
+
+    def sample_parameters(self, rng: np.random.Generator, clean: np.ndarray,
+                          fixed: dict[str, Any] | None = None, *,
+                          validate: bool = True) -> dict[str, Value]:
+        """Draw all parameters, apply the fixed ones, resolve couplings.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Generator used only for parameters.
+        clean : numpy.ndarray
+            The normalised clean image (for exposure and brightness/contrast).
+        fixed : dict, optional
+            Caller-fixed parameters (always validated).
+        validate : bool
+            Also check the combination by building the stages (:meth:`run` does so
+            anyway; :func:`distort` skips it here to build only once).
+        """
+        fixed = self.check_fixed(fixed or {})
+        ranges = dict(self.ranges)
+        values: dict[str, Value] = {}
+        for stage in self.stages:
+            values.update(stage.draw_parameters(rng, ranges))
+        values.update(fixed)
+        self.resolve(values, fixed, clean)
+        if validate:
+            self.build(values)  # validates the combination
+        return values
+
+    def resolve(self, values: dict[str, Value], fixed: dict[str, Value],
+                clean: np.ndarray) -> None:
+        """Apply couplings between stages in place (overridden per modality)."""
+
+    def build(self, values: dict[str, Value]) -> dict[type[Stage], Stage]:
+        """Instantiate every stage from a flat parameter dict."""
+        built = {}
+        for stage in self.stages:
+            kwargs = {name: values[name] for name in stage_fields(stage) if name in values}
+            built[stage] = stage(**kwargs)
+        return built
+
+    # ------------------------------------------------------------------- run
+    def __call__(
+        self,
+        image: np.ndarray | EMImage,
+        *,
+        seed: None | int | np.random.Generator = None,
+        **fixed_params: Any,
+    ) -> tuple[np.ndarray | EMImage, np.ndarray | EMImage, dict[str, Value]]:
+        """Apply the chain: ``chain(image, seed=s, **fixed)`` is ``distort(image, modality, ...)``.
+
+        Returns
+        -------
+        degraded, target, params
+            See :func:`distort`.
+        """
+        return distort(image, self.modality, seed=seed, **fixed_params)
+
+    def run(self, clean: np.ndarray, values: dict[str, Value],
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Apply the chain to a normalised clean image; return ``(degraded, target)``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def finish(stages: dict[type[Stage], Stage], degraded: np.ndarray,
+               target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Common stages: display/transmission, then clean pairs."""
+        display = stages[Display]
+        assert isinstance(display, Display)
+        if display.display_applied:
+            target = display.map_target(target, degraded)
+            degraded = display(degraded)
+        pair = stages[CleanPair]
+        assert isinstance(pair, CleanPair)
+        degraded = pair.apply(degraded, target)
+        return degraded.astype(np.float32, copy=False), target.astype(np.float32, copy=False)
+
+
+class TEMChain(Chain):
+    """TEM (spec §1): dose → shot noise → gain → blur → dark → fixed pattern → read → bias
+    → X-rays → dead/hot → ADC, then display and clean pairs."""
+
+    def resolve(self, values: dict[str, Value], fixed: dict[str, Value],
+                clean: np.ndarray) -> None:
+        if values["counting_camera"] and "counting_camera" not in fixed and any(
+                name in fixed and fixed[name] != neutral
+                for name, neutral in (("gain_adu_per_e", 1.0), ("bias_adu", 0.0))):
+            values["counting_camera"] = False  # a fixed gain or bias implies a charge-integrating camera
+        if values["counting_camera"]:
+            for name, neutral in (("gain_adu_per_e", 1.0), ("bias_adu", 0.0)):
+                if name in fixed and fixed[name] != neutral:
+                    raise ParameterError(
+                        f"{name}={fixed[name]} contradicts counting_camera=True "
+                        f"(a counting camera has {name}={neutral}).",
+                        f"Drop {name} or set counting_camera=false.",
+                    )
+                values[name] = neutral
+        elif "gain_adu_per_e" not in fixed and values["adc_bits"] is not None:
+            # Exposure control: an operator does not record a saturated image.
+            kept = 0.0 if values["dark_subtracted"] else float(values["bias_adu"])  # type: ignore[arg-type]
+            expected_peak = float(values["dose_e_per_px"]) * float(clean.max()) + float(
+                values["dark_e_per_px"])  # type: ignore[arg-type]
+            room = TEM_EXPOSURE_HEADROOM * full_scale(values["adc_bits"]) - kept  # type: ignore[arg-type]
+            limit = max(room, 1.0) / max(expected_peak, 1e-12)
+            if float(values["gain_adu_per_e"]) > limit:  # type: ignore[arg-type]
+                values["gain_adu_per_e"] = float(max(limit, 1e-6))
+
+    def run(self, clean: np.ndarray, values: dict[str, Value],
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        s = self.build(values)
+        signal = s[Dose](clean, rng)
+        for stage in (ShotNoise, ConversionGain, DetectorBlur, DarkCurrent, FixedPattern,
+                      ReadoutNoise, Bias, XRayHits, DeadHotPixels, ADC):
+            signal = s[stage](signal, rng)
+        bias = s[Bias]
+        gain = s[ConversionGain]
+        assert isinstance(bias, Bias) and isinstance(gain, ConversionGain)
+        dose = float(values["dose_e_per_px"])  # type: ignore[arg-type]
+        target = np.float32(bias.kept_adu) + np.float32(gain.gain_adu_per_e * dose) * clean
+        return self.finish(s, signal, target)
+
+
+class ScanChain(Chain):
+    """STEM and SEM: scan model, detector and electronics, then display and clean pairs."""
+
+    def expected_signal(self, clean: np.ndarray, values: dict[str, Value]) -> np.ndarray:
+        """Expected detected electrons per pixel on the nominal grid [e⁻/px]."""
+        raise NotImplementedError
+
+    def resolve(self, values: dict[str, Value], fixed: dict[str, Value],
+                clean: np.ndarray) -> None:
+        if values["offset_adu"] is None or values["contrast_adu_per_e"] is None:
+            offset, contrast = brightness_contrast_for(
+                self.expected_signal(clean, values), float(values["black_level_fraction"]),  # type: ignore[arg-type]
+                float(values["signal_span_fraction"]), values["adc_bits"])  # type: ignore[arg-type]
+            if values["offset_adu"] is None:
+                values["offset_adu"] = offset
+            if values["contrast_adu_per_e"] is None:
+                values["contrast_adu_per_e"] = contrast
+
+    def detect(self, s: dict[type[Stage], Stage], electrons: np.ndarray,
+               rng: np.random.Generator) -> np.ndarray:
+        """Detected electrons → scintillator gain → afterglow → electronic noise."""
+        signal = s[ScintillatorGain](electrons, rng)
+        signal = s[Afterglow](signal, rng)
+        return s[ElectronicNoise](signal, rng)
+
+    def electronics(self, s: dict[type[Stage], Stage], signal: np.ndarray,
+                    rng: np.random.Generator) -> np.ndarray:
+        """Brightness/contrast → line intensity noise → ADC."""
+        signal = s[BrightnessContrast](signal, rng)
+        signal = s[LineIntensityNoise](signal, rng)
+        return s[ADC](signal, rng)
+
+    def target(self, clean: np.ndarray, values: dict[str, Value]) -> np.ndarray:
+        """``o + c·(expected signal)`` on the nominal grid."""
+        return (np.float32(values["offset_adu"])  # type: ignore[arg-type]
+                + np.float32(values["contrast_adu_per_e"]) * self.expected_signal(clean, values))  # type: ignore[arg-type]
+
+    @staticmethod
+    def effects(s: dict[type[Stage], Stage]) -> tuple[DisplacementStage, ...]:
+        return tuple(s[e] for e in SCAN_EFFECTS)  # type: ignore[misc]
+
+
+class STEMChain(ScanChain):
+    """STEM (spec §2): scan → dose + shot noise → scintillator → afterglow → electronic
+    noise → brightness/contrast → line noise → ADC, then display and clean pairs."""
+
+    def expected_signal(self, clean: np.ndarray, values: dict[str, Value]) -> np.ndarray:
+        return clean * np.float32(values["dose_e_per_px"])  # type: ignore[arg-type]
+
+    def run(self, clean: np.ndarray, values: dict[str, Value],
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        s = self.build(values)
+        dwell = s[DwellBlur]
+        assert isinstance(dwell, DwellBlur)
+        scanned = dwell.render(clean, rng, self.effects(s))
+        electrons = s[ShotNoise](s[Dose](scanned, rng), rng)
+        signal = self.electronics(s, self.detect(s, electrons, rng), rng)
+        return self.finish(s, signal, self.target(clean, values))
+
+
+class SEMChain(ScanChain):
+    """SEM (spec §3): as STEM with secondary-electron emission statistics and optional
+    line/frame integration (each acquisition with its own jitter and noise)."""
+
+    def expected_signal(self, clean: np.ndarray, values: dict[str, Value]) -> np.ndarray:
+        scale = (float(values["dose_pe_per_px"]) * float(values["se_yield_delta0"])  # type: ignore[arg-type]
+                 * float(values["collection_efficiency"]))  # type: ignore[arg-type]
+        return clean * np.float32(scale)
+
+    def run(self, clean: np.ndarray, values: dict[str, Value],
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        s = self.build(values)
+        dwell, integration = s[DwellBlur], s[Integration]
+        assert isinstance(dwell, DwellBlur) and isinstance(integration, Integration)
+        line_time = dwell.raster(clean.shape).line_time_us
+        total = np.zeros(clean.shape, dtype=np.float32)
+        static: dict = {}  # fly-back and scan-speed warp: the same in every acquisition
+        for acquisition in range(integration.integration_frames):  # ≤ 8 acquisitions
+            starts = integration.row_starts_us(clean.shape[0], line_time, acquisition)
+            scanned = dwell.render(clean, rng, self.effects(s), starts, static)
+            total += self.detect(s, s[SecondaryEmission](scanned, rng), rng)
+        signal = total / np.float32(integration.integration_frames)
+        signal = self.electronics(s, signal, rng)
+        return self.finish(s, signal, self.target(clean, values))
+
+
+_COMMON = (Display, CleanPair)
+_SCAN = (*SCAN_EFFECTS, DwellBlur)
+_SCAN_ELECTRONICS = (ScintillatorGain, Afterglow, ElectronicNoise, BrightnessContrast,
+                     LineIntensityNoise, ADC)
+
+#: The TEM chain (spec §1 + §4).
+tem = TEMChain(
+    "tem",
+    (Dose, ShotNoise, ConversionGain, DetectorBlur, DarkCurrent, FixedPattern, ReadoutNoise,
+     Bias, XRayHits, DeadHotPixels, ADC, *_COMMON),
+    (("adc_bits", ADC.PARAMS[0].with_range(choices=(12, 14, 16))),),
+)
+
+#: The STEM chain (spec §2 + §4).
+stem = STEMChain(
+    "stem",
+    (*_SCAN, Dose, ShotNoise, *_SCAN_ELECTRONICS, *_COMMON),
+    (
+        ("dose_e_per_px", DOSE_PARAM.with_range(low=0.1, high=2000.0)),
+        ("adc_bits", ADC.PARAMS[0].with_range(choices=(8, 12, 16))),
+    ),
+)
+
+#: The SEM chain (spec §3 + §4).
+sem = SEMChain(
+    "sem",
+    (*_SCAN, SecondaryEmission, Integration, *_SCAN_ELECTRONICS, *_COMMON),
+    (
+        ("adc_bits", ADC.PARAMS[0].with_range(choices=(8, 12, 16))),
+        ("afterglow_tau_dwells", Afterglow.PARAMS[0].with_range(high=6.0)),
+    ),
+)
+
+#: The chains by modality.
+CHAINS: dict[str, Chain] = {"tem": tem, "stem": stem, "sem": sem}
+
+
+def get_chain(modality: str) -> Chain:
+    """The chain of a modality; :class:`ParameterError` for an unknown one."""
+    key = str(modality).lower() if isinstance(modality, str) else modality
+    if key not in CHAINS:
+        raise ParameterError(
+            f"Unknown modality {modality!r}.", f"Use one of {', '.join(CHAINS)}.")
+    return CHAINS[key]
+
+
+def parameter_names(modality: str) -> tuple[str, ...]:
+    """Parameter names :func:`distort` accepts for ``modality`` (chain order)."""
+    return get_chain(modality).parameter_names()
+
+
+def distort(
+    image: np.ndarray | EMImage,
+    modality: str,
+    *,
+    seed: None | int | np.random.Generator = None,
+    **fixed_params: Any,
+) -> tuple[np.ndarray | EMImage, np.ndarray | EMImage, dict[str, Value]]:
+    """Degrade a clean image as a microscope would; return the pair and the parameters.
+
+    Parameters
+    ----------
+    image : numpy.ndarray or EMImage
+        Clean image (H, W), ≥ 0, any scale (normalised internally to mean 1).
+    modality : {"tem", "stem", "sem"}
+        Which chain to apply.
+    seed : None, int or numpy.random.Generator, optional
+        Randomness for parameters and noise (two independent child streams).
+    **fixed_params
+        Parameters to fix (by name, e.g. ``dose_e_per_px=50``); the rest are drawn from
+        the default ranges. See :func:`parameter_names`.
+
+    Returns
+    -------
+    degraded, target : numpy.ndarray or EMImage
+        float32 (H, W), in the same units (detector ADU, or 0…255 after the display
+        stage). ``target`` is the expected, noise- and artefact-free signal. EMImage in,
+        EMImage out (same calibration and modality).
+    params : dict
+        Flat, JSON-serialisable: ``modality`` and every parameter of the chain.
+        ``distort(image, modality, seed=seed, **{k: v for k, v in params.items()
+        if k != "modality"})`` reproduces the same output.
+
+    Raises
+    ------
+    NotAnImageError, NonFiniteDataError, ParameterError
+        Not a 2-D image; NaN/inf pixels; unknown modality or parameter name, or a value
+        out of its valid range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> clean = np.ones((64, 64))
+    >>> noisy, target, params = distort(clean, "tem", seed=1, dose_e_per_px=20.0)
+    >>> noisy.shape, noisy.dtype, params["dose_e_per_px"]
+    ((64, 64), dtype('float32'), 20.0)
+    """
+    chain = get_chain(modality)
+    template = image if isinstance(image, EMImage) else None
+    if template is not None:
+        if template.is_series:
+            raise NotAnImageError(
+                f"The EMImage is a series of {template.frames} frames; distort needs one image.",
+                "Select one frame, e.g. image.with_data(image.data[0]).",
+            )
+        data = template.data
+    else:
+        data = image  # type: ignore[assignment]
+    clean = normalise_clean(data)
+    param_rng, noise_rng = split_generator(as_generator(seed))
+    values = chain.sample_parameters(param_rng, clean, fixed_params, validate=False)
+    degraded, target = chain.run(clean, values, noise_rng)
+    params: dict[str, Value] = {"modality": chain.modality, **values}
+    if template is not None:
+        record = json.dumps(params)
+        return (template.with_data(degraded, distortion_params=record),
+                template.with_data(target, distortion_params=record, distortion_target=True),
+                params)
+    return degraded, target, params

@@ -1,0 +1,296 @@
+"""Parameter specifications and the :class:`Stage` base class.
+
+Every distortion stage declares its physical parameters as :class:`Param` objects:
+name (with the unit in it), default sampling range, the neutral value (at which the
+stage does nothing) and the valid domain. The base class turns these into validation
+on construction, a ``sample(rng, **fixed)`` classmethod that draws the free parameters
+from the default ranges, and a flat ``parameters()`` dict that can be saved as JSON and
+passed back to reproduce a stage exactly.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from ..errors import ParameterError
+
+Kind = Literal["float", "int", "bool", "choice"]
+Value = float | int | bool | str | None
+
+
+@dataclass(frozen=True)
+class Param:
+    """One physical parameter of a stage.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name, carrying its unit (``dose_e_per_px``, ``dwell_time_us``).
+    kind : {"float", "int", "bool", "choice"}
+        Value type. ``"choice"`` draws uniformly from ``choices``.
+    doc : str
+        One-line description with the unit.
+    neutral : float, int, bool, str or None
+        Value at which the stage leaves the image unchanged (the constructor default).
+    low, high : float, optional
+        Default sampling range (inclusive) for ``float`` and ``int`` parameters.
+    log : bool
+        Sample log-uniformly between ``low`` and ``high``.
+    choices : tuple, optional
+        Allowed values for ``choice`` (sampled uniformly), also the valid set.
+    p_active : float
+        Probability that a draw comes from the range; otherwise the draw is ``neutral``.
+        For ``bool`` parameters: probability of ``True``.
+    minimum, maximum : float, optional
+        Valid domain (inclusive), enforced on every value given or drawn.
+    allow_none : bool
+        ``None`` is a valid value (e.g. "no ADC").
+    """
+
+    name: str
+    kind: Kind
+    doc: str
+    neutral: Value
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] | None = None
+    p_active: float = 1.0
+    minimum: float | None = None
+    maximum: float | None = None
+    allow_none: bool = False
+
+    # ------------------------------------------------------------------ sampling
+    def draw(self, rng: np.random.Generator) -> Value:
+        """Draw one value from the default range.
+
+        Always consumes the same number of random numbers (two), whatever the
+        outcome, so fixing one parameter never changes the draws of the others.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Source of randomness.
+        """
+        u_active, u_value = rng.random(2)
+        if self.kind == "bool":
+            return bool(u_active < self.p_active)
+        if u_active >= self.p_active:
+            return self.neutral
+        if self.kind == "choice":
+            assert self.choices is not None
+            return self.choices[min(int(u_value * len(self.choices)), len(self.choices) - 1)]
+        assert self.low is not None and self.high is not None
+        if self.kind == "int":
+            return int(min(self.low + math.floor(u_value * (self.high - self.low + 1)), self.high))
+        if self.log:
+            return float(
+                math.exp(math.log(self.low) + u_value * (math.log(self.high) - math.log(self.low)))
+            )
+        return float(self.low + u_value * (self.high - self.low))
+
+    def with_range(self, **changes: Any) -> "Param":
+        """Return a copy with a different default range (e.g. per modality)."""
+        return Param(**{**self.__dict__, **changes})
+
+    # ---------------------------------------------------------------- validation
+    def check(self, value: Any) -> Value:
+        """Validate and coerce a value; raise :class:`ParameterError` if invalid.
+
+        Parameters
+        ----------
+        value : object
+            The value given by a caller (or drawn).
+
+        Returns
+        -------
+        float, int, bool, str or None
+            The value as a plain JSON-serialisable Python scalar.
+        """
+        if value is None:
+            if self.allow_none:
+                return None
+            raise ParameterError(f"Parameter {self.name} cannot be None.", f"Give {self._domain()}.")
+        if self.kind == "bool":
+            if isinstance(value, (bool, np.bool_)):
+                return bool(value)
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            if isinstance(value, (int, np.integer)) and value in (0, 1):
+                return bool(value)
+            raise ParameterError(
+                f"Parameter {self.name} must be true or false, got {value!r}.",
+                f"Give {self._domain()}.",
+            )
+        if self.kind == "choice":
+            assert self.choices is not None
+            if value == self.neutral and type(value) is type(self.neutral):
+                return self.neutral
+            for choice in self.choices:
+                if value == choice and type(value) is not bool:
+                    return choice
+            try:
+                if isinstance(self.choices[0], (int, float)) and not isinstance(value, bool):
+                    number = float(value)
+                    for choice in self.choices:
+                        if number == choice:
+                            return choice
+            except (TypeError, ValueError):
+                pass
+            raise ParameterError(
+                f"Parameter {self.name} = {value!r} is not allowed.", f"Give {self._domain()}."
+            )
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ParameterError(
+                f"Parameter {self.name} must be a number, got {value!r}.", f"Give {self._domain()}."
+            ) from None
+        if not math.isfinite(number):
+            raise ParameterError(
+                f"Parameter {self.name} must be finite, got {value!r}.", f"Give {self._domain()}."
+            )
+        if (self.minimum is not None and number < self.minimum) or (
+            self.maximum is not None and number > self.maximum
+        ):
+            raise ParameterError(
+                f"Parameter {self.name} = {value!r} is out of its valid range.",
+                f"Give {self._domain()}.",
+            )
+        if self.kind == "int":
+            if number != round(number):
+                raise ParameterError(
+                    f"Parameter {self.name} must be an integer, got {value!r}.",
+                    f"Give {self._domain()}.",
+                )
+            return int(round(number))
+        return number
+
+    def _domain(self) -> str:
+        if self.kind == "bool":
+            text = "true or false"
+        elif self.kind == "choice":
+            text = "one of " + ", ".join(repr(c) for c in self.choices or ())
+        else:
+            low = "-inf" if self.minimum is None else f"{self.minimum:g}"
+            high = "inf" if self.maximum is None else f"{self.maximum:g}"
+            text = f"a{'n integer' if self.kind == 'int' else ' number'} in [{low}, {high}]"
+        return text + (" (or None)" if self.allow_none else "") + f" — {self.doc}"
+
+    def describe_range(self) -> str:
+        """The default sampling range in words (for documentation)."""
+        if self.kind == "bool":
+            return f"True with p = {self.p_active:g}"
+        if self.kind == "choice":
+            text = "{" + ", ".join(str(c) for c in self.choices or ()) + "}"
+        elif self.kind == "int":
+            text = f"U{{{self.low:g}, …, {self.high:g}}}"
+        else:
+            text = f"{'logU' if self.log else 'U'}[{self.low:g}, {self.high:g}]"
+        if self.p_active < 1:
+            text += f" with p = {self.p_active:g}, else {self.neutral}"
+        return text
+
+
+class Stage:
+    """Base class of a distortion stage (one physical effect).
+
+    Subclasses are frozen dataclasses whose fields are their parameters (neutral
+    values as defaults). ``PARAMS`` lists the parameters the stage owns (sampled by
+    :meth:`sample`); ``SHARED`` names parameters owned by another stage of the same
+    chain that this stage also reads (e.g. the conversion gain for dark current).
+    """
+
+    #: Human-readable stage name (used in figures and docs).
+    NAME: ClassVar[str] = "stage"
+    #: Parameters owned (and sampled) by this stage.
+    PARAMS: ClassVar[tuple[Param, ...]] = ()
+    #: Parameters owned by other stages that this stage reads.
+    SHARED: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        for spec in self.PARAMS:
+            object.__setattr__(self, spec.name, spec.check(getattr(self, spec.name)))
+
+    @classmethod
+    def param_names(cls) -> tuple[str, ...]:
+        """Names of the parameters this stage owns."""
+        return tuple(spec.name for spec in cls.PARAMS)
+
+    @classmethod
+    def draw_parameters(
+        cls,
+        rng: np.random.Generator,
+        ranges: dict[str, Param] | None = None,
+    ) -> dict[str, Value]:
+        """Draw every owned parameter from its default range (no validation of fixed ones).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Source of randomness.
+        ranges : dict, optional
+            Replacement :class:`Param` specs by name (per-modality ranges).
+        """
+        ranges = ranges or {}
+        return {spec.name: ranges.get(spec.name, spec).draw(rng) for spec in cls.PARAMS}
+
+    @classmethod
+    def sample(cls, rng: np.random.Generator, **fixed: Any) -> "Stage":
+        """Return a stage with parameters drawn from the default ranges.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Source of randomness for the parameters.
+        **fixed
+            Parameters to fix instead of drawing (also the shared ones this stage reads;
+            shared parameters not given keep their neutral defaults).
+        """
+        own = cls.param_names()
+        unknown = sorted(set(fixed) - set(own) - set(cls.SHARED))
+        if unknown:
+            raise ParameterError(
+                f"Unknown parameter(s) {', '.join(unknown)} for stage {cls.NAME}.",
+                f"Valid names: {', '.join(own + cls.SHARED)}.",
+            )
+        values = cls.draw_parameters(rng)
+        values.update(fixed)
+        return cls(**values)  # type: ignore[call-arg]
+
+    def parameters(self) -> dict[str, Value]:
+        """The owned parameters as a flat, JSON-serialisable dict."""
+        return {spec.name: getattr(self, spec.name) for spec in self.PARAMS}
+
+    def describe(self) -> str:
+        """Stage name and its non-neutral parameters, for figure titles."""
+        parts = []
+        for spec in self.PARAMS:
+            value = getattr(self, spec.name)
+            if isinstance(value, float):
+                parts.append(f"{spec.name}={value:.3g}")
+            else:
+                parts.append(f"{spec.name}={value}")
+        return f"{self.NAME}: " + ", ".join(parts) if parts else self.NAME
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Apply the stage to an image (float32 (H, W)); return a new array."""
+        raise NotImplementedError
+
+
+@functools.cache
+def stage_fields(cls: type) -> tuple[str, ...]:
+    """All constructor fields of a stage dataclass (owned and shared)."""
+    return tuple(f.name for f in fields(cls))
+
+
+def as_float_image(image: np.ndarray) -> np.ndarray:
+    """Return ``image`` as a float32 2-D array (no copy if it already is)."""
+    return np.asarray(image, dtype=np.float32)

@@ -1,0 +1,60 @@
+"""Fast exact random variates used by several stages."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["poisson_constant"]
+
+#: Above this mean numpy's sampler (PTRS) is as fast as the table; it is used there.
+_TABLE_MAX_MEAN = 300.0
+
+
+def poisson_constant(mean: float, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Poisson variates with one common mean, by inversion of a tabulated CDF.
+
+    Up to twice as fast as :meth:`numpy.random.Generator.poisson` on 256² values for
+    λ ≤ 300 (numpy is used above):
+    one uniform draw per value; a guide table (Chen & Asau) gives the start of the CDF
+    search, and the few values that need more steps are walked up as a shrinking
+    subset. The table covers ``mean ± (12·√mean + 12)``, outside of which the
+    probability is below 1e-30.
+
+    Parameters
+    ----------
+    mean : float
+        The Poisson mean λ ≥ 0.
+    shape : tuple of int
+        Output shape.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 array of ``shape``.
+    """
+    if mean <= 0:
+        return np.zeros(shape, dtype=np.int64)
+    if mean > _TABLE_MAX_MEAN:
+        return rng.poisson(mean, size=shape)
+    reach = 12.0 * math.sqrt(mean) + 12.0
+    low = max(0, int(mean - reach))
+    top = int(math.ceil(mean + reach))
+    k = np.arange(low, top + 1, dtype=np.float64)
+    # log k! = lgamma(low + 1) + Σ log(low+1 … k)
+    log_factorial = math.lgamma(low + 1.0) + np.concatenate(([0.0], np.cumsum(np.log(k[1:]))))
+    cdf = np.cumsum(np.exp(k * math.log(mean) - mean - log_factorial))
+    cdf[-1] = np.inf  # the last bin takes the (negligible) tail
+    buckets = max(1024, 16 * cdf.size)
+    # guide[j] = smallest table index whose CDF exceeds j/buckets: a lower bound
+    guide = np.searchsorted(cdf, np.arange(buckets) / buckets, side="right")
+    u = rng.random(shape).reshape(-1)
+    index = guide[(u * buckets).astype(np.intp)]
+    todo = np.flatnonzero(u >= cdf[index])
+    while todo.size:  # walk up to the smallest index with cdf > u, on the few left
+        index[todo] += 1
+        todo = todo[u[todo] >= cdf[index[todo]]]
+    return (index + low).astype(np.int64, copy=False).reshape(shape)

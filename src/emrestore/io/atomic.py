@@ -1,0 +1,71 @@
+"""Safe output: never replace an input file, write through a temporary file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import EMRestoreError, OutputExistsError
+
+
+def check_output_path(path: str | Path, *, inputs: tuple[str | Path | None, ...] = (),
+                      overwrite: bool = False) -> Path:
+    """Validate an output path and return it as a :class:`Path`.
+
+    Parameters
+    ----------
+    path : str or Path
+        Where the output will be written.
+    inputs : tuple of paths
+        Files that must never be replaced (the inputs the data came from).
+    overwrite : bool
+        Allow replacing an existing file that is not an input.
+
+    Raises
+    ------
+    OutputExistsError
+        If ``path`` is one of ``inputs`` (always), or exists and ``overwrite`` is False.
+    """
+    out = Path(path).expanduser()
+    resolved = out.resolve()
+    for source in inputs:
+        if source is not None and Path(source).expanduser().resolve() == resolved:
+            raise OutputExistsError(
+                f"Refusing to write {out}: it is the input file and would be replaced.",
+                "Choose a different output name or folder.",
+            )
+    if out.exists() and not overwrite:
+        raise OutputExistsError(
+            f"{out} already exists.",
+            "Choose another name, or allow replacing it (overwrite=True / --overwrite).",
+        )
+    if not out.parent.exists():
+        raise EMRestoreError(
+            f"The output folder {out.parent} does not exist.",
+            "Create it first or choose an existing folder.",
+        )
+    return out
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success move it onto ``path``.
+
+    The temporary file keeps ``path``'s suffix (some writers choose their format by
+    it). If the block raises, the temporary file is removed and ``path`` is untouched.
+    """
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}",
+                                         dir=path.parent)
+    os.close(handle)
+    temp = Path(temp_name)
+    try:
+        yield temp
+        with open(temp, "rb+") as stream:
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    finally:
+        if temp.exists():
+            temp.unlink()

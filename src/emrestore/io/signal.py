@@ -1,0 +1,261 @@
+"""Turn a RosettaSciIO signal dictionary into an :class:`~emrestore.image.EMImage`.
+
+RosettaSciIO's contract is ``{"data", "axes", "metadata", "original_metadata",
+"mapping"}``; axes carry ``scale``/``units`` and whether they are navigation axes.
+An image has exactly two signal axes; a series adds one navigation axis.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import NotAnImageError
+from ..image import EMImage, convenient_length, normalize_unit
+from .databar import find_databar
+from .metadata import apply_mapping, flatten_metadata, infer_modality, json_safe
+
+EMRESTORE_SECTION = "emrestore"
+
+
+class EMRestoreWarning(UserWarning):
+    """Something was changed on reading that the user should know about."""
+
+
+def _signal_axes(signal: Mapping[str, Any]) -> tuple[list[dict], list[dict]]:
+    """Split axes into (navigation, signal) lists, in array order."""
+    axes = list(signal.get("axes") or [])
+    ndim = np.ndim(signal["data"])
+    if len(axes) != ndim:
+        axes = [{} for _ in range(ndim)]
+    flags = [axis.get("navigate") for axis in axes]
+    if all(flag is None for flag in flags):
+        # Formats without navigation flags (plain images): the last two axes are the image.
+        flags = [True] * (ndim - 2) + [False] * min(ndim, 2)
+    navigation = [axis for axis, flag in zip(axes, flags) if flag]
+    signal_axes = [axis for axis, flag in zip(axes, flags) if not flag]
+    return navigation, signal_axes
+
+
+def is_image_signal(signal: Mapping[str, Any]) -> bool:
+    """True if the signal is one image or a series of images."""
+    data = signal.get("data")
+    if data is None or np.ndim(data) not in (2, 3):
+        return False
+    navigation, signal_axes = _signal_axes(signal)
+    return len(signal_axes) == 2 and len(navigation) <= 1
+
+
+def describe_non_image(signal: Mapping[str, Any], path: str | Path) -> NotAnImageError:
+    """A :class:`NotAnImageError` that says what the data is instead."""
+    data = signal.get("data")
+    shape = tuple(np.shape(data))
+    ndim = len(shape)
+    navigation, signal_axes = _signal_axes(signal) if data is not None else ([], [])
+    if ndim == 1 or (ndim >= 1 and len(signal_axes) == 1):
+        kind = "a spectrum (one signal axis)" if ndim == 1 else "a spectrum image (one signal axis per position)"
+        fix = "emrestore restores images; use a spectroscopy tool (e.g. HyperSpy) for spectra."
+    elif ndim == 4 or len(navigation) >= 2:
+        kind = f"a {ndim}-D dataset such as 4D-STEM (navigation {len(navigation)}-D, signal {len(signal_axes)}-D)"
+        fix = ("Make a 2-D image first, e.g. a virtual detector image summed over the "
+               "diffraction axes with HyperSpy or py4DSTEM, and save it.")
+    else:
+        kind = f"{ndim}-D data"
+        fix = "Select a 2-D image or a series of 2-D images from it and save that."
+    return NotAnImageError(f"{Path(path).name} holds {kind} of shape {shape}, not an image.", fix)
+
+
+def _calibration(signal_axes: Sequence[Mapping[str, Any]]) -> tuple[float | None, str | None]:
+    """Pixel size and unit from the two signal axes (y, x)."""
+    scales = [axis.get("scale") for axis in signal_axes]
+    units = [normalize_unit(axis.get("units")) for axis in signal_axes]
+    try:
+        scale_y, scale_x = (float(s) if s is not None else None for s in scales)
+    except (TypeError, ValueError):
+        return None, None
+    unit = units[1] or units[0]
+    if unit is None or scale_x is None or not np.isfinite(scale_x) or scale_x <= 0:
+        return None, None
+    if scale_y is not None and scale_y > 0 and not np.isclose(scale_x, scale_y, rtol=1e-3):
+        warnings.warn(
+            f"Pixels are not square ({scale_x} × {scale_y} {unit}); using the x size.",
+            EMRestoreWarning,
+            stacklevel=3,
+        )
+    return convenient_length(scale_x, unit)
+
+
+def _to_grey(data: np.ndarray, path: str | Path) -> np.ndarray:
+    """Structured (RGB/RGBA) data → grey luminance, with a warning."""
+    fields = [name for name in data.dtype.names if name.upper() in ("R", "G", "B")]
+    if len(fields) < 3:
+        raise NotAnImageError(
+            f"{Path(path).name} holds structured pixels {data.dtype} that are not RGB.",
+            "Save the image as greyscale.",
+        )
+    rgb = np.stack([data[name].astype(np.float32) for name in ("R", "G", "B") if name in data.dtype.names], axis=-1)
+    return rgb_to_grey(rgb, path)
+
+
+def rgb_to_grey(rgb: np.ndarray, path: str | Path) -> np.ndarray:
+    """(…, 3 or 4) RGB(A) → float32 luminance (ITU-R BT.709 weights).
+
+    A grey image stored as RGB (all channels equal) is returned as one channel,
+    silently; a real colour image is converted with a warning.
+    """
+    channels = rgb[..., :3]
+    if np.array_equal(channels[..., 0], channels[..., 1]) and np.array_equal(channels[..., 0], channels[..., 2]):
+        return channels[..., 0].astype(np.float32)
+    warnings.warn(
+        f"{Path(path).name} is a colour (RGB) image; converted to grey (luminance). "
+        "Save micrographs as greyscale to keep the detector's values.",
+        EMRestoreWarning,
+        stacklevel=3,
+    )
+    weights = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
+    return rgb[..., :3].astype(np.float32) @ weights
+
+
+def signal_to_image(
+    signal: Mapping[str, Any],
+    path: str | Path,
+    *,
+    allow_nonfinite: bool = False,
+    remove_databar: bool = False,
+) -> EMImage:
+    """Build an :class:`EMImage` from one RosettaSciIO signal dictionary.
+
+    Parameters
+    ----------
+    signal : dict
+        One element of a RosettaSciIO ``file_reader`` result.
+    path : str or Path
+        The file it came from (for messages and ``EMImage.source``).
+    allow_nonfinite : bool
+        Accept NaN/inf pixels.
+    remove_databar : bool
+        Detect and cut off an SEM data bar at the bottom (SEM TIFFs).
+
+    Raises
+    ------
+    NotAnImageError
+        If the signal is a spectrum, a spectrum image, 4D-STEM, ...
+    """
+    data = np.asarray(signal["data"])
+    if data.dtype.names:
+        data = _to_grey(data, path)
+        signal = {**signal, "axes": list(signal.get("axes") or [])[: data.ndim]}
+    if not is_image_signal({**signal, "data": data}):
+        raise describe_non_image({**signal, "data": data}, path)
+    _, signal_axes = _signal_axes({**signal, "data": data})
+    pixel_size, unit = _calibration(signal_axes)
+
+    original = signal.get("original_metadata") or {}
+    tree = apply_mapping(signal)
+    metadata = flatten_metadata(tree, original)
+    metadata["original_dtype"] = str(np.asarray(signal["data"]).dtype) if not np.asarray(signal["data"]).dtype.names else "rgb"
+    modality = infer_modality(tree, original)
+
+    ours = (tree.get(EMRESTORE_SECTION) or {}) if isinstance(tree.get(EMRESTORE_SECTION), Mapping) else {}
+    if ours:
+        metadata.update({k: v for k, v in ours.get("metadata", {}).items()})
+        modality = ours.get("modality", modality)
+
+    if remove_databar and data.ndim == 2 and modality == "sem" and "databar_height_px" not in metadata:
+        height, how = find_databar(data, original)
+        if height:
+            data = data[: data.shape[0] - height]
+            metadata["databar_height_px"] = int(height)
+            metadata["databar_found_from"] = how
+
+    return EMImage(
+        data=data,
+        pixel_size=pixel_size,
+        unit=unit,
+        modality=modality,
+        metadata=json_safe(metadata),
+        source=str(path),
+        original_metadata=dict(original),
+        allow_nonfinite=allow_nonfinite,
+    )
+
+
+def image_to_signal(image: EMImage) -> dict[str, Any]:
+    """Build a RosettaSciIO signal dictionary (for writers) from an :class:`EMImage`."""
+    height, width = image.data.shape[-2:]
+    units = image.unit if image.unit is not None else ""
+    scale = image.pixel_size if image.pixel_size is not None else 1.0
+    axes = []
+    if image.is_series:
+        axes.append({"name": "frame", "units": "", "scale": 1.0, "offset": 0.0,
+                     "size": image.frames, "navigate": True, "index_in_array": 0})
+    for name, size in (("y", height), ("x", width)):
+        axes.append({"name": name, "units": units, "scale": scale, "offset": 0.0,
+                     "size": size, "navigate": False, "index_in_array": len(axes)})
+    metadata = {
+        "General": {"title": str(image.metadata.get("title", ""))},
+        "Signal": {"signal_type": "", "quantity": "Intensity"},
+        EMRESTORE_SECTION: json_safe({
+            "modality": image.modality,
+            "pixel_size": image.pixel_size,
+            "unit": image.unit,
+            "metadata": image.metadata,
+        }),
+    }
+    if image.source:
+        metadata["General"]["original_filename"] = Path(image.source).name
+    instrument = _acquisition_instrument(image)
+    if instrument:
+        metadata["Acquisition_instrument"] = instrument
+    return {
+        "data": image.data,
+        "axes": axes,
+        "metadata": metadata,
+        "original_metadata": json_safe(image.original_metadata),
+        # fields RosettaSciIO's HSPY writer expects from a HyperSpy signal
+        "tmp_parameters": {},
+        "attributes": {"_lazy": False},
+        "learning_results": {},
+        "models": {},
+        "package_info": {"package": "emrestore", "package_version": _version()},
+    }
+
+
+#: emrestore's flat metadata keys and where HyperSpy keeps them (under TEM or SEM).
+_HYPERSPY_PATHS = {
+    "voltage_kV": ("beam_energy",),
+    "magnification": ("magnification",),
+    "camera_length_mm": ("camera_length",),
+    "beam_current_nA": ("beam_current",),
+    "working_distance_mm": ("working_distance",),
+    "instrument": ("microscope",),
+    "acquisition_mode": ("acquisition_mode",),
+    "exposure_s": ("Detector", "Camera", "exposure"),
+    "detector": ("Detector", "detector_type"),
+}
+
+
+def _acquisition_instrument(image: EMImage) -> dict[str, Any]:
+    """HyperSpy's ``Acquisition_instrument`` tree from the flat metadata."""
+    section: dict[str, Any] = {}
+    for key, path in _HYPERSPY_PATHS.items():
+        if key in image.metadata:
+            node = section
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = image.metadata[key]
+    if "dwell_time_us" in image.metadata:
+        section["dwell_time"] = image.metadata["dwell_time_us"] * 1e-6  # HyperSpy: seconds
+    if not section:
+        return {}
+    return {"SEM" if image.modality == "sem" else "TEM": json_safe(section)}
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

@@ -1,0 +1,62 @@
+"""Automatic model choice from the modality and the pixel size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..image import EMImage
+
+#: Largest pixel size [nm] treated as atomic resolution in TEM/STEM: atomic columns
+#: 0.2-0.4 nm apart need at least ~3 px per spacing.
+ATOMIC_MAX_PIXEL_NM = 0.1
+#: Largest pixel size [nm] for the high-resolution SEM model (nanoparticles, 0.5-5 nm/px).
+HRSEM_MAX_PIXEL_NM = 5.0
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which model tag restores an image, and why."""
+
+    tag: str
+    reason: str
+
+
+def choose_model_tag(image: EMImage) -> ModelChoice:
+    """Choose the model tag for an image from its modality and pixel size.
+
+    Parameters
+    ----------
+    image : EMImage
+        The image to restore.
+
+    Returns
+    -------
+    ModelChoice
+        ``tag`` in {hrstem, hrtem, hrsem, lrstem, lrtem, lrsem} and a one-line ``reason``.
+
+    Notes
+    -----
+    TEM/STEM: pixel ≤ 0.1 nm → atomic-resolution model (hr), else low-magnification (lr).
+    SEM: pixel ≤ 5 nm → hrsem, else lrsem. An unknown modality is assumed to be STEM
+    and an unknown pixel size atomic resolution; the reason says so, and ``model=`` /
+    ``--model`` overrides the choice.
+    """
+    notes = []
+    modality = image.modality
+    if modality is None:
+        modality = "stem"
+        notes.append("modality unknown (no acquisition metadata), assumed STEM")
+    size_nm = image.pixel_size_nm
+    if size_nm is None:
+        scale = "hr"
+        notes.append("pixel size unknown, assumed atomic resolution")
+    elif modality == "sem":
+        scale = "hr" if size_nm <= HRSEM_MAX_PIXEL_NM else "lr"
+        notes.append(f"SEM at {size_nm:.3g} nm/px {'≤' if scale == 'hr' else '>'} {HRSEM_MAX_PIXEL_NM} nm/px")
+    else:
+        scale = "hr" if size_nm <= ATOMIC_MAX_PIXEL_NM else "lr"
+        what = "atomic resolution" if scale == "hr" else "morphology scale"
+        notes.append(f"{modality.upper()} at {size_nm:.3g} nm/px ({what}, threshold {ATOMIC_MAX_PIXEL_NM} nm/px)")
+    if image.modality is not None and image.pixel_size_nm is not None:
+        notes.insert(0, "from the file's metadata")
+    return ModelChoice(tag=f"{scale}{modality}", reason="; ".join(notes))

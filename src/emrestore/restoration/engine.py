@@ -1,0 +1,172 @@
+"""The restorer: one model, any image size, calibration and intensity scale kept."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..errors import NonFiniteDataError, NotAnImageError, ParameterError
+from ..image import EMImage
+from .backends import make_backend
+from .choose import ModelChoice, choose_model_tag
+from .models import ModelInfo, find_model
+from .tiling import make_grid, pad_to_multiple, restore_tiled
+
+logger = logging.getLogger("emrestore")
+
+#: Default tile edge [px]: bounded memory, small overhead from overlaps.
+DEFAULT_TILE = 512
+#: Default overlap between tiles [px].
+DEFAULT_OVERLAP = 64
+#: Default number of tiles per network call.
+DEFAULT_BATCH = 2
+#: Smallest standard deviation used to normalise an image (flat images).
+MIN_STD = 1e-6
+
+
+def _torch_loader(info: ModelInfo):
+    """Return a function(device) -> torch backend for ``info`` (needs its .pt weights)."""
+    if not info.torch_path.is_file():
+        return None
+
+    def load(device: str):
+        from .torch_backend import TorchBackend
+
+        return TorchBackend(info, device=device)
+
+    return load
+
+
+class Restorer:
+    """Restore images with one model.
+
+    Parameters
+    ----------
+    model : str or Path
+        A shipped model tag (``"hrstem"``, ...) or the path of an ``.onnx`` model.
+    tile : int, optional
+        Tile edge [px]; images no larger than this are restored whole. Default 512.
+        ``0`` restores every image whole (needs memory for the whole image's activations).
+    overlap : int, optional
+        Overlap between tiles [px] (default 64).
+    batch_size : int, optional
+        Tiles per network call (default 2).
+    backend : {"onnx", "torch"}, optional
+        onnxruntime (default; needs no PyTorch) or PyTorch (needs the model's .pt weights).
+    device : {"cpu", "cuda"}, optional
+        Default CPU.
+    progress : bool
+        Show a progress bar over tiles.
+    """
+
+    def __init__(self, model: str | Path, *, tile: int | None = None, overlap: int | None = None,
+                 batch_size: int | None = None, backend: str | None = None,
+                 device: str | None = None, progress: bool = True) -> None:
+        self.info = find_model(model)
+        self.tile = DEFAULT_TILE if tile is None else int(tile)
+        self.overlap = DEFAULT_OVERLAP if overlap is None else int(overlap)
+        self.batch_size = DEFAULT_BATCH if batch_size is None else int(batch_size)
+        if self.tile < 0 or self.batch_size < 1:
+            raise ParameterError(
+                f"tile must be ≥ 0 and batch_size ≥ 1 (got tile={tile}, batch_size={batch_size}).",
+                "Use e.g. tile=512, batch_size=2 (tile=0 restores the whole image at once).",
+            )
+        self.backend_name = backend or "onnx"
+        self.device = device or "cpu"
+        self.progress = progress
+        self.run = make_backend(self.info.onnx_path, self.backend_name, self.device,
+                                torch_loader=_torch_loader(self.info))
+        self.takes_stats = bool(getattr(self.run, "takes_stats", False))
+
+    # ------------------------------------------------------------------ core
+    def restore_array(self, image: np.ndarray) -> np.ndarray:
+        """Restore one (H, W) image; returns float32 (H, W) in the input's units."""
+        data = np.asarray(image, dtype=np.float32)
+        if data.ndim != 2:
+            raise NotAnImageError(f"restore_array needs a 2-D image, got shape {data.shape}.",
+                                  "Pass one frame, or use restore() for series.")
+        mean = float(data.mean(dtype=np.float64))
+        std = max(float(data.std(dtype=np.float64)), MIN_STD)
+        multiple = self.info.size_multiple
+        padded, (height, width) = pad_to_multiple(data, multiple, minimum=multiple * 4)
+        tile = self.tile or max(padded.shape)
+        tile = max(multiple, (tile // multiple) * multiple)
+        grid = make_grid(padded.shape[0], padded.shape[1], tile, self.overlap, multiple)
+        stats = np.array([[mean, std]], dtype=np.float32)
+
+        if self.takes_stats:
+            def predict(batch: np.ndarray) -> np.ndarray:
+                return self.run(batch, np.repeat(stats, len(batch), axis=0))
+        else:
+            predict = self.run
+
+        n_tiles = len(grid.positions())
+        bar = tqdm(total=n_tiles, desc="tiles", unit="tile", leave=False,
+                   disable=not self.progress or n_tiles < 2)
+        try:
+            out = restore_tiled(padded, predict, grid, self.batch_size, on_batch=bar.update)
+        finally:
+            bar.close()
+        return np.ascontiguousarray(out[:height, :width])
+
+    def restore_data(self, data: np.ndarray) -> np.ndarray:
+        """Restore (H, W) or (N, H, W) data frame by frame."""
+        data = np.asarray(data)
+        _check_pixels(data)
+        if data.ndim == 2:
+            return self.restore_array(data)
+        frames = tqdm(range(data.shape[0]), desc="frames", unit="frame", leave=False,
+                      disable=not self.progress or data.shape[0] < 2)
+        return np.stack([self.restore_array(data[i]) for i in frames])
+
+    def provenance(self, choice: ModelChoice | None = None) -> dict[str, Any]:
+        """What made a restored image: model, its hash, settings, emrestore version, date."""
+        from .. import __version__
+
+        record = {
+            "model": self.info.name,
+            "model_file": self.info.onnx_path.name,
+            "model_sha256": self.info.sha256(),
+            "model_config": self.info.card.get("config_name"),
+            "backend": self.backend_name,
+            "device": self.device,
+            "tile_px": self.tile,
+            "overlap_px": self.overlap,
+            "batch_size": self.batch_size,
+            "emrestore_version": __version__,
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        if choice is not None:
+            record["model_choice"] = choice.reason
+        return record
+
+    def restore_image(self, image: EMImage, choice: ModelChoice | None = None) -> EMImage:
+        """Restore an :class:`EMImage`; calibration and metadata are kept, provenance added."""
+        restored = self.restore_data(image.data)
+        return image.with_data(restored, restoration=self.provenance(choice))
+
+
+def _check_pixels(data: np.ndarray) -> None:
+    if data.ndim not in (2, 3) or data.size == 0:
+        raise NotAnImageError(
+            f"Cannot restore data of shape {data.shape}: an image is (H, W) or a series (N, H, W).",
+            "Pass a 2-D image or a stack of 2-D images.",
+        )
+    if not np.isfinite(data).all():
+        raise NonFiniteDataError(
+            f"The image holds {int((~np.isfinite(data)).sum())} NaN or infinite pixel(s); the network cannot restore them.",
+            "Replace them first (e.g. numpy.nan_to_num or inpainting).",
+        )
+
+
+def resolve_choice(image: EMImage, model: str | Path | None) -> tuple[str | Path, ModelChoice]:
+    """The model to use for ``image`` and a human-readable reason."""
+    if model is not None:
+        return model, ModelChoice(tag=str(model), reason="chosen by the user")
+    choice = choose_model_tag(image)
+    return choice.tag, choice

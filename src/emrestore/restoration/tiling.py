@@ -1,0 +1,186 @@
+"""Overlapping tiles with smooth blending, so an image of any size restores in bounded memory.
+
+An image is padded to a size the network accepts, cut into overlapping square tiles,
+restored tile by tile (in batches), and put back together with a separable window that
+falls smoothly to (almost) zero across each overlap. Each output pixel is the
+window-weighted mean of the tiles that cover it, so no seam appears where tiles meet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ParameterError
+
+
+def pad_to_multiple(image: np.ndarray, multiple: int, minimum: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
+    """Mirror-pad a (H, W) image at the bottom/right to a multiple of ``multiple``.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (H, W) image.
+    multiple : int
+        Both output sides are multiples of this [px].
+    minimum : int
+        Both output sides are at least this [px] (for networks with a minimum input).
+
+    Returns
+    -------
+    (numpy.ndarray, (int, int))
+        The padded image and the original (H, W) to crop back to.
+    """
+    height, width = image.shape
+    target_h = max(-(-height // multiple) * multiple, -(-minimum // multiple) * multiple)
+    target_w = max(-(-width // multiple) * multiple, -(-minimum // multiple) * multiple)
+    if (target_h, target_w) == (height, width):
+        return image, (height, width)
+    padded = np.pad(image, ((0, target_h - height), (0, target_w - width)), mode="symmetric")
+    return padded, (height, width)
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of ``tile`` px covering ``length`` px with ``overlap`` px overlap.
+
+    The last tile ends exactly at ``length``; if ``tile >= length`` there is one tile.
+    """
+    if tile >= length:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step))
+    starts.append(length - tile)
+    return starts
+
+
+def ramp_1d(length: int, overlap: int, *, start_ramp: bool = True, end_ramp: bool = True) -> np.ndarray:
+    """1-D blending weights for a tile edge of ``length`` px overlapping ``overlap`` px.
+
+    Over the overlap, the outer quarter is (almost) ignored — a network's output near
+    a tile's edge is spoiled by the missing context — then a raised cosine rises to 1
+    across the middle half. The ramps of two neighbouring tiles mirror each other, so
+    their weights add to 1 and every pixel gets the output of a tile that saw its
+    full context. An edge that lies on the image border gets no ramp
+    (``start_ramp``/``end_ramp`` False): there the tile is the only one with full
+    context. Weights never reach zero (minimum 1e-8).
+    """
+    weights = np.ones(length, dtype=np.float64)
+    if overlap > 0:
+        margin = overlap // 4
+        d = np.arange(overlap, dtype=np.float64)
+        ramp = 0.5 - 0.5 * np.cos(np.pi * np.clip((d - margin + 0.5) / max(overlap - 2 * margin, 1), 0, 1))
+        if start_ramp:
+            weights[:overlap] = ramp
+        if end_ramp:
+            weights[-overlap:] = np.minimum(weights[-overlap:], ramp[::-1])
+    return np.maximum(weights, 1e-8).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """Where the tiles of one padded image lie.
+
+    Parameters
+    ----------
+    height, width : int
+        Padded image size [px].
+    tile : int
+        Tile edge [px] (the last tiles are shifted to end at the border).
+    overlap : int
+        Overlap between neighbouring tiles [px].
+    """
+
+    height: int
+    width: int
+    tile: int
+    overlap: int
+
+    @property
+    def tile_h(self) -> int:
+        return min(self.tile, self.height)
+
+    @property
+    def tile_w(self) -> int:
+        return min(self.tile, self.width)
+
+    def positions(self) -> list[tuple[int, int]]:
+        """(row, column) of every tile's top-left corner."""
+        rows = tile_starts(self.height, self.tile_h, self.overlap)
+        cols = tile_starts(self.width, self.tile_w, self.overlap)
+        return [(r, c) for r in rows for c in cols]
+
+    def window(self, row: int, col: int) -> np.ndarray:
+        """Blending weights (tile_h, tile_w) for the tile whose corner is at (row, col)."""
+        wy = ramp_1d(self.tile_h, self.overlap, start_ramp=row > 0,
+                     end_ramp=row + self.tile_h < self.height)
+        wx = ramp_1d(self.tile_w, self.overlap, start_ramp=col > 0,
+                     end_ramp=col + self.tile_w < self.width)
+        return np.outer(wy, wx)
+
+
+def make_grid(height: int, width: int, tile: int, overlap: int, multiple: int) -> TileGrid:
+    """Validate tiling parameters and build the grid for a padded (height, width) image."""
+    if tile < multiple or tile % multiple:
+        raise ParameterError(
+            f"Tile size {tile} px is not a positive multiple of {multiple} px, which this model needs.",
+            f"Use a tile size such as {max(multiple, (tile // multiple) * multiple or multiple)}.",
+        )
+    if overlap < 0 or overlap >= tile // 2 and tile < max(height, width):
+        raise ParameterError(
+            f"Overlap {overlap} px must be ≥ 0 and less than half the tile ({tile} px).",
+            "Use a smaller overlap or a larger tile.",
+        )
+    return TileGrid(height=height, width=width, tile=tile, overlap=overlap)
+
+
+def iterate_batches(positions: list[tuple[int, int]], batch_size: int) -> Iterator[list[tuple[int, int]]]:
+    """Split tile positions into batches of at most ``batch_size``."""
+    for start in range(0, len(positions), batch_size):
+        yield positions[start : start + batch_size]
+
+
+def restore_tiled(
+    image: np.ndarray,
+    predict: Callable[[np.ndarray], np.ndarray],
+    grid: TileGrid,
+    batch_size: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Restore a padded (H, W) image tile by tile and blend the tiles.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Padded (H, W) float32 image, already in the network's input units.
+    predict : callable
+        Maps a (B, 1, h, w) float32 batch to a (B, 1, h, w) batch.
+    grid : TileGrid
+        Tile layout for ``image``.
+    batch_size : int
+        Tiles per call of ``predict``.
+    on_batch : callable, optional
+        Called with the number of tiles done after each batch (progress).
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W) float32 restored image.
+    """
+    height, width = image.shape
+    out = np.zeros((height, width), dtype=np.float32)
+    weight = np.zeros((height, width), dtype=np.float32)
+    th, tw = grid.tile_h, grid.tile_w
+    positions = grid.positions()
+    for batch_positions in iterate_batches(positions, batch_size):
+        batch = np.stack([image[r : r + th, c : c + tw] for r, c in batch_positions])[:, None]
+        result = predict(np.ascontiguousarray(batch, dtype=np.float32))
+        for (r, c), tile in zip(batch_positions, result[:, 0]):
+            window = grid.window(r, c)
+            out[r : r + th, c : c + tw] += tile * window
+            weight[r : r + th, c : c + tw] += window
+        if on_batch is not None:
+            on_batch(len(batch_positions))
+    out /= weight
+    return out

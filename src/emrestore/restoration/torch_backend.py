@@ -1,0 +1,63 @@
+"""PyTorch backend: runs a model's PyTorch weights (``<stem>.pt`` next to its ONNX file).
+
+The ``.pt`` file holds ``{"config": <generator config dict>, "state_dict": ...}``. Like
+the ONNX graphs emrestore exports, the backend takes each tile together with the whole
+frame's (mean, std), so tiles share one normalisation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import EMRestoreError
+from .models import ModelInfo
+
+
+class TorchBackend:
+    """Run a CGRDN generator with PyTorch (CPU or CUDA), channels-last, inference mode.
+
+    Parameters
+    ----------
+    info : ModelInfo
+        The model; its ``torch_path`` must exist.
+    device : {"cpu", "cuda"}
+        Where to run.
+    """
+
+    name = "torch"
+    takes_stats = True
+
+    def __init__(self, info: ModelInfo, device: str = "cpu") -> None:
+        try:
+            import torch
+        except ImportError as error:
+            raise EMRestoreError(
+                "backend='torch' needs PyTorch, which is not installed.",
+                "Install it with: pip install \"emrestore[train]\" (or use backend='onnx').",
+            ) from error
+        from ..nn import build_generator
+
+        if device == "cuda" and not torch.cuda.is_available():
+            raise EMRestoreError("device='cuda' was asked for, but PyTorch sees no CUDA GPU.",
+                                 "Use device='cpu'.")
+        checkpoint = torch.load(info.torch_path, map_location="cpu", weights_only=True)
+        model = build_generator(checkpoint["config"])
+        model.load_state_dict(checkpoint["state_dict"])
+        self.torch = torch
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
+
+    def __call__(self, batch: np.ndarray, stats: np.ndarray | None = None) -> np.ndarray:
+        torch = self.torch
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+            if stats is None:
+                flat = x.flatten(1)
+                mean, std = flat.mean(dim=1), flat.std(dim=1, unbiased=False).clamp_min(1e-6)
+            else:
+                s = torch.from_numpy(np.ascontiguousarray(stats, dtype=np.float32)).to(self.device)
+                mean, std = s[:, 0], s[:, 1]
+            mean, std = mean.view(-1, 1, 1, 1), std.view(-1, 1, 1, 1)
+            x_hat = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+            y = self.model.forward_normalised(x_hat) * std + mean
+            return y.float().cpu().numpy()
