@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--cols", type=int, default=8)
+    parser.add_argument("--dpi", type=int, default=80)
     args = parser.parse_args(argv)
     try:
         import emrestore.distortions  # noqa: F401
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     fig.suptitle(f"{args.tag}: {args.n} random clean targets{' above their degraded inputs' if pairs else ''}"
                  f" (seed {args.seed}, {args.size}×{args.size}){note}", fontsize=10)
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.85 / (2.45 * rows + 0.8), wspace=0.05, hspace=0.32)
-    fig.savefig(args.out, dpi=110)
+    fig.savefig(args.out, dpi=args.dpi)
     print(f"wrote {args.out}")
     return 0
 
