@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "models",
     "demo",
     "distort",
+    "serve",
 )
 
 
