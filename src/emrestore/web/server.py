@@ -86,6 +86,7 @@ class WebServer:
         self._server.daemon_threads = True
         self.host = host
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     @property
     def port(self) -> int:
@@ -116,8 +117,10 @@ class WebServer:
             self._server.shutdown()
             self._thread.join(timeout=10)
             self._thread = None
-        self._server.server_close()
-        self.store.close()
+        if not self._closed:
+            self._closed = True
+            self._server.server_close()
+            self.store.close()
 
     def __enter__(self) -> "WebServer":
         return self
