@@ -59,9 +59,10 @@ def run(args: argparse.Namespace) -> int:
 
         webbrowser.open(server.url)
     try:
-        server.serve_forever()
+        server.serve_forever()  # returns on Ctrl+C
     except KeyboardInterrupt:
-        print("stopped; temporary files deleted.", flush=True)
+        pass
     finally:
         server.stop()
+    print("stopped; temporary files deleted.", flush=True)
     return 0

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from pathlib import Path
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, get_sockaddr, make_server, select_address_family
 
 from ..errors import EMRestoreError, ParameterError
 from ..restoration.models import ModelInfo
@@ -26,6 +27,20 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on (host, port), opened here so that errors are ours to word."""
+    family = select_address_family(host, port)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(get_sockaddr(host, port, family))
+        sock.listen(64)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class WebServer:
@@ -75,14 +90,16 @@ class WebServer:
         self.app = create_app(self.store, max_upload_bytes=int(max_upload_mb * 1e6),
                               local_only=_is_loopback(host))
         try:
-            self._server: BaseWSGIServer = make_server(
-                host, port, self.app, threaded=True,
-                request_handler=_QuietHandler if quiet else WSGIRequestHandler)
+            listener = _listen(host, port)
         except OSError as error:
             self.store.close()
             raise EMRestoreError(f"Cannot listen on {host}:{port} ({error.strerror or error}).",
                                  "Choose another port with --port (e.g. --port 8001), or stop "
                                  "the program that uses it.") from error
+        with listener:  # werkzeug duplicates the listening socket
+            self._server: BaseWSGIServer = make_server(
+                host, port, self.app, threaded=True, fd=listener.fileno(),
+                request_handler=_QuietHandler if quiet else WSGIRequestHandler)
         self._server.daemon_threads = True
         self.host = host
         self._thread: threading.Thread | None = None
@@ -91,7 +108,7 @@ class WebServer:
     @property
     def port(self) -> int:
         """The port the server listens on."""
-        return int(self._server.server_port)
+        return int(self._server.socket.getsockname()[1])
 
     @property
     def url(self) -> str:
