@@ -93,7 +93,7 @@ def test_download_names_come_from_the_upload_but_never_make_paths(server, tmp_pa
     assert "attachment" not in inline.headers.get("content-disposition", "")
     # only server-made names exist in the server's folder; nothing escaped it
     names = {p.name for p in server.store.root.rglob("*") if p.is_file()}
-    assert names == {"input.npy", "input.png", "result.tif", "result.png"}
+    assert names == {"upload.npy", "input.png", "result.tif", "result.png"}
     assert not (tmp_path.parent / "etc").exists()
 
 
@@ -168,7 +168,7 @@ def test_page_and_static_files(server):
 def test_junk_upload_is_a_plain_422(server):
     reply = post_form(server.url, "/api/restore", files={"file": ("scan.dm3", b"this is not a DM3 file" * 20)})
     message = assert_error(reply, 422, "scan.dm3", "Fix:")
-    assert str(server.store.root) not in message and "input.dm3" not in message
+    assert str(server.store.root) not in message and "upload.dm3" not in message
     assert not any(server.store.root.iterdir())  # the failed upload was deleted
 
 
@@ -306,3 +306,16 @@ def test_raw_request_without_multipart(server):
     reply = request(server.url, "POST", "/api/restore", body=b"just bytes",
                     headers={"Content-Type": "application/octet-stream"})
     assert_error(reply, 400, "No file", "-F file=@")
+
+
+def test_reader_warnings_are_passed_on_as_notes(server):
+    rgb = np.zeros((40, 50, 3), np.uint8)
+    rgb[..., 0] = np.arange(50, dtype=np.uint8)[None, :] * 5
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    info = post_form(server.url, "/api/inspect", files={"file": ("colour.png", buffer.getvalue())}).json()
+    assert info["shape"] == [40, 50]
+    assert len(info["notes"]) == 1 and "colour.png" in info["notes"][0], info["notes"]
+    assert "upload.png" not in info["notes"][0]
+    restored = post_form(server.url, "/api/restore", {"upload": info["upload"]})
+    assert restored.status == 200, restored.body  # a PNG upload does not collide with its preview

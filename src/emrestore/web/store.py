@@ -2,7 +2,7 @@
 
 Every upload and every restoration gets a random id and its own folder inside one
 temporary folder owned by the server. Files inside are named by the server
-(``input.<ext>``, ``input.png``, ``result.tif``, ``result.png``); the client's file
+(``upload.<ext>``, ``input.png``, ``result.tif``, ``result.png``); the client's file
 name is never used as a path, only (sanitised) as the name a download is offered
 under. Entries not used for ``keep_seconds`` are deleted by a background sweeper, and
 the whole folder is deleted when the server stops.
@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any
 from ..errors import EMRestoreError, ParameterError
 from ..image import EMImage
 from ..io.api import READ_FORMATS
+from ..io.signal import EMRestoreWarning
 from ..restoration.choose import ModelChoice, choose_model_tag
 from ..restoration.engine import Restorer
 from ..restoration.models import ModelInfo, find_model, shipped_models
@@ -382,13 +384,17 @@ class Store:
 
         ext = upload_extension(filename)
         entry = self._new_entry("upload", safe_stem(filename), ext=ext, state="stored")
-        path = entry.folder / f"input{ext}"
+        path = entry.folder / f"upload{ext}"
         try:
             save(path)
             try:
-                image = read(path)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", EMRestoreWarning)
+                    image = read(path)
             except EMRestoreError as error:
                 raise WebError(422, _plain(str(error), path, filename)) from error
+            notes = [_plain(str(w.message), path, filename) for w in caught
+                     if issubclass(w.category, EMRestoreWarning)]
             write(image, entry.folder / "input.png")
             choice = choose_model(image, self.models) if self.models else None
             entry.info = {
@@ -398,6 +404,7 @@ class Store:
                 "model": choice.tag if choice else None,
                 "model_reason": choice.reason if choice else None,
                 "input_png": self.url(entry, "input.png"),
+                "notes": notes,
             }
         except BaseException:
             self.remove(entry.id)
@@ -439,7 +446,7 @@ class Store:
 
         job.state, job.started = "running", time.monotonic()
         try:
-            image = read(upload.folder / f"input{upload.ext}")
+            image = read(upload.folder / f"upload{upload.ext}")
             if model:
                 choice = ModelChoice(tag=model, reason="chosen by the user")
             else:
@@ -470,7 +477,8 @@ class Store:
         except WebError as error:
             job.error, job.status, job.state = str(error), error.status, "error"
         except EMRestoreError as error:
-            job.error, job.status, job.state = str(error), 422, "error"
+            source = upload.folder / f"upload{upload.ext}"
+            job.error, job.status, job.state = _plain(str(error), source, upload.info.get("name")), 422, "error"
         except MemoryError:
             job.error, job.status, job.state = (
                 "The server ran out of memory while restoring this image. Fix: choose tiled "

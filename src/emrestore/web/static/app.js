@@ -124,6 +124,11 @@ function showFile(info) {
   $("file-pixel").textContent = info.pixel_size ? `${+info.pixel_size.toPrecision(5)} ${info.unit} / px` : "not calibrated";
   $("file-modality").textContent = info.modality ? info.modality.toUpperCase() : "unknown";
   $("file-dtype").textContent = info.dtype;
+  $("file-notes").replaceChildren(...(info.notes || []).map((note) => {
+    const item = document.createElement("li");
+    item.textContent = note;
+    return item;
+  }));
   $("model").options[0].text = info.model ? `Automatic: ${info.model}` : "Automatic";
   $("model").value = "";
   $("model-reason").textContent = info.model_reason ? `Automatic choice: ${info.model_reason}.` : "";
