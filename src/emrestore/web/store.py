@@ -395,6 +395,10 @@ class Store:
                 raise WebError(422, _plain(str(error), path, filename)) from error
             notes = [_plain(str(w.message), path, filename) for w in caught
                      if issubclass(w.category, EMRestoreWarning)]
+            bar = image.metadata.get("databar_height_px")
+            if bar:
+                notes.append(f"The SEM data bar ({bar} px at the bottom) was removed; "
+                             "only the image above it is restored.")
             write(image, entry.folder / "input.png")
             choice = choose_model(image, self.models) if self.models else None
             entry.info = {
@@ -446,7 +450,9 @@ class Store:
 
         job.state, job.started = "running", time.monotonic()
         try:
-            image = read(upload.folder / f"upload{upload.ext}")
+            with warnings.catch_warnings():  # already passed on as the upload's notes
+                warnings.simplefilter("ignore", EMRestoreWarning)
+                image = read(upload.folder / f"upload{upload.ext}")
             if model:
                 choice = ModelChoice(tag=model, reason="chosen by the user")
             else:
@@ -472,6 +478,7 @@ class Store:
                 "input_png": self.url(upload, "input.png"),
                 "result_png": self.url(job, "result.png"),
                 "result_tif": self.url(job, "result.tif"),
+                "notes": upload.info.get("notes", []),
             }
             job.state = "done"
         except WebError as error:
