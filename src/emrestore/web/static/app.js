@@ -98,6 +98,7 @@ async function handleFile(file) {
       Math.round(state.config.max_upload_bytes / 1e6)} MB. Crop or bin it first, or restart the server with a larger --max-upload-mb.`);
     return;
   }
+  resetView();
   const form = new FormData();
   form.append("file", file);
   setProgress("Uploading…", 0);
@@ -197,8 +198,18 @@ function loadImages(inputUrl, resultUrl) {
   setMode(state.mode);
 }
 
-function viewports() {
-  return [...document.querySelectorAll(".viewport")].filter((vp) => !vp.hidden);
+// Forget the previous file: empty panels and viewer.
+function resetView() {
+  state.upload = null;
+  state.result = null;
+  state.width = state.height = 0;
+  $("file-panel").hidden = true;
+  for (const img of document.querySelectorAll(".stage img")) img.removeAttribute("src");
+  $("placeholder").hidden = false;
+  $("restore").textContent = "Restore";
+  setMode(state.mode);
+  $("tag-a").hidden = true;
+  applyView();
 }
 
 function applyView() {
@@ -257,7 +268,7 @@ function setMode(mode) {
   $("vp-b").hidden = !(hasResult && mode === "side");
   $("divider").hidden = !(hasResult && mode === "slider");
   $("tag-b").hidden = !(hasResult && mode === "slider");
-  $("tag-a").hidden = !state.width && !$("img-original").src;
+  $("tag-a").hidden = !$("img-original").getAttribute("src");
   $("tag-a").textContent = "Original";
   if (!hasResult || mode === "side") {
     $("clip").hidden = true;
