@@ -59,7 +59,7 @@ def _request_hostname() -> str:
 def _parse_tile(text: str | None) -> int | None:
     if text is None or str(text).strip().lower() in ("", "auto", "default"):
         return None
-    if str(text).strip().lower() in ("whole", "none", "0"):
+    if str(text).strip().lower() in ("whole", "0"):
         return 0
     try:
         return int(str(text).strip())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import socket
 import threading
 from pathlib import Path
@@ -14,7 +13,6 @@ from ..restoration.models import ModelInfo
 from .app import _is_loopback, create_app
 from .store import Store, model_set
 
-logger = logging.getLogger("emrestore.web")
 
 #: Default upload limit [MB].
 DEFAULT_MAX_UPLOAD_MB = 512.0
