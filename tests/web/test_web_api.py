@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import emrestore
-from webclient import get, post_form, request
+from webclient import get, multipart, post_form, request
 
 DM3 = "formats/test_STEM_image.dm3"
 
@@ -199,6 +199,12 @@ def test_oversize_upload_is_413(make_server):
     server = make_server(max_upload_mb=0.5)
     reply = post_form(server.url, "/api/restore", files={"file": ("big.npy", npy_bytes(noisy_image((600, 600))))})
     assert_error(reply, 413, "1.44 MB", "0.5 MB", "--max-upload-mb")
+    # without a Content-Length (chunked upload) the limit holds while reading
+    body, content_type = multipart(files={"file": ("big.npy", npy_bytes(noisy_image((600, 600))))})
+    chunks = (body[i : i + 65536] for i in range(0, len(body), 65536))
+    reply = request(server.url, "POST", "/api/restore", body=chunks,
+                    headers={"Content-Type": content_type, "Transfer-Encoding": "chunked"})
+    assert_error(reply, 413, "too large", "0.5 MB")
     assert get(server.url, "/api/models").status == 200  # the server is fine afterwards
 
 

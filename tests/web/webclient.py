@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,13 +41,17 @@ def multipart(fields: dict[str, str] | None = None,
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def request(base_url: str, method: str, path: str, *, body: bytes | None = None,
+def request(base_url: str, method: str, path: str, *, body: bytes | Iterable[bytes] | None = None,
             headers: dict[str, str] | None = None) -> Reply:
-    """Send one request to the server at ``base_url`` and read the whole reply."""
+    """Send one request to the server at ``base_url`` and read the whole reply.
+
+    An iterable ``body`` with a ``Transfer-Encoding: chunked`` header is sent chunked.
+    """
     url = urlsplit(base_url)
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=TIMEOUT_S)
+    chunked = (headers or {}).get("Transfer-Encoding") == "chunked"
     try:
-        connection.request(method, path, body=body, headers=headers or {})
+        connection.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
         response = connection.getresponse()
         return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
     finally:
