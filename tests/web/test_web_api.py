@@ -335,3 +335,11 @@ def test_sem_data_bar_note(server, shared):
     assert any("data bar (34 px" in note for note in info["notes"]), info["notes"]
     # 11.65 nm/px SEM asks for lrsem, which is not installed here: hrsem (same modality) is used
     assert info["model"] == "hrsem" and "lrsem model is not installed" in info["model_reason"]
+
+
+def test_tia_ser_alone_is_enough(server, shared, tmp_path):
+    source = shared("formats/128x128-TEM_search_1.ser")
+    result = post_form(server.url, "/api/restore", files={"file": (source.name, source.read_bytes())}).json()
+    assert result["shape"] == [128, 128] and result["unit"] == "nm"
+    assert result["pixel_size"] == pytest.approx(5.26121, rel=1e-4)
+    assert fetch_tif(server, result["result_tif"], tmp_path).pixel_size == pytest.approx(5.26121, rel=1e-4)
