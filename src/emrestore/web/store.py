@@ -489,7 +489,7 @@ class Store:
         except MemoryError:
             job.error, job.status, job.state = (
                 "The server ran out of memory while restoring this image. Fix: choose tiled "
-                "restoration (smaller tiles use less memory) or a smaller image.", 507, "error")
+                "restoration (smaller tiles use less memory) or a smaller image.", 503, "error")
         except Exception as error:  # a bug: log the traceback, tell the client in plain words
             logger.exception("restoring upload %s failed", upload.id)
             job.error, job.status, job.state = (
