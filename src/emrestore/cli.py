@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "demo",
     "simulate",
     "distort",
+    "serve",
 )
 
 
