@@ -19,6 +19,8 @@ TAGS = ("hrstem", "hrtem", "hrsem", "lrstem", "lrtem", "lrsem")
 
 #: Modules that register renderers when imported (tag -> module).
 _RENDERER_MODULES: dict[str, str] = {
+    "hrstem": "emrestore.datasets.atomic",
+    "hrtem": "emrestore.datasets.atomic",
     "hrsem": "emrestore.datasets.lowmag",
     "lrsem": "emrestore.datasets.lowmag",
     "lrstem": "emrestore.datasets.lowmag",
