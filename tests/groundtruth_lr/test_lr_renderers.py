@@ -105,15 +105,3 @@ def test_speed_per_256_image(tag: str) -> None:
         render(256, np.random.default_rng(seed))
     assert (time.perf_counter() - t0) / 20 < 0.3
 
-
-@pytest.mark.slow
-def test_gallery_script_writes_a_png(tmp_path) -> None:
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).parents[2] / "docs" / "scripts" / "make_gallery_lowmag.py"
-    spec = importlib.util.spec_from_file_location("make_gallery_lowmag", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    path = module.make_gallery("lrtem", 1, tmp_path, size=48)
-    assert path.exists() and path.stat().st_size > 10_000

@@ -240,8 +240,12 @@ def _render(tag: str, size: int, rng: np.random.Generator, overrides: dict[str, 
     image = ndimage.gaussian_filter(image, ANTIALIAS_SIGMA_PX, mode="reflect", truncate=3.0)
     mean = float(image.mean(dtype=np.float64))
     image = (image / mean).astype(np.float32)
+    main = [c for c in maps.params["components"] if c["kind"] in (kind, "holey_film")]
+    material = main[-1].get("material", "") if main else ""
     params = {"tag": tag, "kind": kind, "contrast": contrast, "size": int(size),
               "pixel_size_nm": float(p), "field_of_view_nm": float(p * size),
+              # short summary in the layout the gallery/bank tools read
+              "specimen": {"kind": f"{kind} ({contrast.upper()})", "material": material},
               "morphology": maps.params, "optics": oparams}
     return CleanSample(image=image, pixel_size_nm=float(p), modality=cfg.modality,
                        params=to_jsonable(params), columns=None)

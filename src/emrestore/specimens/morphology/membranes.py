@@ -231,7 +231,9 @@ def add_membranes(canvas: Canvas, rng: np.random.Generator, *, style: str | None
     check_choice("membrane style", style, styles)
     membrane_nm = rng.uniform(4.0, 9.0) if membrane_nm is None else membrane_nm
     membrane_nm = check_range("membrane_nm", membrane_nm, 3.0, 15.0, "nm")
-    info: dict[str, Any] = {"style": style, "membrane_nm": membrane_nm}
+    info: dict[str, Any] = {"style": style, "membrane_nm": membrane_nm,
+                            "material": {"section": "stained_membrane", "vesicles": "lipid",
+                                         "cells": "protein"}[style]}
     if style == "vesicles":
         if vesicle_nm is None:
             vesicle_nm = log_uniform(rng, *feature_range_nm(canvas, *VESICLE_RANGE_NM, 8.0, 0.35))
