@@ -105,3 +105,20 @@ def test_speed_per_256_image(tag: str) -> None:
         render(256, np.random.default_rng(seed))
     assert (time.perf_counter() - t0) / 20 < 0.3
 
+
+
+@pytest.mark.parametrize("tag", TAGS)
+def test_simulate_command_makes_a_resumable_bank_of_pairs(tag: str, tmp_path, capsys) -> None:
+    from emrestore.cli import main
+
+    out = tmp_path / tag
+    args = ["simulate", "--tag", tag, "--n", "2", "--size", "32", "--seed", "5", "--out",
+            str(out), "--pairs", "--quiet"]
+    assert main(args) == 0
+    assert "2 rendered" in capsys.readouterr().out
+    with np.load(out / "0000001.npz") as f:
+        assert f["target"].shape == f["input"].shape == (32, 32)
+        params = json.loads(str(f["params"]))
+    assert params["modality"] == MODALITY[tag] and params["clean"]["tag"] == tag
+    assert main(args) == 0
+    assert "0 rendered, 2 already present" in capsys.readouterr().out
