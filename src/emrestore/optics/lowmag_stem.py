@@ -59,7 +59,8 @@ def render_lowmag_stem(maps: MorphologyMaps, rng: np.random.Generator, *,
         HAADF saturation H_sat in carbon-equivalent thickness [nm], 10–1e6 (default:
         0.7–8 × the image maximum, so thick regions are mildly sub-linear).
     diffraction : float, optional
-        HAADF: relative crystal-to-crystal variation, 0–0.3 (default U[0, 0.08]);
+        HAADF: relative crystal-to-crystal variation (orientation-dependent channelling),
+        0–0.3 (default U[0, 0.15]);
         BF: fraction of the diffracted intensity lost, 0–1 (default U[0.3, 0.8]).
     carbon_mfp_nm : float, optional
         BF: contrast mean free path of carbon [nm], 30–1000 (default U[100, 300]).
@@ -78,7 +79,7 @@ def render_lowmag_stem(maps: MorphologyMaps, rng: np.random.Generator, *,
     params: dict[str, Any] = {"contrast": "stem_" + detector, "detector": detector}
     if detector == "haadf":
         gamma = check_range("gamma", rng.uniform(1.5, 1.9) if gamma is None else gamma, 1.2, 2.0)
-        diffraction = check_range("diffraction", rng.uniform(0.0, 0.08) if diffraction is None
+        diffraction = check_range("diffraction", rng.uniform(0.0, 0.15) if diffraction is None
                                   else diffraction, 0.0, 0.3)
         h = haadf_signal(maps, gamma)
         hmax = float(h.max())
