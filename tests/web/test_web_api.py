@@ -214,7 +214,7 @@ def test_server_fault_is_500_json_without_traceback(server, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail at /srv/emrestore/x.py line 3")
 
-    monkeypatch.setattr(store, "count_tiles", broken)
+    monkeypatch.setattr(store, "_progress", broken)
     reply = post_form(server.url, "/api/restore", files={"file": ("a.npy", npy_bytes(noisy_image((32, 32))))})
     message = assert_error(reply, 500, "RuntimeError", "server's log")
     assert "secret" not in message
@@ -240,19 +240,19 @@ def test_two_restorations_run_at_once_and_the_api_stays_responsive(server, monke
 
     inside = threading.Semaphore(0)
     release = threading.Event()
-    original = store_module._counting
+    original = store_module._progress
 
-    def gated(run, job):
-        counted = original(run, job)
+    def gated(job):
+        counted = original(job)
 
-        def wait_then_run(batch, *args):
+        def wait_then_count(tiles):
             inside.release()
             assert release.wait(20)
-            return counted(batch, *args)
+            counted(tiles)
 
-        return wait_then_run
+        return wait_then_count
 
-    monkeypatch.setattr(store_module, "_counting", gated)
+    monkeypatch.setattr(store_module, "_progress", gated)
     files = {"file": ("a.npy", npy_bytes(noisy_image((40, 40))))}
     jobs = [post_form(server.url, "/api/restore", {"wait": "0"}, files).json()["job"] for _ in range(2)]
     try:

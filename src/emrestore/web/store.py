@@ -13,7 +13,6 @@ a page can poll a job's progress (tiles done / tiles in total) while it runs.
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
 import secrets
@@ -35,7 +34,6 @@ from ..io.signal import EMRestoreWarning
 from ..restoration.choose import ModelChoice, choose_model_tag
 from ..restoration.engine import Restorer
 from ..restoration.models import ModelInfo, find_model, shipped_models
-from ..restoration.tiling import make_grid
 
 logger = logging.getLogger("emrestore.web")
 
@@ -191,23 +189,6 @@ def choose_model(image: EMImage, models: dict[str, ModelInfo]) -> ModelChoice:
         tag=fallback,
         reason=f"{choice.reason}; the {choice.tag} model is not installed here, so {fallback} is used",
     )
-
-
-def count_tiles(restorer: Restorer, shape: tuple[int, ...]) -> int:
-    """How many tiles ``restorer`` runs through the network for data of ``shape``.
-
-    Mirrors the padding and tiling of :meth:`Restorer.restore_array`, so a job can
-    report progress as tiles done out of this total.
-    """
-    height, width = shape[-2:]
-    frames = shape[0] if len(shape) == 3 else 1
-    multiple = restorer.info.size_multiple
-    padded_h = max(-(-height // multiple) * multiple, 4 * multiple)
-    padded_w = max(-(-width // multiple) * multiple, 4 * multiple)
-    tile = restorer.tile or max(padded_h, padded_w)
-    tile = max(multiple, (tile // multiple) * multiple)
-    grid = make_grid(padded_h, padded_w, tile, restorer.overlap, multiple)
-    return frames * len(grid.positions())
 
 
 # --------------------------------------------------------------------------- storage
@@ -458,10 +439,8 @@ class Store:
             else:
                 choice = choose_model(image, self.models)
             base = self.restorer(choice.tag, tile)
-            job.tiles_total = count_tiles(base, image.shape)
-            restorer = copy.copy(base)  # shares the loaded network; counts this job's tiles
-            restorer.run = _counting(base.run, job)
-            restored = restorer.restore_image(image, choice)
+            job.tiles_total = base.tile_count(image.shape)
+            restored = base.restore_image(image, choice, on_tiles=_progress(job))
             restored.metadata["restoration"]["input_file"] = upload.info.get("name")
             write(restored, job.folder / "result.tif")
             write(restored, job.folder / "result.png")
@@ -518,15 +497,13 @@ class Store:
         return status
 
 
-def _counting(run: Callable[..., Any], job: Entry) -> Callable[..., Any]:
-    """Wrap a backend call so that it adds each batch's tiles to ``job.tiles_done``."""
+def _progress(job: Entry) -> Callable[[int], None]:
+    """Progress callback for the restorer: adds each batch's tiles to ``job.tiles_done``."""
 
-    def counted(batch: Any, *args: Any) -> Any:
-        out = run(batch, *args)
-        job.tiles_done += len(batch)
-        return out
+    def add(tiles: int) -> None:
+        job.tiles_done += tiles
 
-    return counted
+    return add
 
 
 def _plain(message: str, path: Path, filename: str | None) -> str:
