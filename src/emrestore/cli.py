@@ -22,7 +22,9 @@ COMMAND_MODULES = (
     "restore",
     "models",
     "demo",
+    "simulate",
     "distort",
+    "serve",
     "train",
     "export",
 )

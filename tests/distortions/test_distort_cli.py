@@ -59,7 +59,8 @@ def test_distort_set_fixes_parameters(tmp_path, clean_file, capsys):
     assert params["adc_bits"] == 12
     assert (tmp_path / "fixed_target.npy").exists()
     target = np.load(tmp_path / "fixed_target.npy")
-    assert np.allclose(target.mean(), 25.0, rtol=1e-4)
+    dark_kept = 0.0 if params["dark_subtracted"] else params["dark_e_per_px"]  # counting: 1 ADU/e
+    assert np.allclose(target.mean(), 25.0 + dark_kept, rtol=1e-4)
 
 
 def test_distort_modality_from_the_file(tmp_path, clean_file, capsys):

@@ -149,3 +149,11 @@ def test_automatic_choice_without_metadata_says_what_it_assumed():
     choice = choose_model_tag(emrestore.EMImage(np.ones((8, 8))))
     assert choice.tag == "hrstem"
     assert "assumed STEM" in choice.reason and "assumed atomic" in choice.reason
+
+
+def test_tile_count_and_progress_callback(stats_model):
+    restorer = Restorer(stats_model, tile=64, overlap=16, batch_size=3, progress=False)
+    seen = []
+    restorer.restore_data(_image((2, 150, 100)), on_tiles=seen.append)
+    assert sum(seen) == restorer.tile_count((2, 150, 100)) == 2 * 3 * 2  # rows 0, 48, 86; columns 0, 36
+    assert max(seen) <= 3

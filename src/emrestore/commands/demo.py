@@ -92,9 +92,9 @@ def run(args: argparse.Namespace) -> int:
         panels.append((f"restored (hrstem): PSNR {scores['restored']:.1f} dB", restored.data))
         note = ""
     else:
-        note = " — no restoration model is shipped in this version yet"
+        note = " - no restoration model is shipped in this version yet"
     panels.append(("noise-free truth", target))
-    title = (f"emrestore demo: simulated HR-STEM, {sample.pixel_size_nm * 10:.3g} Å/px, "
+    title = (f"emrestore demo: simulated HR-STEM, {sample.pixel_size_nm:.4g} nm/px, "
              f"dose {args.dose:g} e-/px{note}")
     side_by_side(panels, out / "side_by_side.png", title)
     written.append(out / "side_by_side.png")

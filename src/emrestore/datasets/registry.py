@@ -18,7 +18,14 @@ from .sample import CleanSample
 TAGS = ("hrstem", "hrtem", "hrsem", "lrstem", "lrtem", "lrsem")
 
 #: Modules that register renderers when imported (tag -> module).
-_RENDERER_MODULES: dict[str, str] = {}
+_RENDERER_MODULES: dict[str, str] = {
+    "hrstem": "emrestore.datasets.atomic",
+    "hrtem": "emrestore.datasets.atomic",
+    "hrsem": "emrestore.datasets.lowmag",
+    "lrsem": "emrestore.datasets.lowmag",
+    "lrstem": "emrestore.datasets.lowmag",
+    "lrtem": "emrestore.datasets.lowmag",
+}
 
 _RENDERERS: dict[str, Callable[..., CleanSample]] = {}
 

@@ -226,6 +226,11 @@ class DarkCurrent(Stage):
     dark_subtracted: bool = False
     gain_adu_per_e: float = 1.0
 
+    @property
+    def kept_adu(self) -> float:
+        """Mean dark signal left in the image [ADU]: ``g·λ_dark`` unless it was subtracted."""
+        return 0.0 if self.dark_subtracted else float(self.gain_adu_per_e * self.dark_e_per_px)
+
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         image = as_float_image(image)
         if self.dark_e_per_px == 0:

@@ -306,11 +306,13 @@ class TEMChain(Chain):
         for stage in (ShotNoise, ConversionGain, DetectorBlur, DarkCurrent, FixedPattern,
                       ReadoutNoise, Bias, XRayHits, DeadHotPixels, ADC):
             signal = s[stage](signal, rng)
-        bias = s[Bias]
-        gain = s[ConversionGain]
-        assert isinstance(bias, Bias) and isinstance(gain, ConversionGain)
+        bias, gain, dark = s[Bias], s[ConversionGain], s[DarkCurrent]
+        assert isinstance(bias, Bias) and isinstance(gain, ConversionGain) and isinstance(dark, DarkCurrent)
         dose = float(values["dose_e_per_px"])  # type: ignore[arg-type]
-        target = np.float32(bias.kept_adu) + np.float32(gain.gain_adu_per_e * dose) * clean
+        # The expected signal keeps the offsets the camera leaves in: the bias and, when no
+        # dark reference was subtracted, the mean dark signal (a restorer cannot know either).
+        offset = np.float32(bias.kept_adu + dark.kept_adu)
+        target = offset + np.float32(gain.gain_adu_per_e * dose) * clean
         return self.finish(s, signal, target)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from ..image import EMImage
 from .backends import make_backend
 from .choose import ModelChoice, choose_model_tag
 from .models import ModelInfo, find_model
-from .tiling import make_grid, pad_to_multiple, restore_tiled
+from .tiling import TileGrid, make_grid, pad_to_multiple, restore_tiled
 
 logger = logging.getLogger("emrestore")
 
@@ -84,19 +85,39 @@ class Restorer:
         self.takes_stats = bool(getattr(self.run, "takes_stats", False))
 
     # ------------------------------------------------------------------ core
-    def restore_array(self, image: np.ndarray) -> np.ndarray:
-        """Restore one (H, W) image; returns float32 (H, W) in the input's units."""
+    def _plan(self, height: int, width: int) -> tuple[int, int, TileGrid]:
+        """Padded size and tile grid for a (height, width) frame."""
+        multiple = self.info.size_multiple
+        padded_h = max(-(-height // multiple) * multiple, 4 * multiple)
+        padded_w = max(-(-width // multiple) * multiple, 4 * multiple)
+        tile = self.tile or max(padded_h, padded_w)
+        tile = max(multiple, (tile // multiple) * multiple)
+        return padded_h, padded_w, make_grid(padded_h, padded_w, tile, self.overlap, multiple)
+
+    def tile_count(self, shape: tuple[int, ...]) -> int:
+        """Number of tiles the network runs for data of ``shape`` ((H, W) or (N, H, W))."""
+        frames = shape[0] if len(shape) == 3 else 1
+        return frames * len(self._plan(shape[-2], shape[-1])[2].positions())
+
+    def restore_array(self, image: np.ndarray, on_tiles: Callable[[int], None] | None = None) -> np.ndarray:
+        """Restore one (H, W) image; returns float32 (H, W) in the input's units.
+
+        Parameters
+        ----------
+        image : numpy.ndarray
+            (H, W) frame in any units.
+        on_tiles : callable, optional
+            Called with the number of tiles finished after each network call (progress).
+        """
         data = np.asarray(image, dtype=np.float32)
         if data.ndim != 2:
             raise NotAnImageError(f"restore_array needs a 2-D image, got shape {data.shape}.",
                                   "Pass one frame, or use restore() for series.")
         mean = float(data.mean(dtype=np.float64))
         std = max(float(data.std(dtype=np.float64)), MIN_STD)
-        multiple = self.info.size_multiple
-        padded, (height, width) = pad_to_multiple(data, multiple, minimum=multiple * 4)
-        tile = self.tile or max(padded.shape)
-        tile = max(multiple, (tile // multiple) * multiple)
-        grid = make_grid(padded.shape[0], padded.shape[1], tile, self.overlap, multiple)
+        _, _, grid = self._plan(*data.shape)
+        padded, (height, width) = pad_to_multiple(data, self.info.size_multiple,
+                                                  minimum=4 * self.info.size_multiple)
         stats = np.array([[mean, std]], dtype=np.float32)
 
         if self.takes_stats:
@@ -108,21 +129,27 @@ class Restorer:
         n_tiles = len(grid.positions())
         bar = tqdm(total=n_tiles, desc="tiles", unit="tile", leave=False,
                    disable=not self.progress or n_tiles < 2)
+
+        def progress(done: int) -> None:
+            bar.update(done)
+            if on_tiles is not None:
+                on_tiles(done)
+
         try:
-            out = restore_tiled(padded, predict, grid, self.batch_size, on_batch=bar.update)
+            out = restore_tiled(padded, predict, grid, self.batch_size, on_batch=progress)
         finally:
             bar.close()
         return np.ascontiguousarray(out[:height, :width])
 
-    def restore_data(self, data: np.ndarray) -> np.ndarray:
-        """Restore (H, W) or (N, H, W) data frame by frame."""
+    def restore_data(self, data: np.ndarray, on_tiles: Callable[[int], None] | None = None) -> np.ndarray:
+        """Restore (H, W) or (N, H, W) data frame by frame (``on_tiles`` as in restore_array)."""
         data = np.asarray(data)
         _check_pixels(data)
         if data.ndim == 2:
-            return self.restore_array(data)
+            return self.restore_array(data, on_tiles)
         frames = tqdm(range(data.shape[0]), desc="frames", unit="frame", leave=False,
                       disable=not self.progress or data.shape[0] < 2)
-        return np.stack([self.restore_array(data[i]) for i in frames])
+        return np.stack([self.restore_array(data[i], on_tiles) for i in frames])
 
     def provenance(self, choice: ModelChoice | None = None) -> dict[str, Any]:
         """What made a restored image: model, its hash, settings, emrestore version, date."""
@@ -145,9 +172,10 @@ class Restorer:
             record["model_choice"] = choice.reason
         return record
 
-    def restore_image(self, image: EMImage, choice: ModelChoice | None = None) -> EMImage:
+    def restore_image(self, image: EMImage, choice: ModelChoice | None = None,
+                      on_tiles: Callable[[int], None] | None = None) -> EMImage:
         """Restore an :class:`EMImage`; calibration and metadata are kept, provenance added."""
-        restored = self.restore_data(image.data)
+        restored = self.restore_data(image.data, on_tiles)
         return image.with_data(restored, restoration=self.provenance(choice))
 
 

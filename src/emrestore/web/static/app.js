@@ -1,0 +1,372 @@
+// emrestore web app: upload, restore (with progress), compare, download.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  config: null, upload: null, result: null,
+  view: { scale: 1, x: 0, y: 0 }, width: 0, height: 0,
+  mode: "slider", split: 0.5, flipTimer: null, showRestored: true,
+};
+
+// ---------------------------------------------------------------- helpers
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+function setProgress(text, fraction) {
+  $("progress").hidden = text === null;
+  $("progress-text").textContent = text || "";
+  const bar = $("progress-bar");
+  if (fraction === null || fraction === undefined) bar.removeAttribute("value");
+  else bar.value = fraction;
+}
+
+const NM_PER = { pm: 1e-3, "Å": 0.1, nm: 1, "µm": 1e3, mm: 1e6, m: 1e9 };
+
+// A length in the unit a microscopist would quote it in (0.5 µm, not 500 nm).
+function formatLength(value, unit) {
+  if (!(unit in NM_PER)) return `${+value.toPrecision(3)} ${unit}`;
+  const nm = value * NM_PER[unit];
+  const u = nm >= 1e6 ? "mm" : nm >= 1e3 ? "µm" : nm >= 1 ? "nm" : "pm";
+  return `${+(nm / NM_PER[u]).toPrecision(3)} ${u}`;
+}
+
+function errorText(body, status) {
+  if (body && body.error) return body.error;
+  return `The server answered with status ${status}. Is emrestore serve still running?`;
+}
+
+// Send a form with XMLHttpRequest (for upload progress); resolves to {status, body}.
+function send(url, form, onUpload) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.responseType = "json";
+    if (onUpload) xhr.upload.onprogress = (e) => e.lengthComputable && onUpload(e.loaded / e.total);
+    xhr.onload = () => resolve({ status: xhr.status, body: xhr.response });
+    xhr.onerror = () => reject(new Error("The connection to the emrestore server was lost. Is it still running?"));
+    xhr.send(form);
+  });
+}
+
+async function getJSON(url) {
+  const response = await fetch(url);
+  let body = null;
+  try { body = await response.json(); } catch (e) { /* not JSON */ }
+  if (!response.ok) throw new Error(errorText(body, response.status));
+  return body;
+}
+
+// ---------------------------------------------------------------- start-up
+async function init() {
+  try {
+    state.config = await getJSON("/api/config");
+    const { models } = await getJSON("/api/models");
+    $("version").textContent = `v${state.config.version}`;
+    $("formats").textContent = `Formats: ${state.config.extensions.join(" ")} · up to ${
+      Math.round(state.config.max_upload_bytes / 1e6)} MB`;
+    const select = $("model");
+    select.append(new Option("Automatic", ""));
+    for (const m of models) {
+      const what = [m.modality && m.modality.toUpperCase(), m.config].filter(Boolean).join(", ");
+      select.append(new Option(what ? `${m.name} — ${what}` : m.name, m.name));
+    }
+    if (!models.length) showError("This server has no restoration model installed. Fix: start it with "
+      + "'emrestore serve --models-dir FOLDER'.");
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+// ---------------------------------------------------------------- upload + restore
+async function handleFile(file) {
+  if (!file) return;
+  showError("");
+  $("result-panel").hidden = true;
+  const ext = file.name.includes(".") ? "." + file.name.split(".").pop().toLowerCase() : "";
+  if (ext === ".emi") {
+    showError("A TIA .emi file holds only metadata; the image is in the matching .ser file. Drop the .ser file instead.");
+    return;
+  }
+  if (state.config && !state.config.extensions.includes(ext)) {
+    showError(`${file.name} is not a format emrestore reads. Use one of: ${state.config.extensions.join(", ")}.`);
+    return;
+  }
+  if (state.config && file.size > state.config.max_upload_bytes) {
+    showError(`${file.name} is ${(file.size / 1e6).toFixed(1)} MB; this server accepts files up to ${
+      Math.round(state.config.max_upload_bytes / 1e6)} MB. Crop or bin it first, or restart the server with a larger --max-upload-mb.`);
+    return;
+  }
+  resetView();
+  const form = new FormData();
+  form.append("file", file);
+  setProgress("Uploading…", 0);
+  try {
+    const { status, body } = await send("/api/inspect", form, (f) =>
+      setProgress(f < 1 ? `Uploading ${Math.round(f * 100)} %` : "Reading the file…", f < 1 ? f : null));
+    if (status !== 200) throw new Error(errorText(body, status));
+    showFile(body);
+    await restore();
+  } catch (e) {
+    setProgress(null);
+    showError(e.message);
+  }
+}
+
+function showFile(info) {
+  state.upload = info;
+  state.result = null;
+  $("file-panel").hidden = false;
+  $("drop").classList.add("compact");
+  $("drop-title").textContent = "Drop another image";
+  $("file-name").textContent = info.name;
+  $("file-shape").textContent = info.shape.join(" × ") + (info.frames > 1 ? ` (${info.frames} frames)` : " px");
+  $("file-pixel").textContent = info.pixel_size ? `${+info.pixel_size.toPrecision(5)} ${info.unit} / px` : "not calibrated";
+  $("file-modality").textContent = info.modality ? info.modality.toUpperCase() : "unknown";
+  $("file-dtype").textContent = info.dtype;
+  $("file-notes").replaceChildren(...(info.notes || []).map((note) => {
+    const item = document.createElement("li");
+    item.textContent = note;
+    return item;
+  }));
+  $("model").options[0].text = info.model ? `Automatic: ${info.model}` : "Automatic";
+  $("model").value = "";
+  $("model-reason").textContent = info.model_reason ? `Automatic choice: ${info.model_reason}.` : "";
+  loadImages(info.input_png, null);
+}
+
+async function restore() {
+  if (!state.upload) return;
+  showError("");
+  $("restore").disabled = true;
+  $("result-panel").hidden = true;
+  const form = new FormData();
+  form.append("upload", state.upload.upload);
+  form.append("model", $("model").value);
+  form.append("tile", $("tile").value);
+  form.append("wait", "0");
+  const started = performance.now();
+  const elapsed = () => ((performance.now() - started) / 1000).toFixed(1);
+  setProgress("Restoring…", null);
+  try {
+    const { status, body } = await send("/api/restore", form);
+    if (status !== 202) throw new Error(errorText(body, status));
+    for (;;) {
+      const job = await getJSON(`/api/jobs/${body.job}`);
+      if (job.state === "done") { showResult(job.result); break; }
+      if (job.state === "error") throw new Error(job.error);
+      const total = job.tiles_total;
+      setProgress(total ? `Restoring: tile ${job.tiles_done} of ${total} · ${elapsed()} s`
+        : `Restoring… ${elapsed()} s`, total ? job.tiles_done / total : null);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } catch (e) {
+    setProgress(null);
+    showError(e.message);
+  } finally {
+    $("restore").disabled = false;
+  }
+}
+
+function showResult(result) {
+  state.result = result;
+  setProgress(null);
+  $("result-text").textContent = `Restored with ${result.model} in ${result.seconds.toFixed(1)} s${
+    result.tile === 0 ? " (whole image)" : `, ${result.tile} px tiles`}.`;
+  $("download-tif").href = result.result_tif + "?download=1";
+  $("download-png").href = result.result_png + "?download=1";
+  $("result-panel").hidden = false;
+  $("restore").textContent = "Restore again";
+  loadImages(result.input_png, result.result_png);
+}
+
+// ---------------------------------------------------------------- viewer
+function loadImages(inputUrl, resultUrl) {
+  const original = $("img-original");
+  const keepView = state.width > 0 && original.getAttribute("src") === inputUrl;
+  original.onload = () => {
+    state.width = original.naturalWidth;
+    state.height = original.naturalHeight;
+    if (!keepView) fit();
+  };
+  if (original.getAttribute("src") !== inputUrl) original.src = inputUrl;
+  for (const img of [$("img-restored"), $("img-restored-side")]) {
+    if (resultUrl) img.src = resultUrl; else img.removeAttribute("src");
+  }
+  $("placeholder").hidden = true;
+  setMode(state.mode);
+}
+
+// Forget the previous file: empty panels and viewer.
+function resetView() {
+  state.upload = null;
+  state.result = null;
+  state.width = state.height = 0;
+  $("file-panel").hidden = true;
+  for (const img of document.querySelectorAll(".stage img")) img.removeAttribute("src");
+  $("placeholder").hidden = false;
+  $("restore").textContent = "Restore";
+  setMode(state.mode);
+  $("tag-a").hidden = true;
+  applyView();
+}
+
+function applyView() {
+  const { scale, x, y } = state.view;
+  for (const stage of document.querySelectorAll(".stage")) {
+    stage.style.transform = `translate(${x}px, ${y}px) scale(${scale})`;
+  }
+  $("viewers").classList.toggle("pixelated", scale >= 2);
+  $("zoom-level").textContent = state.width ? `${Math.round(scale * 100)} %` : "";
+  updateScaleBars();
+}
+
+function fit() {
+  const vp = $("vp-a");
+  if (!state.width || !vp.clientWidth) return;
+  const scale = Math.min(vp.clientWidth / state.width, vp.clientHeight / state.height) * 0.96;
+  state.view = { scale, x: (vp.clientWidth - state.width * scale) / 2, y: (vp.clientHeight - state.height * scale) / 2 };
+  applyView();
+}
+
+function zoomAt(factor, cx, cy) {
+  const v = state.view;
+  const scale = Math.min(64, Math.max(0.02, v.scale * factor));
+  state.view = { scale, x: cx - (cx - v.x) * (scale / v.scale), y: cy - (cy - v.y) * (scale / v.scale) };
+  applyView();
+}
+
+function updateScaleBars() {
+  const info = state.upload;
+  for (const bar of document.querySelectorAll(".scalebar")) {
+    bar.hidden = !info || !info.pixel_size || !state.width;
+    if (bar.hidden) continue;
+    const perScreenPx = info.pixel_size / state.view.scale;  // length per screen pixel
+    const target = 110 * perScreenPx;
+    const power = 10 ** Math.floor(Math.log10(target));
+    const nice = [5, 2, 1].map((m) => m * power).find((len) => len <= target);
+    bar.querySelector(".bar").style.width = `${nice / perScreenPx}px`;
+    bar.querySelector("span").textContent = formatLength(nice, info.unit);
+  }
+}
+
+function setSplit(fraction) {
+  state.split = Math.min(1, Math.max(0, fraction));
+  const percent = state.split * 100;
+  $("clip").style.clipPath = `inset(0 0 0 ${percent}%)`;
+  $("divider").style.left = `${percent}%`;
+  $("divider").setAttribute("aria-valuenow", Math.round(percent));
+}
+
+function setMode(mode) {
+  state.mode = mode;
+  const hasResult = Boolean(state.result);
+  for (const b of document.querySelectorAll(".modes button")) b.classList.toggle("active", b.dataset.mode === mode);
+  clearInterval(state.flipTimer);
+  $("flip-control").hidden = mode !== "flip";
+  $("vp-b").hidden = !(hasResult && mode === "side");
+  $("divider").hidden = !(hasResult && mode === "slider");
+  $("tag-b").hidden = !(hasResult && mode === "slider");
+  $("tag-a").hidden = !$("img-original").getAttribute("src");
+  $("tag-a").textContent = "Original";
+  if (!hasResult || mode === "side") {
+    $("clip").hidden = true;
+  } else if (mode === "slider") {
+    $("clip").hidden = false;
+    setSplit(state.split);
+  } else {
+    $("clip").style.clipPath = "none";
+    state.showRestored = true;
+    const flip = () => {
+      $("clip").hidden = !state.showRestored;
+      $("tag-a").textContent = state.showRestored ? "Restored" : "Original";
+      state.showRestored = !state.showRestored;
+    };
+    flip();
+    const interval = Math.max(100, Number($("flip-interval").value) || 800);
+    state.flipTimer = setInterval(flip, interval);
+  }
+  const sideBySide = !$("vp-b").hidden;
+  const relayout = sideBySide !== state.sideBySide;
+  state.sideBySide = sideBySide;
+  requestAnimationFrame(relayout ? fit : applyView);
+}
+
+function bindViewport(vp) {
+  let drag = null;
+  vp.addEventListener("wheel", (e) => {
+    e.preventDefault();
+    const r = vp.getBoundingClientRect();
+    zoomAt(Math.exp(-e.deltaY * 0.0015), e.clientX - r.left, e.clientY - r.top);
+  }, { passive: false });
+  vp.addEventListener("pointerdown", (e) => {
+    if (e.target.closest(".divider") || !state.width) return;
+    drag = { x: e.clientX, y: e.clientY, view: { ...state.view } };
+    vp.setPointerCapture(e.pointerId);
+    vp.classList.add("panning");
+  });
+  vp.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    state.view = { ...drag.view, x: drag.view.x + e.clientX - drag.x, y: drag.view.y + e.clientY - drag.y };
+    applyView();
+  });
+  const end = () => { drag = null; vp.classList.remove("panning"); };
+  vp.addEventListener("pointerup", end);
+  vp.addEventListener("pointercancel", end);
+  vp.addEventListener("dblclick", fit);
+}
+
+function bindDivider() {
+  const divider = $("divider");
+  const vp = $("vp-a");
+  const move = (e) => {
+    const r = vp.getBoundingClientRect();
+    setSplit((e.clientX - r.left) / r.width);
+  };
+  divider.addEventListener("pointerdown", (e) => {
+    divider.setPointerCapture(e.pointerId);
+    divider.addEventListener("pointermove", move);
+  });
+  const release = () => divider.removeEventListener("pointermove", move);
+  divider.addEventListener("pointerup", release);
+  divider.addEventListener("pointercancel", release);
+  divider.addEventListener("keydown", (e) => {
+    const step = { ArrowLeft: -0.02, ArrowRight: 0.02 }[e.key];
+    if (step) { setSplit(state.split + step); e.preventDefault(); }
+  });
+}
+
+// ---------------------------------------------------------------- wiring
+function bindPage() {
+  const drop = $("drop");
+  const input = $("file-input");
+  input.addEventListener("change", () => { handleFile(input.files[0]); input.value = ""; });
+  drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") input.click(); });
+  for (const name of ["dragenter", "dragover"]) {
+    document.addEventListener(name, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  document.addEventListener("dragleave", (e) => { if (!e.relatedTarget) drop.classList.remove("over"); });
+  document.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    const files = e.dataTransfer && e.dataTransfer.files;
+    if (files && files.length) handleFile(files[0]);
+  });
+  $("restore").addEventListener("click", restore);
+  for (const b of document.querySelectorAll(".modes button")) b.addEventListener("click", () => setMode(b.dataset.mode));
+  $("flip-interval").addEventListener("change", () => setMode("flip"));
+  $("fit").addEventListener("click", fit);
+  $("zoom-1").addEventListener("click", () => {
+    const vp = $("vp-a");
+    zoomAt(1 / state.view.scale, vp.clientWidth / 2, vp.clientHeight / 2);
+  });
+  for (const vp of document.querySelectorAll(".viewport")) bindViewport(vp);
+  bindDivider();
+  window.addEventListener("resize", fit);
+  setSplit(0.5);
+  setMode("slider");
+}
+
+bindPage();
+init();

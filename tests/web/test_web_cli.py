@@ -1,0 +1,80 @@
+"""``emrestore serve`` on the command line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from emrestore.cli import main
+from webclient import get
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--host", "--port", "--models-dir", "--max-upload-mb", "--keep-minutes", "--workers"):
+        assert option in out
+
+
+def test_missing_models_folder_is_a_plain_error(tmp_path, capsys):
+    assert main(["serve", "--port", "0", "--models-dir", str(tmp_path / "absent")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "--models-dir" in err and "Traceback" not in err
+
+
+def test_port_in_use_is_a_plain_error(capsys, models_dir):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--models-dir", str(models_dir)]) == 2
+    assert "--port" in capsys.readouterr().err
+
+
+def test_serve_runs_until_interrupted(models_dir, tmp_path):
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(SRC), "TMPDIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from emrestore.cli import main; sys.exit(main())",
+         "serve", "--port", str(port), "--models-dir", str(models_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = process.stdout.readline()  # later lines may sit in the buffer (unbuffered read below)
+        assert f"http://127.0.0.1:{port}/" in first and "hrstem" in first, first
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                reply = get(f"http://127.0.0.1:{port}/", "/api/models")
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert reply.status == 200 and len(reply.json()["models"]) == 3
+        assert list(tmp_path.glob("emrestore-web-*"))
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)
+        out, err = process.stdout.read(), process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "stopped" in out and "Traceback" not in err
+    assert not list(tmp_path.glob("emrestore-web-*"))  # temporary files deleted

@@ -1,0 +1,185 @@
+"""End to end in headless Chromium (Playwright): drop, restore, compare, download.
+
+Needs the ``playwright`` Python package and a Chromium at ``/usr/bin/chromium`` (Debian:
+``apt-get install -y chromium``; another binary via ``EMRESTORE_CHROMIUM``); skipped with
+the reason otherwise. Playwright's own browser download is never used.
+
+The screenshot of the page (``docs/web-app.png``) is rewritten when the environment
+variable ``EMRESTORE_UPDATE_SCREENSHOT=1`` is set; otherwise it goes to a temporary
+folder, so a test run does not modify the repository.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import emrestore
+
+CHROMIUM = Path(os.environ.get("EMRESTORE_CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "web-app.png"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 30_000
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed "
+                               "(pip install playwright; the browser is the system's Chromium)")
+if not CHROMIUM.is_file():
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium, or set EMRESTORE_CHROMIUM)",
+                allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        # launch() gives every run a fresh temporary profile (user-data-dir)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                             timeout=TIMEOUT_MS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.problems = []
+    page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
+    page.on("pageerror", lambda e: page.problems.append(str(e)))
+    page.goto(server.url)
+    page.wait_for_function("document.querySelector('#model').options.length > 1")
+    yield page
+    context.close()
+
+
+def drop_file(page, path: Path, name: str | None = None) -> None:
+    """Drop a file on the drop zone, as a user dragging it from the desktop would."""
+    data = page.evaluate_handle(
+        """([b64, name]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name));
+            return transfer;
+        }""",
+        [base64.b64encode(path.read_bytes()).decode(), name or path.name])
+    page.dispatch_event("#drop", "dragenter", {"dataTransfer": data})
+    page.dispatch_event("#drop", "drop", {"dataTransfer": data})
+
+
+def drag_slider_to(page, fraction: float) -> None:
+    viewport = page.locator("#vp-a").bounding_box()
+    handle = page.locator("#divider span").bounding_box()
+    page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(viewport["x"] + fraction * viewport["width"], handle["y"], steps=8)
+    page.mouse.up()
+
+
+def test_drop_restore_compare_download(page, shared, tmp_path):
+    source = shared("formats/test_STEM_image.dm3")
+    drop_file(page, source)
+    page.wait_for_selector("#result-panel:not([hidden])")
+
+    # what the file is, and which model was chosen
+    assert page.text_content("#file-shape") == "68 × 68 px"
+    assert page.text_content("#file-pixel") == "0.24854 nm / px"
+    assert page.text_content("#file-modality") == "STEM"
+    assert page.eval_on_selector("#model", "s => s.options[s.selectedIndex].text") == "Automatic: lrstem"
+    assert "Restored with lrstem" in page.text_content("#result-text")
+    assert page.eval_on_selector("#img-restored", "i => i.complete && i.naturalWidth") == 68
+
+    # the slider moves the boundary between original and restored
+    drag_slider_to(page, 0.25)
+    assert 20 <= int(page.get_attribute("#divider", "aria-valuenow")) <= 30
+    assert "inset(0px 0px 0px 2" in page.eval_on_selector("#clip", "c => getComputedStyle(c).clipPath")
+
+    # scale bar from the calibration
+    assert page.text_content("#vp-a .scalebar span").endswith(" nm")
+
+    # zoom with the wheel; side by side keeps both views in sync
+    before = page.text_content("#zoom-level")
+    page.mouse.move(700, 400)
+    page.mouse.wheel(0, -400)
+    assert page.text_content("#zoom-level") != before
+    page.click("button[data-mode=side]")
+    page.wait_for_selector("#vp-b:not([hidden])")
+    page.mouse.move(700, 400)
+    page.mouse.wheel(0, -200)
+    transforms = page.eval_on_selector_all("#vp-a .stage, #vp-b .stage", "s => s.map(e => e.style.transform)")
+    assert len(set(transforms)) == 1 and "scale" in transforms[0]
+
+    # flip mode alternates original and restored at the chosen interval
+    page.click("button[data-mode=flip]")
+    page.fill("#flip-interval", "150")
+    page.dispatch_event("#flip-interval", "change")
+    seen = set()
+    for _ in range(25):  # up to 1.5 s: several flips even on a busy machine
+        seen.add(page.text_content("#tag-a"))
+        if len(seen) == 2:
+            break
+        page.wait_for_timeout(60)
+    assert seen == {"Original", "Restored"}
+
+    # download the calibrated float32 TIFF
+    with page.expect_download() as download_info:
+        page.click("#download-tif")
+    download = download_info.value
+    assert download.suggested_filename == "test_STEM_image_restored.tif"
+    target = tmp_path / download.suggested_filename
+    download.save_as(target)
+    restored = emrestore.read(target)
+    assert restored.shape == (68, 68) and restored.unit == "nm"
+    assert restored.pixel_size == pytest.approx(0.2485, abs=1e-4)
+    assert restored.metadata["restoration"]["model"] == "lrstem"
+    assert page.problems == []
+
+
+def test_errors_are_shown_in_plain_words(page, tmp_path):
+    junk = tmp_path / "broken.dm3"
+    junk.write_bytes(b"not a micrograph" * 64)
+    drop_file(page, junk)
+    page.wait_for_selector("#error:not([hidden])")
+    text = page.text_content("#error")
+    assert "broken.dm3 could not be read" in text and "Fix:" in text
+    assert "Traceback" not in text
+
+    emi = tmp_path / "search.emi"
+    emi.write_bytes(b"x")
+    drop_file(page, emi)
+    page.wait_for_function("document.querySelector('#error').textContent.includes('.ser')")
+    assert page.locator("#result-panel").is_hidden()
+
+
+def test_model_and_tiling_can_be_changed(page, shared):
+    source = shared("formats/test_STEM_image.dm3")
+    drop_file(page, source)
+    page.wait_for_selector("#result-panel:not([hidden])")
+    page.select_option("#model", "hrstem")
+    page.select_option("#tile", "0")
+    page.click("#restore")
+    page.wait_for_function("document.querySelector('#result-text').textContent.includes('hrstem')")
+    assert "(whole image)" in page.text_content("#result-text")
+    assert page.problems == []
+
+
+def test_screenshot(page, shared, tmp_path):
+    """The picture in the README: a SEM image restored (Gaussian stand-in model), slider at 45 %."""
+    source = shared("formats/test_tiff_Zeiss_SEM_512pix.tif")
+    drop_file(page, source)
+    page.wait_for_selector("#result-panel:not([hidden])")
+    page.wait_for_function("document.querySelector('#img-restored').complete")
+    drag_slider_to(page, 0.45)
+    page.mouse.move(1200, 20)  # no hover effects in the picture
+    target = tmp_path / "web-app.png"
+    page.screenshot(path=str(target))
+    with Image.open(target) as image:
+        assert image.size == (1280, 800)
+    if os.environ.get("EMRESTORE_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(target, SCREENSHOT)
+    assert page.problems == []
