@@ -106,3 +106,19 @@ def test_bad_configurations_raise_parameter_error(spec):
 def test_preset_override_dict():
     model = build_generator({"preset": "tiny", "downsample": 2})
     assert model.config.downsample == 2 and model.config.channels == 32
+
+
+def test_configs_and_training_configs_load_without_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from emrestore.nn import generator_parameter_count, GeneratorConfig\n"
+        "from emrestore.training.config import default_config\n"
+        "assert generator_parameter_count('paper') == 7035521\n"
+        "print(default_config('hrtem').model.name)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "fast"

@@ -1,6 +1,7 @@
 """Networks of emrestore (PyTorch): the CGRDN generator, the PatchGAN discriminator, losses.
 
-Importing this package imports torch; the restore path (onnxruntime) never does.
+The configuration objects (:mod:`emrestore.nn.configs`) need no torch; the networks and losses
+import torch on first use. The restore path (onnxruntime) never needs torch.
 
 Public names
 ------------
@@ -14,8 +15,11 @@ losses
 
 from __future__ import annotations
 
-from . import losses
-from .cgrdn import CGRDN, build_generator, normalise_images
+import importlib
+from typing import Any
+
+# Configuration objects need no torch; everything else is imported on first use, so that
+# ``from emrestore.nn.configs import GeneratorConfig`` works where torch is not installed.
 from .configs import (
     GENERATOR_PRESETS,
     DiscriminatorConfig,
@@ -24,8 +28,26 @@ from .configs import (
     generator_gflop,
     generator_parameter_count,
 )
-from .discriminator import PatchDiscriminator, build_discriminator
-from .losses import LossWeights
+
+_LAZY = {
+    "CGRDN": ".cgrdn",
+    "build_generator": ".cgrdn",
+    "normalise_images": ".cgrdn",
+    "PatchDiscriminator": ".discriminator",
+    "build_discriminator": ".discriminator",
+    "LossWeights": ".losses",
+    "losses": ".losses",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name], __name__)
+        value = module if name == "losses" else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CGRDN",

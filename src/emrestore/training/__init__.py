@@ -1,6 +1,7 @@
 """Training of emrestore's networks (PyTorch): data, trainer, checkpoints, DDP, ONNX export.
 
-Importing this package imports torch; the restore path never does.
+Configurations (:mod:`emrestore.training.config`) load without torch; everything else imports
+torch on first use. The restore path never needs torch.
 
 Public names
 ------------
@@ -20,32 +21,38 @@ write_model_card, build_model_card
 
 from __future__ import annotations
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig, config_from_dict, default_config, load_config
-from .dataset import PairDataset, StepSampler, make_dataset, make_loader, validation_set, worker_init
-from .export import export_onnx, save_torch_weights
-from .model_card import build_model_card, write_model_card
-from .trainer import Trainer, evaluate, lr_factor, train
+import importlib
+from typing import Any
 
-__all__ = [
-    "PairDataset",
-    "StepSampler",
-    "TrainConfig",
-    "Trainer",
-    "build_model_card",
-    "config_from_dict",
-    "default_config",
-    "evaluate",
-    "export_onnx",
-    "save_torch_weights",
-    "load_checkpoint",
-    "load_config",
-    "lr_factor",
-    "make_dataset",
-    "make_loader",
-    "save_checkpoint",
-    "train",
-    "validation_set",
-    "worker_init",
-    "write_model_card",
-]
+# Configurations need no torch; the rest imports torch on first use.
+from .config import TrainConfig, config_from_dict, default_config, load_config
+
+_LAZY = {
+    "load_checkpoint": ".checkpoint",
+    "save_checkpoint": ".checkpoint",
+    "PairDataset": ".dataset",
+    "StepSampler": ".dataset",
+    "make_dataset": ".dataset",
+    "make_loader": ".dataset",
+    "validation_set": ".dataset",
+    "worker_init": ".dataset",
+    "export_onnx": ".export",
+    "save_torch_weights": ".export",
+    "build_model_card": ".model_card",
+    "write_model_card": ".model_card",
+    "Trainer": ".trainer",
+    "evaluate": ".trainer",
+    "lr_factor": ".trainer",
+    "train": ".trainer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(["TrainConfig", "config_from_dict", "default_config", "load_config", *_LAZY])
