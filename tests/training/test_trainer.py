@@ -23,7 +23,7 @@ def test_two_phases_logs_checkpoints_and_model_card(tmp_path):
     assert float(rows[0]["lr_d"]) == 0 and float(rows[2]["lr_d"]) > 0
     val = read_log(tmp_path, "validation.csv")
     assert [int(r["step"]) for r in val] == [2, 4]
-    assert float(val[-1]["input_psnr_db"]) > 0
+    assert float(val[-1]["input_psnr_db"]) > 0 and float(val[-1]["input_l1"]) > 0
     ckpt = load_checkpoint(tmp_path)
     assert ckpt["step"] == 4 and ckpt["pairs_seen"] == 8
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [

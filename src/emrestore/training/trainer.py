@@ -40,7 +40,8 @@ LOG_FIELDS = [
     "step", "phase", "wall_time_s", "lr_g", "lr_d", "loss_g", "l1", "mlwt", "fourier", "mean", "std",
     "adv_g", "loss_d", "grad_norm_g", "pairs_per_s",
 ]
-VAL_FIELDS = ["step", "l1", "mlwt", "fourier", "mean", "std", "mae", "psnr_db", "input_mae", "input_psnr_db"]
+VAL_FIELDS = ["step", "l1", "mlwt", "fourier", "mean", "std", "mae", "psnr_db",
+              "input_l1", "input_mae", "input_psnr_db"]
 
 
 def lr_factor(step: int, total: int, warmup: int, decay: str, min_ratio: float) -> float:
@@ -71,8 +72,8 @@ def evaluate(
 
     Returns the loss terms (normalised units, image-weighted, as in training), the raw mean
     absolute error ``mae`` [input units], the mean PSNR ``psnr_db`` [dB] with the target's
-    max − min as peak, and the same two metrics for the degraded input itself
-    (``input_mae``, ``input_psnr_db``) as a baseline.
+    max − min as peak, and for the degraded input itself as a baseline: ``input_l1`` (the
+    L1 term), ``input_mae`` and ``input_psnr_db``.
     """
     module = getattr(model, "module", model)
     was_training = module.training
@@ -89,6 +90,7 @@ def evaluate(
             _, terms = L.pixel_losses(pred, t, L.LossWeights())
             for name, value in terms.items():
                 sums[name] += float(value) * k
+            sums["input_l1"] += float(L.l1_loss((x - m) / s, t)) * k
             raw = pred * s + m
             peak = (y.amax(dim=(1, 2, 3)) - y.amin(dim=(1, 2, 3))).clamp_min(1e-12)
             for prefix, est in (("", raw), ("input_", x)):
