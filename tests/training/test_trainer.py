@@ -139,3 +139,22 @@ def test_paper_generator_trains_one_step(tmp_path):
     assert sum(p.numel() for p in trainer.generator.parameters()) == 7_035_521
     result = trainer.fit()
     assert result["finished"]
+
+
+def test_evaluate_input_baseline_metrics_are_exact():
+    import numpy as np
+
+    from emrestore.nn import build_generator
+    from emrestore.training import evaluate
+
+    ramp = np.linspace(0.0, 10.0, 16 * 16, dtype=np.float32).reshape(1, 1, 16, 16)
+    target = np.concatenate([ramp, 2 * ramp, ramp + 5])
+    degraded = target + np.float32(0.5) * np.sign(np.random.default_rng(0).standard_normal(target.shape))
+    degraded = degraded.astype(np.float32)
+    metrics = evaluate(build_generator("tiny", seed=0), degraded, target, batch_size=2)
+    assert metrics["input_mae"] == pytest.approx(0.5, rel=1e-5)
+    peaks = np.array([10.0, 20.0, 10.0])
+    expected = 10 * np.log10(peaks**2 / 0.25)
+    assert metrics["input_psnr_db"] == pytest.approx(expected.mean(), rel=1e-4)
+    assert metrics["input_psnr_median_db"] == pytest.approx(np.median(expected), rel=1e-4)
+    assert metrics["mae"] > 0 and np.isfinite(metrics["psnr_db"])

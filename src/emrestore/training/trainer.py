@@ -40,8 +40,8 @@ LOG_FIELDS = [
     "step", "phase", "wall_time_s", "lr_g", "lr_d", "loss_g", "l1", "mlwt", "fourier", "mean", "std",
     "adv_g", "loss_d", "grad_norm_g", "pairs_per_s",
 ]
-VAL_FIELDS = ["step", "l1", "mlwt", "fourier", "mean", "std", "mae", "psnr_db",
-              "input_l1", "input_mae", "input_psnr_db"]
+VAL_FIELDS = ["step", "l1", "mlwt", "fourier", "mean", "std", "mae", "psnr_db", "psnr_median_db",
+              "input_l1", "input_mae", "input_psnr_db", "input_psnr_median_db"]
 
 
 def lr_factor(step: int, total: int, warmup: int, decay: str, min_ratio: float) -> float:
@@ -72,13 +72,16 @@ def evaluate(
 
     Returns the loss terms (normalised units, image-weighted, as in training), the raw mean
     absolute error ``mae`` [input units], the mean PSNR ``psnr_db`` [dB] with the target's
-    max − min as peak, and for the degraded input itself as a baseline: ``input_l1`` (the
-    L1 term), ``input_mae`` and ``input_psnr_db``.
+    max − min as peak, its median ``psnr_median_db`` (robust to pairs whose input equals
+    the target, where the input's PSNR is unbounded), and for the degraded input itself as
+    a baseline: ``input_l1`` (the L1 term), ``input_mae``, ``input_psnr_db`` and
+    ``input_psnr_median_db``.
     """
     module = getattr(model, "module", model)
     was_training = module.training
     module.eval()
-    sums: dict[str, float] = {k: 0.0 for k in VAL_FIELDS if k != "step"}
+    sums: dict[str, float] = {k: 0.0 for k in VAL_FIELDS if k != "step" and "median" not in k}
+    psnrs: dict[str, list[float]] = {"": [], "input_": []}
     n = degraded.shape[0]
     try:
         for start in range(0, n, batch_size):
@@ -97,10 +100,15 @@ def evaluate(
                 err = est - y
                 mse = err.square().mean(dim=(1, 2, 3)).clamp_min(1e-20)
                 sums[prefix + "mae"] += float(err.abs().mean(dim=(1, 2, 3)).sum())
-                sums[prefix + "psnr_db"] += float((10 * torch.log10(peak.square() / mse)).sum())
+                psnr = 10 * torch.log10(peak.square() / mse)
+                sums[prefix + "psnr_db"] += float(psnr.sum())
+                psnrs[prefix].extend(psnr.tolist())
     finally:
         module.train(was_training)
-    return {k: v / n for k, v in sums.items()}
+    out = {k: v / n for k, v in sums.items()}
+    for prefix, values in psnrs.items():
+        out[prefix + "psnr_median_db"] = float(np.median(values))
+    return out
 
 
 class Trainer:
