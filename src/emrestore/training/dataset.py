@@ -140,8 +140,11 @@ def make_dataset(config: TrainConfig, seed: int | None = None) -> PairDataset:
     )
 
 
-def make_loader(config: TrainConfig, start_step: int = 0, rank: int = 0, world_size: int = 1) -> DataLoader:
-    """DataLoader serving the batches of steps ``start_step, start_step + 1, ...``."""
+def make_loader(
+    config: TrainConfig, start_step: int = 0, rank: int = 0, world_size: int = 1, pin_memory: bool = False
+) -> DataLoader:
+    """DataLoader serving the batches of steps ``start_step, start_step + 1, ...`` for process
+    ``rank`` of ``world_size`` (``pin_memory`` for CUDA training)."""
     dataset = make_dataset(config)
     sampler = StepSampler(config.data.batch_size, start_step, rank, world_size)
     workers = config.data.workers
@@ -152,6 +155,7 @@ def make_loader(config: TrainConfig, start_step: int = 0, rank: int = 0, world_s
         num_workers=workers,
         worker_init_fn=worker_init if workers > 0 else None,
         persistent_workers=workers > 0,
+        pin_memory=pin_memory,
         prefetch_factor=4 if workers > 0 else None,
         # worker seeds differ between DDP processes (the pairs themselves do not depend on them)
         generator=torch.Generator().manual_seed(config.seed + 7919 * rank),

@@ -156,7 +156,9 @@ class Trainer:
         state = None
         if resume:
             source = self.run_dir if resume is True else Path(resume)
-            state = load_checkpoint(find_checkpoint(source), map_location=self.device)
+            # RNG states must stay CPU tensors; weights and optimiser states are moved to the
+            # device by load_state_dict
+            state = load_checkpoint(find_checkpoint(source), map_location="cpu")
             stored = config_from_dict(state["config"])
             if config is not None:
                 for key in ("tag", "model", "discriminator"):
@@ -198,8 +200,7 @@ class Trainer:
             self.last_validation = state.get("validation")
             rng = state["rng"]
             if int(state.get("world_size", 1)) == self.dist.world_size and "noise" in rng:
-                self.noise_gen.set_state(rng["noise"][self.dist.rank].cpu()
-                                         if self.device.type == "cpu" else rng["noise"][self.dist.rank])
+                self.noise_gen.set_state(rng["noise"][self.dist.rank].cpu())
             restore_rng(rng)
         if self.dist.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -415,7 +416,8 @@ class Trainer:
         self._open_logs()
         start_time = time.perf_counter()
         stopped_on_time = False
-        loader = make_loader(cfg, self.step, self.dist.rank, self.dist.world_size)
+        loader = make_loader(cfg, self.step, self.dist.rank, self.dist.world_size,
+                             pin_memory=self.device.type == "cuda")
         bar = None
         if self.progress and self.is_main:
             from tqdm.auto import tqdm
