@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
 from pathlib import Path
 
 from ..errors import ParameterError
@@ -76,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
             if args.seed is not None:
                 data["seed"] = args.seed
             config = config_from_dict(data)
+        if not args.out and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ParameterError("Under torchrun every process needs the same run directory.",
+                                 "Give --out DIR.")
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = Path(args.out or Path("runs") / f"{config.tag}-{stamp}")
         if (run_dir / "checkpoints" / "last.pt").is_file():
