@@ -84,6 +84,7 @@ def test_wall_time_budget_stops_checkpoints_and_resumes(tmp_path):
     result = Trainer(config, tmp_path, progress=False, export=False).fit(minutes=0.02)
     assert result["stopped_on_time"] and not result["finished"]
     assert 0 < result["step"] < 100000
+    assert int(read_log(tmp_path)[-1]["step"]) == result["step"]  # the last step is logged
     assert load_checkpoint(tmp_path)["step"] == result["step"]
     again = Trainer(None, tmp_path, resume=True, progress=False, export=False)
     assert again.step == result["step"]

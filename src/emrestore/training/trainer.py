@@ -423,8 +423,21 @@ class Trainer:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=total, initial=self.step, desc=f"train {cfg.tag}", unit="step", dynamic_ncols=True)
-        window_start, window_pairs = time.perf_counter(), 0
+        window = {"start": time.perf_counter(), "pairs": 0}
+
+        def log_row(values: dict[str, float]) -> None:
+            values = self._mean_over_processes(values)  # collective under DDP
+            now = time.perf_counter()
+            values["pairs_per_s"] = window["pairs"] / max(now - window["start"], 1e-9)
+            window["start"], window["pairs"] = now, 0
+            phase = "gan" if self.step > cfg.schedule.pixel_steps else "pixel"
+            elapsed = self.wall_time_before + now - start_time
+            self._append("log.csv", LOG_FIELDS, {"step": self.step, "phase": phase, "wall_time_s": elapsed, **values})
+            if bar is not None:
+                bar.set_postfix(loss=f"{values['loss_g']:.4g}", pairs_s=f"{values['pairs_per_s']:.3g}")
+
         iterator = iter(loader)
+        pending: dict[str, float] | None = None
         try:
             while self.step < end:
                 if budget_s > 0:
@@ -433,27 +446,21 @@ class Trainer:
                         stopped_on_time = True
                         break
                 degraded, target = next(iterator)
-                values = self.train_step(degraded, target)
-                window_pairs += degraded.shape[0] * self.dist.world_size
+                pending = self.train_step(degraded, target)
+                window["pairs"] += degraded.shape[0] * self.dist.world_size
                 if bar is not None:
                     bar.update(1)
                 if self.step % cfg.schedule.log_every == 0 or self.step == end:
-                    values = self._mean_over_processes(values)
-                    now = time.perf_counter()
-                    values["pairs_per_s"] = window_pairs / max(now - window_start, 1e-9)
-                    window_start, window_pairs = now, 0
-                    phase = "gan" if self.step > cfg.schedule.pixel_steps else "pixel"
-                    elapsed = self.wall_time_before + now - start_time
-                    self._append("log.csv", LOG_FIELDS,
-                                 {"step": self.step, "phase": phase, "wall_time_s": elapsed, **values})
-                    if bar is not None:
-                        bar.set_postfix(loss=f"{values['loss_g']:.4g}", pairs_s=f"{values['pairs_per_s']:.3g}")
+                    log_row(pending)
+                    pending = None
                 every = cfg.schedule.validate_every
                 if every and self.step % every == 0 and self.step < end:
                     self._log_validation()
                 every = cfg.schedule.checkpoint_every
                 if every and self.step % every == 0 and self.step < end:
                     self.save(self.wall_time_before + time.perf_counter() - start_time)
+            if pending is not None:  # stopped on time between two log rows
+                log_row(pending)
         finally:
             if bar is not None:
                 bar.close()
