@@ -54,30 +54,47 @@ def timed(fn, repeats: int) -> float:
     return min(times)
 
 
-def bench_inference(name: str, repeats: int, threads: int) -> dict[str, float]:
+def _sync(device: torch.device):
+    def run(fn):
+        def wrapped():
+            result = fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            return result
+        return wrapped
+    return run
+
+
+def bench_inference(name: str, repeats: int, threads: int, device: torch.device) -> dict[str, float]:
     import onnxruntime as ort
 
-    model = build_generator(name, seed=0).eval()
-    x = torch.rand(1, 1, 256, 256) * 100
+    sync = _sync(device)
+    model = build_generator(name, seed=0).eval().to(device)
+    x = torch.rand(1, 1, 256, 256, device=device) * 100
     out: dict[str, float] = {}
     with torch.no_grad():
-        out["eager_ms"] = 1e3 * timed(lambda: model(x), repeats)
+        out["eager_ms"] = 1e3 * timed(sync(lambda: model(x)), repeats)
     model_cl = model.to(memory_format=torch.channels_last)
     x_cl = x.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
-        out["channels_last_ms"] = 1e3 * timed(lambda: model_cl(x_cl), repeats)
+        out["channels_last_ms"] = 1e3 * timed(sync(lambda: model_cl(x_cl)), repeats)
+    model = model.cpu()
+    x = x.cpu()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.onnx"
         export_onnx(model, path, check_shapes=((1, 64, 64),))
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
-        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        providers = ["CPUExecutionProvider"]
+        if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         feeds = {"image": x.numpy(), "stats": np.float32([[float(x.mean()), float(x.std())]])}
         out["onnxruntime_ms"] = 1e3 * timed(lambda: session.run(None, feeds), repeats)
     return out
 
 
-def bench_training(name: str, steps: int, batch: int, crop: int) -> dict[str, float]:
+def bench_training(name: str, steps: int, batch: int, crop: int, device: torch.device) -> dict[str, float]:
     config = config_from_dict({
         "tag": "hrstem", "seed": 0, "model": {"preset": name},
         "data": {"source": "synthetic", "degradation": "poisson", "crop": crop, "batch_size": batch,
@@ -87,7 +104,8 @@ def bench_training(name: str, steps: int, batch: int, crop: int) -> dict[str, fl
     })
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(config, tmp, progress=False, export=False)
+        trainer = Trainer(config, tmp, progress=False, export=False, device=str(device))
+        sync = _sync(device)
         from emrestore.training import make_dataset
 
         dataset = make_dataset(config)
@@ -98,7 +116,7 @@ def bench_training(name: str, steps: int, batch: int, crop: int) -> dict[str, fl
         y = torch.stack([p[1] for p in pairs])
         for phase, step0 in (("pixel", 0), ("gan", 1000)):
             trainer.step = step0
-            best = timed(lambda: trainer.train_step(x, y), steps)
+            best = timed(sync(lambda: trainer.train_step(x, y)), steps)
             out[f"train_{phase}_pairs_per_s"] = batch / best
     return out
 
@@ -111,6 +129,8 @@ def main(argv=None) -> int:
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (torch runs; onnxruntime uses CUDA "
+                        "when its CUDA provider is installed)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -125,7 +145,11 @@ def main(argv=None) -> int:
         "torch": torch.__version__, "python": platform.python_version(),
         "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_", "unset"),
         "load_avg": os.getloadavg()[0],
+        "device": args.device,
     }
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        machine["gpu"] = torch.cuda.get_device_name(device)
     print(f"# {machine}", flush=True)
     rows = []
     header = ("| config | params | GFLOP/256² | eager ms | channels-last ms | onnxruntime ms | "
@@ -134,8 +158,8 @@ def main(argv=None) -> int:
     print("|" + "---|" * 9, flush=True)
     for name in args.configs:
         row = {"config": name, "params": generator_parameter_count(name), "gflop_256": generator_gflop(name)}
-        row.update(bench_inference(name, args.repeats, args.threads))
-        row.update(bench_training(name, args.train_steps, args.batch, args.crop))
+        row.update(bench_inference(name, args.repeats, args.threads, device))
+        row.update(bench_training(name, args.train_steps, args.batch, args.crop, device))
         rows.append(row)
         print(f"| {name} | {row['params']:,} | {row['gflop_256']:.1f} | {row['eager_ms']:.0f} | "
               f"{row['channels_last_ms']:.0f} | {row['onnxruntime_ms']:.0f} | "
