@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +37,20 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` with :func:`torch.save` to a temporary file, then rename it."""
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """:func:`torch.save` ``obj`` to a temporary file next to ``path``, then rename it."""
+    from ..io.atomic import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".pt.tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save({"version": CHECKPOINT_VERSION, **payload}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as temp:
+        torch.save(obj, temp)
     return path
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (plus the checkpoint format version) atomically."""
+    return atomic_torch_save({"version": CHECKPOINT_VERSION, **payload}, path)
 
 
 def find_checkpoint(path: str | Path) -> Path:

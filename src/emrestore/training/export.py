@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -43,20 +42,11 @@ def save_torch_weights(model: torch.nn.Module, path: str | os.PathLike) -> Path:
     """Write ``{"config": generator config dict, "state_dict": ...}`` (readable with
     ``torch.load(..., weights_only=True)``), atomically; the restore engine's PyTorch backend
     loads ``<model>.pt`` next to ``<model>.onnx``."""
+    from .checkpoint import atomic_torch_save
+
     module = getattr(model, "module", model)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".pt.tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-        torch.save({"config": module.config.to_dict(), "state_dict": state}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    return atomic_torch_save({"config": module.config.to_dict(), "state_dict": state}, path)
 
 
 def _sha256(path: Path) -> str:
@@ -141,10 +131,11 @@ def export_onnx(
         graph_module = _WithStats(module)
         input_names.append(ONNX_STATS)
         dynamic_axes[ONNX_STATS] = {0: "batch"}
-    fd, tmp_name = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
-    os.close(fd)
+    from ..io.atomic import atomic_path
+
     try:
-        with warnings.catch_warnings():
+        with atomic_path(path) as temp, warnings.catch_warnings():
+            tmp_name = str(temp)
             warnings.simplefilter("ignore")
             # The TorchScript-based exporter: it needs no onnxscript, handles the
             # shape-dependent padding with dynamic axes and is stable for conv nets.
@@ -159,21 +150,16 @@ def export_onnx(
                 opset_version=opset,
                 do_constant_folding=True,
             )
-        proto = onnx.load(tmp_name)
-        props = {"producer": "emrestore", **{k: str(v) for k, v in (metadata or {}).items()}}
-        config = getattr(module, "config", None)
-        if config is not None and hasattr(config, "to_dict"):
-            props["generator_config"] = json.dumps(config.to_dict())
-        for key, value in props.items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
-        onnx.checker.check_model(proto)
-        onnx.save(proto, tmp_name)
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+            proto = onnx.load(tmp_name)
+            props = {"producer": "emrestore", **{k: str(v) for k, v in (metadata or {}).items()}}
+            config = getattr(module, "config", None)
+            if config is not None and hasattr(config, "to_dict"):
+                props["generator_config"] = json.dumps(config.to_dict())
+            for key, value in props.items():
+                entry = proto.metadata_props.add()
+                entry.key, entry.value = key, value
+            onnx.checker.check_model(proto)
+            onnx.save(proto, tmp_name)
     finally:
         module.train(was_training)
 

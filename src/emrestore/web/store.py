@@ -141,18 +141,10 @@ def model_set(models_dir: Path | None = None) -> dict[str, ModelInfo]:
 
 
 def describe_model(info: ModelInfo) -> dict[str, Any]:
-    """What ``GET /api/models`` says about one model (no server paths)."""
-    card = info.card
-    return {
-        "name": info.name,
-        "tag": card.get("tag"),
-        "modality": card.get("modality"),
-        "config": card.get("config_name") or (card.get("config") or {}).get("name"),
-        "parameters": card.get("parameters"),
-        "pixel_size_nm": card.get("pixel_size_nm"),
-        "description": card.get("description"),
-        "size_mb": round(info.onnx_path.stat().st_size / 1e6, 2),
-    }
+    """What ``GET /api/models`` says about one model (as ``emrestore models``, without server paths)."""
+    described = {key: value for key, value in info.summary().items() if key != "file"}
+    described["description"] = info.card.get("description")
+    return described
 
 
 def no_models_error() -> WebError:
