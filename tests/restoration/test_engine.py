@@ -8,7 +8,7 @@ import pytest
 import emrestore
 from emrestore.errors import NonFiniteDataError, NotAnImageError, ParameterError
 from emrestore.restoration import Restorer, choose_model_tag
-from emrestore.restoration.tiling import TileGrid, pad_to_multiple, ramp_1d, tile_starts
+from emrestore.restoration.tiling import TileGrid, axis_tiles, pad_to_multiple, ramp_1d
 
 
 def _image(shape, seed=0):
@@ -18,11 +18,21 @@ def _image(shape, seed=0):
     return rng.poisson(np.broadcast_to(lattice, shape)).astype(np.float32)
 
 
-def test_tile_starts_cover_the_image():
-    assert tile_starts(100, 100, 10) == [0]
-    starts = tile_starts(1000, 256, 64)
-    assert starts[0] == 0 and starts[-1] == 1000 - 256
-    assert all(b - a <= 256 - 64 for a, b in zip(starts, starts[1:]))
+@pytest.mark.parametrize("length, tile, overlap, multiple", [
+    (100, 100, 10, 1), (1000, 256, 64, 4), (1024, 512, 64, 4), (4096, 512, 64, 4), (130, 64, 16, 2),
+    (516, 512, 64, 4)])
+def test_axis_tiles_cover_with_overlap_and_little_waste(length, tile, overlap, multiple):
+    size, starts = axis_tiles(length, tile, overlap, multiple)
+    assert size <= tile and size % multiple == 0 or size == length
+    assert starts[0] == 0 and starts[-1] + size == length
+    assert all(a + size - b >= overlap for a, b in zip(starts, starts[1:]))
+    # no more pixels than the fewest tiles of the largest size would process
+    count = 1 if tile >= length else -(-(length - overlap) // (tile - overlap))
+    assert len(starts) == count and size * count <= max(tile * count, length)
+
+
+def test_a_1024_axis_needs_three_384_px_tiles():
+    assert axis_tiles(1024, 512, 64, 4) == (384, [0, 320, 640])
 
 
 def test_pad_to_multiple():
@@ -155,5 +165,6 @@ def test_tile_count_and_progress_callback(stats_model):
     restorer = Restorer(stats_model, tile=64, overlap=16, batch_size=3, progress=False)
     seen = []
     restorer.restore_data(_image((2, 150, 100)), on_tiles=seen.append)
-    assert sum(seen) == restorer.tile_count((2, 150, 100)) == 2 * 3 * 2  # rows 0, 48, 86; columns 0, 36
+    # rows: 3 tiles of 60 px; columns: 2 tiles of 58 px
+    assert sum(seen) == restorer.tile_count((2, 150, 100)) == 2 * 3 * 2
     assert max(seen) <= 3
