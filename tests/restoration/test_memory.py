@@ -10,7 +10,7 @@ import pytest
 
 SCRIPT = textwrap.dedent(
     """
-    import resource, sys
+    import sys
     import numpy as np
     import emrestore
     model = sys.argv[1]
@@ -19,7 +19,8 @@ SCRIPT = textwrap.dedent(
                               pixel_size=0.05, unit="nm", modality="stem")
     out = emrestore.restore(image, model=model, tile=512, progress=False)
     assert out.shape == (8192, 8192) and np.isfinite(out.data).all()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2)  # GiB (ru_maxrss in KiB)
+    with open("/proc/self/status") as status:  # VmHWM: peak resident memory of this process image
+        print(next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024 ** 2)
     """
 )
 
