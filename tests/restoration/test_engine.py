@@ -168,3 +168,7 @@ def test_tile_count_and_progress_callback(stats_model):
     # rows: 3 tiles of 60 px; columns: 2 tiles of 58 px
     assert sum(seen) == restorer.tile_count((2, 150, 100)) == 2 * 3 * 2
     assert max(seen) <= 3
+
+
+def test_bare_arrays_are_treated_as_without_metadata():
+    assert choose_model_tag(None) == choose_model_tag(emrestore.EMImage(np.ones((4, 4))))

@@ -123,7 +123,7 @@ def restore(x: Any, model: str | Path | None = None, *, tile: int | None = None,
             out.metadata.set_item(f"Processing.emrestore.{key}", value)
         return out
     if isinstance(x, np.ndarray):
-        chosen, choice = resolve_choice(EMImage(np.zeros((2, 2))), model)
+        chosen, choice = resolve_choice(None, model)  # a bare array has no metadata
         restorer = load_model(chosen, **settings)
         logger.info("restoring with model %s (%s)", restorer.info.name, choice.reason)
         return restorer.restore_data(x)

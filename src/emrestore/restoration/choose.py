@@ -21,13 +21,13 @@ class ModelChoice:
     reason: str
 
 
-def choose_model_tag(image: EMImage) -> ModelChoice:
+def choose_model_tag(image: EMImage | None) -> ModelChoice:
     """Choose the model tag for an image from its modality and pixel size.
 
     Parameters
     ----------
-    image : EMImage
-        The image to restore.
+    image : EMImage or None
+        The image to restore; ``None`` for bare arrays (no modality, no pixel size).
 
     Returns
     -------
@@ -42,11 +42,11 @@ def choose_model_tag(image: EMImage) -> ModelChoice:
     ``--model`` overrides the choice.
     """
     notes = []
-    modality = image.modality
+    modality = image.modality if image is not None else None
     if modality is None:
         modality = "stem"
         notes.append("modality unknown (no acquisition metadata), assumed STEM")
-    size_nm = image.pixel_size_nm
+    size_nm = image.pixel_size_nm if image is not None else None
     if size_nm is None:
         scale = "hr"
         notes.append("pixel size unknown, assumed atomic resolution")
@@ -57,6 +57,6 @@ def choose_model_tag(image: EMImage) -> ModelChoice:
         scale = "hr" if size_nm <= ATOMIC_MAX_PIXEL_NM else "lr"
         what = "atomic resolution" if scale == "hr" else "morphology scale"
         notes.append(f"{modality.upper()} at {size_nm:.3g} nm/px ({what}, threshold {ATOMIC_MAX_PIXEL_NM} nm/px)")
-    if image.modality is not None and image.pixel_size_nm is not None:
+    if image is not None and image.modality is not None and image.pixel_size_nm is not None:
         notes.insert(0, "from the file's metadata")
     return ModelChoice(tag=f"{scale}{modality}", reason="; ".join(notes))

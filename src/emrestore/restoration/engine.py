@@ -192,7 +192,7 @@ def _check_pixels(data: np.ndarray) -> None:
         )
 
 
-def resolve_choice(image: EMImage, model: str | Path | None) -> tuple[str | Path, ModelChoice]:
+def resolve_choice(image: EMImage | None, model: str | Path | None) -> tuple[str | Path, ModelChoice]:
     """The model to use for ``image`` and a human-readable reason."""
     if model is not None:
         return model, ModelChoice(tag=str(model), reason="chosen by the user")
