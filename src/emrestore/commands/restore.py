@@ -112,5 +112,6 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(f"{source} -> {written}  [model {info['model']}: {choice}]", file=sys.stdout)
         except EMRestoreError as error:
             failures += 1
-            tqdm.write(f"emrestore restore: error: {source}: {error}", file=sys.stderr)
+            where = "" if str(source) in str(error) or source.name in str(error) else f"{source}: "
+            tqdm.write(f"emrestore restore: error: {where}{error}", file=sys.stderr)
     return 2 if failures else 0
