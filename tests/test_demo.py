@@ -6,7 +6,7 @@ import numpy as np
 
 import emrestore
 from emrestore.cli import main
-from emrestore.commands.demo import psnr
+from emrestore.evaluation.metrics import psnr
 
 
 def test_psnr():

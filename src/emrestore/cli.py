@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "restore",
     "models",
     "demo",
+    "evaluate",
     "simulate",
     "distort",
     "serve",

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..evaluation.metrics import psnr
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -31,13 +33,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--size", type=int, default=384, help="image size [px] (default 384)")
     parser.set_defaults(func=run)
     return parser
-
-
-def psnr(image: np.ndarray, target: np.ndarray) -> float:
-    """Peak signal-to-noise ratio [dB] with the target's data range."""
-    data_range = float(target.max() - target.min()) or 1.0
-    mse = float(np.mean((image.astype(np.float64) - target) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(data_range**2 / mse)
 
 
 def side_by_side(panels: list[tuple[str, np.ndarray]], path: Path, title: str) -> None:

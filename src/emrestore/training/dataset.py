@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import ParameterError
+from ..datasets.registry import TAGS
 from .config import TrainConfig
 from .sources import BankSource, RendererSource, SyntheticSource, get_augment, get_degradation
 
@@ -37,10 +38,14 @@ __all__ = [
 ]
 
 
-def make_source(config: TrainConfig):
-    """The clean-image source of ``[data] source``."""
+def make_source(config: TrainConfig, held_out: bool = False):
+    """The clean-image source of ``[data] source``.
+
+    With ``held_out=True`` a bank run draws from the tag's renderer instead, so its
+    validation images are new specimens rather than new crops of training images.
+    """
     data = config.data
-    if data.source == "renderer":
+    if data.source == "renderer" or (held_out and data.source == "bank" and config.tag in TAGS):
         return RendererSource(config.tag)
     if data.source == "bank":
         return BankSource(data.bank, config.modality)
@@ -164,11 +169,12 @@ def make_loader(
 
 def _validation_key(config: TrainConfig) -> str:
     data = config.data
+    held_out = data.source == "bank" and config.tag in TAGS  # validated on the renderer
     spec = {
         "tag": config.tag,
         "modality": config.modality,
-        "source": data.source,
-        "bank": str(Path(data.bank).resolve()) if data.bank else "",
+        "source": "renderer" if held_out else data.source,
+        "bank": str(Path(data.bank).resolve()) if data.bank and not held_out else "",
         "crop": data.crop,
         "augment": data.augment,
         "degradation": data.degradation,
@@ -183,7 +189,7 @@ def validation_set(config: TrainConfig, cache_dir: str | Path | None = None) -> 
     """The fixed, seeded validation pairs of a configuration, (N, 1, crop, crop) float32 each.
 
     Pair ``i`` is made with seed ``[validation_seed, i]`` (no augmentation), independently of
-    the training seed. When ``cache_dir`` is given, the set is stored there as
+    the training seed. Runs on a bank validate on the tag's renderer (held-out specimens). When ``cache_dir`` is given, the set is stored there as
     ``validation_TAG_HASH.npz`` (the hash covers every data setting) and read back by later
     runs, so all runs with the same data settings are compared on the same pairs.
     """
@@ -195,7 +201,7 @@ def validation_set(config: TrainConfig, cache_dir: str | Path | None = None) -> 
                 return stored["degraded"], stored["target"]
     data = config.data
     dataset = PairDataset(
-        make_source(config),
+        make_source(config, held_out=True),
         get_degradation(data.degradation, tuple(data.dose_range)),
         data.crop,
         data.validation_seed,

@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["git_commit", "hardware_info", "write_model_card", "MODEL_CARD_FORMAT"]
+__all__ = ["cpu_model", "git_commit", "hardware_info", "write_model_card", "MODEL_CARD_FORMAT"]
 
 MODEL_CARD_FORMAT = "emrestore-model-card/1"
 
@@ -42,6 +42,18 @@ def git_commit(start: str | Path | None = None) -> dict[str, Any]:
         return {"git_commit": "unknown", "git_dirty": None}
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; ``platform.processor()`` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def hardware_info(device: Any = None, world_size: int = 1) -> dict[str, Any]:
     """Machine, CPU, thread count and accelerators used for training."""
     import torch
@@ -54,15 +66,8 @@ def hardware_info(device: Any = None, world_size: int = 1) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "device": str(device) if device is not None else "cpu",
         "world_size": world_size,
+        "cpu_model": cpu_model(),
     }
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    info["cpu_model"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     if torch.cuda.is_available():
         info["cuda_devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info

@@ -1,0 +1,93 @@
+"""``emrestore evaluate``: score the shipped models against classical baselines, write the report.
+
+For each tag: a held-out evaluation set (64 pairs of 256×256 px by default, rendered once and
+cached), the baselines (raw, median, oracle Gaussian / non-local means / BM3D when the ``bm3d``
+package is installed) and the shipped model (plus any ``--model`` files), with PSNR, SSIM,
+low-dose PSNR and ms per image; a figure of 8 validation images per model; restored versions
+of real files (``--real DIR``). Writes ``OUT/evaluation.md`` and ``OUT/evaluation/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score models against classical baselines; write evaluation.md and figures",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("--tag", action="append", metavar="TAG",
+                        help="evaluate this tag (repeatable; default: every tag with a shipped model)")
+    parser.add_argument("--model", action="append", default=[], metavar="ONNX",
+                        help="also score this .onnx model (on the tag of its model card; repeatable)")
+    parser.add_argument("--out", type=Path, default=Path("docs"),
+                        help="folder for evaluation.md and evaluation/ (default docs)")
+    parser.add_argument("--real", type=Path, metavar="DIR",
+                        help="restore the micrographs in DIR (e.g. ../shared/data/real) and show them")
+    parser.add_argument("--n", type=int, default=64, help="evaluation pairs per tag (default 64)")
+    parser.add_argument("--size", type=int, default=256, help="image edge [px] (default 256)")
+    parser.add_argument("--bm3d-images", type=int, default=12, metavar="N",
+                        help="run BM3D on N images spread over the doses (default 12; -1 all, 0 none)")
+    parser.add_argument("--cache", type=Path, metavar="DIR",
+                        help="cache for evaluation sets and baseline scores (default ~/.cache/emrestore/evaluation)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _cache_dir(option: Path | None) -> Path:
+    if option is not None:
+        return option
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "emrestore" / "evaluation"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..datasets.registry import TAGS
+    from ..errors import InputNotFoundError, ParameterError
+    from ..evaluation import evaluate_tag, validation_pairs, write_report
+    from ..evaluation.report import restore_real
+    from ..restoration.models import find_model, shipped_models
+    from ..training.model_card import cpu_model, git_commit
+
+    shipped = {m.name for m in shipped_models()}
+    extra: dict[str, list[str]] = {}
+    for path in args.model:
+        info = find_model(path)
+        if info.tag not in TAGS:
+            raise ParameterError(f"Model {path} has no model tag in its card.",
+                                 "Score models exported by `emrestore train` / `emrestore export`.")
+        extra.setdefault(info.tag, []).append(str(info.onnx_path))
+    tags = args.tag or [t for t in TAGS if t in shipped or t in extra]
+    for tag in tags:
+        if tag not in TAGS:
+            raise ParameterError(f"Unknown model tag {tag!r}.", f"Use one of {', '.join(TAGS)}.")
+    if not tags:
+        raise ParameterError("No model to evaluate: this version ships none and no --model was given.",
+                             "Pass --model FILE.onnx (e.g. a run's model.onnx).")
+    if args.real is not None and not args.real.is_dir():
+        raise InputNotFoundError(f"--real {args.real} is not a folder.", "Point --real at a folder of micrographs.")
+    cache = _cache_dir(args.cache)
+    progress = not args.quiet
+    evaluations = []
+    for tag in tags:
+        valset = validation_pairs(tag, n=args.n, size=args.size, cache_dir=cache, progress=progress)
+        models = ([tag] if tag in shipped else []) + extra.get(tag, [])
+        evaluation = evaluate_tag(valset, models, bm3d_images=args.bm3d_images, cache_dir=cache, progress=progress)
+        evaluations.append(evaluation)
+        for row in evaluation.table():
+            print(f"{tag:7s} {row['method']:34s} PSNR {row['psnr_mean_db']:6.2f} dB  SSIM {row['ssim_mean']:.3f}  "
+                  f"low-dose {row['low_dose_psnr_mean_db']:6.2f} dB  {row['ms_median']:8.1f} ms  ({row['n']} images)")
+    real = []
+    if args.real is not None:
+        files = sorted(p for p in args.real.iterdir() if p.is_file() and not p.name.startswith(".")
+                       and p.suffix.lower() not in (".md", ".txt", ".json", ".emi"))
+        real = [restore_real(p, args.out / "evaluation") for p in files]
+    machine = {"cpu_model": cpu_model(), "threads": os.cpu_count(), **git_commit()}
+    path = write_report(evaluations, real, args.out, machine)
+    print(path)
+    return 0

@@ -1,0 +1,401 @@
+"""Evaluate restorers on a tag's evaluation set and write ``evaluation.md`` with figures.
+
+Baselines are scored once per evaluation set and cached as JSON (they never change);
+models are scored every time. Times are wall-clock milliseconds per 256×256 image on the
+machine that runs the evaluation (tuning of the oracle baselines excluded).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ParameterError
+from .baselines import BASELINES, Baseline
+from .metrics import psnr, ssim
+from .validation import ValidationSet
+
+#: Validation images shown per tag in the example figure.
+FIGURE_IMAGES = 8
+#: Version of the cached baseline scores (bump when a baseline changes).
+CACHE_VERSION = 1
+
+
+@dataclass
+class MethodScores:
+    """Per-image scores of one method on (part of) an evaluation set.
+
+    ``psnr_db``, ``ssim``, ``ms`` are (N,) arrays with NaN where the method was not run.
+    """
+
+    name: str
+    kind: str  # "baseline" or "model"
+    psnr_db: np.ndarray
+    ssim: np.ndarray
+    ms: np.ndarray
+    params: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def evaluated(self) -> np.ndarray:
+        return np.isfinite(self.psnr_db)
+
+    def summary(self, low_dose: np.ndarray) -> dict[str, float]:
+        """Means and medians over the evaluated images (low dose: lowest third of doses)."""
+        done = self.evaluated
+        low = done & low_dose
+        return {
+            "n": int(done.sum()),
+            "psnr_mean_db": float(np.mean(self.psnr_db[done])),
+            "psnr_median_db": float(np.median(self.psnr_db[done])),
+            "ssim_mean": float(np.mean(self.ssim[done])),
+            "low_dose_psnr_mean_db": float(np.mean(self.psnr_db[low])) if low.any() else float("nan"),
+            "low_dose_ssim_mean": float(np.mean(self.ssim[low])) if low.any() else float("nan"),
+            "ms_median": float(np.median(self.ms[done])),
+        }
+
+
+@dataclass
+class TagEvaluation:
+    """Everything the report shows for one tag."""
+
+    tag: str
+    valset: ValidationSet
+    methods: list[MethodScores]
+    examples: dict[str, dict[int, np.ndarray]]  # model name -> {index: restored}
+    model_cards: dict[str, dict[str, Any]]
+
+    def table(self) -> list[dict[str, Any]]:
+        low = self.valset.low_dose()
+        return [{"method": m.name, "kind": m.kind, "note": m.note, **m.summary(low)} for m in self.methods]
+
+    def bm3d_gaps(self) -> dict[str, float]:
+        """Mean PSNR of each model minus BM3D's, on the images BM3D was run on [dB]."""
+        bm3d = next((m for m in self.methods if m.name.startswith("BM3D")), None)
+        if bm3d is None:
+            return {}
+        on = bm3d.evaluated
+        return {m.name: float(np.mean(m.psnr_db[on]) - np.mean(bm3d.psnr_db[on]))
+                for m in self.methods if m.kind == "model"}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def figure_indices(valset: ValidationSet, count: int = FIGURE_IMAGES) -> list[int]:
+    """``count`` images spread evenly over the set's doses, lowest first."""
+    order = np.argsort(valset.doses, kind="stable")
+    picks = np.linspace(0, len(order) - 1, min(count, len(order))).round().astype(int)
+    return [int(order[i]) for i in picks]
+
+
+def _score(image: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    return psnr(image, target), ssim(image, target)
+
+
+def score_baseline(baseline: Baseline, valset: ValidationSet, indices: list[int],
+                   cache_dir: Path | None, progress: bool = True) -> MethodScores:
+    """Run a baseline on ``indices`` of the set, reusing cached per-image scores."""
+    from tqdm.auto import tqdm
+
+    n = len(valset)
+    cache = (Path(cache_dir) / f"scores_{valset.tag}_{valset.key}_{_slug(baseline.name)}_v{CACHE_VERSION}.json"
+             if cache_dir is not None else None)
+    stored: dict[str, Any] = {}
+    if cache is not None and cache.is_file():
+        stored = json.loads(cache.read_text())
+    todo = [i for i in indices if str(i) not in stored]
+    for i in tqdm(todo, desc=f"{valset.tag}: {baseline.name}", unit="img", disable=not progress, leave=False):
+        start = time.perf_counter()
+        out, params = baseline.run(valset.inputs[i], valset.targets[i])
+        elapsed = 1e3 * (time.perf_counter() - start)
+        ms = float(params.pop("ms", elapsed))
+        p, s = _score(out, valset.targets[i])
+        stored[str(i)] = {"psnr_db": p, "ssim": s, "ms": ms, "params": params}
+        if cache is not None:  # after each image: slow baselines resume where they stopped
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp")
+            tmp.write_text(json.dumps(stored))
+            os.replace(tmp, cache)
+    scores = MethodScores(baseline.name, "baseline", np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan),
+                          [{} for _ in range(n)])
+    for i in indices:
+        row = stored[str(i)]
+        scores.psnr_db[i], scores.ssim[i], scores.ms[i] = row["psnr_db"], row["ssim"], row["ms"]
+        scores.params[i] = row["params"]
+    return scores
+
+
+def score_model(model: str | Path, valset: ValidationSet, keep: list[int],
+                progress: bool = True) -> tuple[MethodScores, dict[int, np.ndarray], dict[str, Any]]:
+    """Restore every image of the set with ``model``; returns scores, the images ``keep`` and the card."""
+    from tqdm.auto import tqdm
+
+    from ..restoration.engine import Restorer
+
+    restorer = Restorer(model, progress=False)
+    name = f"emrestore {restorer.info.name}"
+    config = restorer.info.card.get("config_name")
+    n = len(valset)
+    scores = MethodScores(name, "model", np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan),
+                          note=f"{config} preset" if config else "")
+    restorer.restore_array(valset.inputs[0])  # warm-up: session start-up is not per-image time
+    kept: dict[int, np.ndarray] = {}
+    for i in tqdm(range(n), desc=f"{valset.tag}: {name}", unit="img", disable=not progress, leave=False):
+        start = time.perf_counter()
+        out = restorer.restore_array(valset.inputs[i])
+        scores.ms[i] = 1e3 * (time.perf_counter() - start)
+        scores.psnr_db[i], scores.ssim[i] = _score(out, valset.targets[i])
+        if i in keep:
+            kept[i] = out
+    return scores, kept, restorer.info.card
+
+
+def evaluate_tag(valset: ValidationSet, models: list[str | Path], bm3d_images: int = 12,
+                 cache_dir: str | Path | None = None, progress: bool = True) -> TagEvaluation:
+    """Score the baselines and ``models`` on a tag's evaluation set.
+
+    Parameters
+    ----------
+    valset : ValidationSet
+        From :func:`~emrestore.evaluation.validation_pairs`.
+    models : list of str or Path
+        Shipped tags or ``.onnx`` paths, each a row of the table.
+    bm3d_images : int
+        BM3D (≈ 2.5–5 s per image and σ) runs on this many images, spread over the doses;
+        0 skips it, a negative value runs it on all.
+    cache_dir : path-like, optional
+        Where baseline scores are cached.
+    progress : bool
+        Progress bars.
+    """
+    n = len(valset)
+    methods: list[MethodScores] = []
+    for baseline in BASELINES:
+        if not baseline.available:
+            continue
+        if baseline.slow:
+            if bm3d_images == 0:
+                continue
+            indices = list(range(n)) if bm3d_images < 0 or bm3d_images >= n else sorted(
+                figure_indices(valset, bm3d_images))
+        else:
+            indices = list(range(n))
+        scores = score_baseline(baseline, valset, indices, Path(cache_dir) if cache_dir else None, progress)
+        if len(indices) < n:
+            scores.note = f"{len(indices)} of {n} images"
+        methods.append(scores)
+    keep = figure_indices(valset)
+    examples: dict[str, dict[int, np.ndarray]] = {}
+    cards: dict[str, dict[str, Any]] = {}
+    for model in models:
+        scores, kept, card = score_model(model, valset, keep, progress)
+        if card.get("tag") not in (None, valset.tag):
+            raise ParameterError(f"Model {model} was trained for {card.get('tag')!r}, not {valset.tag!r}.",
+                                 "Evaluate a model on its own tag's set (--tag).")
+        methods.append(scores)
+        examples[scores.name] = kept
+        cards[scores.name] = card
+    return TagEvaluation(valset.tag, valset, methods, examples, cards)
+
+
+# ---------------------------------------------------------------------------- figures
+def _display(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    low, high = np.percentile(reference, [0.5, 99.5])
+    return np.clip((image - low) / max(high - low, 1e-12), 0, 1)
+
+
+def example_figure(evaluation: TagEvaluation, model_name: str, path: Path) -> Path:
+    """Input / restored / target of the figure images, one column per image (low dose left)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kept = evaluation.examples[model_name]
+    indices = figure_indices(evaluation.valset)
+    vs = evaluation.valset
+    fig, axes = plt.subplots(3, len(indices), figsize=(1.9 * len(indices), 6.4), squeeze=False)
+    for col, i in enumerate(indices):
+        target = vs.targets[i]
+        rows = [(vs.inputs[i], f"input {psnr(vs.inputs[i], target):.1f} dB", vs.inputs[i]),
+                (kept[i], f"restored {psnr(kept[i], target):.1f} dB", target),
+                (target, f"target, {vs.doses[i]:.3g} e⁻/px", target)]
+        for row, (image, label, reference) in enumerate(rows):
+            ax = axes[row, col]
+            ax.imshow(_display(image, reference), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_title(label, fontsize=7)
+            ax.set_axis_off()
+    fig.suptitle(f"{evaluation.tag}: {model_name} on held-out validation images "
+                 f"(PSNR against the target; grey scale of the target, input on its own)", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+@dataclass
+class RealResult:
+    """A real file restored with the automatically chosen model."""
+
+    file: str
+    shape: tuple[int, ...]
+    model: str
+    reason: str
+    seconds: float
+    mean_in: float
+    mean_out: float
+    figure: str
+
+
+def restore_real(path: Path, figure_dir: Path, zoom: int = 256) -> RealResult:
+    """Restore a real file (model chosen from its metadata) and draw full view + zoom."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..io import read
+    from ..restoration import restore
+
+    image = read(path)
+    start = time.perf_counter()
+    restored = restore(image, progress=False)
+    seconds = time.perf_counter() - start
+    info = restored.metadata.get("restoration", {})
+    data_in, data_out = image.data, restored.data
+    if data_in.ndim == 3:  # a series: show its first frame
+        data_in, data_out = data_in[0], data_out[0]
+    h, w = data_in.shape
+    size = min(zoom, h, w)
+    y, x = (h - size) // 2, (w - size) // 2
+    fig, axes = plt.subplots(2, 2, figsize=(9, 9.6))
+    for ax, data, label in ((axes[0, 0], data_in, "input"), (axes[0, 1], data_out, "restored"),
+                            (axes[1, 0], data_in[y:y + size, x:x + size], f"input, central {size}×{size} px"),
+                            (axes[1, 1], data_out[y:y + size, x:x + size], f"restored, central {size}×{size} px")):
+        ax.imshow(_display(data, data_in if label.startswith("input") else data_out), cmap="gray",
+                  interpolation="nearest")
+        ax.set_title(label, fontsize=9)
+        ax.set_axis_off()
+    pixel = f"{image.pixel_size:.4g} {image.unit}/px" if image.pixel_size else "uncalibrated"
+    fig.suptitle(f"{path.name} ({image.modality or 'modality unknown'}, {pixel}) restored with "
+                 f"{info.get('model', '?')}", fontsize=9)
+    fig.tight_layout()
+    figure = figure_dir / f"real_{_slug(path.stem)}.png"
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(figure, dpi=100)
+    plt.close(fig)
+    return RealResult(path.name, tuple(image.data.shape), str(info.get("model", "?")),
+                      str(info.get("model_choice", "")), seconds,
+                      float(np.mean(data_in)), float(np.mean(data_out)), figure.name)
+
+
+# ---------------------------------------------------------------------------- markdown
+def _fmt(value: float, digits: int = 2) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def markdown_table(evaluation: TagEvaluation) -> str:
+    """The tag's table as Markdown."""
+    lines = ["| method | mean PSNR [dB] | median PSNR [dB] | mean SSIM | low-dose PSNR [dB] | "
+             "low-dose SSIM | ms / image | images |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in evaluation.table():
+        name = f"**{row['method']}**" if row["kind"] == "model" else row["method"]
+        if row["note"]:
+            name += f" ({row['note']})"
+        lines.append(f"| {name} | {_fmt(row['psnr_mean_db'])} | {_fmt(row['psnr_median_db'])} | "
+                     f"{_fmt(row['ssim_mean'], 3)} | {_fmt(row['low_dose_psnr_mean_db'])} | "
+                     f"{_fmt(row['low_dose_ssim_mean'], 3)} | {_fmt(row['ms_median'], 1)} | {row['n']} |")
+    return "\n".join(lines)
+
+
+def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_dir: str | Path,
+                 machine: dict[str, Any], figure_subdir: str = "evaluation") -> Path:
+    """Write ``evaluation.md`` (and the example figures) into ``out_dir``; returns its path."""
+    out = Path(out_dir)
+    figures = out / figure_subdir
+    figures.mkdir(parents=True, exist_ok=True)
+    date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Evaluation",
+        "",
+        "Regenerated by `emrestore evaluate` "
+        f"({date}; commit {machine.get('git_commit', 'unknown')[:10]}"
+        f"{' + local changes' if machine.get('git_dirty') else ''}; {machine.get('cpu_model', '?')}, "
+        f"{machine.get('threads', '?')} threads). Method: `../shared/design/evaluation.md`; what is "
+        "measured and how is explained at the end.",
+        "",
+    ]
+    for evaluation in evaluations:
+        vs = evaluation.valset
+        lines += [f"## {evaluation.tag}", "",
+                  f"{len(vs)} held-out pairs of {vs.inputs.shape[-1]}×{vs.inputs.shape[-1]} px "
+                  f"(evaluation seed, specimens never seen in training); dose "
+                  f"{vs.doses.min():.3g}–{vs.doses.max():.3g}, low dose ≤ {np.quantile(vs.doses, 1 / 3):.3g} "
+                  f"{'primary e⁻/px' if evaluation.tag.endswith('sem') else 'e⁻/px'}; pixel size "
+                  f"{vs.pixel_size_nm.min():.3g}–{vs.pixel_size_nm.max():.3g} nm.", "",
+                  markdown_table(evaluation), ""]
+        for name, gap in evaluation.bm3d_gaps().items():
+            verdict = "meets" if gap >= 3.0 else "does not meet"
+            lines.append(f"{name} vs oracle BM3D on the same images: **{gap:+.2f} dB** mean PSNR "
+                         f"({verdict} the +3 dB target).")
+        for name, card in evaluation.model_cards.items():
+            training = card.get("training", {})
+            lines.append(f"{name}: {card.get('config_name', '?')} preset, {card.get('parameters', 0):,} parameters, "
+                         f"{training.get('steps', '?')} steps, {training.get('pairs_seen', '?')} pairs, "
+                         f"{(training.get('wall_time_s') or 0) / 60:.0f} min of training.")
+        for name in evaluation.examples:
+            figure = example_figure(evaluation, name, figures / f"{evaluation.tag}_{_slug(name)}.png")
+            lines += ["", f"![{evaluation.tag} examples]({figure_subdir}/{figure.name})"]
+        lines.append("")
+    if real:
+        lines += ["## Real micrographs", "",
+                  "Restored at full size with the model chosen from the file's metadata; a central "
+                  "crop below each full view.", "",
+                  "| file | shape | model | s | mean in | mean out |", "|---|---|---|---:|---:|---:|"]
+        for r in real:
+            lines.append(f"| {r.file} | {'×'.join(map(str, r.shape))} | {r.model} | {r.seconds:.1f} | "
+                         f"{r.mean_in:.4g} | {r.mean_out:.4g} |")
+        lines.append("")
+        for r in real:
+            lines += [f"![{r.file}]({figure_subdir}/{r.figure})", ""]
+    lines += [
+        "## How to read this",
+        "",
+        "* PSNR uses the target's range (max − min) as the peak; SSIM is scikit-image's (7×7 window) "
+        "with the same range. Means and medians are over images; *low dose* is the lowest third of "
+        "the set's doses.",
+        "* Gaussian, non-local means and BM3D have their strength tuned **per image on the target** "
+        "(σ, h and σ from small grids, see `emrestore.evaluation.baselines`): upper bounds no user can "
+        "reach without the truth. BM3D runs on the 3×3-median-filtered input (impulses removed) and, "
+        "at seconds per image and σ, on a subset spread over the doses; the model-vs-BM3D gap is "
+        "computed on that subset.",
+        "* Our models get no tuning: one network per tag, run through onnxruntime exactly as "
+        "`emrestore restore` does (ms per image includes normalisation and padding, not start-up).",
+        "* The targets are what the distortion chain defines as truth (`docs/distortions.md`): scan "
+        "distortions and blur are part of the degradation, so a denoiser alone cannot reach them.",
+        "",
+    ]
+    path = out / "evaluation.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines), encoding="utf-8")
+    os.replace(tmp, path)
+    data = {"date": date, "machine": machine,
+            "tags": {e.tag: {"table": e.table(), "bm3d_gap_db": e.bm3d_gaps()} for e in evaluations},
+            "real": [r.__dict__ for r in real]}
+    json_path = figures / "evaluation.json"
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=float), encoding="utf-8")
+    os.replace(tmp, json_path)
+    return path

@@ -1,0 +1,117 @@
+"""The fixed, held-out evaluation set of a model tag.
+
+Pair ``i`` of tag ``T`` is :func:`emrestore.datasets.bank.render_sample` with the
+evaluation seed: a clean image from ``T``'s renderer degraded by its modality's full
+distortion chain. Training banks use other seeds (``emrestore simulate --seed 0``), so
+the specimens here were never seen in training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets.bank import render_sample
+from ..datasets.registry import TAGS
+from ..errors import ParameterError
+
+#: Seed of the evaluation sets (training banks use seed 0).
+EVAL_SEED = 20261122
+
+#: Distortion parameter holding the dose of each modality's chain.
+DOSE_KEYS = ("dose_e_per_px", "dose_pe_per_px")
+
+
+@dataclass
+class ValidationSet:
+    """Degraded inputs, targets and doses of one tag's evaluation set.
+
+    Attributes
+    ----------
+    tag : str
+    inputs, targets : numpy.ndarray
+        (N, size, size) float32, in the chain's output units.
+    doses : numpy.ndarray
+        (N,) electron dose of each pair [e⁻/px; primary electrons per px for SEM].
+    pixel_size_nm : numpy.ndarray
+        (N,) pixel size of each clean image [nm].
+    key : str
+        Hash of (tag, n, size, seed): names caches built on this set.
+    """
+
+    tag: str
+    inputs: np.ndarray
+    targets: np.ndarray
+    doses: np.ndarray
+    pixel_size_nm: np.ndarray
+    key: str
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def low_dose(self) -> np.ndarray:
+        """Boolean mask of the lowest third of doses."""
+        return self.doses <= np.quantile(self.doses, 1.0 / 3.0)
+
+
+def _dose(params: dict) -> float:
+    distortion = params.get("distortion", {})
+    for key in DOSE_KEYS:
+        if key in distortion:
+            return float(distortion[key])
+    raise ParameterError(f"Distortion parameters of {params.get('tag')} carry no dose.",
+                         f"Expected one of {DOSE_KEYS}.")
+
+
+def validation_pairs(tag: str, n: int = 64, size: int = 256, seed: int = EVAL_SEED,
+                     cache_dir: str | Path | None = None, progress: bool = True) -> ValidationSet:
+    """Render (or read back from ``cache_dir``) the evaluation set of ``tag``.
+
+    Parameters
+    ----------
+    tag : str
+        Model tag (``hrstem``, ``lrsem``, ...).
+    n : int
+        Number of pairs (default 64).
+    size : int
+        Image edge [px] (default 256).
+    seed : int
+        Evaluation seed (default :data:`EVAL_SEED`).
+    cache_dir : path-like, optional
+        Folder for ``valset_TAG_KEY.npz``; the set is rendered once and reused.
+    progress : bool
+        Progress bar while rendering.
+    """
+    if tag not in TAGS:
+        raise ParameterError(f"Unknown model tag {tag!r}.", f"Use one of {', '.join(TAGS)}.")
+    if n < 3 or size < 32:
+        raise ParameterError(f"An evaluation set needs n ≥ 3 pairs of ≥ 32 px (got n={n}, size={size}).",
+                             "Use the defaults, n=64 and size=256.")
+    key = hashlib.sha256(json.dumps([tag, n, size, seed]).encode()).hexdigest()[:12]
+    path = Path(cache_dir) / f"valset_{tag}_{key}.npz" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        with np.load(path) as f:
+            return ValidationSet(tag, f["inputs"], f["targets"], f["doses"], f["pixel_size_nm"], key)
+    from tqdm.auto import tqdm
+
+    inputs, targets, doses, pixels = [], [], [], []
+    for i in tqdm(range(n), desc=f"render {tag} evaluation set", unit="pair", disable=not progress):
+        arrays = render_sample(tag, size, seed, i, pairs=True)
+        params = json.loads(str(arrays["params"]))
+        inputs.append(arrays["input"])
+        targets.append(arrays["target"])
+        doses.append(_dose(params))
+        pixels.append(float(params["pixel_size_nm"]))
+    result = ValidationSet(tag, np.stack(inputs).astype(np.float32), np.stack(targets).astype(np.float32),
+                           np.array(doses), np.array(pixels), key)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez_compressed(tmp, inputs=result.inputs, targets=result.targets, doses=result.doses,
+                            pixel_size_nm=result.pixel_size_nm)
+        tmp.replace(path)
+    return result
