@@ -201,3 +201,12 @@ def test_thicker_and_heavier_regions_are_brighter_in_haadf_and_darker_in_bf() ->
     vac, _ = render_lowmag_stem(_thin({"amorphous_carbon": z}), np.random.default_rng(0),
                                 detector="haadf", saturation_nm=100.0)
     assert vac.max() == 0.0  # vacuum is dark in HAADF
+
+
+@pytest.mark.parametrize("index", [832, 1640])
+def test_lrstem_bank_samples_with_heavy_thick_specimens_render(index):
+    """These samples of the seed-0 lrstem bank drew a HAADF saturation above its range (fixed)."""
+    from emrestore.datasets.bank import render_sample
+
+    arrays = render_sample("lrstem", 256, 0, index)
+    assert np.isfinite(arrays["target"]).all() and arrays["target"].std() > 0

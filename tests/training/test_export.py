@@ -130,3 +130,17 @@ def test_paper_model_export_parity(tmp_path):
     info = export_onnx(model, tmp_path / "paper.onnx", check_shapes=((1, 64, 64), (1, 45, 70)))
     assert info["max_rel_diff"] < 1e-5
     assert info["bytes"] > 28_000_000
+
+
+def test_model_card_records_the_bank(tmp_path):
+    import json
+
+    from emrestore.training.model_card import training_data
+
+    bank = tmp_path / "bank"
+    bank.mkdir()
+    (bank / "bank.json").write_text(json.dumps({"tag": "lrsem", "n": 500, "size": 256, "seed": 0}))
+    entry = training_data({"data": {"source": "bank", "bank": str(bank), "crop": 128, "degradation": "chain"}})
+    assert entry["bank"]["n"] == 500 and entry["crop_px"] == 128
+    assert entry["regenerate"] == "emrestore simulate --tag lrsem --n 500 --size 256 --seed 0 --out BANK"
+    assert training_data({"data": {"source": "renderer"}})["source"] == "renderer"

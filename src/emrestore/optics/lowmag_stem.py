@@ -84,7 +84,8 @@ def render_lowmag_stem(maps: MorphologyMaps, rng: np.random.Generator, *,
         h = haadf_signal(maps, gamma)
         hmax = float(h.max())
         if saturation_nm is None:
-            saturation_nm = max(max(hmax, 10.0) * log_uniform(rng, 0.7, 8.0), 10.0)
+            # heavy, thick specimens (Z^γ weighting) can exceed the range: clip the draw to it
+            saturation_nm = min(max(max(hmax, 10.0) * log_uniform(rng, 0.7, 8.0), 10.0), 1e6)
         saturation_nm = check_range("saturation_nm", saturation_nm, 10.0, 1e6, "nm")
         img = saturation_nm * (1.0 - np.exp(-h / saturation_nm))
         if maps.n_grains:

@@ -8,7 +8,8 @@ itself, tilers may pad to it), ``pixel_size_nm`` (null: not fixed by training), 
 ``emrestore_version``, ``torch_version``, ``generator`` (config, ``parameters``,
 ``gflop_per_256x256``), ``io`` (input/output contract), ``training`` (full ``config``,
 ``seed``, ``steps``, ``pairs_seen``, ``wall_time_s``, ``world_size``, ``git_commit``,
-``git_dirty``, ``hardware``), ``validation`` (metrics of the model and of the degraded
+``git_dirty``, ``hardware``), ``data`` (source; for a bank its size, seed and the command that
+regenerates it), ``validation`` (metrics of the model and of the degraded
 input on the fixed validation set), ``onnx`` (file, sha256, opset, ``max_abs_diff``
 against PyTorch).
 """
@@ -155,6 +156,25 @@ def build_model_card(
             **git,
             "hardware": hardware,
         },
+        "data": training_data(config),
         "validation": validation,
         "onnx": onnx_entry,
     }
+
+
+def training_data(config: dict[str, Any]) -> dict[str, Any]:
+    """What the model was trained on: the source, and for a bank its ``bank.json`` (tag, n, size, seed)."""
+    data = config.get("data", {})
+    entry: dict[str, Any] = {"source": data.get("source"), "degradation": data.get("degradation"),
+                             "crop_px": data.get("crop"), "augment": data.get("augment")}
+    if data.get("source") == "bank" and data.get("bank"):
+        entry["bank_dir"] = str(data["bank"])
+        try:
+            bank = json.loads((Path(data["bank"]) / "bank.json").read_text())
+            if isinstance(bank, dict):
+                entry["bank"] = bank
+                entry["regenerate"] = (f"emrestore simulate --tag {bank.get('tag')} --n {bank.get('n')} "
+                                       f"--size {bank.get('size')} --seed {bank.get('seed')} --out BANK")
+        except (OSError, json.JSONDecodeError):
+            entry["bank"] = None
+    return entry
