@@ -99,3 +99,7 @@ def test_cli_evaluate_errors(tmp_path, capsys):
     assert main(["evaluate", "--tag", "nope", "--model", str(tmp_path / "missing.onnx")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.onnx" in err[0]
+
+
+def test_validation_set_has_no_clean_pairs(valset):
+    assert all(not np.array_equal(x, t) for x, t in zip(valset.inputs, valset.targets))

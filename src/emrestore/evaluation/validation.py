@@ -2,7 +2,9 @@
 
 Pair ``i`` of tag ``T`` is :func:`emrestore.datasets.bank.render_sample` with the
 evaluation seed: a clean image from ``T``'s renderer degraded by its modality's full
-distortion chain. Training banks use other seeds (``emrestore simulate --seed 0``), so
+distortion chain, except that no pair is left clean (training shows the network 5 % of
+identical input/target pairs so it learns to leave clean images alone; scoring those would
+only measure an infinite input PSNR). Training banks use other seeds (``emrestore simulate --seed 0``), so
 the specimens here were never seen in training.
 """
 
@@ -91,7 +93,7 @@ def validation_pairs(tag: str, n: int = 64, size: int = 256, seed: int = EVAL_SE
     if n < 3 or size < 32:
         raise ParameterError(f"An evaluation set needs n ≥ 3 pairs of ≥ 32 px (got n={n}, size={size}).",
                              "Use the defaults, n=64 and size=256.")
-    key = hashlib.sha256(json.dumps([tag, n, size, seed]).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps([tag, n, size, seed, "no-clean-pairs"]).encode()).hexdigest()[:12]
     path = Path(cache_dir) / f"valset_{tag}_{key}.npz" if cache_dir is not None else None
     if path is not None and path.is_file():
         with np.load(path) as f:
@@ -100,7 +102,7 @@ def validation_pairs(tag: str, n: int = 64, size: int = 256, seed: int = EVAL_SE
 
     inputs, targets, doses, pixels = [], [], [], []
     for i in tqdm(range(n), desc=f"render {tag} evaluation set", unit="pair", disable=not progress):
-        arrays = render_sample(tag, size, seed, i, pairs=True)
+        arrays = render_sample(tag, size, seed, i, pairs=True, distort_params={"clean_pair": False})
         params = json.loads(str(arrays["params"]))
         inputs.append(arrays["input"])
         targets.append(arrays["target"])
