@@ -81,6 +81,20 @@ def test_model_and_seed_overrides(tmp_path, capsys):
     assert state["config"]["model"]["name"] == "tiny" and state["config"]["seed"] == 11
 
 
+def test_bank_option_trains_on_a_bank(tmp_path, capsys):
+    from emrestore.datasets.bank import render_bank
+
+    bank = tmp_path / "bank"
+    render_bank("lrsem", 3, 64, 0, bank, progress=False)
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(tiny_config_dict(tag="lrsem", schedule={"pixel_steps": 1, "gan_steps": 0})))
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--bank", str(bank), "--out", str(run),
+                 "--no-progress", "--no-export"]) == 0
+    data = load_checkpoint(run)["config"]["data"]
+    assert data["source"] == "bank" and data["bank"] == str(bank.resolve())
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -89,6 +103,7 @@ def test_model_and_seed_overrides(tmp_path, capsys):
         (["train", "--config", "missing.toml"], "does not exist"),
         (["train", "--resume", "nowhere"], "does not exist"),
         (["train", "--resume", "nowhere", "--tag", "hrstem"], "--resume"),
+        (["train", "--tag", "hrstem", "--bank", "no-such-bank"], "is not a folder"),
         (["train", "--tag", "hrstem", "--model", "giant"], "Unknown generator"),
         (["export", "missing.pt", "out.onnx"], "does not exist"),
         (["train", "--tag", "hrstem", "--device", "tpu"], "device"),

@@ -34,6 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--device", help="cpu, cuda or cuda:K (default: CUDA when available)")
     parser.add_argument("--threads", type=int, help="torch CPU threads per process")
     parser.add_argument("--seed", type=int, help="override the config's seed")
+    parser.add_argument("--bank", metavar="DIR",
+                        help="train on crops of this bank of clean images (written by `emrestore simulate`)")
     parser.add_argument("--no-export", action="store_true", help="do not export ONNX + model card at the end")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -57,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
         run_dir = Path(args.out or args.resume)
         if Path(args.resume).is_file() and not args.out:
             run_dir = Path(args.resume).resolve().parent.parent
-        if args.config or args.tag or args.model or args.seed is not None:
+        if args.config or args.tag or args.model or args.seed is not None or args.bank:
             raise ParameterError("--resume continues a run with its own config.",
-                                 "Drop --config/--tag/--model/--seed, or start a new run with --out.")
+                                 "Drop --config/--tag/--model/--seed/--bank, or start a new run with --out.")
     else:
         if args.config:
             config = load_config(args.config)
@@ -70,12 +72,17 @@ def run(args: argparse.Namespace) -> int:
             config = default_config(args.tag)
         else:
             raise ParameterError("No model tag given.", "Use --tag TAG or --config FILE.")
-        if args.model or args.seed is not None:
+        if args.model or args.seed is not None or args.bank:
             data = config.to_dict()
             if args.model:
                 data["model"] = {"preset": args.model}
             if args.seed is not None:
                 data["seed"] = args.seed
+            if args.bank:
+                if not Path(args.bank).is_dir():
+                    raise ParameterError(f"Bank {args.bank} is not a folder.",
+                                         f"Render one: emrestore simulate --tag {config.tag} --n 2000 --out {args.bank}")
+                data["data"].update(source="bank", bank=str(Path(args.bank).resolve()))
             config = config_from_dict(data)
         if not args.out and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise ParameterError("Under torchrun every process needs the same run directory.",
