@@ -136,6 +136,23 @@ def test_bank_source_random_crops(tmp_path):
     assert x.shape == y.shape == (1, 32, 32)
 
 
+def test_bank_source_skips_crops_without_signal(tmp_path):
+    """A HAADF image of a particle on vacuum is zero in most crops; those are drawn again."""
+    bank = tmp_path / "bank"
+    bank.mkdir()
+    image = np.zeros((64, 64), np.float32)
+    image[40:56, 40:56] = 5.0  # one particle, vacuum elsewhere
+    np.savez(bank / "0000000.npz", target=image, params=json.dumps({}))
+    source = BankSource(bank, modality="stem")
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        crop, _ = source.sample(16, rng)
+        assert crop.max() > 0 and crop.mean() == pytest.approx(1.0, rel=1e-5)
+    np.savez(bank / "0000000.npz", target=np.zeros((64, 64), np.float32), params=json.dumps({}))
+    with pytest.raises(ParameterError, match="look empty"):
+        BankSource(bank, modality="stem").sample(16, rng)
+
+
 def test_bank_source_errors(tmp_path):
     with pytest.raises(ParameterError):
         BankSource(tmp_path / "none", "stem")

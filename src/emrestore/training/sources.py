@@ -136,19 +136,31 @@ class BankSource:
             self._cache.popitem(last=False)
         return image
 
+    #: A crop whose mean is below this fraction of its image's mean is drawn again.
+    MIN_CROP_SIGNAL = 1e-3
+    #: Crops tried before giving up on finding signal.
+    MAX_TRIES = 50
+
     def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-        image = self._load(self.files[int(rng.integers(len(self.files)))])
-        h, w = image.shape
-        if h < size or w < size:
-            raise ParameterError(f"Bank images are {h}×{w} px, smaller than the {size} px crop.",
-                                 "Lower [data] crop or simulate larger images (--size).")
-        y = int(rng.integers(h - size + 1))
-        x = int(rng.integers(w - size + 1))
-        crop = image[y:y + size, x:x + size]
-        mean = float(crop.mean())
-        if mean > 0:
-            crop = crop / mean
-        return np.ascontiguousarray(crop, dtype=np.float32), self.modality
+        """A random crop, mean-normalised to 1.
+
+        Crops with (almost) no signal — e.g. the vacuum of a HAADF image, zero everywhere —
+        cannot be normalised and are drawn again (new file and position).
+        """
+        for _ in range(self.MAX_TRIES):
+            image = self._load(self.files[int(rng.integers(len(self.files)))])
+            h, w = image.shape
+            if h < size or w < size:
+                raise ParameterError(f"Bank images are {h}×{w} px, smaller than the {size} px crop.",
+                                     "Lower [data] crop or simulate larger images (--size).")
+            y = int(rng.integers(h - size + 1))
+            x = int(rng.integers(w - size + 1))
+            crop = image[y:y + size, x:x + size]
+            mean = float(crop.mean())
+            if mean > self.MIN_CROP_SIGNAL * max(float(image.mean()), 0.0) and mean > 0:
+                return np.ascontiguousarray(crop / mean, dtype=np.float32), self.modality
+        raise ParameterError(f"No crop of {size} px with signal found in {self.MAX_TRIES} draws from "
+                             f"{self.directory}.", "Check the bank: its images look empty.")
 
 
 def _lattice(size: int, rng: np.random.Generator) -> np.ndarray:
