@@ -30,8 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="restore the micrographs in DIR (e.g. ../shared/data/real) and show them")
     parser.add_argument("--n", type=int, default=64, help="evaluation pairs per tag (default 64)")
     parser.add_argument("--size", type=int, default=256, help="image edge [px] (default 256)")
-    parser.add_argument("--bm3d-images", type=int, default=12, metavar="N",
-                        help="run BM3D on N images spread over the doses (default 12; -1 all, 0 none)")
+    parser.add_argument("--bm3d-images", type=int, default=8, metavar="N",
+                        help="run BM3D on N images spread over the doses (default 8; -1 all, 0 none)")
     parser.add_argument("--cache", type=Path, metavar="DIR",
                         help="cache for evaluation sets and baseline scores (default ~/.cache/emrestore/evaluation)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -25,8 +25,6 @@ from .validation import ValidationSet
 
 #: Validation images shown per tag in the example figure.
 FIGURE_IMAGES = 8
-#: Version of the cached baseline scores (bump when a baseline changes).
-CACHE_VERSION = 1
 
 
 @dataclass
@@ -108,7 +106,7 @@ def score_baseline(baseline: Baseline, valset: ValidationSet, indices: list[int]
     from tqdm.auto import tqdm
 
     n = len(valset)
-    cache = (Path(cache_dir) / f"scores_{valset.tag}_{valset.key}_{_slug(baseline.name)}_v{CACHE_VERSION}.json"
+    cache = (Path(cache_dir) / f"scores_{valset.tag}_{valset.key}_{_slug(baseline.name)}_v{baseline.version}.json"
              if cache_dir is not None else None)
     stored: dict[str, Any] = {}
     if cache is not None and cache.is_file():
@@ -160,7 +158,7 @@ def score_model(model: str | Path, valset: ValidationSet, keep: list[int],
     return scores, kept, restorer.info.card
 
 
-def evaluate_tag(valset: ValidationSet, models: list[str | Path], bm3d_images: int = 12,
+def evaluate_tag(valset: ValidationSet, models: list[str | Path], bm3d_images: int = 8,
                  cache_dir: str | Path | None = None, progress: bool = True) -> TagEvaluation:
     """Score the baselines and ``models`` on a tag's evaluation set.
 
