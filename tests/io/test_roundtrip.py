@@ -156,3 +156,16 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
 def test_write_unsupported_extension(tmp_path):
     with pytest.raises(UnsupportedFormatError, match=r"\.tif"):
         emrestore.write(emrestore.EMImage(np.ones((4, 4))), tmp_path / "x.bmp")
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".png", ".npy", ".hspy"])
+def test_written_files_get_ordinary_permissions(tmp_path, suffix):
+    """Atomic writes go through a private temporary file; the output must not stay private (0600)."""
+    import os
+    import stat
+
+    from emrestore.io.atomic import default_file_mode
+
+    path = tmp_path / f"out{suffix}"
+    emrestore.write(emrestore.EMImage(np.ones((8, 8), np.float32), pixel_size=0.1, unit="nm"), path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == default_file_mode()

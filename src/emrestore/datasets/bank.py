@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
+from ..io.atomic import temp_file
 from .registry import TAGS, get_renderer
 
 BANK_FILE = "bank.json"
@@ -81,7 +81,7 @@ def render_sample(tag: str, size: int, seed: int, index: int, pairs: bool = Fals
 
 
 def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz.tmp", dir=path.parent)
+    fd, tmp = temp_file(path.parent, prefix=f".{path.stem}.", suffix=".npz.tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez_compressed(fh, **arrays)
@@ -172,7 +172,7 @@ def render_bank(
         config["n"] = max(int(n), int(old.get("n", 0)))
     else:
         config["n"] = int(n)
-    fd, tmp = tempfile.mkstemp(prefix=".bank.", suffix=".json.tmp", dir=outdir)
+    fd, tmp = temp_file(outdir, prefix=".bank.", suffix=".json.tmp")
     with os.fdopen(fd, "w") as fh:
         json.dump(config, fh, indent=2)
     os.replace(tmp, meta_path)

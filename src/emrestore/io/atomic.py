@@ -50,6 +50,24 @@ def check_output_path(path: str | Path, *, inputs: tuple[str | Path | None, ...]
     return out
 
 
+def default_file_mode() -> int:
+    """Permissions a newly created file gets under the current umask (``0o666 & ~umask``)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def temp_file(directory: str | Path, prefix: str = "", suffix: str = "") -> tuple[int, str]:
+    """:func:`tempfile.mkstemp` with the permissions of an ordinary new file.
+
+    mkstemp's files are private (0600); once renamed onto the output they would stay so,
+    and colleagues sharing a data folder could not read the restored images.
+    """
+    handle, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
+    os.chmod(name, default_file_mode())
+    return handle, name
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success move it onto ``path``.
@@ -57,8 +75,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     The temporary file keeps ``path``'s suffix (some writers choose their format by
     it). If the block raises, the temporary file is removed and ``path`` is untouched.
     """
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}",
-                                         dir=path.parent)
+    handle, temp_name = temp_file(path.parent, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
     os.close(handle)
     temp = Path(temp_name)
     try:

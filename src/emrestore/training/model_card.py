@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +79,9 @@ def write_model_card(path: str | Path, card: dict[str, Any]) -> Path:
     full = {"format": MODEL_CARD_FORMAT,
             "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **card}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".json.tmp", dir=path.parent)
+    from ..io.atomic import temp_file
+
+    fd, tmp = temp_file(path.parent, suffix=".json.tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(full, handle, indent=2, sort_keys=False, default=str)
         handle.write("\n")
