@@ -81,6 +81,18 @@ def test_model_and_seed_overrides(tmp_path, capsys):
     assert state["config"]["model"]["name"] == "tiny" and state["config"]["seed"] == 11
 
 
+def test_resume_with_a_new_schedule(tmp_path, capsys):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(tiny_config_dict(schedule={"pixel_steps": 2, "gan_steps": 0})))
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--out", str(run), "--no-progress", "--no-export"]) == 0
+    assert load_checkpoint(run)["step"] == 2
+    # lengthen the finished run: it continues to the new end, and the checkpoint keeps the new schedule
+    assert main(["train", "--resume", str(run), "--pixel-steps", "4", "--no-progress", "--no-export"]) == 0
+    state = load_checkpoint(run)
+    assert state["step"] == 4 and state["config"]["schedule"]["pixel_steps"] == 4
+
+
 def test_bank_option_trains_on_a_bank(tmp_path, capsys):
     from emrestore.datasets.bank import render_bank
 

@@ -34,6 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--device", help="cpu, cuda or cuda:K (default: CUDA when available)")
     parser.add_argument("--threads", type=int, help="torch CPU threads per process")
     parser.add_argument("--seed", type=int, help="override the config's seed")
+    parser.add_argument("--pixel-steps", type=int, metavar="N",
+                        help="steps of the pixel-loss phase (also when resuming: lengthen or shorten the run; "
+                             "the learning-rate decay follows)")
+    parser.add_argument("--gan-steps", type=int, metavar="N", help="steps of the adversarial phase (as --pixel-steps)")
     parser.add_argument("--bank", metavar="DIR",
                         help="train on crops of this bank of clean images (written by `emrestore simulate`)")
     parser.add_argument("--no-export", action="store_true", help="do not export ONNX + model card at the end")
@@ -101,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=not args.no_progress,
         export=not args.no_export,
+        schedule={k: v for k, v in (("pixel_steps", args.pixel_steps), ("gan_steps", args.gan_steps))
+                  if v is not None},
     )
     if result.get("validation") is not None:  # the main process reports
         summary = {k: result.get(k) for k in ("run_dir", "step", "finished", "stopped_on_time", "wall_time_s",

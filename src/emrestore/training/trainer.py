@@ -134,6 +134,9 @@ class Trainer:
         Use channels-last memory format (default: on CPU).
     threads : int, optional
         ``torch.set_num_threads`` for this process.
+    schedule : dict, optional
+        New ``pixel_steps`` / ``gan_steps`` (e.g. for a resumed run: lengthen it across
+        sessions, or end it earlier with the learning-rate decay brought forward).
     """
 
     def __init__(
@@ -147,6 +150,7 @@ class Trainer:
         export: bool = True,
         channels_last: bool | None = None,
         threads: int | None = None,
+        schedule: dict[str, int] | None = None,
     ) -> None:
         if threads:
             torch.set_num_threads(int(threads))
@@ -171,6 +175,10 @@ class Trainer:
             config = stored
         if config is None:
             raise ParameterError("No configuration given.", "Pass a TrainConfig or resume from a checkpoint.")
+        for key, value in (schedule or {}).items():
+            if key not in ("pixel_steps", "gan_steps"):
+                raise ParameterError(f"Unknown schedule override {key!r}.", "Use pixel_steps or gan_steps.")
+            setattr(config.schedule, key, int(value))
         self.config = config.validate()
         self.weights = config.loss_weights()
         self.progress = progress
