@@ -103,3 +103,13 @@ def test_cli_evaluate_errors(tmp_path, capsys):
 
 def test_validation_set_has_no_clean_pairs(valset):
     assert all(not np.array_equal(x, t) for x, t in zip(valset.inputs, valset.targets))
+
+
+def test_cli_evaluate_names_missing_dependencies(monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    assert main(["evaluate", "--tag", "lrstem"]) == 2
+    err = capsys.readouterr().err
+    assert "matplotlib" in err and "emrestore[eval]" in err

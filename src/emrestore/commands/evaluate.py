@@ -46,7 +46,20 @@ def _cache_dir(option: Path | None) -> Path:
     return Path(base) / "emrestore" / "evaluation"
 
 
+def _check_dependencies() -> None:
+    import importlib.util
+
+    from ..errors import ParameterError
+
+    missing = [name for name, module in (("scikit-image", "skimage"), ("matplotlib", "matplotlib"))
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        raise ParameterError(f"emrestore evaluate needs {' and '.join(missing)}, which is not installed.",
+                             "pip install 'emrestore[eval]' (and 'emrestore[bench]' for the BM3D baseline).")
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_dependencies()
     from ..datasets.registry import TAGS
     from ..errors import InputNotFoundError, ParameterError
     from ..evaluation import evaluate_tag, validation_pairs, write_report
