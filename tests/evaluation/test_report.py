@@ -113,3 +113,16 @@ def test_cli_evaluate_names_missing_dependencies(monkeypatch, capsys):
     assert main(["evaluate", "--tag", "lrstem"]) == 2
     err = capsys.readouterr().err
     assert "matplotlib" in err and "emrestore[eval]" in err
+
+
+def test_a_model_is_only_scored_on_its_own_tag(valset, tmp_path, capsys):
+    pytest.importorskip("onnx")
+    from onnx_models import make_conv_model
+
+    from emrestore.errors import ParameterError
+
+    hrsem = make_conv_model(tmp_path / "sem.onnx", layers=2, card={"tag": "hrsem", "modality": "sem"})
+    with pytest.raises(ParameterError, match="trained for 'hrsem'"):
+        evaluate_tag(valset, [hrsem], bm3d_images=0, progress=False)
+    assert main(["evaluate", "--tag", "lrstem", "--model", str(hrsem), "--quiet"]) == 2
+    assert "--tag hrsem" in capsys.readouterr().err

@@ -76,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
                                  "Score models exported by `emrestore train` / `emrestore export`.")
         extra.setdefault(info.tag, []).append(str(info.onnx_path))
     tags = args.tag or [t for t in TAGS if t in shipped or t in extra]
+    for tag, paths in extra.items():
+        if tag not in tags:
+            raise ParameterError(f"{paths[0]} is a {tag} model, but only {', '.join(tags)} is evaluated.",
+                                 f"Add --tag {tag}, or drop --tag.")
     for tag in tags:
         if tag not in TAGS:
             raise ParameterError(f"Unknown model tag {tag!r}.", f"Use one of {', '.join(TAGS)}.")

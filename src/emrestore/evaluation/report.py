@@ -141,6 +141,9 @@ def score_model(model: str | Path, valset: ValidationSet, keep: list[int],
     from ..restoration.engine import Restorer
 
     restorer = Restorer(model, progress=False)
+    if restorer.info.tag not in (None, valset.tag):
+        raise ParameterError(f"Model {model} was trained for {restorer.info.tag!r}, not {valset.tag!r}.",
+                             "Evaluate a model on its own tag's set (--tag).")
     name = f"emrestore {restorer.info.name}"
     config = restorer.info.card.get("config_name")
     n = len(valset)
@@ -197,9 +200,6 @@ def evaluate_tag(valset: ValidationSet, models: list[str | Path], bm3d_images: i
     cards: dict[str, dict[str, Any]] = {}
     for model in models:
         scores, kept, card = score_model(model, valset, keep, progress)
-        if card.get("tag") not in (None, valset.tag):
-            raise ParameterError(f"Model {model} was trained for {card.get('tag')!r}, not {valset.tag!r}.",
-                                 "Evaluate a model on its own tag's set (--tag).")
         methods.append(scores)
         examples[scores.name] = kept
         cards[scores.name] = card
