@@ -41,6 +41,18 @@ def test_restore_other_formats(tmp_path, stats_model, fmt):
     assert back.metadata["restoration"]["model"] == "stats_model"
 
 
+def test_output_file_name_for_one_input(tmp_path, stats_model, capsys):
+    source = _tiff(tmp_path / "a.tif")
+    out = tmp_path / "clean.hspy"
+    assert main(["restore", str(source), "--model", str(stats_model), "-o", str(out)]) == 0
+    assert out.is_file() and emrestore.read(out).pixel_size == 0.05  # a file, format from its suffix
+    second = _tiff(tmp_path / "b.tif")
+    assert main(["restore", str(source), str(second), "--model", str(stats_model), "-o",
+                 str(tmp_path / "x.tif")]) == 2
+    assert "names one file" in capsys.readouterr().err
+    assert not (tmp_path / "x.tif").exists()
+
+
 def test_folder_with_a_bad_file_goes_on_and_fails(tmp_path, stats_model, capsys):
     folder = tmp_path / "in"
     folder.mkdir()

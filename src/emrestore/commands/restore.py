@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..errors import EMRestoreError
+from ..errors import EMRestoreError, ParameterError
 
 OUTPUT_FORMATS = ("tif", "hspy", "png")
 
@@ -25,7 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or glob patterns")
-    parser.add_argument("-o", "--outdir", type=Path, help="output folder (default: next to each input)")
+    parser.add_argument("-o", "--outdir", type=Path, metavar="OUT",
+                        help="output folder (default: next to each input); with one input, also a file "
+                             "name ending in .tif/.tiff/.hspy/.png/.npy")
     parser.add_argument("--model", help="model tag (hrstem, hrtem, hrsem, lrstem, lrtem, lrsem) or .onnx "
                         "path (default: chosen from each file's modality and pixel size)")
     parser.add_argument("--tile", type=int, help="tile size in px (default 512; 0 = whole image)")
@@ -81,6 +83,20 @@ def output_path(source: Path, outdir: Path | None, fmt: str) -> Path:
     return folder / f"{source.stem}_restored.{fmt}"
 
 
+def output_file(outdir: Path | None, files: list[Path]) -> Path | None:
+    """``-o NAME.tif``: the output file itself when ``-o`` names an image file, else None (a folder)."""
+    from ..io.api import WRITE_FORMATS
+
+    if outdir is None or outdir.is_dir():
+        return None
+    if outdir.suffix.lower() not in {ext for fmt in WRITE_FORMATS for ext in fmt.extensions}:
+        return None
+    if len(files) != 1:
+        raise ParameterError(f"-o {outdir} names one file, but {len(files)} inputs were given.",
+                             "Give an output folder for several inputs.")
+    return outdir
+
+
 def run(args: argparse.Namespace) -> int:
     from .. import io, restoration
 
@@ -89,13 +105,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"emrestore restore: error: {pattern}: no file matches.", file=sys.stderr)
     if not files:
         return 2
-    if args.outdir is not None:
+    single = output_file(args.outdir, files)
+    if args.outdir is not None and single is None:
         args.outdir.mkdir(parents=True, exist_ok=True)
     failures = len(unmatched)
     bar = tqdm(files, desc="files", unit="file", disable=len(files) < 2, file=sys.stderr)
     for source in bar:
         try:
-            target = output_path(source, args.outdir, args.format)
+            target = single or output_path(source, args.outdir, args.format)
             # check before the (slow) restoration that the result can be written
             from ..io.atomic import check_output_path
 
