@@ -184,3 +184,20 @@ def test_distortion_chain_is_wired_when_available():
     assert x.shape == y.shape == (1, 32, 32)
     assert torch.isfinite(x).all() and not torch.equal(x, y)
     assert torch.equal(ds[0][0], x)  # reproducible through the chain
+
+
+def test_an_augmentation_that_removes_all_signal_is_dropped():
+    """A warp can move a sparse crop's only particle out of view: the pair keeps the crop as drawn."""
+    from emrestore.training.dataset import PairDataset
+    from emrestore.training.sources import poisson_degradation
+
+    class OneParticle:
+        def sample(self, size, rng):
+            image = np.zeros((size, size), np.float32)
+            image[:4, :4] = 1.0
+            return image / image.mean(), "stem"
+
+    dataset = PairDataset(OneParticle(), poisson_degradation((50.0, 50.0)), 16, seed=0,
+                          augment=lambda image, rng: np.zeros_like(image))
+    degraded, target, _ = dataset.pair(0)
+    assert target.max() > 0 and target[:4, :4].mean() > target[8:, 8:].mean()

@@ -84,7 +84,11 @@ class PairDataset(Dataset):
         rng = np.random.default_rng([self.seed, int(index)])
         clean, modality = self.source.sample(self.crop, rng)
         if self.augment is not None:
-            clean = self.augment(clean, rng)
+            augmented = self.augment(clean, rng)
+            # a warp can move all the signal of a sparse crop (a particle on vacuum) out of view;
+            # such a pair could not be normalised, so the crop is used as drawn
+            if float(np.mean(augmented)) > 0:
+                clean = augmented
         degraded, target, params = self.degrade(np.asarray(clean, np.float32), modality, rng)
         if degraded.shape != (self.crop, self.crop) or target.shape != degraded.shape:
             raise ParameterError(
