@@ -61,13 +61,20 @@ def models_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def make_server(models_dir, tmp_path):
-    """Factory: start a WebServer on a free loopback port; all are stopped after the test."""
+    """Factory: start a WebServer on a free loopback port; all are stopped after the test.
+
+    By default it offers only the test models; pass ``models_dir=None`` for the shipped ones.
+    """
     from emrestore.web import WebServer
 
     servers = []
 
     def start(**options):
-        options.setdefault("models_dir", models_dir)
+        if "models_dir" not in options and "models" not in options:
+            # only the test models, whatever this version ships (tests rely on which tags exist)
+            from emrestore.restoration.models import find_model
+
+            options["models"] = {p.stem: find_model(p) for p in sorted(models_dir.glob("*.onnx"))}
         options.setdefault("temp_dir", tmp_path)
         server = WebServer("127.0.0.1", 0, quiet=True, **options).start()
         servers.append(server)
