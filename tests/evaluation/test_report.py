@@ -80,7 +80,7 @@ def test_report_writes_markdown_figures_and_json(valset, lrstem_model, tmp_path)
                                                           "git_commit": "0123456789abcdef"})
     text = path.read_text()
     assert "## lrstem" in text and "| **emrestore net** (test preset) |" in text and "test cpu" in text
-    figure = tmp_path / "docs" / "evaluation" / "lrstem_emrestore-net.png"
+    figure = tmp_path / "docs" / "evaluation" / "lrstem_emrestore-net.jpg"
     assert figure.stat().st_size > 10_000
     data = json.loads((tmp_path / "docs" / "evaluation" / "evaluation.json").read_text())
     assert data["tags"]["lrstem"]["table"][0]["method"] == "raw input"

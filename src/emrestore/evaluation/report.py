@@ -237,7 +237,7 @@ def example_figure(evaluation: TagEvaluation, model_name: str, path: Path) -> Pa
                  f"(PSNR against the target; grey scale of the target, input on its own)", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100, pil_kwargs={"quality": 88})  # JPEG: noisy panels compress badly as PNG
     plt.close(fig)
     return path
 
@@ -289,9 +289,9 @@ def restore_real(path: Path, figure_dir: Path, zoom: int = 256) -> RealResult:
     fig.suptitle(f"{path.name} ({image.modality or 'modality unknown'}, {pixel}) restored with "
                  f"{info.get('model', '?')}", fontsize=9)
     fig.tight_layout()
-    figure = figure_dir / f"real_{_slug(path.stem)}.png"
+    figure = figure_dir / f"real_{_slug(path.stem)}.jpg"
     figure.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(figure, dpi=100)
+    fig.savefig(figure, dpi=100, pil_kwargs={"quality": 90})
     plt.close(fig)
     return RealResult(path.name, tuple(image.data.shape), str(info.get("model", "?")),
                       str(info.get("model_choice", "")), seconds,
@@ -354,7 +354,7 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
                          f"{training.get('steps', '?')} steps, {training.get('pairs_seen', '?')} pairs, "
                          f"{(training.get('wall_time_s') or 0) / 60:.0f} min of training.")
         for name in evaluation.examples:
-            figure = example_figure(evaluation, name, figures / f"{evaluation.tag}_{_slug(name)}.png")
+            figure = example_figure(evaluation, name, figures / f"{evaluation.tag}_{_slug(name)}.jpg")
             lines += ["", f"![{evaluation.tag} examples]({figure_subdir}/{figure.name})"]
         lines.append("")
     if real:
@@ -381,6 +381,8 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
         "computed on that subset.",
         "* Our models get no tuning: one network per tag, run through onnxruntime exactly as "
         "`emrestore restore` does (ms per image includes normalisation and padding, not start-up).",
+        "* Baseline scores and times are cached per evaluation set (`--cache`) and computed once: their "
+        "times are those of that first run, models are timed anew on every run.",
         "* The targets are what the distortion chain defines as truth (`docs/distortions.md`): scan "
         "distortions and blur are part of the degradation, so a denoiser alone cannot reach them.",
         "",
