@@ -71,8 +71,10 @@ def test_serve_runs_until_interrupted(models_dir, tmp_path):
         assert reply.status == 200 and len(reply.json()["models"]) == len(model_set(models_dir))
         assert list(tmp_path.glob("emrestore-web-*"))
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=20)
-        out, err = process.stdout.read(), process.stderr.read()
+        # communicate() drains both pipes while waiting: wait() could block on a child whose
+        # stderr pipe is full (request logs, warnings)
+        rest, err = process.communicate(timeout=60)
+        out = first + rest
     finally:
         if process.poll() is None:
             process.kill()

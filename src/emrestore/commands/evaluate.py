@@ -51,7 +51,8 @@ def _check_dependencies() -> None:
 
     from ..errors import ParameterError
 
-    missing = [name for name, module in (("scikit-image", "skimage"), ("matplotlib", "matplotlib"))
+    missing = [name for name, module in (("scikit-image", "skimage"), ("PyWavelets", "pywt"),
+                                         ("matplotlib", "matplotlib"))
                if importlib.util.find_spec(module) is None]
     if missing:
         raise ParameterError(f"emrestore evaluate needs {' and '.join(missing)}, which is not installed.",
