@@ -48,13 +48,20 @@ def test_port_in_use_is_a_plain_error(capsys, models_dir):
     assert "--port" in capsys.readouterr().err
 
 
-def test_serve_runs_until_interrupted(models_dir, tmp_path):
+def _default_sigint() -> None:
+    # a shell's background job (`cmd &`) inherits SIGINT ignored, and Python then installs no
+    # Ctrl+C handler: give the server the disposition it has in a terminal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_serve_runs_until_interrupted(models_dir, tmp_path, stop_signal):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(SRC), "TMPDIR": str(tmp_path)}
     process = subprocess.Popen(
         [sys.executable, "-c", "import sys; from emrestore.cli import main; sys.exit(main())",
          "serve", "--port", str(port), "--models-dir", str(models_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_default_sigint)
     try:
         first = process.stdout.readline()  # later lines may sit in the buffer (unbuffered read below)
         assert f"http://127.0.0.1:{port}/" in first and "hrstem" in first, first
@@ -70,7 +77,7 @@ def test_serve_runs_until_interrupted(models_dir, tmp_path):
 
         assert reply.status == 200 and len(reply.json()["models"]) == len(model_set(models_dir))
         assert list(tmp_path.glob("emrestore-web-*"))
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop_signal)
         # communicate() drains both pipes while waiting: wait() could block on a child whose
         # stderr pipe is full (request logs, warnings)
         rest, err = process.communicate(timeout=60)

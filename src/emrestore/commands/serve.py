@@ -58,11 +58,18 @@ def run(args: argparse.Namespace) -> int:
         import webbrowser
 
         webbrowser.open(server.url)
+    import signal
+
+    def terminate(signum, frame):  # service managers and `kill` send SIGTERM: stop as on Ctrl+C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
         server.serve_forever()  # returns on Ctrl+C
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.stop()
     print("stopped; temporary files deleted.", flush=True)
     return 0
