@@ -120,6 +120,8 @@ class Baseline:
         Seconds per image: evaluated on a subset of the set by default.
     version : int
         Version of the method; names its cached scores.
+    requires : str, optional
+        Module of an optional package the method needs.
     """
 
     name: str
@@ -127,11 +129,12 @@ class Baseline:
     tuned: bool = False
     slow: bool = False
     version: int = 1  # bumped when the method changes: cached scores of older versions are not reused
+    requires: str | None = None  # optional package the method needs
 
     @property
     def available(self) -> bool:
         """False when its optional package is not installed (BM3D)."""
-        return self.name != "BM3D (oracle σ)" or importlib.util.find_spec("bm3d") is not None
+        return self.requires is None or importlib.util.find_spec(self.requires) is not None
 
 
 #: The baselines of every table, in row order.
@@ -140,5 +143,5 @@ BASELINES = (
     Baseline("median 3×3", median3),
     Baseline("Gaussian (oracle σ)", oracle_gaussian, tuned=True),
     Baseline("non-local means (oracle h)", oracle_nlm, tuned=True),
-    Baseline("BM3D (oracle σ)", oracle_bm3d, tuned=True, slow=True, version=2),
+    Baseline("BM3D (oracle σ)", oracle_bm3d, tuned=True, slow=True, version=2, requires="bm3d"),
 )
