@@ -126,3 +126,23 @@ def test_a_model_is_only_scored_on_its_own_tag(valset, tmp_path, capsys):
         evaluate_tag(valset, [hrsem], bm3d_images=0, progress=False)
     assert main(["evaluate", "--tag", "lrstem", "--model", str(hrsem), "--quiet"]) == 2
     assert "--tag hrsem" in capsys.readouterr().err
+
+
+def test_cli_evaluate_restores_real_files(lrstem_model, tmp_path):
+    """--real restores every readable file of the folder with the automatic model choice."""
+    import emrestore
+
+    real = tmp_path / "real"
+    real.mkdir()
+    rng = np.random.default_rng(0)
+    emrestore.write(emrestore.EMImage(rng.poisson(30, (96, 80)).astype(np.float32), pixel_size=0.05, unit="nm",
+                                      modality="stem"), real / "frame.tif")
+    (real / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    assert main(["evaluate", "--model", str(lrstem_model), "--tag", "lrstem", "--n", "3", "--size", "64",
+                 "--bm3d-images", "0", "--real", str(real), "--out", str(out), "--cache", str(tmp_path / "c"),
+                 "--quiet"]) == 0
+    text = (out / "evaluation.md").read_text()
+    assert "| frame.tif | 96×80 | hrstem |" in text  # 0.05 nm/px STEM → the atomic-resolution model
+    assert (out / "evaluation" / "real_frame.jpg").stat().st_size > 5_000
+    assert "notes" not in text

@@ -102,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
                   f"low-dose {row['low_dose_psnr_mean_db']:6.2f} dB  {row['ms_median']:8.1f} ms  ({row['n']} images)")
     real = []
     if args.real is not None:
-        files = sorted(p for p in args.real.iterdir() if p.is_file() and not p.name.startswith(".")
-                       and p.suffix.lower() not in (".md", ".txt", ".json", ".emi"))
+        from .restore import expand_inputs  # readable files only, .emi preferred to its .ser
+
+        files, _ = expand_inputs([str(args.real)])
         real = [restore_real(p, args.out / "evaluation") for p in files]
     machine = {"cpu_model": cpu_model(), "threads": os.cpu_count(), **git_commit()}
     path = write_report(evaluations, real, args.out, machine)
