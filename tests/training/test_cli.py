@@ -120,6 +120,7 @@ def test_bank_option_trains_on_a_bank(tmp_path, capsys):
         (["export", "missing.pt", "out.onnx"], "does not exist"),
         (["train", "--tag", "hrstem", "--device", "tpu"], "device"),
         (["export", "missing.pt", "out.txt"], ".onnx"),
+        (["train", "--resume", "run", "--init-from", "other"], "--init-from"),
     ],
 )
 def test_errors_are_one_line_with_exit_status_2(tmp_path, monkeypatch, capsys, argv, message):
@@ -127,3 +128,45 @@ def test_errors_are_one_line_with_exit_status_2(tmp_path, monkeypatch, capsys, a
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path, capsys):
+    parent_config = tmp_path / "parent.json"
+    parent_config.write_text(json.dumps(tiny_config_dict(schedule={"pixel_steps": 2, "gan_steps": 0})))
+    parent = tmp_path / "parent"
+    assert main(["train", "--config", str(parent_config), "--out", str(parent), "--no-progress", "--no-export"]) == 0
+    # fine-tuning: other data settings, a schedule and step count of its own
+    child_config = tmp_path / "child.json"
+    child_config.write_text(json.dumps(tiny_config_dict(data={"input_clip_percent": 0.5},
+                                                        schedule={"pixel_steps": 1, "gan_steps": 0})))
+    child = tmp_path / "child"
+    assert main(["train", "--config", str(child_config), "--init-from", str(parent), "--out", str(child),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    state = load_checkpoint(child)
+    assert state["step"] == 1 and state["initialised_from"]["steps"] == 2
+    card = json.loads((child / "model.json").read_text())
+    assert card["input_clip_percent"] == 0.5 and "percentiles" in card["io"]["normalisation"]
+    assert card["training"]["initialised_from"]["checkpoint"].endswith("last.pt")
+    # resuming the child keeps the record
+    assert main(["train", "--resume", str(child), "--pixel-steps", "2", "--no-progress", "--no-export"]) == 0
+    assert load_checkpoint(child)["initialised_from"]["steps"] == 2
+
+
+def test_init_from_copies_the_weights_and_checks_the_model(tmp_path):
+    from emrestore.errors import ParameterError
+    from emrestore.training import Trainer, config_from_dict
+
+    parent = tmp_path / "parent"
+    Trainer(config_from_dict(tiny_config_dict(schedule={"pixel_steps": 2, "gan_steps": 0})), parent,
+            progress=False, export=False).fit()
+    weights = load_checkpoint(parent)["generator"]
+    child = Trainer(config_from_dict(tiny_config_dict(seed=50)), tmp_path / "child", progress=False,
+                    export=False, init_from=parent / "checkpoints" / "last.pt")
+    assert all(torch.equal(child.generator.state_dict()[k], v) for k, v in weights.items())
+    assert child.step == 0
+    other = tiny_config_dict(model={"growth": 4})
+    with pytest.raises(ParameterError, match="model configuration"):
+        Trainer(config_from_dict(other), tmp_path / "other", progress=False, export=False, init_from=parent)
+    with pytest.raises(ParameterError, match="either resumed or initialised"):
+        Trainer(None, parent, resume=True, progress=False, export=False, init_from=parent)

@@ -50,6 +50,9 @@ def test_model_override_of_preset_is_renamed_custom():
         {"data": {"dose_range": [10, 1]}},
         {"data": {"source": "bank", "bank": ""}},
         {"data": {"crops": 32}},
+        {"data": {"input_clip_percent": -0.1}},
+        {"data": {"input_clip_percent": 20}},
+        {"data": {"input_clip_percent": "0.1"}},
         {"optim": {"lr_g": 2.0}},
         {"optim": {"decay": "step"}},
         {"schedule": {"pixel_steps": 0, "gan_steps": 0}},
@@ -85,3 +88,10 @@ def test_lr_factor_warmup_then_cosine_and_exponential():
     assert lr_factor(99, 100, 0, "exponential", 0.01) == pytest.approx(0.01)
     assert lr_factor(50, 101, 0, "exponential", 0.01) == pytest.approx(math.sqrt(0.01))
     assert lr_factor(50, 100, 0, "none", 0.01) == 1.0
+
+
+def test_tem_configs_clip_camera_impulses_and_scanned_ones_do_not():
+    for tag in ("hrtem", "lrtem"):
+        assert default_config(tag).data.input_clip_percent == 0.1
+    for tag in ("hrstem", "lrstem", "hrsem", "lrsem"):
+        assert default_config(tag).data.input_clip_percent == 0.0

@@ -201,3 +201,17 @@ def test_an_augmentation_that_removes_all_signal_is_dropped():
                           augment=lambda image, rng: np.zeros_like(image))
     degraded, target, _ = dataset.pair(0)
     assert target.max() > 0 and target[:4, :4].mean() > target[8:, 8:].mean()
+
+
+def test_input_clip_applies_to_training_and_validation_inputs_only(tmp_path):
+    plain, clipped = tiny_config(), tiny_config(data={"input_clip_percent": 1.0})
+    x0, y0, _ = make_dataset(plain).pair(5)
+    x1, y1, _ = make_dataset(clipped).pair(5)
+    assert np.array_equal(y0, y1)  # targets untouched
+    assert np.array_equal(x1, np.clip(x0, *np.percentile(x0, [1.0, 99.0]).astype(np.float32)))
+    assert x1.max() < x0.max()
+    a = validation_set(plain, tmp_path)
+    b = validation_set(clipped, tmp_path)  # the same stored pairs, clipped on return
+    assert len(list(tmp_path.glob("validation_*.npz"))) == 1
+    assert np.array_equal(a[1], b[1]) and b[0].max() < a[0].max()
+    assert np.array_equal(b[0][2, 0], np.clip(a[0][2, 0], *np.percentile(a[0][2, 0], [1.0, 99.0]).astype(np.float32)))

@@ -29,6 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--config", metavar="FILE", help="TOML/JSON config (default: the tag's shipped config)")
     parser.add_argument("--minutes", type=float, help="wall-time budget of this invocation [min]")
     parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR (or from a checkpoint file)")
+    parser.add_argument("--init-from", metavar="CHECKPOINT",
+                        help="start a new run from the weights of this checkpoint file or run directory "
+                             "(fine-tuning: new data settings, fresh optimiser and schedule)")
     parser.add_argument("--out", metavar="DIR", help="run directory (default runs/TAG-YYYYmmdd-HHMMSS)")
     parser.add_argument("--model", metavar="PRESET", help="generator preset: paper, paper-x4, compact, fast, tiny")
     parser.add_argument("--device", help="cpu, cuda or cuda:K (default: CUDA when available)")
@@ -63,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         run_dir = Path(args.out or args.resume)
         if Path(args.resume).is_file() and not args.out:
             run_dir = Path(args.resume).resolve().parent.parent
+        if args.init_from:
+            raise ParameterError("--resume continues a run; --init-from starts a new one from another's weights.",
+                                 "Use one of the two.")
         if args.config or args.tag or args.model or args.seed is not None or args.bank:
             raise ParameterError("--resume continues a run with its own config.",
                                  "Drop --config/--tag/--model/--seed/--bank, or start a new run with --out.")
@@ -107,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         export=not args.no_export,
         schedule={k: v for k, v in (("pixel_steps", args.pixel_steps), ("gan_steps", args.gan_steps))
                   if v is not None},
+        init_from=args.init_from,
     )
     if result.get("validation") is not None:  # the main process reports
         summary = {k: result.get(k) for k in ("run_dir", "step", "finished", "stopped_on_time", "wall_time_s",

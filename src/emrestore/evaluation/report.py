@@ -19,12 +19,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
-from .baselines import BASELINES, Baseline
+from .baselines import BASELINES, Baseline, oracle_gaussian
+from .columns import ColumnEvaluation, column_truth, columns_markdown, evaluate_columns
 from .metrics import psnr, ssim
 from .validation import ValidationSet
 
 #: Validation images shown per tag in the example figure.
 FIGURE_IMAGES = 8
+#: Tags whose evaluation includes atomic-column precision (known column positions).
+COLUMN_TAGS = ("hrstem",)
 
 
 @dataclass
@@ -70,6 +73,7 @@ class TagEvaluation:
     methods: list[MethodScores]
     examples: dict[str, dict[int, np.ndarray]]  # model name -> {index: restored}
     model_cards: dict[str, dict[str, Any]]
+    columns: ColumnEvaluation | None = None
 
     def table(self) -> list[dict[str, Any]]:
         low = self.valset.low_dose()
@@ -162,7 +166,8 @@ def score_model(model: str | Path, valset: ValidationSet, keep: list[int],
 
 
 def evaluate_tag(valset: ValidationSet, models: list[str | Path], bm3d_images: int = 8,
-                 cache_dir: str | Path | None = None, progress: bool = True) -> TagEvaluation:
+                 cache_dir: str | Path | None = None, progress: bool = True,
+                 columns: bool = True) -> TagEvaluation:
     """Score the baselines and ``models`` on a tag's evaluation set.
 
     Parameters
@@ -178,8 +183,12 @@ def evaluate_tag(valset: ValidationSet, models: list[str | Path], bm3d_images: i
         Where baseline scores are cached.
     progress : bool
         Progress bars.
+    columns : bool
+        For :data:`COLUMN_TAGS`, also score atomic-column precision (raw input, oracle
+        Gaussian and each model; :mod:`emrestore.evaluation.columns`).
     """
     n = len(valset)
+    with_columns = columns and valset.tag in COLUMN_TAGS
     methods: list[MethodScores] = []
     for baseline in BASELINES:
         if not baseline.available:
@@ -198,12 +207,20 @@ def evaluate_tag(valset: ValidationSet, models: list[str | Path], bm3d_images: i
     keep = figure_indices(valset)
     examples: dict[str, dict[int, np.ndarray]] = {}
     cards: dict[str, dict[str, Any]] = {}
+    restored: dict[str, list[np.ndarray]] = {}
     for model in models:
-        scores, kept, card = score_model(model, valset, keep, progress)
+        scores, kept, card = score_model(model, valset, list(range(n)) if with_columns else keep, progress)
         methods.append(scores)
-        examples[scores.name] = kept
+        examples[scores.name] = {i: kept[i] for i in keep}
         cards[scores.name] = card
-    return TagEvaluation(valset.tag, valset, methods, examples, cards)
+        restored[scores.name] = [kept[i] for i in range(n)] if with_columns else []
+    column_scores = None
+    if with_columns:
+        images = {"raw input": list(valset.inputs),
+                  "Gaussian (oracle σ)": [oracle_gaussian(valset.inputs[i], valset.targets[i])[0] for i in range(n)],
+                  **restored}
+        column_scores = evaluate_columns(valset, images, column_truth(valset, cache_dir, progress), progress)
+    return TagEvaluation(valset.tag, valset, methods, examples, cards, column_scores)
 
 
 # ---------------------------------------------------------------------------- figures
@@ -318,9 +335,31 @@ def markdown_table(evaluation: TagEvaluation) -> str:
     return "\n".join(lines)
 
 
+def _columns_section(columns: ColumnEvaluation, figures: Path, figure_subdir: str) -> list[str]:
+    """Markdown lines (and the figure) of the atomic-column precision of one tag."""
+    from .columns import columns_figure
+
+    figure = columns_figure(columns, figures / f"{columns.tag}_columns.png")
+    n_scored, n = int(columns.scored.sum()), len(columns.scored)
+    return [f"### Atomic columns ({columns.tag})", "",
+            f"Scored on {n_scored} of {n} images (the others resolve fewer than 10 columns in their "
+            "clean target). *Found*: share of the columns the clean target resolves that have a detected "
+            "peak within ¼ of the column spacing; *spurious*: detected peaks with no true column that close "
+            "(invented atoms); *RMS position error*: 2D Gaussian fits started at the true positions, "
+            "against those positions; *intensity error*: median relative difference of each column's "
+            "fitted integrated intensity from the same fit on the clean target. The *clean target* rows "
+            "are the floor of the method (single Gaussians on overlapping columns), not noise. Means of "
+            "found/spurious and medians of the errors over the images of each dose tercile.", "",
+            columns_markdown(columns), "",
+            f"![{columns.tag} column precision]({figure_subdir}/{figure.name})", ""]
+
+
 def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_dir: str | Path,
-                 machine: dict[str, Any], figure_subdir: str = "evaluation") -> Path:
-    """Write ``evaluation.md`` (and the example figures) into ``out_dir``; returns its path."""
+                 machine: dict[str, Any], figure_subdir: str = "evaluation", command: str = "emrestore evaluate") -> Path:
+    """Write ``evaluation.md`` (and the example figures) into ``out_dir``; returns its path.
+
+    ``command`` is the command line that regenerates the report (shown in its header).
+    """
     out = Path(out_dir)
     figures = out / figure_subdir
     figures.mkdir(parents=True, exist_ok=True)
@@ -328,7 +367,7 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
     lines = [
         "# Evaluation",
         "",
-        "Regenerated by `emrestore evaluate` "
+        f"Regenerated by `{command}` "
         f"({date}; commit {machine.get('git_commit', 'unknown')[:10]}"
         f"{' + local changes' if machine.get('git_dirty') else ''}; {machine.get('cpu_model', '?')}, "
         f"{machine.get('threads', '?')} threads). Method: `../shared/design/evaluation.md`; what is "
@@ -357,6 +396,8 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
             figure = example_figure(evaluation, name, figures / f"{evaluation.tag}_{_slug(name)}.jpg")
             lines += ["", f"![{evaluation.tag} examples]({figure_subdir}/{figure.name})"]
         lines.append("")
+        if evaluation.columns is not None:
+            lines += _columns_section(evaluation.columns, figures, figure_subdir)
     if real:
         lines += ["## Real micrographs", "",
                   "Restored at full size with the model chosen from the file's metadata; a central "
@@ -383,6 +424,8 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
         "`emrestore restore` does (ms per image includes normalisation and padding, not start-up).",
         "* Baseline scores and times are cached per evaluation set (`--cache`) and computed once: their "
         "times are those of that first run, models are timed anew on every run.",
+        "* Atomic columns (hrstem): `emrestore.evaluation.columns`; the raw input's columns are also "
+        "displaced by the scan distortions, which restoration is trained to undo.",
         "* The targets are what the distortion chain defines as truth (`docs/distortions.md`): scan "
         "distortions and blur are part of the degradation, so a denoiser alone cannot reach them.",
         "",
@@ -391,8 +434,10 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines), encoding="utf-8")
     os.replace(tmp, path)
-    data = {"date": date, "machine": machine,
-            "tags": {e.tag: {"table": e.table(), "bm3d_gap_db": e.bm3d_gaps()} for e in evaluations},
+    data = {"date": date, "machine": machine, "command": command,
+            "tags": {e.tag: {"table": e.table(), "bm3d_gap_db": e.bm3d_gaps(),
+                             **({"columns": e.columns.to_json()} if e.columns is not None else {})}
+                     for e in evaluations},
             "real": [r.__dict__ for r in real]}
     json_path = figures / "evaluation.json"
     tmp = json_path.with_suffix(".json.tmp")

@@ -43,6 +43,8 @@ class ValidationSet:
         (N,) pixel size of each clean image [nm].
     key : str
         Hash of (tag, n, size, seed): names caches built on this set.
+    seed : int
+        The seed it was made with (pair ``i`` is sample ``i`` of that seed).
     """
 
     tag: str
@@ -51,6 +53,7 @@ class ValidationSet:
     doses: np.ndarray
     pixel_size_nm: np.ndarray
     key: str
+    seed: int = EVAL_SEED
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -97,7 +100,7 @@ def validation_pairs(tag: str, n: int = 64, size: int = 256, seed: int = EVAL_SE
     path = Path(cache_dir) / f"valset_{tag}_{key}.npz" if cache_dir is not None else None
     if path is not None and path.is_file():
         with np.load(path) as f:
-            return ValidationSet(tag, f["inputs"], f["targets"], f["doses"], f["pixel_size_nm"], key)
+            return ValidationSet(tag, f["inputs"], f["targets"], f["doses"], f["pixel_size_nm"], key, seed)
     from tqdm.auto import tqdm
 
     inputs, targets, doses, pixels = [], [], [], []
@@ -109,7 +112,7 @@ def validation_pairs(tag: str, n: int = 64, size: int = 256, seed: int = EVAL_SE
         doses.append(_dose(params))
         pixels.append(float(params["pixel_size_nm"]))
     result = ValidationSet(tag, np.stack(inputs).astype(np.float32), np.stack(targets).astype(np.float32),
-                           np.array(doses), np.array(pixels), key)
+                           np.array(doses), np.array(pixels), key, seed)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.stem + ".tmp.npz")

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..conditioning import clip_percentiles
 from ..errors import NonFiniteDataError, NotAnImageError, ParameterError
 from ..image import EMImage
 from .backends import make_backend
@@ -108,11 +109,17 @@ class Restorer:
             (H, W) frame in any units.
         on_tiles : callable, optional
             Called with the number of tiles finished after each network call (progress).
+
+        Notes
+        -----
+        Models trained with ``input_clip_percent`` > 0 (TEM: X-ray hits, hot pixels) get the
+        frame clipped to its percentiles first, as in training.
         """
         data = np.asarray(image, dtype=np.float32)
         if data.ndim != 2:
             raise NotAnImageError(f"restore_array needs a 2-D image, got shape {data.shape}.",
                                   "Pass one frame, or use restore() for series.")
+        data = clip_percentiles(data, self.info.input_clip_percent)
         mean = float(data.mean(dtype=np.float64))
         std = max(float(data.std(dtype=np.float64)), MIN_STD)
         _, _, grid = self._plan(*data.shape)

@@ -48,6 +48,11 @@ class ModelInfo:
         return int(self.card.get("size_multiple", 4))
 
     @property
+    def input_clip_percent(self) -> float:
+        """Percent of pixels clipped at each end of a frame before the model (0 = none)."""
+        return float(self.card.get("input_clip_percent", 0.0))
+
+    @property
     def torch_path(self) -> Path:
         """Where PyTorch weights for this model would be (``<stem>.pt``)."""
         return self.onnx_path.with_suffix(".pt")

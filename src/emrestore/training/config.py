@@ -20,6 +20,7 @@ from typing import Any
 from ..datasets.registry import TAGS
 from ..errors import ParameterError
 from ..nn.configs import DiscriminatorConfig, GeneratorConfig, generator_config
+from ..conditioning import MAX_CLIP_PERCENT
 
 __all__ = [
     "TrainConfig",
@@ -83,6 +84,11 @@ class DataConfig:
         Seed of the validation set (independent of the training seed).
     validation_cache : str
         Directory where validation sets are stored once generated; empty = the run directory.
+    input_clip_percent : float
+        Clip every degraded input to its ``[p, 100 − p]`` percentiles before the network
+        (:func:`emrestore.conditioning.clip_percentiles`), so that impulses
+        (X-ray hits, hot pixels) do not dominate the std it is normalised by [%, 0 = off].
+        Recorded in the model card; the restore engine applies the same clip.
     """
 
     source: str = "renderer"
@@ -97,9 +103,15 @@ class DataConfig:
     validation_size: int = 64
     validation_seed: int = 20240101
     validation_cache: str = ""
+    input_clip_percent: float = 0.0
 
     def validate(self) -> None:
         s = "data"
+        clip = self.input_clip_percent
+        if (not isinstance(clip, (int, float)) or isinstance(clip, bool)
+                or not 0.0 <= clip <= MAX_CLIP_PERCENT):
+            raise _bad(s, "input_clip_percent", clip, f"must be a number in [0, {MAX_CLIP_PERCENT}]",
+                       "Use 0 (off) or a small value such as 0.1 for TEM cameras with X-ray hits.")
         if self.source not in SOURCES:
             raise _bad(s, "source", self.source, "unknown source", f"Use one of {', '.join(SOURCES)}.")
         if self.source == "bank" and not self.bank:

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..errors import ParameterError
+from ..conditioning import clip_percentiles
 from ..datasets.registry import TAGS
+from ..errors import ParameterError
 from .config import TrainConfig
 from .sources import BankSource, RendererSource, SyntheticSource, get_augment, get_degradation
 
@@ -67,14 +68,18 @@ class PairDataset(Dataset):
         Seed of the pair sequence.
     augment : callable, optional
         ``augment(image, rng) -> image`` applied to the clean image before degradation.
+    clip_percent : float
+        Clip each degraded input to its ``[p, 100 − p]`` percentiles (``[data]
+        input_clip_percent``; 0 = off).
     """
 
-    def __init__(self, source, degrade, crop: int, seed: int, augment=None) -> None:
+    def __init__(self, source, degrade, crop: int, seed: int, augment=None, clip_percent: float = 0.0) -> None:
         self.source = source
         self.degrade = degrade
         self.crop = crop
         self.seed = seed
         self.augment = augment
+        self.clip_percent = float(clip_percent)
 
     def __len__(self) -> int:  # effectively infinite; indices come from StepSampler
         return 2**62
@@ -95,7 +100,7 @@ class PairDataset(Dataset):
                 f"Pair source returned shapes {degraded.shape}/{target.shape}, not ({self.crop}, {self.crop}).",
                 "Check the renderer/bank/distortion settings.",
             )
-        return degraded, target, params
+        return clip_percentiles(degraded, self.clip_percent), target, params
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         degraded, target, _ = self.pair(index)
@@ -146,6 +151,7 @@ def make_dataset(config: TrainConfig, seed: int | None = None) -> PairDataset:
         data.crop,
         config.seed if seed is None else seed,
         get_augment(data.augment),
+        data.input_clip_percent,
     )
 
 
@@ -195,15 +201,16 @@ def validation_set(config: TrainConfig, cache_dir: str | Path | None = None) -> 
     Pair ``i`` is made with seed ``[validation_seed, i]`` (no augmentation), independently of
     the training seed. Runs on a bank validate on the tag's renderer (held-out specimens). When ``cache_dir`` is given, the set is stored there as
     ``validation_TAG_HASH.npz`` (the hash covers every data setting) and read back by later
-    runs, so all runs with the same data settings are compared on the same pairs.
+    runs, so all runs with the same data settings are compared on the same pairs. The
+    stored inputs are unclipped; ``[data] input_clip_percent`` is applied on return.
     """
     path = None
+    data = config.data
     if cache_dir is not None:
         path = Path(cache_dir) / f"validation_{config.tag}_{_validation_key(config)}.npz"
         if path.is_file():
             with np.load(path) as stored:
-                return stored["degraded"], stored["target"]
-    data = config.data
+                return _clip_inputs(stored["degraded"], data.input_clip_percent), stored["target"]
     dataset = PairDataset(
         make_source(config, held_out=True),
         get_degradation(data.degradation, tuple(data.dose_range)),
@@ -219,4 +226,11 @@ def validation_set(config: TrainConfig, cache_dir: str | Path | None = None) -> 
         tmp = path.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, degraded=degraded, target=target)
         tmp.replace(path)
-    return degraded, target
+    return _clip_inputs(degraded, data.input_clip_percent), target
+
+
+def _clip_inputs(degraded: np.ndarray, percent: float) -> np.ndarray:
+    """Each (1, H, W) input of a validation set clipped to its own percentiles."""
+    if not percent:
+        return degraded
+    return np.stack([clip_percentiles(x, percent) for x in degraded]).astype(np.float32)

@@ -119,6 +119,7 @@ def build_model_card(
 
     gen = generator_config(config["model"])
     tag = config["tag"]
+    clip = float(config["data"].get("input_clip_percent", 0.0))
     onnx_entry = None
     if onnx is not None:
         onnx_entry = dict(onnx)
@@ -132,6 +133,7 @@ def build_model_card(
         "parameters": generator_parameter_count(gen),
         "size_multiple": gen.downsample,
         "pixel_size_nm": None,
+        "input_clip_percent": clip,
         "emrestore_version": __version__,
         "torch_version": torch.__version__,
         "generator": {
@@ -148,7 +150,8 @@ def build_model_card(
                 "undone at the output; pass the frame's statistics for tiles"
                 if onnx is not None and onnx.get("stats_input")
                 else "inside the model: each input by its own mean/std, undone at the output"
-            ),
+            ) + (f"; before the model, clip the frame to its [{clip:g}, {100 - clip:g}] percentiles "
+                 "(emrestore.conditioning.clip_percentiles)" if clip else ""),
         },
         "training": {
             "config": config,

@@ -137,6 +137,11 @@ class Trainer:
     schedule : dict, optional
         New ``pixel_steps`` / ``gan_steps`` (e.g. for a resumed run: lengthen it across
         sessions, or end it earlier with the learning-rate decay brought forward).
+    init_from : path-like, optional
+        Start a new run from the generator and discriminator weights of this checkpoint file
+        or run directory (fine-tuning: new data settings, fresh optimisers, schedule and
+        step count). The model configuration must match the checkpoint's. Recorded in the
+        checkpoints and the model card (``training.initialised_from``).
     """
 
     def __init__(
@@ -151,6 +156,7 @@ class Trainer:
         channels_last: bool | None = None,
         threads: int | None = None,
         schedule: dict[str, int] | None = None,
+        init_from: str | Path | None = None,
     ) -> None:
         if threads:
             torch.set_num_threads(int(threads))
@@ -197,7 +203,14 @@ class Trainer:
         self.pairs_seen = 0
         self.wall_time_before = 0.0
         self.last_validation: dict[str, float] | None = None
+        self.initialised_from: dict[str, Any] | None = None
+        if init_from is not None:
+            if state is not None:
+                raise ParameterError("A run is either resumed or initialised from another, not both.",
+                                     "Drop --init-from to continue the run, or --resume to start a new one.")
+            self._load_initial_weights(init_from)
         if state is not None:
+            self.initialised_from = state.get("initialised_from")
             self.generator.load_state_dict(state["generator"])
             self.discriminator.load_state_dict(state["discriminator"])
             self.opt_g.load_state_dict(state["opt_g"])
@@ -219,6 +232,28 @@ class Trainer:
         self._tb = None
         self._hardware = hardware_info(self.device, self.dist.world_size)
         self._git = git_commit()
+
+    def _load_initial_weights(self, source: str | Path) -> None:
+        """Copy generator and discriminator weights from another run's checkpoint."""
+        path = find_checkpoint(Path(source))
+        parent = load_checkpoint(path, map_location="cpu")
+        parent_config = config_from_dict(parent["config"])
+        for key in ("model", "discriminator"):
+            if getattr(parent_config, key) != getattr(self.config, key):
+                raise ParameterError(
+                    f"The checkpoint {path} has another {key} configuration than this run.",
+                    f"Use the checkpoint's {key} settings (e.g. --model {parent_config.model.name}).",
+                )
+        self.generator.load_state_dict(parent["generator"])
+        self.discriminator.load_state_dict(parent["discriminator"])
+        self.initialised_from = {
+            "checkpoint": str(path.resolve()),
+            "tag": parent_config.tag,
+            "steps": int(parent["step"]),
+            "pairs_seen": int(parent["pairs_seen"]),
+            "wall_time_s": float(parent["wall_time_s"]),
+            "initialised_from": parent.get("initialised_from"),
+        }
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -328,6 +363,7 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "rng": rng,
             "validation": self.last_validation,
+            "initialised_from": self.initialised_from,
             "hardware": self._hardware,
             "git": self._git,
         }
@@ -508,6 +544,7 @@ class Trainer:
             "wall_time_s": round(wall_time_s, 3),
             "world_size": self.dist.world_size,
             "finished": self.step >= self.config.total_steps,
+            "initialised_from": self.initialised_from,
         }
         card = build_model_card(self.config.to_dict(), progress, self.last_validation, info,
                                 self._hardware, self._git)

@@ -1,0 +1,450 @@
+"""Atomic-column precision on HR-STEM evaluation images with known column positions.
+
+What a microscopist measures on an atomic-resolution STEM image is columns: where they are
+and how much they scatter. For every image of the ``hrstem`` evaluation set this module
+knows the true projected column positions (from the renderer), finds columns in an image
+(local maxima; minima for ABF contrast), refines each with a 2D Gaussian fit, and reports:
+
+- **found**: fraction of the *visible* columns (those the clean target itself resolves)
+  with a detected peak within a quarter of the column spacing;
+- **spurious**: fraction of detections with no true column within that distance (a
+  restorer must not invent atoms);
+- **RMS position error** [pm] of Gaussian fits started at the true positions;
+- **intensity error**: median relative difference of each column's fitted integrated
+  intensity from the same fit on the clean target (scattering cross-sections).
+
+Images whose clean target resolves fewer than :data:`MIN_VISIBLE_COLUMNS` columns (lattices
+seen off axis, unresolved spacings) are left out and counted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from .validation import ValidationSet
+
+#: Images with fewer visible columns than this are not scored.
+MIN_VISIBLE_COLUMNS = 10
+#: Radius that makes a target peak a visible column, and the smallest distance between two
+#: peaks, as fractions of the median column spacing.
+MATCH_FRACTION = 0.4
+#: Radius within which a detected peak counts as a found column, as a fraction of the median
+#: spacing of the visible columns (small, so that peaks of pure noise rarely match by chance).
+DETECT_FRACTION = 0.25
+#: Half-width of the fit window, as a fraction of the median spacing [px ≥ 2].
+WINDOW_FRACTION = 0.35
+#: A peak must rise this fraction of the image's (99th percentile − median) above the median.
+PEAK_THRESHOLD = 0.2
+#: Levenberg–Marquardt iterations of the Gaussian fits.
+FIT_ITERATIONS = 20
+
+
+@dataclass
+class ColumnTruth:
+    """True columns of one evaluation image.
+
+    Attributes
+    ----------
+    xy : numpy.ndarray
+        (K, 2) true column positions (x, y) [px].
+    dark : bool
+        Columns appear dark (ABF detector): they are located as minima.
+    """
+
+    xy: np.ndarray
+    dark: bool
+
+
+@dataclass
+class ImageColumns:
+    """Column scores of one image restored by one method."""
+
+    found: float
+    spurious: float
+    rms_pm: float
+    intensity_error: float
+    n_visible: int
+    n_detected: int
+    fits_converged: float
+
+
+# ---------------------------------------------------------------------------- truth
+def column_truth(valset: ValidationSet, cache_dir: str | Path | None = None,
+                 progress: bool = True) -> list[ColumnTruth]:
+    """True columns of each image of an atomic-resolution evaluation set (rendered once, cached).
+
+    Parameters
+    ----------
+    valset : ValidationSet
+        An ``hrstem`` (or ``hrtem``) set from :func:`~emrestore.evaluation.validation_pairs`.
+    cache_dir : path-like, optional
+        Folder for ``columns_TAG_KEY.npz``.
+    progress : bool
+        Progress bar while rendering.
+    """
+    from tqdm.auto import tqdm
+
+    from ..datasets.bank import sample_rng
+    from ..datasets.registry import get_renderer
+
+    path = Path(cache_dir) / f"columns_{valset.tag}_{valset.key}.npz" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        with np.load(path) as f:
+            xy, offsets, dark = f["xy"], f["offsets"], f["dark"]
+    else:
+        renderer = get_renderer(valset.tag)
+        size = valset.targets.shape[-1]
+        parts, dark_list = [], []
+        for i in tqdm(range(len(valset)), desc=f"{valset.tag}: true columns", unit="img", disable=not progress,
+                      leave=False):
+            clean = renderer(size, sample_rng(valset.seed, i))  # the clean image of pair i (same generator)
+            parts.append(np.asarray(clean.columns if clean.columns is not None else np.zeros((0, 2)),
+                                    np.float32).reshape(-1, 2))
+            dark_list.append(clean.params.get("detector") == "abf")
+        offsets = np.cumsum([0] + [len(p) for p in parts])
+        xy, dark = np.concatenate(parts), np.array(dark_list)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.stem + ".tmp.npz")
+            np.savez_compressed(tmp, xy=xy, offsets=offsets, dark=dark)
+            tmp.replace(path)
+    return [ColumnTruth(xy[offsets[i]:offsets[i + 1]], bool(dark[i])) for i in range(len(offsets) - 1)]
+
+
+# ---------------------------------------------------------------------------- finding and fitting
+def find_peaks(image: np.ndarray, min_distance: int, dark: bool = False) -> np.ndarray:
+    """Local maxima (minima when ``dark``) that rise :data:`PEAK_THRESHOLD` of the image's
+    (99th percentile − median) above its median; (K, 2) integer positions (x, y) [px]."""
+    from skimage.feature import peak_local_max
+
+    data = -np.asarray(image, np.float64) if dark else np.asarray(image, np.float64)
+    median, high = np.percentile(data, [50, 99])
+    rc = peak_local_max(data, min_distance=max(1, int(min_distance)),
+                        threshold_abs=median + PEAK_THRESHOLD * (high - median), exclude_border=False)
+    return rc[:, ::-1].astype(np.float64)
+
+
+def fit_gaussians(image: np.ndarray, xy: np.ndarray, half_width: int, dark: bool = False,
+                  iterations: int = FIT_ITERATIONS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fit ``B + A exp(-r² / 2s²)`` around each start position, all columns at once.
+
+    Levenberg–Marquardt on (2·half_width + 1)² windows (reflecting borders), vectorised
+    over columns.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (H, W) image.
+    xy : numpy.ndarray
+        (K, 2) start positions (x, y) [px].
+    half_width : int
+        Half-width of the fit windows [px].
+    dark : bool
+        Dark columns (ABF): the image is negated first.
+    iterations : int
+        LM iterations.
+
+    Returns
+    -------
+    (positions, volumes, ok) : tuple of numpy.ndarray
+        (K, 2) fitted (x, y) [px]; (K,) integrated intensities 2π·A·s² [image units · px²];
+        (K,) True where the fit converged inside its window with a positive amplitude.
+    """
+    data = -np.asarray(image, np.float64) if dark else np.asarray(image, np.float64)
+    k = len(xy)
+    if k == 0:
+        return np.zeros((0, 2)), np.zeros(0), np.zeros(0, bool)
+    w = int(half_width)
+    padded = np.pad(data, w, mode="reflect")
+    centre = np.rint(xy).astype(int)
+    offs = np.arange(-w, w + 1)
+    dy, dx = np.meshgrid(offs, offs, indexing="ij")
+    rows = centre[:, 1, None, None] + dy[None] + w
+    cols = centre[:, 0, None, None] + dx[None] + w
+    rows = np.clip(rows, 0, padded.shape[0] - 1)
+    cols = np.clip(cols, 0, padded.shape[1] - 1)
+    win = padded[rows, cols].reshape(k, -1)  # (K, N)
+    gx = (centre[:, 0, None] + dx.ravel()[None]).astype(np.float64)  # pixel coordinates
+    gy = (centre[:, 1, None] + dy.ravel()[None]).astype(np.float64)
+
+    background = win.min(axis=1)
+    p = np.stack([background, win.max(axis=1) - background, xy[:, 0].astype(np.float64),
+                  xy[:, 1].astype(np.float64), np.full(k, max(0.5, w / 2.0))], axis=1)
+    lam = np.full(k, 1e-2)
+
+    def residual_and_jacobian(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        b, a, x0, y0, s = (q[:, i, None] for i in range(5))
+        s2 = s * s
+        ddx, ddy = gx - x0, gy - y0
+        g = np.exp(-(ddx * ddx + ddy * ddy) / (2 * s2))
+        r = b + a * g - win
+        jac = np.stack([np.ones_like(g), g, a * g * ddx / s2, a * g * ddy / s2,
+                        a * g * (ddx * ddx + ddy * ddy) / (s2 * s)], axis=2)  # (K, N, 5)
+        return r, jac
+
+    r, jac = residual_and_jacobian(p)
+    cost = np.sum(r * r, axis=1)
+    eye = np.eye(5)
+    for _ in range(iterations):
+        jtj = np.einsum("kni,knj->kij", jac, jac)
+        jtr = np.einsum("kni,kn->ki", jac, r)
+        diag = np.einsum("kii->ki", jtj)[:, :, None] * eye[None]
+        step = np.linalg.solve(jtj + lam[:, None, None] * (diag + 1e-12 * eye[None]), -jtr[..., None])[..., 0]
+        trial = p + step
+        trial[:, 4] = np.maximum(trial[:, 4], 0.3)
+        r_new, jac_new = residual_and_jacobian(trial)
+        cost_new = np.sum(r_new * r_new, axis=1)
+        better = cost_new < cost
+        p = np.where(better[:, None], trial, p)
+        r = np.where(better[:, None], r_new, r)
+        jac = np.where(better[:, None, None], jac_new, jac)
+        cost = np.where(better, cost_new, cost)
+        lam = np.where(better, lam / 3.0, lam * 4.0)
+    positions = p[:, 2:4]
+    ok = (p[:, 1] > 0) & (np.abs(positions - xy).max(axis=1) <= w)
+    volumes = 2 * np.pi * p[:, 1] * p[:, 4] ** 2
+    return positions, volumes, ok
+
+
+def _mutual_pairs(a: np.ndarray, b: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (ia, ib) of points of ``a`` and ``b`` that are each other's nearest within ``radius``."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    da, ia = cKDTree(b).query(a, distance_upper_bound=radius)
+    db, ib = cKDTree(a).query(b, distance_upper_bound=radius)
+    first = np.flatnonzero(np.isfinite(da))
+    mutual = first[ib[ia[first]] == first]
+    return mutual, ia[mutual]
+
+
+# ---------------------------------------------------------------------------- scoring
+@dataclass
+class ColumnReference:
+    """What the clean target resolves: visible true columns, spacing and their fitted intensities."""
+
+    visible: np.ndarray  # (V, 2) true positions of the visible columns [px]
+    all_true: np.ndarray  # (K, 2) every true column [px]
+    spacing_px: float
+    volumes: np.ndarray  # (V,) integrated intensities fitted on the target
+    dark: bool
+
+    @property
+    def detect_radius(self) -> float:
+        return DETECT_FRACTION * self.spacing_px
+
+    @property
+    def half_width(self) -> int:
+        return max(2, int(round(WINDOW_FRACTION * self.spacing_px)))
+
+    @property
+    def min_distance(self) -> int:
+        return max(1, int(round(MATCH_FRACTION * self.spacing_px)))
+
+
+def column_reference(target: np.ndarray, truth: ColumnTruth) -> ColumnReference | None:
+    """The visible columns of a clean target, or ``None`` when it resolves too few."""
+    true = np.asarray(truth.xy, np.float64)
+    if len(true) < MIN_VISIBLE_COLUMNS:
+        return None
+    nn = cKDTree(true).query(true, 2)[0][:, 1]
+    start = max(1.0, 0.5 * float(np.median(nn)))
+    peaks = find_peaks(target, int(round(start)), truth.dark)
+    _, it = _mutual_pairs(peaks, true, start)
+    if len(it) < MIN_VISIBLE_COLUMNS:
+        return None
+    visible = true[np.sort(it)]
+    spacing = float(np.median(cKDTree(visible).query(visible, 2)[0][:, 1]))
+    reference = ColumnReference(visible, true, spacing, np.zeros(len(visible)), truth.dark)
+    # columns whose fit window leaves the image are not scored (cut Gaussians bias the fits)
+    margin = reference.half_width + 1
+    height, width = np.shape(target)
+    inside = ((visible[:, 0] >= margin) & (visible[:, 0] <= width - 1 - margin)
+              & (visible[:, 1] >= margin) & (visible[:, 1] <= height - 1 - margin))
+    if inside.sum() < MIN_VISIBLE_COLUMNS:
+        return None
+    reference.visible = visible[inside]
+    _, volumes, ok = fit_gaussians(target, reference.visible, reference.half_width, truth.dark)
+    reference.volumes = np.where(ok, volumes, np.nan)
+    return reference
+
+
+def _affine_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares (3, 2) matrix M with [src, 1] @ M ≈ dst (translation only for < 6 pairs)."""
+    if len(src) < 6:
+        shift = np.median(dst - src, axis=0) if len(src) else np.zeros(2)
+        return np.vstack([np.eye(2), shift])
+    design = np.hstack([src, np.ones((len(src), 1))])
+    return np.linalg.lstsq(design, dst, rcond=None)[0]
+
+
+def _apply(matrix: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    return np.hstack([xy, np.ones((len(xy), 1))]) @ matrix
+
+
+def score_columns(image: np.ndarray, reference: ColumnReference, pixel_size_nm: float) -> ImageColumns:
+    """Columns of ``image`` against the reference of its target.
+
+    A single frame cannot know its global translation and linear drift (the scan distortions
+    move every column of the raw input), so both are removed first: peaks are paired with
+    the nearest visible column within half a spacing, and the best affine map between them is
+    fitted. Detection: *found* counts visible columns matched one to one by a mapped peak
+    within :data:`DETECT_FRACTION` of their spacing; *spurious* counts peaks with no true
+    column (visible or not) that close. Precision (position and
+    intensity errors): Gaussian fits started at the true positions carried into the image by
+    that map; the position error is what remains after a second affine fit of the fitted
+    positions to the true ones.
+    """
+    peaks = find_peaks(image, reference.min_distance, reference.dark)
+    visible = reference.visible
+    to_image = np.vstack([np.eye(2), np.zeros(2)])  # true frame → image frame
+    if len(peaks):
+        d, near = cKDTree(visible).query(peaks, distance_upper_bound=0.5 * reference.spacing_px)
+        close = np.isfinite(d)
+        to_image = _affine_fit(visible[near[close]], peaks[close])
+        to_true = _affine_fit(peaks[close], visible[near[close]])
+        mapped = _apply(to_true, peaks)
+        _, ivis = _mutual_pairs(mapped, visible, reference.detect_radius)
+        nearest = cKDTree(reference.all_true).query(mapped, distance_upper_bound=reference.detect_radius)[0]
+        spurious = float(np.mean(~np.isfinite(nearest)))
+    else:
+        ivis, spurious = np.zeros(0, int), 0.0
+    found = len(ivis) / len(visible)
+    positions, volumes, ok = fit_gaussians(image, _apply(to_image, visible), reference.half_width, reference.dark)
+    if ok.any():
+        aligned = _apply(_affine_fit(positions[ok], visible[ok]), positions[ok])
+        err = aligned - visible[ok]
+        rms_pm = float(np.sqrt(np.mean(np.sum(err * err, axis=1)))) * pixel_size_nm * 1e3
+        ref = reference.volumes
+        good = ok & np.isfinite(ref) & (ref > 0)
+        intensity = float(np.median(np.abs(volumes[good] - ref[good]) / ref[good])) if good.any() else float("nan")
+    else:
+        rms_pm, intensity = float("nan"), float("nan")
+    return ImageColumns(found, spurious, rms_pm, intensity, len(visible), len(peaks), float(np.mean(ok)))
+
+
+@dataclass
+class ColumnEvaluation:
+    """Column scores of several methods on one evaluation set.
+
+    Attributes
+    ----------
+    tag : str
+    doses : numpy.ndarray
+        (N,) dose of each image [e⁻/px].
+    scored : numpy.ndarray
+        (N,) True for images whose target resolves enough columns.
+    methods : dict
+        Method name → list of :class:`ImageColumns` (``None`` for unscored images).
+    """
+
+    tag: str
+    doses: np.ndarray
+    scored: np.ndarray
+    methods: dict[str, list[ImageColumns | None]]
+
+    def dose_bins(self) -> list[tuple[str, np.ndarray]]:
+        """(label, mask) of the dose terciles of the scored images, then all of them."""
+        doses = self.doses[self.scored]
+        if len(doses) == 0:
+            return []
+        lo, hi = np.quantile(doses, [1 / 3, 2 / 3])
+        bins = [(f"≤ {lo:.3g}", self.doses <= lo), (f"{lo:.3g}–{hi:.3g}", (self.doses > lo) & (self.doses <= hi)),
+                (f"> {hi:.3g}", self.doses > hi), ("all", np.ones(len(self.doses), bool))]
+        return [(label, mask & self.scored) for label, mask in bins]
+
+    def table(self) -> list[dict[str, float | str | int]]:
+        """Rows (method, dose bin): mean found and spurious fractions, median RMS error and
+        median intensity error over the bin's images."""
+        rows = []
+        for name, scores in self.methods.items():
+            for label, mask in self.dose_bins():
+                picked = [scores[i] for i in np.flatnonzero(mask) if scores[i] is not None]
+                if not picked:
+                    continue
+                rows.append({
+                    "method": name, "dose": label, "images": len(picked),
+                    "found": float(np.mean([s.found for s in picked])),
+                    "spurious": float(np.mean([s.spurious for s in picked])),
+                    "rms_pm_median": float(np.nanmedian([s.rms_pm for s in picked])),
+                    "intensity_error_median": float(np.nanmedian([s.intensity_error for s in picked])),
+                })
+        return rows
+
+    def to_json(self) -> dict:
+        return {"tag": self.tag, "scored_images": int(self.scored.sum()), "images": int(len(self.scored)),
+                "table": self.table()}
+
+
+def evaluate_columns(valset: ValidationSet, images: dict[str, list[np.ndarray]], truth: list[ColumnTruth],
+                     progress: bool = True) -> ColumnEvaluation:
+    """Score the column precision of each method's images (``images[name][i]`` restores pair ``i``).
+
+    The clean target is scored too (row ``clean target``): its error is the floor set by
+    fitting single Gaussians to overlapping columns, not by noise.
+    """
+    from tqdm.auto import tqdm
+
+    n = len(valset)
+    references = [column_reference(valset.targets[i], truth[i]) for i in range(n)]
+    scored = np.array([r is not None for r in references])
+    methods: dict[str, list[ImageColumns | None]] = {}
+    all_images = {"clean target": list(valset.targets), **images}
+    for name, restored in all_images.items():
+        scores: list[ImageColumns | None] = []
+        for i in tqdm(range(n), desc=f"{valset.tag}: columns, {name}", unit="img", disable=not progress, leave=False):
+            ref = references[i]
+            scores.append(None if ref is None else score_columns(restored[i], ref, float(valset.pixel_size_nm[i])))
+        methods[name] = scores
+    return ColumnEvaluation(valset.tag, np.asarray(valset.doses), scored, methods)
+
+
+def columns_markdown(evaluation: ColumnEvaluation) -> str:
+    """Markdown table of :meth:`ColumnEvaluation.table`."""
+    lines = ["| method | dose [e⁻/px] | images | found | spurious | RMS position error [pm] | "
+             "intensity error |", "|---|---|---|---|---|---|---|"]
+    for row in evaluation.table():
+        lines.append(f"| {row['method']} | {row['dose']} | {row['images']} | {100 * row['found']:.0f} % | "
+                     f"{100 * row['spurious']:.0f} % | {row['rms_pm_median']:.1f} | "
+                     f"{100 * row['intensity_error_median']:.0f} % |")
+    return "\n".join(lines)
+
+
+def columns_json(evaluation: ColumnEvaluation) -> str:
+    return json.dumps(evaluation.to_json(), indent=1)
+
+
+def columns_figure(evaluation: ColumnEvaluation, path: str | Path) -> Path:
+    """Per-image column scores against dose, one colour per method (PNG, written atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    panels = (("rms_pm", "RMS position error [pm]", True), ("found", "columns found", False),
+              ("spurious", "spurious detections", False), ("intensity_error", "column intensity error", True))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), constrained_layout=True)
+    for ax, (key, label, log) in zip(axes, panels):
+        for name, scores in evaluation.methods.items():
+            idx = [i for i, s in enumerate(scores) if s is not None]
+            values = np.array([getattr(scores[i], key) for i in idx], float)
+            ax.plot(evaluation.doses[idx], values, "o", ms=3.5, alpha=0.75, label=name)
+        ax.set_xscale("log")
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("dose [e⁻/px]")
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{evaluation.tag}: atomic columns on {int(evaluation.scored.sum())} evaluation images", fontsize=11)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
