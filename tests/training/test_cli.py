@@ -148,6 +148,10 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path, capsys):
     card = json.loads((child / "model.json").read_text())
     assert card["input_clip_percent"] == 0.5 and "percentiles" in card["io"]["normalisation"]
     assert card["training"]["initialised_from"]["checkpoint"].endswith("last.pt")
+    assert main(["export", str(child), str(tmp_path / "exported.onnx")]) == 0  # exported by hand: the same record
+    exported = json.loads((tmp_path / "exported.json").read_text())
+    assert exported["training"]["initialised_from"] == card["training"]["initialised_from"]
+    assert exported["input_clip_percent"] == 0.5
     # resuming the child keeps the record
     assert main(["train", "--resume", str(child), "--pixel-steps", "2", "--no-progress", "--no-export"]) == 0
     assert load_checkpoint(child)["initialised_from"]["steps"] == 2

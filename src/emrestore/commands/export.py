@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         "world_size": int(state.get("world_size", 1)),
         "finished": int(state["step"]) >= config.total_steps,
         "checkpoint": str(Path(state["path"]).resolve()),
+        "initialised_from": state.get("initialised_from"),
     }
     hardware = state.get("hardware") or hardware_info(None, progress["world_size"])
     card = build_model_card(config.to_dict(), progress, state.get("validation"), info, hardware,
