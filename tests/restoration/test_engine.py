@@ -120,6 +120,9 @@ def test_a_model_card_clip_is_applied_to_the_whole_frame_before_tiling(stats_mod
     assert clipping.info.input_clip_percent == 0.5
     np.testing.assert_array_equal(clipping.restore_array(image), expected)
     assert not np.allclose(plain.restore_array(image), expected)
+    stats_model.with_suffix(".json").write_text(json.dumps({**plain.info.card, "input_clip_percent": 60}))
+    with pytest.raises(ParameterError, match="input_clip_percent=60"):
+        Restorer(stats_model, progress=False)
 
 
 def test_tiles_of_a_raw_model_still_blend_without_seams(raw_model):

@@ -19,7 +19,6 @@ seen off axis, unresolved spacings) are left out and counted.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -412,10 +411,6 @@ def columns_markdown(evaluation: ColumnEvaluation) -> str:
                      f"{100 * row['spurious']:.0f} % | {row['rms_pm_median']:.1f} | "
                      f"{100 * row['intensity_error_median']:.0f} % |")
     return "\n".join(lines)
-
-
-def columns_json(evaluation: ColumnEvaluation) -> str:
-    return json.dumps(evaluation.to_json(), indent=1)
 
 
 def columns_figure(evaluation: ColumnEvaluation, path: str | Path) -> Path:

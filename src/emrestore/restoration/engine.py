@@ -84,6 +84,7 @@ class Restorer:
         self.run = make_backend(self.info.onnx_path, self.backend_name, self.device,
                                 torch_loader=_torch_loader(self.info))
         self.takes_stats = bool(getattr(self.run, "takes_stats", False))
+        self.clip_percent = self.info.input_clip_percent  # checked now: a bad card fails at load
 
     # ------------------------------------------------------------------ core
     def _plan(self, height: int, width: int) -> tuple[int, int, TileGrid]:
@@ -119,7 +120,7 @@ class Restorer:
         if data.ndim != 2:
             raise NotAnImageError(f"restore_array needs a 2-D image, got shape {data.shape}.",
                                   "Pass one frame, or use restore() for series.")
-        data = clip_percentiles(data, self.info.input_clip_percent)
+        data = clip_percentiles(data, self.clip_percent)
         mean = float(data.mean(dtype=np.float64))
         std = max(float(data.std(dtype=np.float64)), MIN_STD)
         _, _, grid = self._plan(*data.shape)

@@ -50,7 +50,17 @@ class ModelInfo:
     @property
     def input_clip_percent(self) -> float:
         """Percent of pixels clipped at each end of a frame before the model (0 = none)."""
-        return float(self.card.get("input_clip_percent", 0.0))
+        from ..conditioning import MAX_CLIP_PERCENT
+
+        value = self.card.get("input_clip_percent", 0.0)
+        if (not isinstance(value, (int, float)) or isinstance(value, bool)
+                or not 0.0 <= value <= MAX_CLIP_PERCENT):
+            raise ParameterError(
+                f"The model card of {self.name} has input_clip_percent={value!r}, not a number in "
+                f"[0, {MAX_CLIP_PERCENT}].",
+                "Re-export the model with `emrestore export`, or fix the value in its .json card.",
+            )
+        return float(value)
 
     @property
     def torch_path(self) -> Path:
