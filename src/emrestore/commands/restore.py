@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                              "name ending in .tif/.tiff/.hspy/.png/.npy")
     parser.add_argument("--model", help="model tag (hrstem, hrtem, hrsem, lrstem, lrtem, lrsem) or .onnx "
                         "path (default: chosen from each file's modality and pixel size)")
-    parser.add_argument("--tile", type=int, help="tile size in px (default 512; 0 = whole image)")
+    parser.add_argument("--tile", type=int, help="tile size in px (default 1024; 0 = whole image)")
     parser.add_argument("--overlap", type=int, help="tile overlap in px (default 64)")
     parser.add_argument("--batch-size", type=int, help="tiles per network call (default 2)")
     parser.add_argument("--backend", choices=("onnx", "torch"), help="inference backend (default onnx)")

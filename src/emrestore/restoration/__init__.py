@@ -78,7 +78,7 @@ def restore(x: Any, model: str | Path | None = None, *, tile: int | None = None,
         from the modality and pixel size (see :func:`choose_model_tag`); the choice and
         its reason are logged and recorded in the result's metadata.
     tile, overlap, batch_size : int, optional
-        Tiling: tile edge [px] (default 512; 0 = whole image), overlap [px] (default
+        Tiling: tile edge [px] (default 1024; 0 = whole image), overlap [px] (default
         64), tiles per network call (default 2).
     backend : {"onnx", "torch"}, optional
         Default onnxruntime (no PyTorch needed).

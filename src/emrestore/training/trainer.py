@@ -163,6 +163,9 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.dist = init_distributed(device)
         self.device = self.dist.device
+        if self.device.type == "cuda":
+            # fixed crop and batch shapes: let cuDNN pick the fastest convolution algorithms
+            torch.backends.cudnn.benchmark = True
         state = None
         if resume:
             source = self.run_dir if resume is True else Path(resume)
