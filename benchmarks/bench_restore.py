@@ -7,7 +7,7 @@ what a user pays per call. Peak memory is the process's maximum resident set siz
 Usage::
 
     python benchmarks/bench_restore.py [--sizes 256 1024 2048 4096] [--models hrstem ...]
-                                       [--paper] [--backends onnx torch] [--tile 512]
+                                       [--paper] [--backends onnx torch] [--tile 1024]
 
 ``--paper`` also exports the paper-size CGRDN (random weights; speed does not depend on
 them) to a temporary ONNX file and measures it the same way (needs PyTorch).
@@ -77,7 +77,9 @@ def main() -> None:
     parser.add_argument("--paper", action="store_true", help="also measure the paper configuration (onnx)")
     parser.add_argument("--paper-max-size", type=int, default=1024,
                         help="largest size measured for the paper configuration (it is slow)")
-    parser.add_argument("--tile", type=int, default=512)
+    from emrestore.restoration.engine import DEFAULT_TILE
+
+    parser.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"tile edge [px] (default {DEFAULT_TILE})")
     args = parser.parse_args()
 
     from emrestore.restoration import shipped_models
