@@ -174,3 +174,26 @@ def test_init_from_copies_the_weights_and_checks_the_model(tmp_path):
         Trainer(config_from_dict(other), tmp_path / "other", progress=False, export=False, init_from=parent)
     with pytest.raises(ParameterError, match="either resumed or initialised"):
         Trainer(None, parent, resume=True, progress=False, export=False, init_from=parent)
+
+
+def test_init_from_a_generator_only_checkpoint_keeps_a_fresh_discriminator(tmp_path):
+    from emrestore.training import Trainer, config_from_dict
+    from emrestore.training.checkpoint import save_checkpoint
+
+    parent = tmp_path / "parent"
+    Trainer(config_from_dict(tiny_config_dict(schedule={"pixel_steps": 2, "gan_steps": 0})), parent,
+            progress=False, export=False).fit()
+    state = load_checkpoint(parent)
+    for key in ("discriminator", "opt_g", "opt_d"):
+        del state[key]
+    slim = save_checkpoint(tmp_path / "generator-only.pt", state)
+    config = tiny_config_dict(seed=50)
+    child = Trainer(config_from_dict(config), tmp_path / "child", progress=False, export=False, init_from=slim)
+    fresh = Trainer(config_from_dict(config), tmp_path / "fresh", progress=False, export=False)
+    assert all(torch.equal(child.generator.state_dict()[k], v) for k, v in state["generator"].items())
+    assert all(torch.equal(child.discriminator.state_dict()[k], v)
+               for k, v in fresh.discriminator.state_dict().items())
+    assert not all(torch.equal(fresh.generator.state_dict()[k], v) for k, v in state["generator"].items())
+    assert child.initialised_from["discriminator"] == "fresh"
+    assert Trainer(config_from_dict(config), tmp_path / "c2", progress=False, export=False,
+                   init_from=parent).initialised_from["discriminator"] == "copied"

@@ -237,20 +237,28 @@ class Trainer:
         self._git = git_commit()
 
     def _load_initial_weights(self, source: str | Path) -> None:
-        """Copy generator and discriminator weights from another run's checkpoint."""
+        """Copy generator and discriminator weights from another run's checkpoint.
+
+        A generator-only checkpoint (no ``discriminator`` entry, e.g. one slimmed for transfer
+        off a GPU machine) keeps this run's freshly initialised discriminator; the model card
+        records which (``initialised_from.discriminator``: ``"copied"`` or ``"fresh"``).
+        """
         path = find_checkpoint(Path(source))
         parent = load_checkpoint(path, map_location="cpu")
         parent_config = config_from_dict(parent["config"])
-        for key in ("model", "discriminator"):
+        has_discriminator = "discriminator" in parent
+        for key in ("model", "discriminator") if has_discriminator else ("model",):
             if getattr(parent_config, key) != getattr(self.config, key):
                 raise ParameterError(
                     f"The checkpoint {path} has another {key} configuration than this run.",
                     f"Use the checkpoint's {key} settings (e.g. --model {parent_config.model.name}).",
                 )
         self.generator.load_state_dict(parent["generator"])
-        self.discriminator.load_state_dict(parent["discriminator"])
+        if has_discriminator:
+            self.discriminator.load_state_dict(parent["discriminator"])
         self.initialised_from = {
             "checkpoint": str(path.resolve()),
+            "discriminator": "copied" if has_discriminator else "fresh",
             "tag": parent_config.tag,
             "steps": int(parent["step"]),
             "pairs_seen": int(parent["pairs_seen"]),
