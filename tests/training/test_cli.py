@@ -197,3 +197,17 @@ def test_init_from_a_generator_only_checkpoint_keeps_a_fresh_discriminator(tmp_p
     assert child.initialised_from["discriminator"] == "fresh"
     assert Trainer(config_from_dict(config), tmp_path / "c2", progress=False, export=False,
                    init_from=parent).initialised_from["discriminator"] == "copied"
+
+
+def test_fit_schedule_on_the_command_line(tmp_path, capsys):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(tiny_config_dict(schedule={"pixel_steps": 10**6, "gan_steps": 0})))
+    run = tmp_path / "run"
+    # a 3 s budget is all reserve: the fit ends the phase right after the first measured steps
+    assert main(["train", "--config", str(config), "--out", str(run), "--minutes", "0.05", "--fit-schedule",
+                 "--no-progress", "--no-export"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["pixel_steps"] == summary["step"] == 15 and summary["finished"]
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "r2"), "--fit-schedule",
+                 "--no-progress"]) == 2
+    assert "wall-time budget" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import torch
@@ -159,3 +160,40 @@ def test_evaluate_input_baseline_metrics_are_exact():
     assert metrics["input_psnr_db"] == pytest.approx(expected.mean(), rel=1e-4)
     assert metrics["input_psnr_median_db"] == pytest.approx(np.median(expected), rel=1e-4)
     assert metrics["mae"] > 0 and np.isfinite(metrics["psnr_db"])
+
+
+def test_fitted_pixel_steps_ends_the_phase_with_the_budget():
+    from emrestore.training.trainer import fitted_pixel_steps
+
+    assert fitted_pixel_steps(100, 10.0, 30.0) == 400
+    assert fitted_pixel_steps(100, 10.0, -5.0) == 100  # out of time: the phase ends now
+    assert fitted_pixel_steps(100, 0.0, 60.0) == 100
+
+
+def test_fit_schedule_ends_the_learning_rate_decay_with_the_budget(tmp_path, monkeypatch):
+    from emrestore.training import trainer as trainer_module
+    from emrestore.training.trainer import lr_factor
+
+    monkeypatch.setattr(trainer_module, "FIT_RESERVE_S", 1.0)
+    config = tiny_config(schedule={"pixel_steps": 10**6, "gan_steps": 0, "log_every": 5})
+    trainer = Trainer(config, tmp_path / "run", progress=False, export=False)
+    start = time.perf_counter()
+    result = trainer.fit(minutes=0.1, fit_schedule=True)  # 6 s
+    elapsed = time.perf_counter() - start
+    steps = result["pixel_steps"]
+    assert 15 < steps < 10**6
+    assert result["step"] >= 0.7 * steps  # ran (nearly) to the fitted end ...
+    o = config.optim
+    assert lr_factor(result["step"] - 1, steps, o.warmup_steps, o.decay, o.min_lr_ratio) < 0.35  # ... decay done
+    assert elapsed < 6 + 10
+    assert load_checkpoint(tmp_path / "run")["config"]["schedule"]["pixel_steps"] == steps
+
+
+def test_fit_schedule_needs_a_budget_and_a_pixel_only_run(tmp_path):
+    trainer = Trainer(tiny_config(schedule={"pixel_steps": 3, "gan_steps": 0}), tmp_path / "a",
+                      progress=False, export=False)
+    with pytest.raises(ParameterError, match="wall-time budget"):
+        trainer.fit(fit_schedule=True)
+    trainer = Trainer(tiny_config(), tmp_path / "b", progress=False, export=False)
+    with pytest.raises(ParameterError, match="adversarial"):
+        trainer.fit(minutes=0.1, fit_schedule=True)

@@ -40,6 +40,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--pixel-steps", type=int, metavar="N",
                         help="steps of the pixel-loss phase (also when resuming: lengthen or shorten the run; "
                              "the learning-rate decay follows)")
+    parser.add_argument("--fit-schedule", action="store_true",
+                        help="fit the pixel phase to --minutes: measure the step rate and end the "
+                             "learning-rate decay with the budget (needs --minutes; gan_steps = 0)")
     parser.add_argument("--gan-steps", type=int, metavar="N", help="steps of the adversarial phase (as --pixel-steps)")
     parser.add_argument("--bank", metavar="DIR",
                         help="train on crops of this bank of clean images (written by `emrestore simulate`)")
@@ -107,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir,
         resume=args.resume or False,
         minutes=args.minutes,
+        fit_schedule=args.fit_schedule,
         device=args.device,
         threads=args.threads,
         progress=not args.no_progress,
@@ -116,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         init_from=args.init_from,
     )
     if result.get("validation") is not None:  # the main process reports
-        summary = {k: result.get(k) for k in ("run_dir", "step", "finished", "stopped_on_time", "wall_time_s",
-                                                  "onnx", "model_card", "validation")}
+        summary = {k: result.get(k) for k in ("run_dir", "step", "pixel_steps", "finished", "stopped_on_time",
+                                                  "wall_time_s", "onnx", "model_card", "validation")}
         print(json.dumps(summary, indent=2))
     return 0

@@ -44,6 +44,36 @@ VAL_FIELDS = ["step", "l1", "mlwt", "fourier", "mean", "std", "mae", "psnr_db", 
               "input_l1", "input_mae", "input_psnr_db", "input_psnr_median_db"]
 
 
+#: ``fit_schedule``: steps skipped before the step rate is measured (loader start-up, cuDNN
+#: autotuning), and steps measured before the first fit.
+FIT_SKIP_STEPS = 5
+FIT_MIN_STEPS = 10
+#: ``fit_schedule``: wall time kept for the final validation, checkpoint and export
+#: [s, at least; 3 % of the budget when that is more].
+FIT_RESERVE_S = 15.0
+
+
+def fitted_pixel_steps(step: int, rate: float, remaining_s: float) -> int:
+    """Length of the pixel phase that ends when the time left runs out.
+
+    Parameters
+    ----------
+    step : int
+        Steps done so far.
+    rate : float
+        Measured optimiser steps per second.
+    remaining_s : float
+        Wall time left for training steps [s] (budget minus elapsed minus a reserve for the
+        final validation, checkpoint and export).
+
+    Returns
+    -------
+    int
+        ``step + rate × remaining_s``; ``step`` (end now) when no time is left.
+    """
+    return step + int(rate * max(remaining_s, 0.0))
+
+
 def lr_factor(step: int, total: int, warmup: int, decay: str, min_ratio: float) -> float:
     """Learning-rate multiplier at ``step`` (0-based) of ``total``: linear warm-up, then decay.
 
@@ -448,7 +478,8 @@ class Trainer:
                     self._tb.add_scalar(prefix + key, value, int(row["step"]))
 
     # ------------------------------------------------------------------ loop
-    def fit(self, minutes: float | None = None, max_steps: int | None = None) -> dict[str, Any]:
+    def fit(self, minutes: float | None = None, max_steps: int | None = None,
+            fit_schedule: bool = False) -> dict[str, Any]:
         """Train until the last step, the wall-time budget or ``max_steps`` more steps.
 
         Parameters
@@ -457,17 +488,36 @@ class Trainer:
             Wall-time budget of this call [min] (default ``[schedule] minutes``; 0 = none).
         max_steps : int, optional
             Stop after this many steps of this call (tests, benchmarks).
+        fit_schedule : bool
+            Fit the pixel phase to the wall-time budget: measure the step rate (after
+            :data:`FIT_SKIP_STEPS` steps) and, at every log row, set ``pixel_steps`` so that
+            the learning-rate decay ends when the budget does (less a reserve of 3 %, at
+            least 15 s, for the final validation, checkpoint and export). Needs a budget and
+            a run without adversarial phase (``gan_steps = 0``). The fitted length is stored
+            in the checkpoint and the model card.
 
         Returns
         -------
         dict
-            ``step``, ``finished``, ``stopped_on_time``, ``wall_time_s``, ``validation`` and,
-            on the main process when exporting, ``onnx`` and ``model_card`` paths.
+            ``step``, ``finished``, ``stopped_on_time``, ``wall_time_s``, ``validation``,
+            ``pixel_steps`` and, on the main process when exporting, ``onnx`` and
+            ``model_card`` paths.
         """
         cfg = self.config
         budget_s = 60.0 * (cfg.schedule.minutes if minutes is None else minutes)
+        if fit_schedule:
+            if budget_s <= 0:
+                raise ParameterError("Fitting the schedule needs a wall-time budget, and none was given.",
+                                     "Pass --minutes M (or set [schedule] minutes).")
+            if cfg.schedule.gan_steps > 0:
+                raise ParameterError(
+                    f"Fitting the schedule covers the pixel phase only; this run has an adversarial "
+                    f"phase (gan_steps = {cfg.schedule.gan_steps}).",
+                    "Pass --gan-steps 0, or give pixel_steps yourself.")
         total = cfg.total_steps
         end = total if max_steps is None else min(total, self.step + max_steps)
+        first_step = self.step
+        rate_origin: tuple[int, float] | None = None
         self._open_logs()
         start_time = time.perf_counter()
         stopped_on_time = False
@@ -505,6 +555,21 @@ class Trainer:
                 window["pairs"] += degraded.shape[0] * self.dist.world_size
                 if bar is not None:
                     bar.update(1)
+                if fit_schedule:
+                    done = self.step - first_step
+                    if done == FIT_SKIP_STEPS:
+                        rate_origin = (self.step, time.perf_counter())
+                    elif rate_origin is not None and done >= FIT_SKIP_STEPS + FIT_MIN_STEPS and (
+                            done == FIT_SKIP_STEPS + FIT_MIN_STEPS or self.step % cfg.schedule.log_every == 0):
+                        now = time.perf_counter()
+                        rate = (self.step - rate_origin[0]) / max(now - rate_origin[1], 1e-9)
+                        remaining = budget_s - (now - start_time) - max(FIT_RESERVE_S, 0.03 * budget_s)
+                        steps = fitted_pixel_steps(self.step, rate, remaining)
+                        cfg.schedule.pixel_steps = int(all_reduce_max(float(steps), self.dist))  # same on every rank
+                        total = cfg.total_steps
+                        end = total if max_steps is None else min(total, first_step + max_steps)
+                        if bar is not None:
+                            bar.total = total
                 if self.step % cfg.schedule.log_every == 0 or self.step == end:
                     log_row(pending)
                     pending = None
@@ -529,6 +594,7 @@ class Trainer:
             "stopped_on_time": stopped_on_time,
             "wall_time_s": wall,
             "validation": metrics,
+            "pixel_steps": cfg.schedule.pixel_steps,
             "run_dir": str(self.run_dir),
         }
         if self.export and self.is_main:
@@ -569,12 +635,13 @@ def train(
     *,
     resume: bool | str | Path = False,
     minutes: float | None = None,
+    fit_schedule: bool = False,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Build a :class:`Trainer`, run :meth:`Trainer.fit`, tear down DDP; return the result."""
     try:
         trainer = Trainer(config, run_dir, resume=resume, **kwargs)
-        return trainer.fit(minutes=minutes)
+        return trainer.fit(minutes=minutes, fit_schedule=fit_schedule)
     finally:
         cleanup_distributed()
 
