@@ -211,3 +211,12 @@ def test_fit_schedule_on_the_command_line(tmp_path, capsys):
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "r2"), "--fit-schedule",
                  "--no-progress"]) == 2
     assert "wall-time budget" in capsys.readouterr().err
+
+
+def test_precision_on_the_command_line(tmp_path, capsys):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(tiny_config_dict(schedule={"pixel_steps": 1, "gan_steps": 0})))
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--out", str(run), "--precision", "bf16", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert json.loads((run / "model.json").read_text())["training"]["hardware"]["precision"] == "bf16"

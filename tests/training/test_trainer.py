@@ -197,3 +197,30 @@ def test_fit_schedule_needs_a_budget_and_a_pixel_only_run(tmp_path):
     trainer = Trainer(tiny_config(), tmp_path / "b", progress=False, export=False)
     with pytest.raises(ParameterError, match="adversarial"):
         trainer.fit(minutes=0.1, fit_schedule=True)
+
+
+def test_bf16_training_runs_both_phases_and_keeps_float32_weights(tmp_path):
+    config = tiny_config(schedule={"pixel_steps": 2, "gan_steps": 2})
+    reference = Trainer(tiny_config(schedule={"pixel_steps": 2, "gan_steps": 2}), tmp_path / "fp32",
+                        progress=False, export=False)
+    trainer = Trainer(config, tmp_path / "bf16", progress=False, export=False, precision="bf16")
+    batch = next(iter(trainer_loader(config)))
+    first_fp32 = reference.train_step(*batch)
+    first_bf16 = trainer.train_step(*batch)
+    # same weights and pairs: bfloat16 forward passes give nearly the same losses
+    assert first_bf16["l1"] == pytest.approx(first_fp32["l1"], rel=0.05)
+    result = trainer.fit()
+    assert result["finished"] and result["step"] == 4
+    rows = read_log(tmp_path / "bf16")
+    assert all(torch.isfinite(torch.tensor(float(r["loss_g"]))) for r in rows)
+    assert float(rows[-1]["loss_d"]) > 0
+    assert all(p.dtype == torch.float32 for p in trainer.generator.parameters())
+    assert load_checkpoint(tmp_path / "bf16")["hardware"]["precision"] == "bf16"
+    with pytest.raises(ParameterError, match="precision"):
+        Trainer(config, tmp_path / "x", progress=False, export=False, precision="fp16")
+
+
+def trainer_loader(config):
+    from emrestore.training.dataset import make_loader
+
+    return make_loader(config)

@@ -36,6 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--model", metavar="PRESET", help="generator preset: paper, paper-x4, compact, fast, tiny")
     parser.add_argument("--device", help="cpu, cuda or cuda:K (default: CUDA when available)")
     parser.add_argument("--threads", type=int, help="torch CPU threads per process")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="training arithmetic: fp32 (default) or bf16 autocast (GPUs with bfloat16)")
     parser.add_argument("--seed", type=int, help="override the config's seed")
     parser.add_argument("--pixel-steps", type=int, metavar="N",
                         help="steps of the pixel-loss phase (also when resuming: lengthen or shorten the run; "
@@ -113,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         fit_schedule=args.fit_schedule,
         device=args.device,
         threads=args.threads,
+        precision=args.precision,
         progress=not args.no_progress,
         export=not args.no_export,
         schedule={k: v for k, v in (("pixel_steps", args.pixel_steps), ("gan_steps", args.gan_steps))

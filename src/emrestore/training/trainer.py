@@ -46,6 +46,9 @@ VAL_FIELDS = ["step", "l1", "mlwt", "fourier", "mean", "std", "mae", "psnr_db", 
 
 #: ``fit_schedule``: steps skipped before the step rate is measured (loader start-up, cuDNN
 #: autotuning), and steps measured before the first fit.
+#: Training arithmetic: float32 everywhere, or bfloat16 autocast around the networks.
+PRECISIONS = ("fp32", "bf16")
+
 FIT_SKIP_STEPS = 5
 FIT_MIN_STEPS = 10
 #: ``fit_schedule``: wall time kept for the final validation, checkpoint and export
@@ -167,6 +170,12 @@ class Trainer:
     schedule : dict, optional
         New ``pixel_steps`` / ``gan_steps`` (e.g. for a resumed run: lengthen it across
         sessions, or end it earlier with the learning-rate decay brought forward).
+    precision : {"fp32", "bf16"}
+        Arithmetic of the training forward passes: ``fp32`` (on CUDA, convolutions use TF32,
+        PyTorch's default) or ``bf16`` (``torch.autocast`` with bfloat16 around the generator
+        and discriminator; losses, weights, optimiser states and validation stay float32;
+        no loss scaling is needed for bfloat16). Per invocation, like ``device``; recorded in
+        the checkpoint's and model card's hardware entry.
     init_from : path-like, optional
         Start a new run from the generator and discriminator weights of this checkpoint file
         or run directory (fine-tuning: new data settings, fresh optimisers, schedule and
@@ -187,7 +196,12 @@ class Trainer:
         threads: int | None = None,
         schedule: dict[str, int] | None = None,
         init_from: str | Path | None = None,
+        precision: str = "fp32",
     ) -> None:
+        if precision not in PRECISIONS:
+            raise ParameterError(f"Unknown training precision {precision!r}.",
+                                 f"Use one of {', '.join(PRECISIONS)}.")
+        self.precision = precision
         if threads:
             torch.set_num_threads(int(threads))
         self.run_dir = Path(run_dir)
@@ -263,7 +277,7 @@ class Trainer:
         else:
             self.g_train, self.d_train = self.generator, self.discriminator
         self._tb = None
-        self._hardware = hardware_info(self.device, self.dist.world_size)
+        self._hardware = {**hardware_info(self.device, self.dist.world_size), "precision": precision}
         self._git = git_commit()
 
     def _load_initial_weights(self, source: str | Path) -> None:
@@ -314,6 +328,10 @@ class Trainer:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
+    def _autocast(self) -> torch.autocast:
+        """bfloat16 autocast for ``precision="bf16"``; a no-op context otherwise."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
     def train_step(self, degraded: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
         """One optimiser step of the generator (and, in phase 2, of the discriminator).
 
@@ -336,7 +354,9 @@ class Trainer:
             group["lr"] = lr_d
         x, y = self._to_device(degraded), self._to_device(target)
         self.generator.train()
-        pred, mean, std = self.g_train(x, return_normalised=True)
+        with self._autocast():
+            pred, mean, std = self.g_train(x, return_normalised=True)
+        pred, mean, std = pred.float(), mean.float(), std.float()
         t = (y - mean) / std
         loss, terms = L.pixel_losses(pred, t, w)
         out: dict[str, float] = {"lr_g": lr_g, "lr_d": lr_d}
@@ -345,8 +365,9 @@ class Trainer:
             x_hat = (x - mean) / std
             real, fake = L.instance_noise(t, pred, t, generator=self.noise_gen)
             pair_in = torch.cat([x_hat, x_hat])
-            logits = self.d_train(pair_in, torch.cat([real, fake]))
-            real_logits, fake_logits = logits.chunk(2)
+            with self._autocast():
+                logits = self.d_train(pair_in, torch.cat([real, fake]))
+            real_logits, fake_logits = logits.float().chunk(2)
             adv = L.relativistic_g_loss(real_logits, fake_logits)
             loss = loss + w.adversarial * adv
             out["adv_g"] = float(adv.detach())
@@ -357,8 +378,9 @@ class Trainer:
             out["grad_norm_g"] = float(torch.nn.utils.clip_grad_norm_(self.generator.parameters(), clip))
         self.opt_g.step()
         if gan:
-            logits = self.d_train(pair_in.detach(), torch.cat([real.detach(), fake.detach()]))
-            real_logits, fake_logits = logits.chunk(2)
+            with self._autocast():
+                logits = self.d_train(pair_in.detach(), torch.cat([real.detach(), fake.detach()]))
+            real_logits, fake_logits = logits.float().chunk(2)
             loss_d = L.relativistic_d_loss(real_logits, fake_logits)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
