@@ -104,3 +104,17 @@ def test_evaluation_table_bins_doses_and_writes_a_figure(tmp_path):
     assert high["rms_pm_median"] < low["rms_pm_median"]
     assert "| raw input | all | 6 |" in columns_markdown(evaluation)
     assert columns_figure(evaluation, tmp_path / "c.png").stat().st_size > 10_000
+
+
+def test_the_alignment_map_ignores_noise_peaks():
+    from emrestore.evaluation.columns import _affine_fit, _robust_affine_fit
+
+    rng = np.random.default_rng(1)
+    src = rng.uniform(0, 200, (60, 2))
+    drift = np.array([[1.01, 0.02], [-0.01, 0.99], [3.0, -2.0]])  # scale, shear, shift
+    dst = np.hstack([src, np.ones((60, 1))]) @ drift
+    dst[:20] += rng.uniform(-6, 6, (20, 2))  # a third of the pairs are noise peaks near a column
+    robust, plain = _robust_affine_fit(src, dst, 2.0), _affine_fit(src, dst)
+    assert np.abs(robust - drift).max() < 0.2 < np.abs(plain - drift).max()
+    assert np.array_equal(robust, _robust_affine_fit(src, dst, 2.0))  # seeded: reproducible
+    assert np.allclose(_robust_affine_fit(src[:4], dst[:4], 2.0), _affine_fit(src[:4], dst[:4]))

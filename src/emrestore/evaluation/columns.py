@@ -281,6 +281,26 @@ def _affine_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(design, dst, rcond=None)[0]
 
 
+def _robust_affine_fit(src: np.ndarray, dst: np.ndarray, threshold: float) -> np.ndarray:
+    """Affine (3, 2) matrix from ``src`` to ``dst`` that ignores outlying pairs.
+
+    RANSAC (scikit-image, fixed seed: reproducible) over the pairs, residual ``threshold``
+    [px], then a least-squares refit on its inliers. At low dose most peak–column pairs
+    are noise peaks next to a column; a plain least-squares map would follow them. Falls
+    back to :func:`_affine_fit` for fewer than 6 pairs or when RANSAC finds no model.
+    """
+    if len(src) < 6:
+        return _affine_fit(src, dst)
+    from skimage.measure import ransac
+    from skimage.transform import AffineTransform
+
+    model, inliers = ransac((src, dst), AffineTransform, min_samples=3, residual_threshold=threshold,
+                            max_trials=200, rng=0)
+    if model is None or inliers is None or inliers.sum() < 6:
+        return _affine_fit(src, dst)
+    return _affine_fit(src[inliers], dst[inliers])
+
+
 def _apply(matrix: np.ndarray, xy: np.ndarray) -> np.ndarray:
     return np.hstack([xy, np.ones((len(xy), 1))]) @ matrix
 
@@ -290,8 +310,9 @@ def score_columns(image: np.ndarray, reference: ColumnReference, pixel_size_nm: 
 
     A single frame cannot know its global translation and linear drift (the scan distortions
     move every column of the raw input), so both are removed first: peaks are paired with
-    the nearest visible column within half a spacing, and the best affine map between them is
-    fitted. Detection: *found* counts visible columns matched one to one by a mapped peak
+    the nearest visible column within half a spacing, and the affine map between them is
+    fitted robustly (RANSAC with a residual threshold of :data:`DETECT_FRACTION` of the
+    spacing, then least squares on its inliers), so that noise peaks do not bend it. Detection: *found* counts visible columns matched one to one by a mapped peak
     within :data:`DETECT_FRACTION` of their spacing; *spurious* counts peaks with no true
     column (visible or not) that close. Precision (position and
     intensity errors): Gaussian fits started at the true positions carried into the image by
@@ -304,8 +325,9 @@ def score_columns(image: np.ndarray, reference: ColumnReference, pixel_size_nm: 
     if len(peaks):
         d, near = cKDTree(visible).query(peaks, distance_upper_bound=0.5 * reference.spacing_px)
         close = np.isfinite(d)
-        to_image = _affine_fit(visible[near[close]], peaks[close])
-        to_true = _affine_fit(peaks[close], visible[near[close]])
+        radius = reference.detect_radius
+        to_image = _robust_affine_fit(visible[near[close]], peaks[close], radius)
+        to_true = _robust_affine_fit(peaks[close], visible[near[close]], radius)
         mapped = _apply(to_true, peaks)
         _, ivis = _mutual_pairs(mapped, visible, reference.detect_radius)
         nearest = cKDTree(reference.all_true).query(mapped, distance_upper_bound=reference.detect_radius)[0]

@@ -343,7 +343,9 @@ def _columns_section(columns: ColumnEvaluation, figures: Path, figure_subdir: st
     n_scored, n = int(columns.scored.sum()), len(columns.scored)
     return [f"### Atomic columns ({columns.tag})", "",
             f"Scored on {n_scored} of {n} images (the others resolve fewer than 10 columns in their "
-            "clean target). *Found*: share of the columns the clean target resolves that have a detected "
+            "clean target). A single frame cannot know its global shift and linear drift, so an affine "
+            "map between peaks and true columns is removed first (fitted robustly: RANSAC, then least "
+            "squares on its inliers). *Found*: share of the columns the clean target resolves that have a detected "
             "peak within ¼ of the column spacing; *spurious*: detected peaks with no true column that close "
             "(invented atoms); *RMS position error*: 2D Gaussian fits started at the true positions, "
             "against those positions; *intensity error*: median relative difference of each column's "
