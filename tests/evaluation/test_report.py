@@ -147,6 +147,7 @@ def test_cli_evaluate_restores_real_files(lrstem_model, tmp_path):
                  "--quiet"]) == 0
     text = (out / "evaluation.md").read_text()
     assert "| frame.tif | 96×80 | hrstem |" in text  # 0.05 nm/px STEM → the atomic-resolution model
+    assert "largest spectral gain" in text
     assert (out / "evaluation" / "real_frame.jpg").stat().st_size > 5_000
     assert "notes" not in text
 

@@ -22,6 +22,7 @@ from ..errors import ParameterError
 from .baselines import BASELINES, Baseline, oracle_gaussian
 from .columns import ColumnEvaluation, column_truth, columns_markdown, evaluate_columns
 from .metrics import psnr, ssim
+from .spectrum import power_spectrum, spectral_gain, spectrum_display
 from .validation import ValidationSet
 
 #: Validation images shown per tag in the example figure.
@@ -271,10 +272,17 @@ class RealResult:
     mean_in: float
     mean_out: float
     figure: str
+    max_spectral_gain: float = float("nan")
+    share_doubled: float = float("nan")
 
 
 def restore_real(path: Path, figure_dir: Path, zoom: int = 256) -> RealResult:
-    """Restore a real file (model chosen from its metadata) and draw full view + zoom."""
+    """Restore a real file (model chosen from its metadata); draw full view, zoom and spectra.
+
+    The power spectra of input and restored frame are compared (:func:`spectral_gain`): a
+    restoration should remove power and add none, so gains well above 1 flag invented
+    structure without needing the truth.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -294,12 +302,20 @@ def restore_real(path: Path, figure_dir: Path, zoom: int = 256) -> RealResult:
     h, w = data_in.shape
     size = min(zoom, h, w)
     y, x = (h - size) // 2, (w - size) // 2
-    fig, axes = plt.subplots(2, 2, figsize=(9, 9.6))
+    gain = spectral_gain(data_in, data_out)
+    spectra = power_spectrum(data_in), power_spectrum(data_out)
+    fig, axes = plt.subplots(3, 2, figsize=(9, 14))
     for ax, data, label in ((axes[0, 0], data_in, "input"), (axes[0, 1], data_out, "restored"),
                             (axes[1, 0], data_in[y:y + size, x:x + size], f"input, central {size}×{size} px"),
                             (axes[1, 1], data_out[y:y + size, x:x + size], f"restored, central {size}×{size} px")):
         ax.imshow(_display(data, data_in if label.startswith("input") else data_out), cmap="gray",
                   interpolation="nearest")
+        ax.set_title(label, fontsize=9)
+        ax.set_axis_off()
+    for ax, spectrum, label in ((axes[2, 0], spectra[0], "input, power spectrum (log)"),
+                                (axes[2, 1], spectra[1], f"restored, same scale (largest gain "
+                                                         f"{gain.max_gain:.2f}×)")):
+        ax.imshow(spectrum_display(spectrum, spectra[0]), cmap="gray", interpolation="nearest")
         ax.set_title(label, fontsize=9)
         ax.set_axis_off()
     pixel = f"{image.pixel_size:.4g} {image.unit}/px" if image.pixel_size else "uncalibrated"
@@ -312,7 +328,8 @@ def restore_real(path: Path, figure_dir: Path, zoom: int = 256) -> RealResult:
     plt.close(fig)
     return RealResult(path.name, tuple(image.data.shape), str(info.get("model", "?")),
                       str(info.get("model_choice", "")), seconds,
-                      float(np.mean(data_in)), float(np.mean(data_out)), figure.name)
+                      float(np.mean(data_in)), float(np.mean(data_out)), figure.name,
+                      gain.max_gain, gain.share_doubled)
 
 
 # ---------------------------------------------------------------------------- markdown
@@ -403,11 +420,19 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
     if real:
         lines += ["## Real micrographs", "",
                   "Restored at full size with the model chosen from the file's metadata; a central "
-                  "crop below each full view.", "",
-                  "| file | shape | model | s | mean in | mean out |", "|---|---|---|---:|---:|---:|"]
+                  "crop below each full view, and the power spectra of both. There is no truth for "
+                  "these frames, so the spectra are compared instead (`emrestore.evaluation.spectrum`): "
+                  "a restoration should remove power, not add it. *Largest spectral gain*: the "
+                  "largest ratio restored / input of the smoothed spectra (5×5 bins) outside the "
+                  "lowest frequencies (≈ 1 or less: nothing added anywhere); *frequencies > 2×*: "
+                  "their share where the restored frame holds more than twice the input's power "
+                  "(invented periodicity or ringing would show here).", "",
+                  "| file | shape | model | s | mean in | mean out | largest spectral gain | frequencies > 2× |",
+                  "|---|---|---|---:|---:|---:|---:|---:|"]
         for r in real:
             lines.append(f"| {r.file} | {'×'.join(map(str, r.shape))} | {r.model} | {r.seconds:.1f} | "
-                         f"{r.mean_in:.4g} | {r.mean_out:.4g} |")
+                         f"{r.mean_in:.4g} | {r.mean_out:.4g} | {r.max_spectral_gain:.2f} | "
+                         f"{100 * r.share_doubled:.2f} % |")
         lines.append("")
         for r in real:
             lines += [f"![{r.file}]({figure_subdir}/{r.figure})", ""]
