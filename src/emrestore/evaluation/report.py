@@ -272,8 +272,8 @@ class RealResult:
     mean_in: float
     mean_out: float
     figure: str
-    max_spectral_gain: float = float("nan")
-    share_doubled: float = float("nan")
+    max_spectral_gain: float
+    share_doubled: float
 
 
 def restore_real(path: Path, figure_dir: Path, zoom: int = 256) -> RealResult:

@@ -44,11 +44,11 @@ VAL_FIELDS = ["step", "l1", "mlwt", "fourier", "mean", "std", "mae", "psnr_db", 
               "input_l1", "input_mae", "input_psnr_db", "input_psnr_median_db"]
 
 
-#: ``fit_schedule``: steps skipped before the step rate is measured (loader start-up, cuDNN
-#: autotuning), and steps measured before the first fit.
 #: Training arithmetic: float32 everywhere, or bfloat16 autocast around the networks.
 PRECISIONS = ("fp32", "bf16")
 
+#: ``fit_schedule``: steps skipped before the step rate is measured (loader start-up, cuDNN
+#: autotuning), and steps measured before the first fit.
 FIT_SKIP_STEPS = 5
 FIT_MIN_STEPS = 10
 #: ``fit_schedule``: wall time kept for the final validation, checkpoint and export
