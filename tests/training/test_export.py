@@ -124,12 +124,44 @@ def test_exported_model_runs_in_onnxruntime_without_torch(tmp_path):
     assert float(proc.stdout.strip()) < 2e-3
 
 
+def test_float16_weights_halve_the_file_and_compute_in_float32(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    model = build_generator(GeneratorConfig(1, 2, 3, 12, 24, 4), seed=0)
+    full = export_onnx(model, tmp_path / "m32.onnx")
+    half = export_onnx(model, tmp_path / "m16.onnx", weights="float16", metadata={"tag": "lrsem"})
+    assert full["weights"] == "float32" and half["weights"] == "float16"
+    assert 0.45 < half["bytes"] / full["bytes"] < 0.6
+    proto = onnx.load(str(tmp_path / "m16.onnx"))
+    dtypes = {init.data_type for init in proto.graph.initializer}
+    assert onnx.TensorProto.FLOAT16 in dtypes and onnx.TensorProto.FLOAT not in dtypes
+    session = ort.InferenceSession(str(tmp_path / "m16.onnx"), providers=["CPUExecutionProvider"])
+    assert session.get_outputs()[0].type == "tensor(float)"
+    assert session.get_modelmeta().custom_metadata_map["weights"] == "float16"
+    # weights rounded to 11 significant bits: the output moves by far less than the image's spread
+    rng = np.random.default_rng(3)
+    x = rng.gamma(2.0, 50.0, size=(1, 1, 48, 40)).astype(np.float32) + 10
+    feeds = {"image": x, "stats": own_stats(x)}
+    out16 = session.run(None, feeds)[0]
+    out32 = ort.InferenceSession(str(tmp_path / "m32.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    assert 0 < np.abs(out16 - out32).max() < 2e-3 * x.std()
+    assert half["max_rel_diff"] < 2e-3
+
+
+def test_unknown_weight_storage_is_refused(tmp_path):
+    with pytest.raises(ParameterError, match="weight storage"):
+        export_onnx(build_generator(SMALL[4], seed=0), tmp_path / "m.onnx", weights="int8")
+
+
 @pytest.mark.slow
 def test_paper_model_export_parity(tmp_path):
     model = build_generator("paper", seed=0)
     info = export_onnx(model, tmp_path / "paper.onnx", check_shapes=((1, 64, 64), (1, 45, 70)))
     assert info["max_rel_diff"] < 1e-5
     assert info["bytes"] > 28_000_000
+    half = export_onnx(model, tmp_path / "paper16.onnx", check_shapes=((1, 64, 64),), weights="float16")
+    assert half["bytes"] < 15_000_000  # the limit per shipped model
 
 
 def test_model_card_records_the_bank(tmp_path):

@@ -22,6 +22,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint .pt file or run directory")
     parser.add_argument("output", metavar="OUT.onnx", help="ONNX file to write")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument("--weights", choices=("float32", "float16"), default="float32",
+                        help="how the file stores the weights (default float32); float16 halves the file "
+                             "and still computes in float32 (docs/network.md)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
     parser.add_argument("--no-stats-input", action="store_true",
                         help="single-input graph that normalises each input by its own mean/std "
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     generator = build_generator(config.model)
     generator.load_state_dict(state["generator"])
     info = export_onnx(generator, out, opset=args.opset, metadata={"tag": config.tag},
-                       stats_input=not args.no_stats_input)
+                       stats_input=not args.no_stats_input, weights=args.weights)
     save_torch_weights(generator, out.with_suffix(".pt"))
     progress = {
         "steps": int(state["step"]),

@@ -14,12 +14,15 @@ import torch
 
 from ..errors import ParameterError
 
-__all__ = ["export_onnx", "save_torch_weights", "ONNX_INPUT", "ONNX_STATS", "ONNX_OUTPUT", "DEFAULT_OPSET"]
+__all__ = ["export_onnx", "save_torch_weights", "store_weights_float16", "ONNX_INPUT", "ONNX_STATS",
+           "ONNX_OUTPUT", "DEFAULT_OPSET", "WEIGHT_DTYPES"]
 
 ONNX_INPUT = "image"
 ONNX_STATS = "stats"
 ONNX_OUTPUT = "restored"
 DEFAULT_OPSET = 17
+#: How the exported file stores the network's weights (computation is float32 either way).
+WEIGHT_DTYPES = ("float32", "float16")
 
 
 class _WithStats(torch.nn.Module):
@@ -49,6 +52,55 @@ def save_torch_weights(model: torch.nn.Module, path: str | os.PathLike) -> Path:
     return atomic_torch_save({"config": module.config.to_dict(), "state_dict": state}, path)
 
 
+def store_weights_float16(proto: Any) -> int:
+    """Store the float32 initializers of an ONNX graph as float16, cast back at load; in place.
+
+    Every float32 initializer becomes a float16 initializer ``<name>.fp16`` and a ``Cast``
+    node (to float32) at the head of the graph that outputs ``<name>``, so the computation
+    stays float32: onnxruntime folds the casts into float32 constants when it opens the file,
+    so restoring is as fast as from a float32 file. Halves the file; the weights are rounded
+    to 11 significant bits (relative error ≤ 2⁻¹¹ ≈ 4.9e-4).
+
+    Parameters
+    ----------
+    proto : onnx.ModelProto
+        The model, changed in place.
+
+    Returns
+    -------
+    int
+        Number of initializers converted.
+
+    Raises
+    ------
+    ParameterError
+        If a weight is outside float16's finite range (|w| > 65504).
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = proto.graph
+    casts = []
+    kept = []
+    for init in graph.initializer:
+        if init.data_type != TensorProto.FLOAT:
+            kept.append(init)
+            continue
+        values = numpy_helper.to_array(init)
+        if values.size and float(np.max(np.abs(values))) > float(np.finfo(np.float16).max):
+            raise ParameterError(f"Weight {init.name} holds values beyond float16's range (|w| > 65504).",
+                                 "Export with float32 weights.")
+        half = numpy_helper.from_array(values.astype(np.float16), name=f"{init.name}.fp16")
+        kept.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
+                                      name=f"{init.name}.to_float32"))
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return len(casts)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -66,6 +118,7 @@ def export_onnx(
     seed: int = 0,
     metadata: dict[str, Any] | None = None,
     stats_input: bool = True,
+    weights: str = "float32",
 ) -> dict[str, Any]:
     """Write ``model`` as ONNX with dynamic batch, height and width; verify it.
 
@@ -95,11 +148,16 @@ def export_onnx(
         Extra string key/values stored in the ONNX ``metadata_props``.
     stats_input : bool
         Add the ``stats`` input (see above).
+    weights : {"float32", "float16"}
+        How the file stores the weights: ``float16`` halves the file (the `paper`
+        configuration: 28 → 14 MB) and computes in float32 all the same
+        (:func:`store_weights_float16`); the check against PyTorch then also measures the
+        rounding of the weights.
 
     Returns
     -------
     dict
-        ``path``, ``sha256``, ``bytes``, ``opset``, ``input``, ``output``, ``check_shapes`` and
+        ``path``, ``sha256``, ``bytes``, ``opset``, ``weights``, ``input``, ``output``, ``check_shapes`` and
         ``max_abs_diff`` (largest |ORT − PyTorch| over the checks [input units]) and
         ``max_rel_diff`` (``max_abs_diff`` / max |PyTorch output|).
 
@@ -110,6 +168,8 @@ def export_onnx(
     """
     if opset < 17:
         raise ParameterError(f"ONNX opset {opset} is too old.", "Use opset 17 or newer.")
+    if weights not in WEIGHT_DTYPES:
+        raise ParameterError(f"Unknown weight storage {weights!r}.", f"Use one of {', '.join(WEIGHT_DTYPES)}.")
     import onnx
     import onnxruntime as ort
 
@@ -155,6 +215,9 @@ def export_onnx(
             config = getattr(module, "config", None)
             if config is not None and hasattr(config, "to_dict"):
                 props["generator_config"] = json.dumps(config.to_dict())
+            props["weights"] = weights
+            if weights == "float16":
+                store_weights_float16(proto)
             for key, value in props.items():
                 entry = proto.metadata_props.add()
                 entry.key, entry.value = key, value
@@ -195,6 +258,7 @@ def export_onnx(
         "sha256": _sha256(path),
         "bytes": path.stat().st_size,
         "opset": opset,
+        "weights": weights,
         "input": {"name": ONNX_INPUT, "shape": ["batch", 1, "height", "width"], "dtype": "float32"},
         "stats_input": (
             {"name": ONNX_STATS, "shape": ["batch", 2], "dtype": "float32", "meaning": "mean, std [input units]"}
