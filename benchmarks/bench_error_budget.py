@@ -16,7 +16,8 @@ and prints, per tag, the mean PSNR [dB] against the target of the raw frame, of 
 re-rendered frames, of the shipped model on the raw frame and on the shot-noise-free frame,
 and of BM3D (oracle σ) when ``emrestore evaluate`` has cached its scores. A second table
 splits the model's lead over BM3D by dose quartile (all 64 pairs; needs the cached BM3D
-scores of ``emrestore evaluate --bm3d-images -1``). The results are in docs/models.md ("What
+scores of ``emrestore evaluate --bm3d-images -1``), with what an oracle offset per frame (the
+target's mean) would add to the model. The results are in docs/models.md ("What
 limits the STEM and SEM models").
 
 Usage::
@@ -109,17 +110,25 @@ def budget(tag: str, stride: int, cache: Path) -> dict[str, float]:
     return {name: float(np.mean(values)) for name, values in rows.items()}
 
 
-def dose_quartile_gaps(tag: str, cache: Path) -> list[float] | None:
-    """Mean PSNR lead [dB] of the shipped model over BM3D in each dose quartile (lowest first)."""
+def dose_quartile_gaps(tag: str, cache: Path) -> tuple[list[float], float] | None:
+    """Mean PSNR lead [dB] of the shipped model over BM3D in each dose quartile (lowest first),
+    and what the model would gain [dB, mean] if its output had the target's mean (an oracle
+    offset per frame: how much of its error is the intensity level)."""
     valset = validation_pairs(tag, cache_dir=cache, progress=False)
     bm3d = cached_bm3d(tag, valset.key, cache)
     if bm3d is None or any(str(i) not in bm3d for i in range(len(valset))):
         return None
     restorer = Restorer(tag, progress=False)
-    lead = np.array([psnr(restorer.restore_array(valset.inputs[i]), valset.targets[i]) - bm3d[str(i)]["psnr_db"]
-                     for i in range(len(valset))])
+    lead, offset_gain = [], []
+    for i in range(len(valset)):
+        out = restorer.restore_array(valset.inputs[i]).astype(np.float64)
+        target = valset.targets[i].astype(np.float64)
+        score = psnr(out, target)
+        lead.append(score - bm3d[str(i)]["psnr_db"])
+        offset_gain.append(psnr(out - out.mean() + target.mean(), target) - score)
     quartile = np.searchsorted(np.quantile(valset.doses, [0.25, 0.5, 0.75]), valset.doses, side="right")
-    return [float(lead[quartile == q].mean()) for q in range(4)]
+    leads = np.array(lead)
+    return [float(leads[quartile == q].mean()) for q in range(4)], float(np.mean(offset_gain))
 
 
 def print_budget(results: dict[str, dict[str, float]], columns: list[str]) -> None:
@@ -131,11 +140,16 @@ def print_budget(results: dict[str, dict[str, float]], columns: list[str]) -> No
 
 
 def print_quartiles(tags: list[str], cache: Path) -> None:
-    """The model's lead over BM3D per dose quartile (markdown)."""
-    print("\n| tag | model − BM3D [dB], dose quartile 1 (lowest) | 2 | 3 | 4 |\n|---|---:|---:|---:|---:|")
+    """The model's lead over BM3D per dose quartile, and its oracle-offset gain (markdown)."""
+    print("\n| tag | model − BM3D [dB], dose quartile 1 (lowest) | 2 | 3 | 4 | model with the target's mean [dB gained] |"
+          "\n|---|---:|---:|---:|---:|---:|")
     for tag in tags:
-        gaps = dose_quartile_gaps(tag, cache)
-        print(f"| {tag} | " + (" | ".join(f"{g:+.2f}" for g in gaps) if gaps else "no cached BM3D scores | | |") + " |")
+        result = dose_quartile_gaps(tag, cache)
+        if result is None:
+            print(f"| {tag} | no cached BM3D scores | | | | |")
+            continue
+        gaps, offset_gain = result
+        print(f"| {tag} | " + " | ".join(f"{g:+.2f}" for g in gaps) + f" | {offset_gain:+.2f} |")
 
 
 def main() -> None:

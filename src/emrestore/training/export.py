@@ -23,6 +23,9 @@ ONNX_OUTPUT = "restored"
 DEFAULT_OPSET = 17
 #: How the exported file stores the network's weights (computation is float32 either way).
 WEIGHT_DTYPES = ("float32", "float16")
+#: Float16 storage leaves smaller float32 initializers (scalars, the output bias) as they are:
+#: they weigh nothing and may hold small constants that float16 would round badly.
+FLOAT16_MIN_SIZE = 16
 
 
 class _WithStats(torch.nn.Module):
@@ -55,7 +58,8 @@ def save_torch_weights(model: torch.nn.Module, path: str | os.PathLike) -> Path:
 def store_weights_float16(proto: Any) -> int:
     """Store the float32 initializers of an ONNX graph as float16, cast back at load; in place.
 
-    Every float32 initializer becomes a float16 initializer ``<name>.fp16`` and a ``Cast``
+    Every float32 initializer of at least :data:`FLOAT16_MIN_SIZE` values becomes a float16
+    initializer ``<name>.fp16`` and a ``Cast``
     node (to float32) at the head of the graph that outputs ``<name>``, so the computation
     stays float32: onnxruntime folds the casts into float32 constants when it opens the file,
     so restoring is as fast as from a float32 file. Halves the file; the weights are rounded
@@ -82,11 +86,11 @@ def store_weights_float16(proto: Any) -> int:
     casts = []
     kept = []
     for init in graph.initializer:
-        if init.data_type != TensorProto.FLOAT:
+        values = numpy_helper.to_array(init) if init.data_type == TensorProto.FLOAT else None
+        if values is None or values.size < FLOAT16_MIN_SIZE:
             kept.append(init)
             continue
-        values = numpy_helper.to_array(init)
-        if values.size and float(np.max(np.abs(values))) > float(np.finfo(np.float16).max):
+        if float(np.max(np.abs(values))) > float(np.finfo(np.float16).max):
             raise ParameterError(f"Weight {init.name} holds values beyond float16's range (|w| > 65504).",
                                  "Export with float32 weights.")
         half = numpy_helper.from_array(values.astype(np.float16), name=f"{init.name}.fp16")
