@@ -89,8 +89,10 @@ def budget(tag: str, stride: int, cache: Path) -> dict[str, float]:
 
     for i in range(0, len(valset), stride):
         target = valset.targets[i]
-        reference = json.loads(str(render_sample(tag, size, valset.seed, i, pairs=True,
-                                                 distort_params={"clean_pair": False})["params"]))["distortion"]
+        original = render_sample(tag, size, valset.seed, i, pairs=True, distort_params={"clean_pair": False})
+        if not np.allclose(original["input"], valset.inputs[i]):
+            raise RuntimeError(f"pair {i} renders differently from the cached evaluation set: re-run emrestore evaluate")
+        reference = json.loads(str(original["params"]))["distortion"]
         key = next(k for k in DOSE_KEYS if k in reference)
         add("raw frame", psnr(valset.inputs[i], target))
         variants = {"dose 1e6": {key: HIGH_DOSE}}
