@@ -38,8 +38,8 @@ from emrestore.datasets.bank import render_sample
 from emrestore.datasets.registry import TAGS
 from emrestore.evaluation.baselines import BASELINES
 from emrestore.evaluation.metrics import psnr
-from emrestore.evaluation.report import _slug
-from emrestore.evaluation.validation import DOSE_KEYS, validation_pairs
+from emrestore.evaluation.report import scores_cache_path
+from emrestore.evaluation.validation import DOSE_KEYS, ValidationSet, validation_pairs
 from emrestore.restoration.engine import Restorer
 
 #: Dose of the shot-noise-free re-rendering [e⁻/px].
@@ -68,10 +68,10 @@ def rerender(tag: str, size: int, seed: int, index: int, overrides: dict[str, fl
     return arrays
 
 
-def cached_bm3d(tag: str, key: str, cache: Path) -> dict[str, dict] | None:
+def cached_bm3d(valset: ValidationSet, cache: Path) -> dict[str, dict] | None:
     """BM3D per-image scores cached by ``emrestore evaluate``, or None."""
     bm3d = next(b for b in BASELINES if b.name.startswith("BM3D"))
-    path = cache / f"scores_{tag}_{key}_{_slug(bm3d.name)}_v{bm3d.version}.json"
+    path = scores_cache_path(cache, valset, bm3d)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -79,7 +79,7 @@ def budget(tag: str, stride: int, cache: Path) -> dict[str, float]:
     """Mean PSNR [dB] of each variant over every ``stride``-th pair of ``tag``'s evaluation set."""
     valset = validation_pairs(tag, cache_dir=cache, progress=False)
     restorer = Restorer(tag, progress=False)
-    bm3d = cached_bm3d(tag, valset.key, cache)
+    bm3d = cached_bm3d(valset, cache)
     size = valset.inputs.shape[-1]
     scanned = tag.endswith(("stem", "sem"))
     rows: dict[str, list[float]] = {}
@@ -117,7 +117,7 @@ def dose_quartile_gaps(tag: str, cache: Path) -> tuple[list[float], float] | Non
     and what the model would gain [dB, mean] if its output had the target's mean (an oracle
     offset per frame: how much of its error is the intensity level)."""
     valset = validation_pairs(tag, cache_dir=cache, progress=False)
-    bm3d = cached_bm3d(tag, valset.key, cache)
+    bm3d = cached_bm3d(valset, cache)
     if bm3d is None or any(str(i) not in bm3d for i in range(len(valset))):
         return None
     restorer = Restorer(tag, progress=False)

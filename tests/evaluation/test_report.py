@@ -9,7 +9,8 @@ import pytest
 
 from emrestore.cli import main
 from emrestore.evaluation import evaluate_tag, validation_pairs, write_report
-from emrestore.evaluation.report import figure_indices
+from emrestore.evaluation.baselines import BASELINES
+from emrestore.evaluation.report import figure_indices, scores_cache_path
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,7 @@ def test_evaluate_tag_scores_baselines_and_model(valset, lrstem_model, tmp_path)
     # baseline scores are cached per image and reused
     cached = sorted(cache.glob("scores_lrstem_*.json"))
     assert len(cached) == 4
+    assert scores_cache_path(cache, valset, BASELINES[0]) in cached  # where readers find them
     stored = json.loads(cached[0].read_text())
     assert set(stored) == {str(i) for i in range(6)}
     again = evaluate_tag(valset, [], bm3d_images=0, cache_dir=cache, progress=False)

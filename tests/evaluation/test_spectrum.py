@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from emrestore.errors import ParameterError
 from scipy.ndimage import gaussian_filter
 
 from emrestore.evaluation.spectrum import power_spectrum, spectral_gain
@@ -33,5 +35,5 @@ def test_an_invented_lattice_is_flagged():
 def test_the_spectrum_uses_the_central_square_and_checks_shapes():
     image = np.zeros((40, 64))
     assert power_spectrum(image).shape == (40, 40)
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ParameterError, match="shape"):
         spectral_gain(np.zeros((8, 8)), np.zeros((8, 9)))

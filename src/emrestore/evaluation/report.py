@@ -105,14 +105,18 @@ def _score(image: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     return psnr(image, target), ssim(image, target)
 
 
+def scores_cache_path(cache_dir: str | Path, valset: ValidationSet, baseline: Baseline) -> Path:
+    """File holding ``baseline``'s per-image scores on ``valset`` (JSON: index → psnr_db, ssim, ms, params)."""
+    return Path(cache_dir) / f"scores_{valset.tag}_{valset.key}_{_slug(baseline.name)}_v{baseline.version}.json"
+
+
 def score_baseline(baseline: Baseline, valset: ValidationSet, indices: list[int],
                    cache_dir: Path | None, progress: bool = True) -> MethodScores:
     """Run a baseline on ``indices`` of the set, reusing cached per-image scores."""
     from tqdm.auto import tqdm
 
     n = len(valset)
-    cache = (Path(cache_dir) / f"scores_{valset.tag}_{valset.key}_{_slug(baseline.name)}_v{baseline.version}.json"
-             if cache_dir is not None else None)
+    cache = scores_cache_path(cache_dir, valset, baseline) if cache_dir is not None else None
     stored: dict[str, Any] = {}
     if cache is not None and cache.is_file():
         stored = json.loads(cache.read_text())

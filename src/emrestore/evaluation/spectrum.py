@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import uniform_filter
 
+from ..errors import ParameterError
+
 #: Box smoothing of the power spectra before comparing them [frequency bins]: single bins
 #: of a periodogram scatter by a factor of ~e; 5×5 bins average that out.
 SMOOTH_BINS = 5
@@ -77,7 +79,8 @@ def spectral_gain(before: np.ndarray, after: np.ndarray) -> SpectralGain:
     """
     before, after = np.asarray(before), np.asarray(after)
     if before.shape != after.shape:
-        raise ValueError(f"Input {before.shape} and restored {after.shape} differ in shape.")
+        raise ParameterError(f"Input {before.shape} and restored {after.shape} differ in shape.",
+                             "Compare a frame with its own restoration (same shape).")
     p_in = uniform_filter(power_spectrum(before), SMOOTH_BINS)
     p_out = uniform_filter(power_spectrum(after), SMOOTH_BINS)
     n = p_in.shape[0]
