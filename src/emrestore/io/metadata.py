@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -257,6 +258,10 @@ def _vendor_detector(original: Mapping[str, Any]) -> str | None:
     return None
 
 
+#: Names of STEM detectors in a detector field or a title (whole words): HAADF, ADF, ABF, DF2/DF4, BF-S.
+STEM_DETECTOR = re.compile(r"\b(HAADF|ADF|ABF|DF[24]|BF-S|DF-S)\b", re.IGNORECASE)
+
+
 def infer_modality(tree: Mapping[str, Any], original: Mapping[str, Any]) -> str | None:
     """Infer "tem", "stem" or "sem" from a file's metadata, or ``None`` if unknown.
 
@@ -272,7 +277,8 @@ def infer_modality(tree: Mapping[str, Any], original: Mapping[str, Any]) -> str 
     Evidence is weighed in this order: an explicit acquisition mode
     (``"STEM ..."``, ``"TEM ..."``); scanning hardware (DigiScan tags, a scanning
     detector in Velox files); an SEM section or SEM vendor tags (FEI/Thermo SEM,
-    Zeiss); a camera (TEM).
+    Zeiss); a STEM detector named in the file's detector field or title (HAADF, ADF, ABF,
+    ...: a HyperSpy file of a Velox HAADF frame keeps only a "TEM" section); a camera (TEM).
     """
     instrument = tree.get("Acquisition_instrument", {})
     instrument = instrument if isinstance(instrument, Mapping) else {}
@@ -302,6 +308,9 @@ def infer_modality(tree: Mapping[str, Any], original: Mapping[str, Any]) -> str 
             return "tem"
     if sem is not None or "CZ_SEM" in original or get_path(original, "fei_metadata.EBeam") is not None:
         return "sem"
+    detectors = (_text(get_path(original, "BinaryResult.Detector")), _text(get_path(tree, "General.title")))
+    if any(STEM_DETECTOR.search(text) for text in detectors if text):
+        return "stem"  # an annular / bright-field scanning detector (Velox "HAADF", a title "ABF")
     if tem is not None:
         return "tem"
     return None
