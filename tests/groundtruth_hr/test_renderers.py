@@ -8,6 +8,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from emrestore.datasets import CleanSample, available_tags, get_renderer
+from emrestore.datasets.atomic import PIXEL_COMMON_NM, PIXEL_RANGE_NM, _pixel_A
 from emrestore.errors import ParameterError
 
 TAGS = ("hrstem", "hrtem")
@@ -29,7 +30,7 @@ def test_contract(tag, seed):
     assert np.isfinite(s.image).all() and s.image.min() >= 0
     assert s.image.mean() == pytest.approx(1.0, rel=1e-4)
     assert s.image.std() > 1e-3
-    assert 0.005 <= s.pixel_size_nm <= 0.04
+    assert 0.005 <= s.pixel_size_nm <= 0.1
     assert s.modality == {"hrstem": "stem", "hrtem": "tem"}[tag]
     assert s.columns.shape[1] == 2 and len(s.column_info) == len(s.columns)
     if len(s.columns):
@@ -135,3 +136,21 @@ def test_given_atoms_override(tag):
     d, _ = cKDTree(s.columns).query(s.columns, k=2)
     assert np.median(d[:, 1]) * 0.2 == pytest.approx(5.653 / 4, rel=0.01)  # GaAs [110] dumbbell
     assert all(set(c["elements"]) in ({"Ga"}, {"As"}) for c in s.column_info)
+
+
+def test_pixel_size_distribution():
+    """0.05–1.0 Å, most draws (p ≥ 0.7) in the common 0.1–0.6 Å, some coarser than 0.6 Å."""
+    assert PIXEL_RANGE_NM == (0.005, 0.1)
+    rng = np.random.default_rng(0)
+    px = np.array([_pixel_A(rng, {}) for _ in range(4000)]) / 10  # nm
+    assert px.min() >= 0.005 and px.max() <= 0.1
+    common = (px >= PIXEL_COMMON_NM[0]) & (px <= PIXEL_COMMON_NM[1])
+    assert 0.8 < common.mean() < 0.95  # 0.7 + 0.3 × log(6)/log(20) = 0.88
+    assert (px > 0.06).mean() > 0.03 and (px < 0.01).mean() > 0.03
+
+
+def test_coarse_pixel_override_renders():
+    s = get_renderer("hrstem")(48, np.random.default_rng(0), pixel_size_nm=0.1, specimen=STO_001)
+    assert s.pixel_size_nm == pytest.approx(0.1) and len(s.columns) > 100  # 4.8 nm field, 0.39 nm cell
+    with pytest.raises(ParameterError):
+        get_renderer("hrstem")(48, np.random.default_rng(0), pixel_size_nm=0.12)

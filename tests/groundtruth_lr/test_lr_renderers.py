@@ -75,7 +75,7 @@ def test_optics_override_and_sample_size() -> None:
 
 
 @pytest.mark.parametrize("overrides", [
-    {"pixel_size_nm": 2000.0},
+    {"pixel_size_nm": 20000.0},
     {"kind": "atoms"},
     {"contrast": "haadf"},
     {"colour": "red"},

@@ -1,7 +1,8 @@
 """Clean-image renderers for the atomic-resolution tags ``hrstem`` and ``hrtem``.
 
 Both draw a specimen (:func:`emrestore.specimens.random_specimen`), optics and a pixel
-size (0.05–0.4 Å, log-uniform) from the generator, render on a grid with a margin around
+size (0.05–1.0 Å: with p = 0.7 log-uniform in the common 0.1–0.6 Å, else log-uniform over
+the whole range — see :data:`PIXEL_RANGE_NM`) from the generator, render on a grid with a margin around
 the field of view, and return a :class:`~emrestore.datasets.sample.CleanSample` whose
 ``columns`` are the true atomic-column positions (mean x, y of the column's atoms) in
 image pixels, pixel (row r, column c) being centred at (x = c, y = r).
@@ -39,8 +40,12 @@ from ..specimens import group_columns, random_specimen
 from .registry import register_renderer
 from .sample import CleanSample
 
-#: Pixel-size range of the atomic-resolution tags [nm].
-PIXEL_RANGE_NM = (0.005, 0.04)
+#: Pixel-size range of the atomic-resolution tags [nm] (0.05–1.0 Å). Real HR frames are
+#: often sampled coarser than 0.4 Å (hrstem_example.ser: 0.52 Å/px); see docs/realism.md.
+PIXEL_RANGE_NM = (0.005, 0.1)
+#: Sub-range most pixel sizes are drawn from [nm] (0.1–0.6 Å) and its probability.
+PIXEL_COMMON_NM = (0.01, 0.06)
+PIXEL_COMMON_P = 0.7
 
 _COMMON = {"pixel_size_nm", "energy_kv", "specimen", "atoms", "thermal_sigma_A"}
 _STEM_KEYS = _COMMON | {"alpha_mrad", "aberrations", "source_sigma_A", "gamma", "sublinear_beta", "detector",
@@ -58,11 +63,13 @@ def _check_keys(overrides: dict, allowed: set[str], tag: str) -> None:
 def _pixel_A(rng: np.random.Generator, overrides: dict) -> float:
     lo, hi = PIXEL_RANGE_NM
     value = overrides.get("pixel_size_nm")
-    if value is None:
-        value = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    if value is None:  # two uniform numbers, whatever the branch
+        u_part, u_value = rng.random(2)
+        a, b = PIXEL_COMMON_NM if u_part < PIXEL_COMMON_P else PIXEL_RANGE_NM
+        value = float(np.exp(np.log(a) + u_value * (np.log(b) - np.log(a))))
     if not lo * 0.999 <= value <= hi * 1.001:
         raise ParameterError(f"Pixel size {value} nm is outside the atomic-resolution range {lo}–{hi} nm.",
-                             "Pass pixel_size_nm between 0.005 and 0.04 (0.05–0.4 Å).")
+                             f"Pass pixel_size_nm between {lo} and {hi} ({lo * 10:g}–{hi * 10:g} Å).")
     return float(value) * 10
 
 
@@ -176,7 +183,7 @@ def grid_for(tag: str, size: int, pixel_size_nm: float, **optics: Any) -> Grid:
 def render_hrstem(size: int, rng: np.random.Generator, **overrides: Any) -> CleanSample:
     """Render one clean HR-STEM image (HAADF, or ABF-like with p = 0.2).
 
-    Draws: pixel size 0.05–0.4 Å; energy from {60, 80, 120, 200, 300} kV; probe semi-angle
+    Draws: pixel size 0.05–1.0 Å (p = 0.7 in 0.1–0.6 Å); energy from {60, 80, 120, 200, 300} kV; probe semi-angle
     α ∈ U[15, 35] mrad; residual aberrations tuned to ≤ π/4 at the aperture edge
     (:func:`~emrestore.optics.aberrations.random_probe_aberrations`); Gaussian source
     σ ∈ U[0.3, 1.0] Å; thermal σ ∈ U[0.05, 0.1] Å; HAADF exponent γ ∈ U[1.4, 2.0];
@@ -241,7 +248,7 @@ def render_hrstem(size: int, rng: np.random.Generator, **overrides: Any) -> Clea
 def render_hrtem(size: int, rng: np.random.Generator, **overrides: Any) -> CleanSample:
     """Render one clean HR-TEM image.
 
-    Draws: pixel size 0.05–0.4 Å; energy from {60, 80, 120, 200, 300} kV; objective
+    Draws: pixel size 0.05–1.0 Å (p = 0.7 in 0.1–0.6 Å); energy from {60, 80, 120, 200, 300} kV; objective
     aberrations (:func:`~emrestore.optics.aberrations.random_tem_aberrations`: Cs −40 µm
     to 1.2 mm, defocus Scherzer ± up to 100 nm); focal spread 2–6 nm; illumination
     semi-angle 0.05–0.3 mrad; objective aperture 8–25 mrad with p = 0.3; thermal
@@ -306,4 +313,4 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-__all__ = ["PIXEL_RANGE_NM", "render_hrstem", "render_hrtem", "atomic_columns", "grid_for", "grid_specimen"]
+__all__ = ["PIXEL_RANGE_NM", "PIXEL_COMMON_NM", "PIXEL_COMMON_P", "render_hrstem", "render_hrtem", "atomic_columns", "grid_for", "grid_specimen"]

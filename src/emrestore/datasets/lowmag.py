@@ -9,7 +9,7 @@ contrast model:
 tag        modality  pixel size      contrast
 =========  ========  ==============  =========================================================
 hrsem      sem       0.5–5 nm        SE (p = 0.7) or BSE (:mod:`emrestore.optics.sem`)
-lrsem      sem       5–1000 nm       SE (p = 0.7) or BSE
+lrsem      sem       5–5000 nm       SE (p = 0.7) or BSE
 lrtem      tem       0.5–50 nm       bright field (:mod:`emrestore.optics.lowmag_tem`)
 lrstem     stem      0.5–50 nm       HAADF (p = 0.8) or BF (:mod:`emrestore.optics.lowmag_stem`)
 =========  ========  ==============  =========================================================
@@ -28,7 +28,10 @@ Overrides accepted by every renderer:
 ``optics``
     Dict of parameters for the contrast model (e.g. ``{"edge_gain": 1.0}``).
 ``compose``
-    False to draw the family alone (no secondary family).
+    False to draw the family alone (no secondary family, no vacuum background).
+``support_texture``
+    True / False to force / suppress the support film's thickness texture and
+    contamination (thin specimens; default drawn with p = 0.8).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from ..errors import ParameterError
 from ..optics.lowmag_stem import render_lowmag_stem
 from ..optics.lowmag_tem import render_lowmag_tem
 from ..optics.sem import render_sem
-from ..specimens.morphology import KINDS, Canvas, MorphologyMaps, add_substrate
+from ..specimens.morphology import KINDS, Canvas, MorphologyMaps, add_film_texture, add_substrate
 from ..specimens.morphology.base import check_size, log_uniform, to_jsonable
 from .registry import register_renderer
 from .sample import CleanSample
@@ -76,7 +79,7 @@ TAG_CONFIGS: dict[str, TagConfig] = {
                        {"particles": 0.4, "rods": 0.2, "pores": 0.2, "sheets": 0.1,
                         "grains": 0.05, "fibres": 0.05},
                        {"se": 0.7, "bse": 0.3}),
-    "lrsem": TagConfig("sem", (5.0, 1000.0),
+    "lrsem": TagConfig("sem", (5.0, 5000.0),
                        {"grains": 0.17, "pores": 0.13, "fracture": 0.16, "fibres": 0.12,
                         "particles": 0.16, "scratches": 0.06, "rods": 0.06, "membranes": 0.08,
                         "sheets": 0.06},
@@ -91,10 +94,16 @@ TAG_CONFIGS: dict[str, TagConfig] = {
                         {"haadf": 0.8, "bf": 0.2}),
 }
 
+#: Probability that a thin support film carries mass-thickness texture and contamination
+#: (real LR-STEM/TEM backgrounds are not flat: docs/realism.md).
+SUPPORT_TEXTURE_P = 0.8
+#: Probability of particles or rods over vacuum (no support in the field) on thin specimens.
+VACUUM_P = 0.1
+
 #: Gaussian anti-aliasing applied to every rendered image [px].
 ANTIALIAS_SIGMA_PX = 0.4
 
-_OVERRIDES = ("pixel_size_nm", "kind", "contrast", "morphology", "optics", "compose")
+_OVERRIDES = ("pixel_size_nm", "kind", "contrast", "morphology", "optics", "compose", "support_texture")
 
 
 def _choose(rng: np.random.Generator, weights: dict[str, float]) -> str:
@@ -113,7 +122,7 @@ def _add(kind: str, canvas: Canvas, rng: np.random.Generator, params: dict[str, 
 
 def build_specimen(tag: str, kind: str, size: int, pixel_size_nm: float,
                    rng: np.random.Generator, morphology: dict[str, Any] | None = None,
-                   compose: bool = True) -> MorphologyMaps:
+                   compose: bool = True, support_texture: bool | None = None) -> MorphologyMaps:
     """Compose a specimen for ``tag`` whose main family is ``kind``.
 
     Parameters
@@ -131,7 +140,12 @@ def build_specimen(tag: str, kind: str, size: int, pixel_size_nm: float,
     morphology : dict, optional
         Parameters for the main family.
     compose : bool
-        Allow a secondary family (debris, holey support, decoration, precipitates).
+        Allow a secondary family (debris, holey support, decoration, precipitates) and,
+        for particles and rods on thin specimens, a vacuum background (p = :data:`VACUUM_P`).
+    support_texture : bool, optional
+        Thin specimens on a support film: add the film's mass-thickness texture and patchy
+        contamination (:func:`~emrestore.specimens.morphology.supports.add_film_texture`).
+        Default: drawn with p = :data:`SUPPORT_TEXTURE_P`.
 
     Returns
     -------
@@ -160,11 +174,16 @@ def build_specimen(tag: str, kind: str, size: int, pixel_size_nm: float,
     else:
         if kind in ("particles", "rods", "sheets", "fibres"):
             r = rng.random()
+            textured = rng.random() < SUPPORT_TEXTURE_P if support_texture is None else bool(support_texture)
             if compose and r < 0.25:  # over a hole edge of a holey support
                 hole = float(np.clip(fov * log_uniform(rng, 0.3, 1.2), 30.0, 5000.0))
                 _add("holey_film", canvas, rng, {"hole_nm": hole})
+            elif compose and r < 0.25 + VACUUM_P and kind in ("particles", "rods"):
+                canvas.record("vacuum")  # over a hole of a lacey support: vacuum and noise only
             elif kind in ("particles", "rods") or r < 0.7:
                 add_substrate(canvas, rng)
+                if textured:
+                    add_film_texture(canvas, rng)
         _add(kind, canvas, rng, params)
         if compose and kind == "sheets" and rng.random() < 0.3:
             _add("particles", canvas, rng, {
@@ -218,7 +237,7 @@ def _render(tag: str, size: int, rng: np.random.Generator, overrides: dict[str, 
                              "Pass e.g. morphology={'diameter_nm': 5.0}.")
     compose = bool(overrides.get("compose", True))
     for _attempt in range(8):
-        maps = build_specimen(tag, kind, size, p, rng, morph, compose)
+        maps = build_specimen(tag, kind, size, p, rng, morph, compose, overrides.get("support_texture"))
         try:
             if cfg.modality == "sem":
                 image, oparams = render_sem(maps, rng, detector=contrast, **optics)
@@ -274,7 +293,7 @@ def render_hrsem(size: int, rng: np.random.Generator, **overrides: Any) -> Clean
 
 @register_renderer("lrsem")
 def render_lrsem(size: int, rng: np.random.Generator, **overrides: Any) -> CleanSample:
-    """Clean low-magnification SEM image (5–1000 nm/px): grains, pores, fractures, fibres...
+    """Clean low-magnification SEM image (5–5000 nm/px): grains, pores, fractures, fibres...
 
     See :func:`render_hrsem` for the parameters.
     """

@@ -289,6 +289,13 @@ class TEMChain(Chain):
                         f"Drop {name} or set counting_camera=false.",
                     )
                 values[name] = neutral
+            if "adc_bits" not in fixed and values["adc_bits"] is not None:
+                # A counting camera sums its counts in a wide integer: at high dose (the
+                # near-clean tail) it is stored without a clipping ADC rather than saturated.
+                peak = float(values["dose_e_per_px"]) * float(clean.max()) + float(
+                    values["dark_e_per_px"])  # type: ignore[arg-type]
+                if peak > TEM_EXPOSURE_HEADROOM * full_scale(values["adc_bits"]):  # type: ignore[arg-type]
+                    values["adc_bits"] = None
         elif "gain_adu_per_e" not in fixed and values["adc_bits"] is not None:
             # Exposure control: an operator does not record a saturated image.
             kept = 0.0 if values["dark_subtracted"] else float(values["bias_adu"])  # type: ignore[arg-type]
@@ -420,7 +427,7 @@ stem = STEMChain(
     "stem",
     (*_SCAN, Dose, ShotNoise, *_SCAN_ELECTRONICS, *_COMMON),
     (
-        ("dose_e_per_px", DOSE_PARAM.with_range(low=0.1, high=2000.0)),
+        ("dose_e_per_px", DOSE_PARAM.with_range(low=0.1, high=2000.0, tail_high=2e5, tail_p=0.05)),
         ("adc_bits", ADC.PARAMS[0].with_range(choices=(8, 12, 16))),
     ),
 )

@@ -45,7 +45,8 @@ class SecondaryEmission(Stage):
     Parameters
     ----------
     dose_pe_per_px : float
-        Primary-electron dose ``D_pe`` [e⁻/px]; default logU[5, 5000].
+        Primary-electron dose ``D_pe`` [e⁻/px]; default logU[5, 5000], with p = 0.05
+        logU[5000, 10⁵] instead (near-clean frames).
     se_yield_delta0 : float
         Secondary-electron yield scale ``δ₀`` (``δ(r) = δ₀·c(r)``) [SE/PE]; default U[0.1, 1].
     collection_efficiency : float
@@ -55,7 +56,7 @@ class SecondaryEmission(Stage):
     NAME: ClassVar[str] = "secondary emission"
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("dose_pe_per_px", "float", "primary-electron dose [e⁻/px]", neutral=100.0,
-              low=5.0, high=5000.0, log=True, minimum=1e-9, maximum=1e12),
+              low=5.0, high=5000.0, log=True, minimum=1e-9, maximum=1e12, tail_high=1e5, tail_p=0.05),
         Param("se_yield_delta0", "float", "secondary-electron yield scale δ₀ [SE/PE]",
               neutral=1.0, low=0.1, high=1.0, minimum=1e-9, maximum=100.0),
         Param("collection_efficiency", "float", "SE collection efficiency η [-]", neutral=1.0,

@@ -50,6 +50,12 @@ class Param:
         Valid domain (inclusive), enforced on every value given or drawn.
     allow_none : bool
         ``None`` is a valid value (e.g. "no ADC").
+    tail_high : float, optional
+        Upper end of a high tail of ``float`` draws: with probability ``tail_p`` (of the
+        active draws) the value comes from ``[high, tail_high]`` (log-uniform when ``log``)
+        instead of ``[low, high]`` — e.g. the near-clean, very high doses of a dose range.
+    tail_p : float
+        Probability of the tail (0: no tail).
     """
 
     name: str
@@ -64,6 +70,8 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     allow_none: bool = False
+    tail_high: float | None = None
+    tail_p: float = 0.0
 
     # ------------------------------------------------------------------ sampling
     def draw(self, rng: np.random.Generator) -> Value:
@@ -88,11 +96,16 @@ class Param:
         assert self.low is not None and self.high is not None
         if self.kind == "int":
             return int(min(self.low + math.floor(u_value * (self.high - self.low + 1)), self.high))
+        low, high = self.low, self.high
+        if self.tail_high is not None and self.tail_p > 0:
+            # one uniform number picks the part (main range or tail) and the value inside it
+            if u_value < self.tail_p:
+                low, high, u_value = self.high, self.tail_high, u_value / self.tail_p
+            else:
+                u_value = (u_value - self.tail_p) / (1.0 - self.tail_p)
         if self.log:
-            return float(
-                math.exp(math.log(self.low) + u_value * (math.log(self.high) - math.log(self.low)))
-            )
-        return float(self.low + u_value * (self.high - self.low))
+            return float(math.exp(math.log(low) + u_value * (math.log(high) - math.log(low))))
+        return float(low + u_value * (high - low))
 
     def with_range(self, **changes: Any) -> "Param":
         """Return a copy with a different default range (e.g. per modality)."""
@@ -194,6 +207,9 @@ class Param:
             text = f"U{{{self.low:g}, …, {self.high:g}}}"
         else:
             text = f"{'logU' if self.log else 'U'}[{self.low:g}, {self.high:g}]"
+            if self.tail_high is not None and self.tail_p > 0:
+                text += (f" (with p = {self.tail_p:g} instead {'logU' if self.log else 'U'}"
+                         f"[{self.high:g}, {self.tail_high:g}])")
         if self.p_active < 1:
             text += f" with p = {self.p_active:g}, else {self.neutral}"
         return text

@@ -24,6 +24,12 @@ from ..errors import ParameterError
 #: Seed of the evaluation sets (training banks use seed 0).
 EVAL_SEED = 20261122
 
+#: Version of the simulator (clean renderers + distortion ranges) the evaluation sets are
+#: drawn from; part of their cache key. "2026-12-realism": HR pixel sizes 0.05–1.0 Å, lrsem
+#: up to 5 µm, support-film texture and vacuum backgrounds, high-dose tails (docs/realism.md).
+#: Numbers measured on sets of an older version are not comparable with newer ones.
+SIMULATOR_VERSION = "2026-12-realism"
+
 #: Distortion parameter holding the dose of each modality's chain.
 DOSE_KEYS = ("dose_e_per_px", "dose_pe_per_px")
 
@@ -42,7 +48,7 @@ class ValidationSet:
     pixel_size_nm : numpy.ndarray
         (N,) pixel size of each clean image [nm].
     key : str
-        Hash of (tag, n, size, seed): names caches built on this set.
+        Hash of (tag, n, size, seed, :data:`SIMULATOR_VERSION`): names caches built on this set.
     seed : int
         The seed it was made with (pair ``i`` is sample ``i`` of that seed).
     """
@@ -96,7 +102,8 @@ def validation_pairs(tag: str, n: int = 64, size: int = 256, seed: int = EVAL_SE
     if n < 3 or size < 32:
         raise ParameterError(f"An evaluation set needs n ≥ 3 pairs of ≥ 32 px (got n={n}, size={size}).",
                              "Use the defaults, n=64 and size=256.")
-    key = hashlib.sha256(json.dumps([tag, n, size, seed, "no-clean-pairs"]).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps([tag, n, size, seed, "no-clean-pairs", SIMULATOR_VERSION]).encode()
+                         ).hexdigest()[:12]
     path = Path(cache_dir) / f"valset_{tag}_{key}.npz" if cache_dir is not None else None
     if path is not None and path.is_file():
         with np.load(path) as f:

@@ -35,7 +35,7 @@ from .pores import add_pores
 from .rods import add_rods
 from .scratches import add_scratches
 from .sheets import add_sheets
-from .supports import add_substrate
+from .supports import add_film_texture, add_substrate
 
 #: Morphology families → drawing function.
 KINDS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -113,4 +113,5 @@ __all__ = [
     "get_material", "add_fibres", "add_fracture", "add_grains", "add_holey_film",
     "add_membranes", "add_particles", "add_pores", "add_rods", "add_scratches", "add_sheets",
     "add_substrate",
+    "add_film_texture",
 ]

@@ -1,4 +1,10 @@
-"""Substrates (bulk, for SEM) and continuous support films (thin, for TEM/STEM)."""
+"""Substrates (bulk, for SEM) and continuous support films (thin, for TEM/STEM).
+
+Real support films are not flat in projection: evaporated carbon and oxide films vary in
+mass thickness over tens to hundreds of nanometres, and hydrocarbon contamination builds up
+in patches. :func:`add_film_texture` adds both to a thin canvas (docs/realism.md: the
+backgrounds of real low-magnification HAADF-STEM frames).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Canvas, check_range, get_material, log_uniform, random_field
+from .base import Canvas, check_range, get_material, log_uniform, random_field, smooth
 
 #: Bulk substrates seen in SEM.
 SEM_SUBSTRATES = ("silicon", "amorphous_carbon", "aluminium", "silica", "copper", "polymer")
@@ -71,4 +77,78 @@ def add_substrate(canvas: Canvas, rng: np.random.Generator, material: str | None
         info = {"material": material, "thickness_nm": thickness_nm, "roughness_nm": roughness_nm}
     info["correlation_nm"] = correlation_nm
     canvas.record("support", **info)
+    return info
+
+
+def add_film_texture(canvas: Canvas, rng: np.random.Generator, relative_sigma: float | None = None,
+                     correlation_nm: float | None = None, contamination: bool | None = None,
+                     contamination_nm: float | None = None) -> dict[str, Any]:
+    """Mass-thickness texture of a thin support film and patchy contamination (thin canvases).
+
+    Adds ``σ_rel · t_film · F`` of the support's own material, ``F`` a zero-mean fractal
+    field (Hurst 0.5, roll-off at ``correlation_nm``), clipped so the film never gets
+    thinner than 30 % of its nominal thickness; and, with ``contamination``, amorphous-carbon
+    patches (a thresholded smooth random field, soft edges) of thickness up to
+    ``contamination_nm``.
+
+    Parameters
+    ----------
+    canvas : Canvas
+        Thin canvas that already holds a support film (:func:`add_substrate`).
+    rng : numpy.random.Generator
+        Random source.
+    relative_sigma : float, optional
+        RMS thickness variation as a fraction of the film thickness, 0–1 (default
+        log-uniform 0.03–0.3).
+    correlation_nm : float, optional
+        Largest correlation length of the texture [nm] (default log-uniform 5–300 nm,
+        at least 2 px).
+    contamination : bool, optional
+        Add contamination patches (default: p = 0.4).
+    contamination_nm : float, optional
+        Peak carbon thickness of the patches [nm], 0–50 (default log-uniform 0.5–8 nm).
+
+    Returns
+    -------
+    dict
+        What was added (also recorded in the canvas parameters).
+    """
+    if canvas.bulk:
+        return {}
+    supports = [c for c in canvas.params["components"] if c["kind"] == "support"]
+    if not supports:
+        return {}
+    material = supports[-1]["material"]
+    t_film = float(supports[-1]["thickness_nm"])
+    p = canvas.pixel_size_nm
+    if relative_sigma is None:
+        relative_sigma = log_uniform(rng, 0.03, 0.3)
+    relative_sigma = check_range("relative_sigma", relative_sigma, 0.0, 1.0)
+    if correlation_nm is None:
+        correlation_nm = log_uniform(rng, 5.0, 300.0)
+    correlation_nm = max(check_range("correlation_nm", correlation_nm, 0.0, 1e7, "nm"), 2.0 * p)
+    field = random_field((canvas.size, canvas.size), rng, correlation_nm / p, hurst=0.5)
+    extra = np.maximum(relative_sigma * t_film * field, -0.7 * t_film)
+    idx = canvas.material_index(material)
+    canvas.thickness[idx] += extra.astype(np.float32)
+    info: dict[str, Any] = {"material": material, "relative_sigma": relative_sigma,
+                            "correlation_nm": correlation_nm}
+    if contamination is None:
+        contamination = bool(rng.random() < 0.4)
+    if contamination:
+        if contamination_nm is None:
+            contamination_nm = log_uniform(rng, 0.5, 8.0)
+        contamination_nm = check_range("contamination_nm", contamination_nm, 0.0, 50.0, "nm")
+        patch_nm = log_uniform(rng, 20.0, 500.0)
+        blobs = random_field((canvas.size, canvas.size), rng, max(patch_nm / p, 2.0))
+        level = float(rng.uniform(0.0, 1.2))
+        cover = smooth(np.clip(blobs - level, 0.0, None), 1.0)
+        peak = float(cover.max())
+        if peak > 0:
+            t = (contamination_nm * cover / peak).astype(np.float32)
+            canvas.add_patch("amorphous_carbon", (slice(0, canvas.size), slice(0, canvas.size)), t,
+                             canvas.height + t, mask=t > 0)
+            info.update(contamination_nm=contamination_nm, patch_nm=patch_nm,
+                        coverage=float((t > 0.05 * contamination_nm).mean()))
+    canvas.record("film_texture", **info)
     return info
