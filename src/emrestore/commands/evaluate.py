@@ -5,7 +5,8 @@ cached), the baselines (raw, median, oracle Gaussian / non-local means / BM3D wh
 package is installed) and the shipped model (plus any ``--model`` files), with PSNR, SSIM,
 low-dose PSNR and ms per image; a figure of 8 validation images per model; for hrstem, the
 precision of atomic columns located on raw, baseline and restored images; restored versions
-of real files (``--real DIR``). Writes ``OUT/evaluation.md`` and ``OUT/evaluation/``.
+of real files (``--real DIR``); the real-data benchmark (``--real-series DIR``:
+:mod:`emrestore.evaluation.real_data`), which leads the report. Writes ``OUT/evaluation.md`` and ``OUT/evaluation/``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="folder for evaluation.md and evaluation/ (default docs)")
     parser.add_argument("--real", type=Path, metavar="DIR",
                         help="restore the micrographs in DIR (e.g. ../shared/data/real) and show them")
+    parser.add_argument("--real-series", action="append", default=[], type=Path, metavar="DIR",
+                        help="real-data benchmark on the files in DIR and its sub-folders (repeatable): frame-split "
+                             "scoring of series, near-clean frames degraded at a dose ladder, Bragg-spot fidelity")
+    parser.add_argument("--real-only", action="store_true",
+                        help="only the real-data benchmark (no simulated evaluation sets)")
     parser.add_argument("--n", type=int, default=64, help="evaluation pairs per tag (default 64)")
     parser.add_argument("--size", type=int, default=256, help="image edge [px] (default 256)")
     parser.add_argument("--bm3d-images", type=int, default=8, metavar="N",
@@ -59,6 +65,9 @@ def command_line(args: argparse.Namespace) -> str:
                                    ("--bm3d-images", args.bm3d_images, 8)):
         if value != default:
             parts.append(f"{option} {value}")
+    parts += [f"--real-series {path}" for path in args.real_series]
+    if args.real_only:
+        parts.append("--real-only")
     if args.no_columns:
         parts.append("--no-columns")
     return " ".join(parts)
@@ -107,10 +116,26 @@ def run(args: argparse.Namespace) -> int:
                              "Pass --model FILE.onnx (e.g. a run's model.onnx).")
     if args.real is not None and not args.real.is_dir():
         raise InputNotFoundError(f"--real {args.real} is not a folder.", "Point --real at a folder of micrographs.")
+    for folder in args.real_series:
+        if not folder.is_dir():
+            raise InputNotFoundError(f"--real-series {folder} is not a folder.",
+                                     "Point --real-series at a folder of real micrographs (e.g. ../shared/data/real-series).")
+    if args.real_only and not args.real_series:
+        raise ParameterError("--real-only needs --real-series DIR.", "Add --real-series DIR, or drop --real-only.")
     cache = _cache_dir(args.cache)
     progress = not args.quiet
     evaluations = []
-    for tag in tags:
+    real_data = None
+    if args.real_series:
+        from ..evaluation.real_data import run_real_benchmark
+
+        real_data = run_real_benchmark([str(p) for p in args.real_series], bm3d=args.bm3d_images != 0,
+                                       progress=progress)
+        for r in real_data.series:
+            for m in r.methods:
+                print(f"real    {r.file.name[:28]:28s} {m.name:34s} PSNR {m.psnr_db:6.2f} dB  "
+                      f"corrected {m.psnr_corrected_db:6.2f} dB  SSIM {m.ssim:.3f}")
+    for tag in ([] if args.real_only else tags):
         valset = validation_pairs(tag, n=args.n, size=args.size, cache_dir=cache, progress=progress)
         models = ([tag] if tag in shipped else []) + extra.get(tag, [])
         evaluation = evaluate_tag(valset, models, bm3d_images=args.bm3d_images, cache_dir=cache, progress=progress,
@@ -126,6 +151,6 @@ def run(args: argparse.Namespace) -> int:
         files, _ = expand_inputs([str(args.real)])
         real = [restore_real(p, args.out / "evaluation") for p in files]
     machine = {"cpu_model": cpu_model(), "threads": os.cpu_count(), **git_commit()}
-    path = write_report(evaluations, real, args.out, machine, command=command_line(args))
+    path = write_report(evaluations, real, args.out, machine, command=command_line(args), real_data=real_data)
     print(path)
     return 0

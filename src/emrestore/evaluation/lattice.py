@@ -11,8 +11,9 @@ sampled images removes them as if they were noise — and must not add spots the
 lattice (:func:`on_lattice`: scan streaks, interference lines and noise peaks do not). :func:`lattice_fidelity`
 compares an input with its restoration: a spot *survives* when the restored frame keeps at
 least half of its amplitude above the floor (:data:`SURVIVAL_AMPLITUDE`), and a spot
-*appears* when the restored spectrum has a clearly visible peak where the input shows
-nothing above :data:`INPUT_PRESENT` times its floor.
+*appears* when the restored spectrum has a clearly visible peak — above the threshold over
+both the restored floor and the input's floor — where the input shows nothing above
+:data:`INPUT_PRESENT` times its floor (invented periodicity).
 """
 
 from __future__ import annotations
@@ -283,5 +284,8 @@ def lattice_fidelity(before: np.ndarray, after: np.ndarray, threshold: float = S
     outer = radius > np.median(radius) if len(radius) else np.zeros(0, bool)
     candidates = _peaks(ratio_out, threshold)
     present_in = ndimage.maximum_filter(ratio_in, size=2 * MATCH_BINS + 1, mode="constant") >= INPUT_PRESENT
-    appeared = np.array([p for p in candidates if not present_in[p[0], p[1]]], int).reshape(-1, 2)
+    # visible on the input's own scale too: the restored frame's floor sinks far below the input's
+    # (noise removed), so a peak over the restored floor alone may be mere leftover texture
+    appeared = np.array([p for p in candidates if not present_in[p[0], p[1]]
+                         and p_out[p[0], p[1]] >= threshold * floor_in[p[0], p[1]]], int).reshape(-1, 2)
     return LatticeFidelity(spots, kept, kept >= SURVIVAL_AMPLITUDE, outer, appeared)

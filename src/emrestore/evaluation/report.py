@@ -21,7 +21,10 @@ import numpy as np
 from ..errors import ParameterError
 from .baselines import BASELINES, Baseline, oracle_gaussian
 from .columns import ColumnEvaluation, column_truth, columns_markdown, evaluate_columns
+from .figures import grey
 from .metrics import psnr, ssim
+from .real_data import RealBenchmark
+from .real_report import real_data_lines
 from .spectrum import power_spectrum, spectral_gain, spectrum_display
 from .validation import ValidationSet
 
@@ -229,11 +232,6 @@ def evaluate_tag(valset: ValidationSet, models: list[str | Path], bm3d_images: i
 
 
 # ---------------------------------------------------------------------------- figures
-def _display(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    low, high = np.percentile(reference, [0.5, 99.5])
-    return np.clip((image - low) / max(high - low, 1e-12), 0, 1)
-
-
 def example_figure(evaluation: TagEvaluation, model_name: str, path: Path) -> Path:
     """Input / restored / target of the figure images, one column per image (low dose left)."""
     import matplotlib
@@ -252,7 +250,7 @@ def example_figure(evaluation: TagEvaluation, model_name: str, path: Path) -> Pa
                 (target, f"target, {vs.doses[i]:.3g} e⁻/px", target)]
         for row, (image, label, reference) in enumerate(rows):
             ax = axes[row, col]
-            ax.imshow(_display(image, reference), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.imshow(grey(image, reference), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             ax.set_title(label, fontsize=7)
             ax.set_axis_off()
     fig.suptitle(f"{evaluation.tag}: {model_name} on held-out validation images "
@@ -312,14 +310,14 @@ def restore_real(path: Path, figure_dir: Path, zoom: int = 256) -> RealResult:
     for ax, data, label in ((axes[0, 0], data_in, "input"), (axes[0, 1], data_out, "restored"),
                             (axes[1, 0], data_in[y:y + size, x:x + size], f"input, central {size}×{size} px"),
                             (axes[1, 1], data_out[y:y + size, x:x + size], f"restored, central {size}×{size} px")):
-        ax.imshow(_display(data, data_in if label.startswith("input") else data_out), cmap="gray",
+        ax.imshow(grey(data, data_in if label.startswith("input") else data_out), cmap="gray",
                   interpolation="nearest")
         ax.set_title(label, fontsize=9)
         ax.set_axis_off()
     for ax, spectrum, label in ((axes[2, 0], spectra[0], "input, power spectrum (log)"),
                                 (axes[2, 1], spectra[1], f"restored, same scale (largest gain "
                                                          f"{gain.max_gain:.2f}×)")):
-        ax.imshow(spectrum_display(spectrum, spectra[0]), cmap="gray", interpolation="nearest")
+        ax.imshow(spectrumgrey(spectrum, spectra[0]), cmap="gray", interpolation="nearest")
         ax.set_title(label, fontsize=9)
         ax.set_axis_off()
     pixel = f"{image.pixel_size:.4g} {image.unit}/px" if image.pixel_size else "uncalibrated"
@@ -362,7 +360,7 @@ def _columns_section(columns: ColumnEvaluation, figures: Path, figure_subdir: st
 
     figure = columns_figure(columns, figures / f"{columns.tag}_columns.png")
     n_scored, n = int(columns.scored.sum()), len(columns.scored)
-    return [f"### Atomic columns ({columns.tag})", "",
+    return [f"#### Atomic columns ({columns.tag})", "",
             f"Scored on {n_scored} of {n} images (the others resolve fewer than 10 columns in their "
             "clean target). A single frame cannot know its global shift and linear drift, so an affine "
             "map between peaks and true columns is removed first (fitted robustly: RANSAC, then least "
@@ -378,10 +376,12 @@ def _columns_section(columns: ColumnEvaluation, figures: Path, figure_subdir: st
 
 
 def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_dir: str | Path,
-                 machine: dict[str, Any], figure_subdir: str = "evaluation", command: str = "emrestore evaluate") -> Path:
+                 machine: dict[str, Any], figure_subdir: str = "evaluation", command: str = "emrestore evaluate",
+                 real_data: RealBenchmark | None = None) -> Path:
     """Write ``evaluation.md`` (and the example figures) into ``out_dir``; returns its path.
 
-    ``command`` is the command line that regenerates the report (shown in its header).
+    ``command`` is the command line that regenerates the report (shown in its header);
+    ``real_data`` (:func:`~emrestore.evaluation.real_data.run_real_benchmark`) leads the report.
     """
     out = Path(out_dir)
     figures = out / figure_subdir
@@ -397,9 +397,16 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
         "measured and how is explained at the end.",
         "",
     ]
+    if real_data is not None:
+        lines += real_data_lines(real_data, figures, figure_subdir)
+    if evaluations:
+        lines += ["## Simulated evaluation sets", "",
+                  "Held-out frames of emrestore's own simulator (specimens and seeds never used in training). "
+                  "The simulator was recalibrated against real data in December 2026 (`docs/realism.md`): "
+                  "numbers made on the earlier evaluation sets are not comparable with these.", ""]
     for evaluation in evaluations:
         vs = evaluation.valset
-        lines += [f"## {evaluation.tag}", "",
+        lines += [f"### {evaluation.tag}", "",
                   f"{len(vs)} held-out pairs of {vs.inputs.shape[-1]}×{vs.inputs.shape[-1]} px "
                   f"(evaluation seed, specimens never seen in training); dose "
                   f"{vs.doses.min():.3g}–{vs.doses.max():.3g}, low dose ≤ {np.quantile(vs.doses, 1 / 3):.3g} "
@@ -422,7 +429,7 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
         if evaluation.columns is not None:
             lines += _columns_section(evaluation.columns, figures, figure_subdir)
     if real:
-        lines += ["## Real micrographs", "",
+        lines += ["## Real micrographs restored (spectral check)", "",
                   "Restored at full size with the model chosen from the file's metadata; a central "
                   "crop below each full view, and the power spectra of both. There is no truth for "
                   "these frames, so the spectra are compared instead (`emrestore.evaluation.spectrum`): "
@@ -471,7 +478,8 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
             "tags": {e.tag: {"table": e.table(), "bm3d_gap_db": e.bm3d_gaps(),
                              **({"columns": e.columns.to_json()} if e.columns is not None else {})}
                      for e in evaluations},
-            "real": [r.__dict__ for r in real]}
+            "real": [r.__dict__ for r in real],
+            **({"real_data": real_data.to_json()} if real_data is not None else {})}
     json_path = figures / "evaluation.json"
     tmp = json_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=float), encoding="utf-8")

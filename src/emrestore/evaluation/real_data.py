@@ -1,0 +1,387 @@
+"""The real-data benchmark: how restorers do on micrographs no simulator made.
+
+Three measurements, one per kind of real file (:mod:`emrestore.evaluation.real_files`):
+
+* :func:`score_series` — **frame-split scoring** of a series of one field: frames registered
+  (:mod:`~emrestore.evaluation.registration`), frame *k* restored on its own and compared with
+  the registered mean of the other frames. That reference still holds noise of variance
+  σ²/(N − 1) (σ² of one frame, from the frame-to-frame differences), which adds the same
+  amount to every method's squared error; the *noise-corrected* PSNR subtracts it.
+* :func:`score_near_clean` — **real content, known truth**: a near-clean real frame degraded by
+  the forward model at a ladder of doses, scored against the chain's target; and the clean
+  frame itself given as input, which must come back unchanged.
+* :func:`score_lattice` — **lattice fidelity**: the share of the input's Bragg spots that survive
+  restoration (:mod:`~emrestore.evaluation.lattice`), and the spots that appear.
+
+The classical baselines are those of the simulated evaluation
+(:data:`~emrestore.evaluation.baselines.BASELINES`), their strength tuned on the reference
+(an upper bound no user can reach); every shipped model of the file's modality is scored,
+the one :func:`~emrestore.restoration.choose_model_tag` picks for the file marked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ParameterError
+from .baselines import BASELINES, Baseline
+from .lattice import MIN_SPOTS, LatticeFidelity, find_spots, lattice_fidelity
+from .metrics import data_range, psnr, ssim
+from .real_files import RealFile
+from .registration import difference_noise_variance, register_series
+
+#: Largest scored region [px]: larger frames are restored whole, then scored on their central
+#: SCORE_CROP_PX × SCORE_CROP_PX (the tuned baselines, BM3D above all, run on that crop only).
+SCORE_CROP_PX = 512
+#: Doses of the real-content ladder [e⁻/px; primary e⁻/px for SEM].
+DOSE_LADDER = (1.0, 10.0, 100.0, 1e3, 1e4)
+#: A clean input must come back at least this close to itself [dB PSNR].
+PASS_THROUGH_DB = 35.0
+#: Dose parameter of each chain.
+DOSE_PARAMETER = {"tem": "dose_e_per_px", "stem": "dose_e_per_px", "sem": "dose_pe_per_px"}
+
+
+@dataclass
+class MethodScore:
+    """Scores of one method on one measurement (means over frames where several are scored).
+
+    Attributes
+    ----------
+    name : str
+        Row label (``"raw input"``, ``"BM3D (oracle σ)"``, ``"emrestore hrstem"``).
+    kind : {"baseline", "model"}
+    psnr_db, ssim : float
+        Against the reference [dB; 1].
+    psnr_corrected_db : float
+        PSNR with the reference's own noise variance removed from the squared error [dB]
+        (frame-split scoring only; NaN elsewhere).
+    chosen : bool
+        The model :func:`~emrestore.restoration.choose_model_tag` picks for this file.
+    """
+
+    name: str
+    kind: str
+    psnr_db: float
+    ssim: float
+    psnr_corrected_db: float = float("nan")
+    chosen: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def applicable_models(real: RealFile) -> list[tuple[str, bool]]:
+    """Shipped models of the file's modality, the automatically chosen one first: (tag, chosen)."""
+    from ..restoration import choose_model_tag, shipped_models
+
+    chosen = choose_model_tag(real.image).tag
+    modality = chosen[2:]
+    shipped = {m.name for m in shipped_models()}
+    tags = [chosen] + [t for t in (f"hr{modality}", f"lr{modality}") if t != chosen]
+    return [(t, t == chosen) for t in tags if t in shipped]
+
+
+def _restore(tag: str, frame: np.ndarray) -> np.ndarray:
+    from ..restoration import load_model
+
+    return load_model(tag, progress=False).restore_array(np.asarray(frame, np.float32)).astype(np.float64)
+
+
+def central_crop(shape: tuple[int, ...], size: int = SCORE_CROP_PX) -> tuple[slice, slice]:
+    """The central ``size`` × ``size`` region of a (H, W) shape (the whole side where shorter)."""
+    h, w = shape[-2:]
+    ch, cw = min(h, size), min(w, size)
+    return slice((h - ch) // 2, (h - ch) // 2 + ch), slice((w - cw) // 2, (w - cw) // 2 + cw)
+
+
+def _baselines(bm3d: bool) -> list[Baseline]:
+    return [b for b in BASELINES if b.available and (bm3d or not b.slow)]
+
+
+def _accumulate(rows: dict[str, list], key: tuple[str, str, bool], image: np.ndarray, reference: np.ndarray,
+                reference_noise_var: float | None = None) -> None:
+    p, s = psnr(image, reference), ssim(image, reference)
+    corrected = float("nan")
+    if reference_noise_var is not None:
+        excess = float(np.mean((np.asarray(image, np.float64) - reference) ** 2)) - reference_noise_var
+        corrected = 10 * np.log10(data_range(reference) ** 2 / excess) if excess > 0 else float("inf")
+    rows.setdefault(key, []).append((p, s, corrected))
+
+
+def _scores(rows: dict[tuple[str, str, bool], list]) -> list[MethodScore]:
+    return [MethodScore(name, kind, *(float(np.mean(col)) for col in zip(*values)), chosen=chosen)
+            for (name, kind, chosen), values in rows.items()]
+
+
+# ---------------------------------------------------------------------------- series
+@dataclass
+class SeriesResult:
+    """Frame-split scores of one real series.
+
+    Attributes
+    ----------
+    file : RealFile
+    scored_shape : tuple of int
+        The scored (central) region [px].
+    shifts_px : numpy.ndarray
+        (N, 2) registration shifts of the frames [px].
+    frame_noise_var : float
+        Noise variance of one frame, from frame differences [units²] (an upper bound where the
+        field changes between frames).
+    reference_noise_var : float
+        Of the mean of the other N − 1 frames: ``frame_noise_var / (N − 1)``.
+    methods : list of MethodScore
+        Means over the N choices of the restored frame.
+    example : dict
+        Frame 0, its reference, and frame 0 restored by each model, on the scored region
+        (``"raw"``, ``"reference"``, model name → image), for the figure.
+    """
+
+    file: RealFile
+    scored_shape: tuple[int, int]
+    shifts_px: np.ndarray
+    frame_noise_var: float
+    reference_noise_var: float
+    methods: list[MethodScore]
+    example: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+
+    def method(self, name: str) -> MethodScore:
+        return next(m for m in self.methods if m.name == name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file.name, "facts": self.file.sources, "frames": self.file.frames,
+                "scored_shape": list(self.scored_shape), "max_shift_px": float(np.abs(self.shifts_px).max()),
+                "frame_noise_var": self.frame_noise_var, "reference_noise_var": self.reference_noise_var,
+                "methods": [m.to_json() for m in self.methods]}
+
+
+def score_series(real: RealFile, bm3d: bool = True) -> SeriesResult:
+    """Frame-split scoring of a series: restore each frame, compare with the others' registered mean.
+
+    Parameters
+    ----------
+    real : RealFile
+        A file of role ``"series"`` (N ≥ 2 frames of one field).
+    bm3d : bool
+        Also run tuned BM3D (seconds per frame and σ; when the ``bm3d`` package is installed).
+    """
+    data = real.image.data
+    if data.ndim != 3 or len(data) < 2:
+        raise ParameterError(f"{real.name} has one frame; frame-split scoring needs a series.",
+                             "Score single frames with score_lattice / score_near_clean.")
+    registered = register_series(data)
+    n = len(data)
+    frame_var = difference_noise_variance(registered)
+    reference_var = frame_var / (n - 1)
+    crop = central_crop(registered.frames.shape)
+    models = applicable_models(real)
+    rows: dict[tuple[str, str, bool], list] = {}
+    example: dict[str, np.ndarray] = {}
+    for k in range(n):
+        reference = registered.others_mean(k)[crop]
+        raw = registered.frames[k][crop]
+        for baseline in _baselines(bm3d):
+            out, _ = baseline.run(raw, reference)
+            _accumulate(rows, (baseline.name, "baseline", False), out, reference, reference_var)
+        for tag, chosen in models:
+            restored = registered.align(_restore(tag, data[k]), k)[crop]
+            _accumulate(rows, (f"emrestore {tag}", "model", chosen), restored, reference, reference_var)
+            if k == 0:
+                example[f"emrestore {tag}"] = restored
+        if k == 0:
+            example.update(raw=raw, reference=reference)
+    shape = registered.frames[0][crop].shape
+    return SeriesResult(real, (int(shape[0]), int(shape[1])), registered.shifts_px, frame_var, reference_var,
+                        _scores(rows), example)
+
+
+# ---------------------------------------------------------------------------- near-clean
+@dataclass
+class NearCleanResult:
+    """A near-clean real frame: passed through unchanged? restored at each dose of the ladder?
+
+    Attributes
+    ----------
+    file : RealFile
+    scored_shape : tuple of int
+        The (central) region used [px].
+    pass_through : list of MethodScore
+        Each model on the clean frame itself, against itself.
+    ladder : dict
+        Dose → list of MethodScore (baselines and models against the chain's target).
+    examples : dict
+        Dose → {"input", "target", model name → restored} for the figure; dose 0: the clean
+        frame and each model's pass-through.
+    """
+
+    file: RealFile
+    scored_shape: tuple[int, int]
+    pass_through: list[MethodScore]
+    ladder: dict[float, list[MethodScore]]
+    examples: dict[float, dict[str, np.ndarray]] = field(repr=False, default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file.name, "facts": self.file.sources, "scored_shape": list(self.scored_shape),
+                "pass_through": [m.to_json() for m in self.pass_through],
+                "ladder": {f"{dose:g}": [m.to_json() for m in rows] for dose, rows in self.ladder.items()}}
+
+
+def score_near_clean(real: RealFile, doses: tuple[float, ...] = DOSE_LADDER, bm3d: bool = True,
+                     seed: int = 0) -> NearCleanResult:
+    """Degrade a near-clean real frame at each dose with the forward model; score the restorers.
+
+    Parameters
+    ----------
+    real : RealFile
+        A near-clean frame (its modality picks the distortion chain; STEM if unknown).
+    doses : tuple of float
+        The dose ladder [e⁻/px; primary e⁻/px for SEM].
+    bm3d : bool
+        Also run tuned BM3D.
+    seed : int
+        Seed of the distortion chain, the same at every dose: the other chain parameters (scan
+        distortions, detector) are drawn once from the default ranges, so only the dose changes
+        along the ladder.
+    """
+    from ..distortions import distort
+
+    frame = real.image.data if real.image.data.ndim == 2 else real.image.data[0]
+    clean = np.asarray(frame, np.float64)[central_crop(frame.shape)]
+    models = applicable_models(real)
+    modality = (real.image.modality or "stem")
+    pass_rows: dict[tuple[str, str, bool], list] = {}
+    examples: dict[float, dict[str, np.ndarray]] = {0.0: {"input": clean, "target": clean}}
+    for tag, chosen in models:
+        out = _restore(tag, clean)
+        _accumulate(pass_rows, (f"emrestore {tag}", "model", chosen), out, clean)
+        examples[0.0][f"emrestore {tag}"] = out
+    ladder: dict[float, list[MethodScore]] = {}
+    for dose in doses:
+        noisy, target, _ = distort(clean - min(0.0, float(clean.min())), modality, seed=seed,
+                                   clean_pair=False, **{DOSE_PARAMETER[modality]: float(dose)})
+        noisy, target = np.asarray(noisy, np.float64), np.asarray(target, np.float64)
+        rows: dict[tuple[str, str, bool], list] = {}
+        for baseline in _baselines(bm3d):
+            out, _ = baseline.run(noisy, target)
+            _accumulate(rows, (baseline.name, "baseline", False), out, target)
+        examples[float(dose)] = {"input": noisy, "target": target}
+        for tag, chosen in models:
+            out = _restore(tag, noisy)
+            _accumulate(rows, (f"emrestore {tag}", "model", chosen), out, target)
+            examples[float(dose)][f"emrestore {tag}"] = out
+        ladder[float(dose)] = _scores(rows)
+    return NearCleanResult(real, (int(clean.shape[0]), int(clean.shape[1])), _scores(pass_rows), ladder, examples)
+
+
+# ---------------------------------------------------------------------------- lattice
+@dataclass
+class LatticeResult:
+    """Bragg spots of a real lattice frame and what each model did to them.
+
+    Attributes
+    ----------
+    file : RealFile
+    fidelity : dict
+        Model name → :class:`~emrestore.evaluation.lattice.LatticeFidelity`.
+    chosen : str
+        Name of the automatically chosen model.
+    frame, restored : numpy.ndarray
+        The input frame and the chosen model's restoration (for the figure).
+    """
+
+    file: RealFile
+    fidelity: dict[str, LatticeFidelity]
+    chosen: str
+    frame: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
+    restored: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file.name, "facts": self.file.sources, "chosen": self.chosen,
+                "models": {name: f.to_json() for name, f in self.fidelity.items()}}
+
+
+def score_lattice(real: RealFile) -> LatticeResult | None:
+    """Lattice fidelity of each applicable model on a real frame; ``None`` if it shows no lattice.
+
+    The frame is restored whole (a series: its first frame); see
+    :func:`~emrestore.evaluation.lattice.lattice_fidelity` for what survives and appears.
+    """
+    frame = np.asarray(real.image.data if real.image.data.ndim == 2 else real.image.data[0], np.float64)
+    if len(find_spots(frame)) < MIN_SPOTS:
+        return None
+    fidelity: dict[str, LatticeFidelity] = {}
+    chosen_name, chosen_out = "", frame
+    for tag, chosen in applicable_models(real):
+        out = _restore(tag, frame)
+        fidelity[f"emrestore {tag}"] = lattice_fidelity(frame, out)
+        if chosen:
+            chosen_name, chosen_out = f"emrestore {tag}", out
+    return LatticeResult(real, fidelity, chosen_name, frame, chosen_out)
+
+
+# ---------------------------------------------------------------------------- all
+@dataclass
+class RealBenchmark:
+    """Everything the real-data section of the report shows."""
+
+    folders: list[str]
+    series: list[SeriesResult]
+    near_clean: list[NearCleanResult]
+    lattice: list[LatticeResult]
+    singles: list[RealFile]
+    skipped: list[tuple[str, str]]
+    manifests: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"folders": self.folders, "manifests": self.manifests,
+                "series": [r.to_json() for r in self.series],
+                "near_clean": [r.to_json() for r in self.near_clean],
+                "lattice": [r.to_json() for r in self.lattice],
+                "singles": [{"file": f.name, "facts": f.sources} for f in self.singles],
+                "skipped": [{"file": n, "reason": r} for n, r in self.skipped]}
+
+
+def run_real_benchmark(folders: list[str], bm3d: bool = True, doses: tuple[float, ...] = DOSE_LADDER,
+                       progress: bool = True) -> RealBenchmark:
+    """Score every real file of ``folders`` (series, near-clean, lattice).
+
+    Parameters
+    ----------
+    folders : list of str
+        Folders of real micrographs (e.g. ``../shared/data/real-series``), sub-folders included.
+    bm3d : bool
+        Also run tuned BM3D (slow: about a minute per 512² frame).
+    doses : tuple of float
+        The dose ladder of the near-clean frames.
+    progress : bool
+        A progress bar over the files.
+    """
+    from tqdm.auto import tqdm
+
+    from .real_files import discover, read_manifest
+
+    files, skipped, manifests = [], [], []
+    for folder in folders:
+        found, bad = discover(folder)
+        prefix = "" if len(folders) == 1 else f"{folder.rstrip('/').split('/')[-1]}/"
+        for f in found:
+            f.name = prefix + f.name
+        files += found
+        skipped += [(prefix + n, r) for n, r in bad]
+        manifests.append(f"{folder}: {read_manifest(Path(folder))[1]}")
+    series, near, lattice, singles = [], [], [], []
+    for real in tqdm(files, desc="real data", unit="file", disable=not progress):
+        if real.role == "series":
+            series.append(score_series(real, bm3d=bm3d))
+        elif real.role == "near-clean":
+            near.append(score_near_clean(real, doses=doses, bm3d=bm3d))
+        else:
+            singles.append(real)
+        found_lattice = score_lattice(real)
+        if found_lattice is not None:
+            lattice.append(found_lattice)
+    return RealBenchmark(list(folders), series, near, lattice, singles, skipped, manifests)

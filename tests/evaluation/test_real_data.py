@@ -1,0 +1,251 @@
+"""The real-data benchmark: registration, Bragg spots, file facts, frame-split and near-clean scoring, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from emrestore.cli import main
+from emrestore.errors import ParameterError
+from emrestore.evaluation.lattice import MIN_SPOTS, find_spots, lattice_fidelity
+from emrestore.evaluation.real_data import (
+    PASS_THROUGH_DB,
+    applicable_models,
+    central_crop,
+    score_lattice,
+    score_near_clean,
+    score_series,
+)
+from emrestore.evaluation.real_files import KNOWN_FILES, MANIFEST_NAME, discover, read_manifest
+from emrestore.evaluation.registration import difference_noise_variance, register_series
+from emrestore.io.metadata import infer_modality
+
+
+def _smooth_field(rng, size=96):
+    return ndimage.gaussian_filter(rng.random((size, size)), 3) * 50 + 10
+
+
+def _lattice(size=128, period=8.0, width=1.2):
+    y, x = np.mgrid[:size, :size]
+    return np.exp(-((x % period - period / 2) ** 2 + (y % period - period / 2) ** 2) / (2 * width ** 2))
+
+
+def _fourier_shift(image, shift):
+    return np.real(np.fft.ifft2(ndimage.fourier_shift(np.fft.fft2(image), shift)))
+
+
+# ---------------------------------------------------------------------------- registration
+def test_registration_recovers_subpixel_drift_and_crops_wrapped_pixels():
+    rng = np.random.default_rng(1)
+    base = _smooth_field(rng)
+    drifts = [(0, 0), (2.3, -4.7), (-3.55, 1.2)]
+    frames = np.stack([_fourier_shift(base, d) for d in drifts])
+    reg = register_series(frames)
+    assert np.allclose(reg.shifts_px, -np.array(drifts), atol=0.1)
+    # every registered frame shows the first one's field
+    for frame in reg.frames:
+        assert np.abs(frame - reg.frames[0]).max() < 0.05 * np.ptp(base)
+    assert reg.frames.shape[1] <= 96 - 3 - 3 and reg.frames.shape[2] <= 96 - 5 - 2
+    # a restored frame k moves like frame k
+    assert np.allclose(reg.align(frames[1], 1), reg.frames[1])
+    assert np.allclose(reg.others_mean(0), reg.frames[1:].mean(axis=0))
+
+
+def test_registration_refuses_single_frames_and_unrelated_fields():
+    rng = np.random.default_rng(2)
+    with pytest.raises(ParameterError, match="series"):
+        register_series(rng.random((32, 32)))
+    base = _smooth_field(rng, 64)
+    with pytest.raises(ParameterError, match="one field"):
+        register_series(np.stack([base, np.roll(base, 30, axis=1)]))
+
+
+def test_difference_noise_variance_of_a_known_noise():
+    rng = np.random.default_rng(3)
+    base = _smooth_field(rng, 128)
+    frames = base + rng.normal(0, 2.0, (4, 128, 128))
+    assert difference_noise_variance(register_series(frames)) == pytest.approx(4.0, rel=0.08)
+
+
+# ---------------------------------------------------------------------------- Bragg spots
+def test_spots_of_a_lattice_and_none_in_noise():
+    rng = np.random.default_rng(4)
+    noisy = _lattice() + rng.normal(0, 0.2, (128, 128))
+    spots = find_spots(noisy)
+    assert len(spots) >= 8
+    assert spots.period_px.max() == pytest.approx(8.0, abs=0.1)
+    assert len(find_spots(rng.normal(0, 1, (256, 256)))) < MIN_SPOTS
+
+
+def test_identity_keeps_every_spot_blur_removes_the_outer_ones():
+    rng = np.random.default_rng(5)
+    noisy = _lattice() + rng.normal(0, 0.2, (128, 128))
+    same = lattice_fidelity(noisy, noisy)
+    assert same.share_survived == 1.0 and same.share_outer_survived == 1.0 and len(same.appeared) == 0
+    blurred = lattice_fidelity(noisy, ndimage.gaussian_filter(noisy, 1.5))
+    assert blurred.share_outer_survived == 0.0
+    assert blurred.share_survived < 1.0
+    json.dumps(blurred.to_json())
+
+
+def test_an_invented_periodicity_is_counted_as_appeared():
+    rng = np.random.default_rng(6)
+    noisy = _lattice() + rng.normal(0, 0.2, (128, 128))
+    y, x = np.mgrid[:128, :128]
+    painted = noisy + 0.5 * np.cos(2 * np.pi * (x / 5.3 + y / 11.0))
+    result = lattice_fidelity(noisy, painted)
+    assert len(result.appeared) >= 1
+    with pytest.raises(ParameterError, match="shape"):
+        lattice_fidelity(noisy, noisy[:64])
+
+
+# ---------------------------------------------------------------------------- files and manifest
+def test_discovery_roles_manifest_and_sources(tmp_path):
+    rng = np.random.default_rng(7)
+    np.save(tmp_path / "series.npy", rng.random((3, 48, 48)).astype(np.float32))
+    np.save(tmp_path / "clean.npy", rng.random((48, 48)).astype(np.float32))
+    (tmp_path / "sub").mkdir()
+    np.save(tmp_path / "sub" / "single.npy", rng.random((48, 48)).astype(np.float32))
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / MANIFEST_NAME).write_text('["clean.npy"]\nrole = "near-clean"\nmodality = "tem"\n'
+                                          'pixel_size_nm = 0.05\nnote = "a test frame"\n')
+    files, skipped = discover(tmp_path)
+    by = {f.name: f for f in files}
+    assert set(by) == {"series.npy", "clean.npy", "sub/single.npy"} and skipped == []
+    assert by["series.npy"].role == "series" and by["series.npy"].frames == 3
+    clean = by["clean.npy"]
+    assert clean.role == "near-clean" and clean.image.modality == "tem" and clean.image.pixel_size_nm == 0.05
+    assert clean.sources == {"modality": "manifest", "pixel_size": "manifest", "role": "manifest"}
+    assert by["sub/single.npy"].role == "single" and by["sub/single.npy"].sources["modality"] == "unknown"
+    assert "near-clean; tem (manifest)" in clean.describe()
+
+
+def test_a_bad_manifest_names_the_entry_and_the_fix(tmp_path):
+    (tmp_path / MANIFEST_NAME).write_text('["a.npy"]\nrole = "reference"\n')
+    with pytest.raises(ParameterError, match="role 'reference' is unknown"):
+        read_manifest(tmp_path)
+    (tmp_path / MANIFEST_NAME).write_text('["a.npy"\n')
+    with pytest.raises(ParameterError, match="not valid TOML"):
+        read_manifest(tmp_path)
+    (tmp_path / MANIFEST_NAME).write_text('["a.npy"]\npixel_size_nm = -1\n')
+    with pytest.raises(ParameterError, match="positive"):
+        read_manifest(tmp_path)
+    (tmp_path / "plain").mkdir()
+    assert read_manifest(tmp_path / "plain") == (KNOWN_FILES, "built-in manifest")
+
+
+def test_built_in_manifest_entries_are_valid(tmp_path):
+    (tmp_path / MANIFEST_NAME).write_text("\n".join(
+        f'["{name}"]\n' + "\n".join(f"{k} = {json.dumps(v)}" for k, v in entry.items())
+        for name, entry in KNOWN_FILES.items()))
+    entries, name = read_manifest(tmp_path)
+    assert name == MANIFEST_NAME and entries == KNOWN_FILES
+
+
+def test_central_crop():
+    assert central_crop((1000, 300), 512) == (slice(244, 756), slice(0, 300))
+
+
+# ---------------------------------------------------------------------------- scoring
+def test_frame_split_scores_of_a_synthetic_series(tmp_path):
+    rng = np.random.default_rng(8)
+    base = _smooth_field(rng, 64)
+    frames = np.stack([_fourier_shift(base, d) for d in [(0, 0), (1.5, -2), (-1, 0.5), (0.5, 2.5)]])
+    frames = (frames + rng.normal(0, 2.0, frames.shape)).astype(np.float32)
+    np.save(tmp_path / "series.npy", frames)
+    (real,), _ = discover(tmp_path)
+    assert [t for t, _ in applicable_models(real)] == ["hrstem", "lrstem"]  # unknown: assumed HR-STEM
+    result = score_series(real, bm3d=False)
+    raw = result.method("raw input")
+    assert result.frame_noise_var == pytest.approx(4.0, rel=0.25)
+    assert result.reference_noise_var == pytest.approx(result.frame_noise_var / 3)
+    # against a noise-free reference the raw frame's error is its own noise
+    peak = np.ptp(result.example["reference"])
+    assert raw.psnr_corrected_db == pytest.approx(10 * np.log10(peak ** 2 / result.frame_noise_var), abs=1.0)
+    assert raw.psnr_corrected_db > raw.psnr_db
+    assert result.method("Gaussian (oracle σ)").psnr_db > raw.psnr_db  # a smooth field: smoothing helps
+    models = [m for m in result.methods if m.kind == "model"]
+    assert [m.chosen for m in models] == [True, False] and all(np.isfinite(m.psnr_db) for m in models)
+    assert set(result.example) == {"raw", "reference", "emrestore hrstem", "emrestore lrstem"}
+    json.dumps(result.to_json())
+
+
+def test_near_clean_ladder_and_pass_through(tmp_path):
+    np.save(tmp_path / "clean.npy", (_lattice(96) * 100 + 20).astype(np.float32))
+    (tmp_path / MANIFEST_NAME).write_text('["clean.npy"]\nrole = "near-clean"\nmodality = "stem"\n'
+                                          'pixel_size_nm = 0.02\n')
+    (real,), _ = discover(tmp_path)
+    result = score_near_clean(real, doses=(2.0, 1e4), bm3d=False)
+    assert [m.name for m in result.pass_through] == ["emrestore hrstem", "emrestore lrstem"]
+    assert set(result.ladder) == {2.0, 1e4}
+    low, high = ({m.name: m.psnr_db for m in result.ladder[d]} for d in (2.0, 1e4))
+    assert high["raw input"] > low["raw input"] + 1  # scan distortions (the same at both doses) stay
+    assert all(np.isfinite(v) for v in low.values())
+    assert result.examples[0.0]["input"].shape == (96, 96)
+    json.dumps(result.to_json())
+    assert PASS_THROUGH_DB == 35.0
+
+
+def test_lattice_scoring_skips_frames_without_a_lattice(tmp_path):
+    rng = np.random.default_rng(9)
+    np.save(tmp_path / "noise.npy", rng.random((64, 64)).astype(np.float32))
+    np.save(tmp_path / "lattice.npy", (_lattice(128) + rng.normal(0, 0.1, (128, 128))).astype(np.float32))
+    by = {f.name: f for f in discover(tmp_path)[0]}
+    assert score_lattice(by["noise.npy"]) is None
+    result = score_lattice(by["lattice.npy"])
+    assert result.chosen == "emrestore hrstem" and set(result.fidelity) == {"emrestore hrstem", "emrestore lrstem"}
+    assert result.restored.shape == (128, 128)
+
+
+# ---------------------------------------------------------------------------- command line
+def test_cli_real_only_writes_the_real_data_section(tmp_path, capsys):
+    rng = np.random.default_rng(10)
+    data = tmp_path / "real"
+    data.mkdir()
+    base = _smooth_field(rng, 48)
+    np.save(data / "series.npy", (base + rng.normal(0, 1, (3, 48, 48))).astype(np.float32))
+    np.save(data / "lattice.npy", (_lattice(64) + rng.normal(0, 0.1, (64, 64))).astype(np.float32))
+    out = tmp_path / "report"
+    assert main(["evaluate", "--real-series", str(data), "--real-only", "--bm3d-images", "0",
+                 "--out", str(out), "--quiet"]) == 0
+    text = (out / "evaluation.md").read_text()
+    assert "## Real data" in text and "frame-split scoring" in text and "Lattice fidelity" in text
+    assert "## Simulated evaluation sets" not in text
+    assert f"--real-series {data}" in text and "--real-only" in text
+    saved = json.loads((out / "evaluation" / "evaluation.json").read_text())
+    assert saved["real_data"]["series"][0]["file"] == "series.npy"
+    assert len(list((out / "evaluation").glob("realseries_*.jpg"))) == 1
+    assert "real    series.npy" in capsys.readouterr().out
+
+
+def test_cli_real_data_errors(tmp_path, capsys):
+    assert main(["evaluate", "--real-only"]) == 2
+    assert "--real-only needs --real-series" in capsys.readouterr().err
+    assert main(["evaluate", "--real-series", str(tmp_path / "missing"), "--real-only"]) != 0
+    err = capsys.readouterr().err
+    assert "is not a folder" in err and len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------- reader fix, real files
+def test_a_named_stem_detector_makes_the_modality_stem():
+    tree = {"Acquisition_instrument": {"TEM": {"beam_energy": 300.0}}, "General": {"title": "HAADF"}}
+    assert infer_modality(tree, {}) == "stem"
+    assert infer_modality({"Acquisition_instrument": {"TEM": {}}}, {"BinaryResult": {"Detector": "DF4"}}) == "stem"
+    assert infer_modality({"Acquisition_instrument": {"TEM": {}}, "General": {"title": "BF image"}}, {}) == "tem"
+
+
+def test_real_files_facts(shared):
+    from emrestore import read
+
+    assert read(shared("real-series/Cropped_PTO-SRO_Aligned.hspy")).modality == "stem"
+    folder = shared("real-series/STO_ADF.hdf5").parent
+    by = {f.name: f for f in discover(folder)[0]}
+    sto = by["STO_ADF.hdf5"]
+    assert sto.role == "near-clean" and sto.sources["pixel_size"] == "manifest"
+    assert len(find_spots(sto.image.data)) >= 20
+    tem = by["64x64x5_TEM_preview.emi"]
+    assert tem.role == "series" and tem.frames == 5
+    assert np.abs(register_series(tem.image.data).shifts_px).max() < 0.5
