@@ -9,7 +9,7 @@ from scipy import ndimage
 from emrestore.errors import ParameterError
 from emrestore.evaluation.realism import (
     fit_poisson_gaussian, lag1_correlation, noise_curve, power_share_below_period, radial_power_spectrum,
-    row_displacements, scan_noise, simulated_series,
+    row_displacements, scan_noise, simulated_series, white_noise_fraction,
 )
 
 
@@ -29,6 +29,19 @@ def test_power_share_of_white_noise_is_the_area_beyond_the_cutoff():
     # white noise fills the square [-0.5, 0.5)²; the disc |k| ≤ 1/8 holds π/64 of it
     assert power_share_below_period(noise, 8.0) == pytest.approx(1 - np.pi / 64, abs=0.01)
     assert power_share_below_period(np.ones((64, 64))) == 0.0
+
+
+def test_white_noise_fraction_of_a_band_limited_signal_plus_noise():
+    rng = np.random.default_rng(4)
+    for noise_sigma in (0.2, 1.0):
+        measured = []
+        for _ in range(4):  # the windowed signal variance fluctuates by ~10 % from frame to frame
+            signal = ndimage.gaussian_filter(rng.standard_normal((256, 256)), 1.5, mode="wrap")
+            frame = signal / signal.std() + noise_sigma * rng.standard_normal(signal.shape)
+            measured.append(white_noise_fraction(frame))
+        expected = noise_sigma ** 2 / (1 + noise_sigma ** 2)
+        assert np.mean(measured) == pytest.approx(expected, rel=0.1)
+    assert white_noise_fraction(rng.standard_normal((128, 128))) == pytest.approx(1.0, abs=0.05)
 
 
 def test_radial_spectrum_peaks_at_the_sinusoid_frequency():

@@ -69,7 +69,7 @@ def render_sample(tag: str, size: int, seed: int, index: int, pairs: bool = Fals
         from ..distortions import distort  # the distortion chain; imported only for pairs
 
         degraded, target, dparams = distort(clean.image, clean.modality, seed=sample_rng(seed, index, 1),
-                                            **(distort_params or {}))
+                                            pixel_size_nm=clean.pixel_size_nm, **(distort_params or {}))
         arrays["input"] = np.asarray(degraded, np.float32)
         arrays["target"] = np.asarray(target, np.float32)
         params["distortion"] = dparams

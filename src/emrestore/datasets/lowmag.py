@@ -11,7 +11,7 @@ tag        modality  pixel size      contrast
 hrsem      sem       0.5–5 nm        SE (p = 0.7) or BSE (:mod:`emrestore.optics.sem`)
 lrsem      sem       5–5000 nm       SE (p = 0.7) or BSE
 lrtem      tem       0.5–50 nm       bright field (:mod:`emrestore.optics.lowmag_tem`)
-lrstem     stem      0.5–50 nm       HAADF (p = 0.8) or BF (:mod:`emrestore.optics.lowmag_stem`)
+lrstem     stem      0.2–50 nm       HAADF (p = 0.8) or BF (:mod:`emrestore.optics.lowmag_stem`)
 =========  ========  ==============  =========================================================
 
 Overrides accepted by every renderer:
@@ -88,7 +88,7 @@ TAG_CONFIGS: dict[str, TagConfig] = {
                        {"particles": 0.3, "sheets": 0.15, "membranes": 0.15, "holey_film": 0.12,
                         "rods": 0.12, "grains": 0.1, "pores": 0.06},
                        {"bf": 1.0}),
-    "lrstem": TagConfig("stem", (0.5, 50.0),
+    "lrstem": TagConfig("stem", (0.2, 50.0),
                         {"particles": 0.35, "rods": 0.15, "grains": 0.15, "holey_film": 0.1,
                          "sheets": 0.1, "membranes": 0.05, "pores": 0.1},
                         {"haadf": 0.8, "bf": 0.2}),
@@ -311,7 +311,7 @@ def render_lrtem(size: int, rng: np.random.Generator, **overrides: Any) -> Clean
 
 @register_renderer("lrstem")
 def render_lrstem(size: int, rng: np.random.Generator, **overrides: Any) -> CleanSample:
-    """Clean low-magnification STEM image, HAADF or BF (0.5–50 nm/px).
+    """Clean low-magnification STEM image, HAADF or BF (0.2–50 nm/px).
 
     See :func:`render_hrsem` for the parameters; modality "stem".
     """

@@ -56,13 +56,23 @@ from .scan import (
     ScanSpeedWarp,
 )
 
-__all__ = ["Chain", "CHAINS", "distort", "normalise_clean", "parameter_names", "tem", "stem", "sem"]
+__all__ = ["Chain", "CHAINS", "SCAN_NOISE_REF_NM", "distort", "normalise_clean", "parameter_names", "tem", "stem", "sem"]
 
 #: Smallest image side the chains accept [px].
 MIN_SIDE_PX = 4
 
 #: Fraction of the ADC range the expected TEM signal may reach (exposure control).
 TEM_EXPOSURE_HEADROOM = 0.9
+
+#: Pixel size up to which the scan-noise amplitudes are drawn as given in px [nm]. Line
+#: jitter, interference and fast probe jitter come from stray fields and deflection noise of
+#: a fixed amplitude in nm, so at coarser sampling their drawn px amplitudes shrink by
+#: ``SCAN_NOISE_REF_NM / pixel size`` (measured: docs/realism.md, real SEM pair at 12.3 nm/px).
+SCAN_NOISE_REF_NM = 0.5
+
+#: Drawn parameters scaled with the pixel size (when it is known and they are not fixed).
+SCAN_NOISE_PARAMS = ("jitter_sigma_x_px", "jitter_sigma_y_px", "fast_jitter_sigma_px",
+                     *(f"interference_amp_{axis}_px_{k}" for k in (1, 2, 3) for axis in ("x", "y")))
 
 SCAN_EFFECTS: tuple[type[DisplacementStage], ...] = (
     Drift, LineJitter, Interference, FastJitter, FlybackSettling, ScanSpeedWarp,
@@ -195,7 +205,7 @@ class Chain:
 
     def sample_parameters(self, rng: np.random.Generator, clean: np.ndarray,
                           fixed: dict[str, Any] | None = None, *,
-                          validate: bool = True) -> dict[str, Value]:
+                          validate: bool = True, pixel_size_nm: float | None = None) -> dict[str, Value]:
         """Draw all parameters, apply the fixed ones, resolve couplings.
 
         Parameters
@@ -209,6 +219,9 @@ class Chain:
         validate : bool
             Also check the combination by building the stages (:meth:`run` does so
             anyway; :func:`distort` skips it here to build only once).
+        pixel_size_nm : float, optional
+            Pixel size of the image [nm]; scanned chains scale the drawn scan-noise
+            amplitudes with it (:data:`SCAN_NOISE_REF_NM`). None: no scaling.
         """
         fixed = self.check_fixed(fixed or {})
         ranges = dict(self.ranges)
@@ -217,6 +230,8 @@ class Chain:
             values.update(stage.draw_parameters(rng, ranges))
         values.update(fixed)
         self.resolve(values, fixed, clean)
+        if pixel_size_nm is not None:
+            self.scale_to_pixel(values, fixed, pixel_size_nm)
         if validate:
             self.build(values)  # validates the combination
         return values
@@ -224,6 +239,9 @@ class Chain:
     def resolve(self, values: dict[str, Value], fixed: dict[str, Value],
                 clean: np.ndarray) -> None:
         """Apply couplings between stages in place (overridden per modality)."""
+
+    def scale_to_pixel(self, values: dict[str, Value], fixed: dict[str, Value], pixel_size_nm: float) -> None:
+        """Scale drawn, pixel-size-dependent parameters in place (none for a camera chain)."""
 
     def build(self, values: dict[str, Value]) -> dict[type[Stage], Stage]:
         """Instantiate every stage from a flat parameter dict."""
@@ -340,6 +358,15 @@ class ScanChain(Chain):
                 values["offset_adu"] = offset
             if values["contrast_adu_per_e"] is None:
                 values["contrast_adu_per_e"] = contrast
+
+    def scale_to_pixel(self, values: dict[str, Value], fixed: dict[str, Value], pixel_size_nm: float) -> None:
+        """Shrink the drawn line-jitter, interference and fast-jitter amplitudes [px] by
+        ``min(1, SCAN_NOISE_REF_NM / pixel_size_nm)`` (fixed ones are kept)."""
+        factor = min(1.0, SCAN_NOISE_REF_NM / float(pixel_size_nm))
+        if factor < 1.0:
+            for name in SCAN_NOISE_PARAMS:
+                if name in values and name not in fixed:
+                    values[name] = float(values[name]) * factor  # type: ignore[arg-type]
 
     def detect(self, s: dict[type[Stage], Stage], electrons: np.ndarray,
                rng: np.random.Generator) -> np.ndarray:
@@ -465,6 +492,7 @@ def distort(
     modality: str,
     *,
     seed: None | int | np.random.Generator = None,
+    pixel_size_nm: float | None = None,
     **fixed_params: Any,
 ) -> tuple[np.ndarray | EMImage, np.ndarray | EMImage, dict[str, Value]]:
     """Degrade a clean image as a microscope would; return the pair and the parameters.
@@ -477,6 +505,11 @@ def distort(
         Which chain to apply.
     seed : None, int or numpy.random.Generator, optional
         Randomness for parameters and noise (two independent child streams).
+    pixel_size_nm : float, optional
+        Pixel size of the image [nm] (default: the EMImage's calibration, else unknown).
+        Scanned chains draw line jitter, interference and fast jitter in px for pixels up
+        to :data:`SCAN_NOISE_REF_NM` and smaller in px at coarser sampling (a fixed
+        amplitude in nm); parameters fixed by the caller are never rescaled.
     **fixed_params
         Parameters to fix (by name, e.g. ``dose_e_per_px=50``); the rest are drawn from
         the default ranges. See :func:`parameter_names`.
@@ -518,8 +551,13 @@ def distort(
     else:
         data = image  # type: ignore[assignment]
     clean = normalise_clean(data)
+    if pixel_size_nm is None and template is not None:
+        pixel_size_nm = template.pixel_size_nm
+    if pixel_size_nm is not None and not (np.isfinite(float(pixel_size_nm)) and float(pixel_size_nm) > 0):
+        raise ParameterError(f"pixel_size_nm must be a positive number, got {pixel_size_nm!r}.",
+                             "Pass the pixel size in nm, or None when it is unknown.")
     param_rng, noise_rng = split_generator(as_generator(seed))
-    values = chain.sample_parameters(param_rng, clean, fixed_params, validate=False)
+    values = chain.sample_parameters(param_rng, clean, fixed_params, validate=False, pixel_size_nm=pixel_size_nm)
     degraded, target = chain.run(clean, values, noise_rng)
     params: dict[str, Value] = {"modality": chain.modality, **values}
     if template is not None:

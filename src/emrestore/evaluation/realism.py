@@ -129,6 +129,73 @@ def power_share_below_period(image: np.ndarray, period_px: float = DEFAULT_PERIO
     return float(power[radius > 1.0 / period_px].sum() / total)
 
 
+def white_noise_fraction(image: np.ndarray, k_min: float = 0.4) -> float:
+    """Share of a frame's variance that is white noise, from the flat tail of its spectrum.
+
+    The mean power density at ``|k| > k_min`` (where a finely sampled, band-limited frame
+    holds noise only) extended over all non-DC frequencies, over the total non-DC power.
+    For frames whose signal reaches ``k_min`` (coarse sampling, aliasing) it is an upper
+    bound.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (H, W) frame.
+    k_min : float
+        Frequency above which the spectrum is taken as the noise floor [cycles/px], < 0.7.
+
+    Returns
+    -------
+    float
+        Noise share of the variance in [0, 1] (1: noise only).
+    """
+    if not 0 < k_min < 0.7:
+        raise ParameterError(f"k_min must be in (0, 0.7) cycles/px, got {k_min}.", "Pass e.g. k_min=0.4.")
+    power, radius = windowed_power(image)
+    nonzero = radius > 0
+    total = float(power[nonzero].sum())
+    if total <= 0:
+        return 0.0
+    floor = float(power[radius > k_min].mean())
+    return float(min(1.0, floor * nonzero.sum() / total))
+
+
+def background_texture(image: np.ndarray, quantile: float = 0.4, smooth_px: float = 2.0) -> float:
+    """How much the dark background of a frame varies, relative to the frame's contrast.
+
+    The frame is smoothed (Gaussian σ = ``smooth_px``, which suppresses pixel noise), the
+    pixels below its ``quantile`` are the background (vacuum or support film in a HAADF
+    frame), and the result is the standard deviation of the smoothed background over the
+    1–99 % percentile range of the smoothed frame. A flat background with noise only gives
+    a small value (the noise left after smoothing); mass-thickness texture of a support film
+    or contamination gives larger ones.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (H, W) frame (HAADF-like: background dark).
+    quantile : float
+        Share of the darkest smoothed pixels taken as background, in (0, 1).
+    smooth_px : float
+        Gaussian σ of the smoothing [px].
+
+    Returns
+    -------
+    float
+        Background variation / contrast range [-].
+    """
+    from scipy.ndimage import gaussian_filter
+
+    if not 0 < quantile < 1:
+        raise ParameterError(f"quantile must be in (0, 1), got {quantile}.", "Pass e.g. quantile=0.4.")
+    data = gaussian_filter(_check_frame(image), smooth_px, mode="reflect")
+    lo, hi = np.percentile(data, [1.0, 99.0])
+    if not hi > lo:
+        return 0.0
+    background = data[data <= np.quantile(data, quantile)]
+    return float(background.std() / (hi - lo))
+
+
 # ----------------------------------------------------------------------------- noise
 @dataclass
 class NoiseCurve:
@@ -220,7 +287,7 @@ def fit_poisson_gaussian(mean: np.ndarray, variance: np.ndarray, count: np.ndarr
 
 
 def noise_curve(series: np.ndarray | RegisteredSeries, n_bins: int = 12, register: bool = True,
-                smooth_px: float = 1.0, min_count: int = 50) -> NoiseCurve:
+                smooth_px: float = 1.0, min_count: int = 50, highpass_px: float | None = None) -> NoiseCurve:
     """Noise variance against mean intensity, Poisson–Gaussian fit and noise correlation.
 
     For every pair of consecutive registered frames the difference ``f_i − f_(i+1)`` holds
@@ -242,6 +309,11 @@ def noise_curve(series: np.ndarray | RegisteredSeries, n_bins: int = 12, registe
         Gaussian σ of the smoothing of the local mean [px] (0: none).
     min_count : int
         Bins with fewer pixels are dropped.
+    highpass_px : float, optional
+        Subtract a Gaussian (σ = ``highpass_px`` [px]) smoothing from each difference image
+        first: content that changed between the frames (a FIB-SEM surface, slow drift
+        residuals) is smooth and would otherwise dominate variance and correlation. White
+        noise loses only ≈ 1/(4π σ²) of its variance (0.5 % at σ = 4 px).
 
     Returns
     -------
@@ -260,6 +332,8 @@ def noise_curve(series: np.ndarray | RegisteredSeries, n_bins: int = 12, registe
     if n_bins < 2:
         raise ParameterError(f"n_bins must be ≥ 2, got {n_bins}.", "Pass e.g. n_bins=12.")
     diffs = np.diff(frames, axis=0)
+    if highpass_px is not None:
+        diffs = np.stack([d - gaussian_filter(d, highpass_px, mode="reflect") for d in diffs])
     pair_mean = 0.5 * (frames[1:] + frames[:-1])
     n_frames = len(frames)
     if n_frames >= 3:
@@ -371,6 +445,11 @@ class ScanNoise:
     spectrum: np.ndarray
     lag1: float
 
+    def rms_above(self, cutoff: float) -> float:
+        """RMS of the displacement at frequencies ≥ ``cutoff`` [cycles/row] [px]: the line
+        jitter, without the slow wander (drift differences) below the cutoff."""
+        return float(np.sqrt(self.spectrum[self.frequency >= cutoff].sum()))
+
     def low_frequency_share(self, cutoff: float = 0.05) -> float:
         """Share of the displacement power below ``cutoff`` [cycles/row]."""
         total = float(self.spectrum.sum())
@@ -439,7 +518,7 @@ class SimulatedSeries:
 
 def simulated_series(tag: str, pixel_size_nm: float | None, size: int, seed: int, n_frames: int = 2,
                      distort_params: dict[str, Any] | None = None,
-                     clean_overrides: dict[str, Any] | None = None) -> SimulatedSeries:
+                     clean_overrides: dict[str, Any] | None = None, pixel_aware: bool = True) -> SimulatedSeries:
     """Render one clean image of ``tag`` and degrade it ``n_frames`` times.
 
     The distortion parameters are drawn once (from the generator of ``seed``) and fixed, so
@@ -463,6 +542,9 @@ def simulated_series(tag: str, pixel_size_nm: float | None, size: int, seed: int
         Distortion parameters to fix (e.g. ``{"display_applied": False}``).
     clean_overrides : dict, optional
         Renderer overrides besides the pixel size (e.g. ``{"kind": "particles"}``).
+    pixel_aware : bool
+        Pass the pixel size to the chain (scan-noise amplitudes scaled with it, as in the
+        banks); False draws them as if the pixel size were unknown (the previous behaviour).
 
     Returns
     -------
@@ -480,7 +562,8 @@ def simulated_series(tag: str, pixel_size_nm: float | None, size: int, seed: int
     clean_ss, param_ss, *noise_ss = root.spawn(2 + n_frames)
     clean = get_renderer(tag)(size, np.random.default_rng(clean_ss), **overrides)
     fixed = {"clean_pair": False, **(distort_params or {})}
-    _, _, params = distort(clean.image, clean.modality, seed=np.random.default_rng(param_ss), **fixed)
+    _, _, params = distort(clean.image, clean.modality, seed=np.random.default_rng(param_ss),
+                           pixel_size_nm=clean.pixel_size_nm if pixel_aware else None, **fixed)
     params = {k: v for k, v in params.items() if k != "modality"}
     frames, target = [], None
     for ss in noise_ss:
@@ -491,7 +574,7 @@ def simulated_series(tag: str, pixel_size_nm: float | None, size: int, seed: int
 
 
 __all__ = [
-    "DEFAULT_PERIOD_PX", "NoiseCurve", "ScanNoise", "SimulatedSeries", "fit_poisson_gaussian", "lag1_correlation",
+    "DEFAULT_PERIOD_PX", "NoiseCurve", "background_texture", "ScanNoise", "SimulatedSeries", "fit_poisson_gaussian", "lag1_correlation",
     "noise_curve", "power_share_below_period", "radial_power_spectrum", "row_displacements", "scan_noise",
-    "simulated_series", "windowed_power",
+    "simulated_series", "white_noise_fraction", "windowed_power",
 ]
