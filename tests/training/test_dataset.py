@@ -126,8 +126,8 @@ def test_bank_source_random_crops(tmp_path):
     _write_bank(tmp_path / "bank")
     source = BankSource(tmp_path / "bank", modality="stem")
     assert source.modality == "sem"  # bank.json wins
-    crop, modality = source.sample(32, np.random.default_rng(0))
-    assert crop.shape == (32, 32) and modality == "sem"
+    crop, modality, pixel_size_nm = source.sample(32, np.random.default_rng(0))
+    assert crop.shape == (32, 32) and modality == "sem" and pixel_size_nm is None  # params without a pixel size
     assert crop.mean() == pytest.approx(1.0, rel=1e-5)
     with pytest.raises(ParameterError):
         source.sample(64, np.random.default_rng(0))
@@ -146,7 +146,7 @@ def test_bank_source_skips_crops_without_signal(tmp_path):
     source = BankSource(bank, modality="stem")
     rng = np.random.default_rng(0)
     for _ in range(20):
-        crop, _ = source.sample(16, rng)
+        crop, *_ = source.sample(16, rng)
         assert crop.max() > 0 and crop.mean() == pytest.approx(1.0, rel=1e-5)
     np.savez(bank / "0000000.npz", target=np.zeros((64, 64), np.float32), params=json.dumps({}))
     with pytest.raises(ParameterError, match="look empty"):
@@ -165,8 +165,8 @@ def test_renderer_source_uses_the_registry_or_says_why_not():
     from emrestore.datasets import available_tags
 
     if "hrstem" in available_tags():
-        clean, modality = RendererSource("hrstem").sample(32, np.random.default_rng(0))
-        assert clean.shape == (32, 32) and modality == "stem"
+        clean, modality, pixel_size_nm = RendererSource("hrstem").sample(32, np.random.default_rng(0))
+        assert clean.shape == (32, 32) and modality == "stem" and 0.005 <= pixel_size_nm <= 0.1
     else:
         with pytest.raises(ParameterError):
             RendererSource("hrstem")
@@ -215,3 +215,24 @@ def test_input_clip_applies_to_training_and_validation_inputs_only(tmp_path):
     assert len(list(tmp_path.glob("validation_*.npz"))) == 1
     assert np.array_equal(a[1], b[1]) and b[0].max() < a[0].max()
     assert np.array_equal(b[0][2, 0], np.clip(a[0][2, 0], *np.percentile(a[0][2, 0], [1.0, 99.0]).astype(np.float32)))
+
+
+def test_the_pixel_size_of_a_bank_image_reaches_the_distortion_chain(tmp_path):
+    """Scan noise scales with the sampling: the chain must see each bank image's pixel size."""
+    from emrestore.training.dataset import PairDataset
+
+    directory = tmp_path / "bank"
+    directory.mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(directory / "sample_0000.npz", target=synthetic_clean(48, rng) * 2.0,
+             params=json.dumps({"pixel_size_nm": 0.08}))
+    source = BankSource(directory, modality="stem")
+    assert source.sample(32, np.random.default_rng(1))[2] == pytest.approx(0.08)
+    seen = []
+
+    def degrade(clean, modality, rng, pixel_size_nm=None):
+        seen.append(pixel_size_nm)
+        return clean, clean, {}
+
+    PairDataset(source, degrade, 32, seed=0).pair(3)
+    assert seen == [pytest.approx(0.08)]

@@ -56,12 +56,15 @@ def test_ddp_two_cpu_processes_match_single_process_with_the_global_batch(tmp_pa
     single = Trainer(single_config, tmp_path / "single", progress=False, export=False, threads=1)
     single.fit()
     ddp_weights = ckpt["generator"]
+    # Adam divides by the root of the squared gradient, so an element whose gradient is near zero
+    # turns the float rounding of a different reduction order (gloo's all-reduce) into ~1e-6
+    # of weight on some CPUs: 1e-5 absolute, 100x below the guard's difference below
     for key, value in single.generator.state_dict().items():
-        torch.testing.assert_close(ddp_weights[key], value, rtol=1e-4, atol=1e-6, msg=key)
+        torch.testing.assert_close(ddp_weights[key], value, rtol=1e-4, atol=1e-5, msg=key)
 
     # guard: the per-process batch alone (2) gives clearly different weights
     half = Trainer(tiny_config(schedule={**sched, "pixel_steps": 3, "gan_steps": 0}), tmp_path / "half",
                    progress=False, export=False, threads=1)
     half.fit()
     diffs = [float((ddp_weights[k] - v).abs().max()) for k, v in half.generator.state_dict().items()]
-    assert max(diffs) > 1e-4
+    assert max(diffs) > 1e-3

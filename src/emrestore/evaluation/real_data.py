@@ -244,8 +244,8 @@ def score_near_clean(real: RealFile, doses: tuple[float, ...] = DOSE_LADDER, bm3
         Also run tuned BM3D.
     seed : int
         Seed of the distortion chain, the same at every dose: the other chain parameters (scan
-        distortions, detector) are drawn once from the default ranges, so only the dose changes
-        along the ladder.
+        distortions, detector) are drawn once from the default ranges (scaled to the frame's
+        pixel size where it is known, as in training), so only the dose changes along the ladder.
     """
     from ..distortions import distort
 
@@ -262,7 +262,8 @@ def score_near_clean(real: RealFile, doses: tuple[float, ...] = DOSE_LADDER, bm3
     ladder: dict[float, list[MethodScore]] = {}
     for dose in doses:
         noisy, target, _ = distort(clean - min(0.0, float(clean.min())), modality, seed=seed,
-                                   clean_pair=False, **{DOSE_PARAMETER[modality]: float(dose)})
+                                   pixel_size_nm=real.image.pixel_size_nm, clean_pair=False,
+                                   **{DOSE_PARAMETER[modality]: float(dose)})
         noisy, target = np.asarray(noisy, np.float64), np.asarray(target, np.float64)
         rows: dict[tuple[str, str, bool], list] = {}
         for baseline in _baselines(bm3d):

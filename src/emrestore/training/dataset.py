@@ -61,7 +61,8 @@ class PairDataset(Dataset):
     source : CleanSource
         Clean-image source (renderer, bank or synthetic).
     degrade : callable
-        ``degrade(clean, modality, rng) -> (degraded, target, params)``.
+        ``degrade(clean, modality, rng[, pixel_size_nm=...]) -> (degraded, target, params)``; the
+        pixel size [nm] is passed when the source returns one.
     crop : int
         Side of the pairs [px].
     seed : int
@@ -87,14 +88,19 @@ class PairDataset(Dataset):
     def pair(self, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """Make pair ``index`` as numpy arrays (H, W) and its parameters."""
         rng = np.random.default_rng([self.seed, int(index)])
-        clean, modality = self.source.sample(self.crop, rng)
+        clean, modality, *pixel = self.source.sample(self.crop, rng)
+        pixel_size_nm = pixel[0] if pixel else None
         if self.augment is not None:
             augmented = self.augment(clean, rng)
             # a warp can move all the signal of a sparse crop (a particle on vacuum) out of view;
             # such a pair could not be normalised, so the crop is used as drawn
             if float(np.mean(augmented)) > 0:
                 clean = augmented
-        degraded, target, params = self.degrade(np.asarray(clean, np.float32), modality, rng)
+        if pixel_size_nm is None:
+            degraded, target, params = self.degrade(np.asarray(clean, np.float32), modality, rng)
+        else:
+            degraded, target, params = self.degrade(np.asarray(clean, np.float32), modality, rng,
+                                                    pixel_size_nm=pixel_size_nm)
         if degraded.shape != (self.crop, self.crop) or target.shape != degraded.shape:
             raise ParameterError(
                 f"Pair source returned shapes {degraded.shape}/{target.shape}, not ({self.crop}, {self.crop}).",

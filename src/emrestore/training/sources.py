@@ -52,9 +52,13 @@ __all__ = [
 
 
 class CleanSource(Protocol):
-    """Anything that returns a clean float32 (size, size) image, mean ≈ 1, and its modality."""
+    """Anything that returns a clean float32 (size, size) image, mean ≈ 1, and its modality.
 
-    def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str]: ...
+    A source may return a third value, the image's pixel size [nm] (``None`` if unknown): the
+    distortion chain scales its scan-noise amplitudes to it, as for the evaluation sets.
+    """
+
+    def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str] | tuple[np.ndarray, str, float | None]: ...
 
 
 class RendererSource:
@@ -80,9 +84,9 @@ class RendererSource:
             ) from None
         self.overrides = overrides
 
-    def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str, float | None]:
         clean = self.render(size, rng, **self.overrides)
-        return np.asarray(clean.image, dtype=np.float32), clean.modality
+        return np.asarray(clean.image, dtype=np.float32), clean.modality, float(clean.pixel_size_nm)
 
 
 class BankSource:
@@ -118,10 +122,11 @@ class BankSource:
                         self.modality = found
             except (json.JSONDecodeError, TypeError):
                 pass
-        self._cache: OrderedDict[Path, np.ndarray] = OrderedDict()
+        self._cache: OrderedDict[Path, tuple[np.ndarray, float | None]] = OrderedDict()
         self._cache_size = cache_size
 
-    def _load(self, path: Path) -> np.ndarray:
+    def _load(self, path: Path) -> tuple[np.ndarray, float | None]:
+        """A bank image and its pixel size [nm] (from its ``params``; ``None`` if not recorded)."""
         if path in self._cache:
             self._cache.move_to_end(path)
             return self._cache[path]
@@ -129,26 +134,27 @@ class BankSource:
             if "target" not in data:
                 raise ParameterError(f"{path} has no 'target' array.", "Regenerate the bank with `emrestore simulate`.")
             image = np.asarray(data["target"], dtype=np.float32)
+            pixel_size_nm = _pixel_size(data["params"]) if "params" in data else None
         if image.ndim != 2:
             raise ParameterError(f"{path}: 'target' has shape {image.shape}, not (H, W).", "Store 2-D clean images.")
-        self._cache[path] = image
+        self._cache[path] = (image, pixel_size_nm)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
-        return image
+        return self._cache[path]
 
     #: A crop whose mean is below this fraction of its image's mean is drawn again.
     MIN_CROP_SIGNAL = 1e-3
     #: Crops tried before giving up on finding signal.
     MAX_TRIES = 50
 
-    def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-        """A random crop, mean-normalised to 1.
+    def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str, float | None]:
+        """A random crop, mean-normalised to 1, its modality and its pixel size [nm].
 
         Crops with (almost) no signal — e.g. the vacuum of a HAADF image, zero everywhere —
         cannot be normalised and are drawn again (new file and position).
         """
         for _ in range(self.MAX_TRIES):
-            image = self._load(self.files[int(rng.integers(len(self.files)))])
+            image, pixel_size_nm = self._load(self.files[int(rng.integers(len(self.files)))])
             h, w = image.shape
             if h < size or w < size:
                 raise ParameterError(f"Bank images are {h}×{w} px, smaller than the {size} px crop.",
@@ -158,9 +164,18 @@ class BankSource:
             crop = image[y:y + size, x:x + size]
             mean = float(crop.mean())
             if mean > self.MIN_CROP_SIGNAL * max(float(image.mean()), 0.0) and mean > 0:
-                return np.ascontiguousarray(crop / mean, dtype=np.float32), self.modality
+                return np.ascontiguousarray(crop / mean, dtype=np.float32), self.modality, pixel_size_nm
         raise ParameterError(f"No crop of {size} px with signal found in {self.MAX_TRIES} draws from "
                              f"{self.directory}.", "Check the bank: its images look empty.")
+
+
+def _pixel_size(params: np.ndarray) -> float | None:
+    """``pixel_size_nm`` from a bank file's JSON ``params`` (``None`` if absent or unreadable)."""
+    try:
+        value = json.loads(str(params)).get("pixel_size_nm")
+        return float(value) if value else None
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return None
 
 
 def _lattice(size: int, rng: np.random.Generator) -> np.ndarray:
@@ -257,7 +272,7 @@ def poisson_degradation(dose_range: tuple[float, float]):
     """Shot-noise degradation with dose log-uniform in ``dose_range`` [e⁻/px at mean 1]."""
     lo, hi = float(dose_range[0]), float(dose_range[1])
 
-    def degrade(clean: np.ndarray, modality: str, rng: np.random.Generator):
+    def degrade(clean: np.ndarray, modality: str, rng: np.random.Generator, pixel_size_nm: float | None = None):
         dose = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
         counts = rng.poisson(np.clip(clean, 0, None).astype(np.float64) * dose)
         degraded = (counts / dose).astype(np.float32)
@@ -267,7 +282,10 @@ def poisson_degradation(dose_range: tuple[float, float]):
 
 
 def get_degradation(name: str, dose_range: tuple[float, float] = (2.0, 2000.0)):
-    """Degradation function ``f(clean, modality, rng) -> (degraded, target, params)``.
+    """Degradation function ``f(clean, modality, rng, pixel_size_nm=None) -> (degraded, target, params)``.
+
+    ``pixel_size_nm`` [nm] lets the chain scale its scan noise to the image's sampling
+    (:func:`emrestore.distortions.distort`); the Poisson degradation ignores it.
 
     Raises
     ------
@@ -286,8 +304,8 @@ def get_degradation(name: str, dose_range: tuple[float, float] = (2.0, 2000.0)):
                 "Install an emrestore version with emrestore.distortions, or set [data] degradation = 'poisson'.",
             ) from None
 
-        def degrade(clean: np.ndarray, modality: str, rng: np.random.Generator):
-            degraded, target, params = distort(clean, modality, seed=rng)
+        def degrade(clean: np.ndarray, modality: str, rng: np.random.Generator, pixel_size_nm: float | None = None):
+            degraded, target, params = distort(clean, modality, seed=rng, pixel_size_nm=pixel_size_nm)
             return np.asarray(degraded, np.float32), np.asarray(target, np.float32), params
 
         return degrade
