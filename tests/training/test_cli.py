@@ -220,3 +220,42 @@ def test_precision_on_the_command_line(tmp_path, capsys):
     assert main(["train", "--config", str(config), "--out", str(run), "--precision", "bf16", "--no-progress"]) == 0
     capsys.readouterr()
     assert json.loads((run / "model.json").read_text())["training"]["hardware"]["precision"] == "bf16"
+
+
+def test_init_from_an_exported_model_or_a_shipped_tag(tmp_path):
+    """A fresh machine has only the ONNX files: their initializers and card give the weights back."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from emrestore.errors import ParameterError
+    from emrestore.training import Trainer, config_from_dict
+    from emrestore.training.export import checkpoint_from_onnx
+
+    parent = tmp_path / "parent"
+    Trainer(config_from_dict(tiny_config_dict(schedule={"pixel_steps": 2, "gan_steps": 0})), parent,
+            progress=False).fit()
+    weights = load_checkpoint(parent)["generator"]
+    rebuilt = checkpoint_from_onnx(parent / "model.onnx")
+    assert rebuilt["step"] == 2 and set(rebuilt["generator"]) == set(weights)
+    assert all(torch.allclose(rebuilt["generator"][k], v.float()) for k, v in weights.items())
+    child = Trainer(config_from_dict(tiny_config_dict(seed=51)), tmp_path / "child", progress=False,
+                    export=False, init_from=parent / "model.onnx")
+    assert all(torch.allclose(child.generator.state_dict()[k], v.float()) for k, v in weights.items())
+    assert child.initialised_from["discriminator"] == "fresh" and child.initialised_from["steps"] == 2
+    # a shipped tag: the rebuilt generator computes what the shipped ONNX graph computes
+    shipped = checkpoint_from_onnx("lrtem")
+    from emrestore.nn import build_generator
+
+    generator = build_generator(shipped["config"]["model"]).eval()
+    generator.load_state_dict(shipped["generator"])
+    x = (np.random.default_rng(0).random((1, 1, 64, 64)) * 100 + 50).astype(np.float32)
+    stats = np.array([[x.mean(), x.std()]], np.float32)
+    with torch.no_grad():
+        ours = generator.forward_with_stats(torch.from_numpy(x), torch.from_numpy(stats)).numpy()
+    session = ort.InferenceSession(shipped["path"])
+    theirs = session.run(None, {"image": x, "stats": stats})[0]
+    assert np.abs(ours - theirs).max() < 1e-3 * np.abs(theirs).max()
+    bare = tmp_path / "bare.onnx"
+    bare.write_bytes((parent / "model.onnx").read_bytes())  # no model card beside it
+    with pytest.raises(ParameterError):
+        checkpoint_from_onnx(bare)

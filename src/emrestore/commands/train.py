@@ -30,8 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--minutes", type=float, help="wall-time budget of this invocation [min]")
     parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR (or from a checkpoint file)")
     parser.add_argument("--init-from", metavar="CHECKPOINT",
-                        help="start a new run from the weights of this checkpoint file or run directory "
-                             "(fine-tuning: new data settings, fresh optimiser and schedule)")
+                        help="start a new run from the weights of this checkpoint file, run directory, exported "
+                             ".onnx file or shipped model tag (fine-tuning: new data settings, fresh optimiser "
+                             "and schedule)")
     parser.add_argument("--out", metavar="DIR", help="run directory (default runs/TAG-YYYYmmdd-HHMMSS)")
     parser.add_argument("--model", metavar="PRESET", help="generator preset: paper, paper-x4, compact, fast, tiny")
     parser.add_argument("--device", help="cpu, cuda or cuda:K (default: CUDA when available)")

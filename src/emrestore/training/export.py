@@ -14,8 +14,8 @@ import torch
 
 from ..errors import ParameterError
 
-__all__ = ["export_onnx", "save_torch_weights", "store_weights_float16", "ONNX_INPUT", "ONNX_STATS",
-           "ONNX_OUTPUT", "DEFAULT_OPSET", "WEIGHT_DTYPES"]
+__all__ = ["export_onnx", "save_torch_weights", "store_weights_float16", "checkpoint_from_onnx", "ONNX_INPUT",
+           "ONNX_STATS", "ONNX_OUTPUT", "DEFAULT_OPSET", "WEIGHT_DTYPES"]
 
 ONNX_INPUT = "image"
 ONNX_STATS = "stats"
@@ -273,3 +273,47 @@ def export_onnx(
         "max_abs_diff": max_abs,
         "max_rel_diff": max_abs / max(max_ref, 1e-30),
     }
+
+
+def checkpoint_from_onnx(model: str | os.PathLike) -> dict[str, Any]:
+    """A generator-only checkpoint rebuilt from an exported model (a shipped tag or an ``.onnx`` path).
+
+    :func:`export_onnx` keeps the generator's parameter names (prefixed ``model.`` by the
+    export wrapper) as the graph's initializers, float16-stored ones included, and the model
+    card holds the training configuration: together they give back the weights, so a run can
+    be continued from a shipped model on a machine without the original checkpoint
+    (``emrestore train --init-from hrstem``). The payload has what
+    :meth:`~emrestore.training.Trainer` needs from a checkpoint: ``config``, ``generator``,
+    ``step``, ``pairs_seen``, ``wall_time_s``, ``initialised_from`` and ``path``.
+
+    Raises
+    ------
+    ParameterError
+        The file has no model card with a training configuration, or its initializers do not
+        cover the generator's parameters (not exported by emrestore).
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    from ..nn import build_generator
+    from ..restoration.models import find_model
+
+    info = find_model(model)
+    training = info.card.get("training") or {}
+    config = training.get("config")
+    if not isinstance(config, dict) or "model" not in config:
+        raise ParameterError(f"The model card of {info.onnx_path} holds no training configuration.",
+                             "Start from a model exported by `emrestore train` / `emrestore export`.")
+    generator = build_generator(config["model"])
+    initializers = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(info.onnx_path)).graph.initializer}
+    state = {}
+    for name, value in generator.state_dict().items():
+        array = initializers.get(f"model.{name}")
+        if array is None or tuple(array.shape) != tuple(value.shape):
+            raise ParameterError(f"{info.onnx_path} has no weights for the generator's {name} {tuple(value.shape)}.",
+                                 "Start from a model exported by `emrestore train` / `emrestore export`.")
+        state[name] = torch.from_numpy(np.asarray(array, np.float32).copy())
+    return {"config": config, "generator": state, "step": int(training.get("steps") or 0),
+            "pairs_seen": int(training.get("pairs_seen") or 0),
+            "wall_time_s": float(training.get("wall_time_s") or 0.0),
+            "initialised_from": training.get("initialised_from"), "path": str(info.onnx_path)}

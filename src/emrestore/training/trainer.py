@@ -283,12 +283,21 @@ class Trainer:
     def _load_initial_weights(self, source: str | Path) -> None:
         """Copy generator and discriminator weights from another run's checkpoint.
 
-        A generator-only checkpoint (no ``discriminator`` entry, e.g. one slimmed for transfer
-        off a GPU machine) keeps this run's freshly initialised discriminator; the model card
+        ``source`` may also be a shipped model tag or an exported ``.onnx`` file
+        (:func:`~emrestore.training.export.checkpoint_from_onnx`). A generator-only checkpoint (no
+        ``discriminator`` entry, e.g. one slimmed for transfer off a GPU machine, or an ONNX file) keeps this run's freshly initialised discriminator; the model card
         records which (``initialised_from.discriminator``: ``"copied"`` or ``"fresh"``).
         """
-        path = find_checkpoint(Path(source))
-        parent = load_checkpoint(path, map_location="cpu")
+        from ..restoration.models import shipped_models
+
+        if str(source).endswith(".onnx") or str(source) in {m.name for m in shipped_models()}:
+            from .export import checkpoint_from_onnx
+
+            parent = checkpoint_from_onnx(source)  # an exported model: weights from its graph
+            path = Path(parent["path"])
+        else:
+            path = find_checkpoint(Path(source))
+            parent = load_checkpoint(path, map_location="cpu")
         parent_config = config_from_dict(parent["config"])
         has_discriminator = "discriminator" in parent
         for key in ("model", "discriminator") if has_discriminator else ("model",):
