@@ -15,7 +15,7 @@ from emrestore.evaluation.real_data import (
     PASS_THROUGH_DB,
     applicable_models,
     central_crop,
-    score_lattice,
+    score_frame,
     score_near_clean,
     score_series,
 )
@@ -189,15 +189,17 @@ def test_near_clean_ladder_and_pass_through(tmp_path):
     assert PASS_THROUGH_DB == 35.0
 
 
-def test_lattice_scoring_skips_frames_without_a_lattice(tmp_path):
+def test_whole_frames_score_spots_only_where_there_is_a_lattice(tmp_path):
     rng = np.random.default_rng(9)
     np.save(tmp_path / "noise.npy", rng.random((64, 64)).astype(np.float32))
     np.save(tmp_path / "lattice.npy", (_lattice(128) + rng.normal(0, 0.1, (128, 128))).astype(np.float32))
     by = {f.name: f for f in discover(tmp_path)[0]}
-    assert score_lattice(by["noise.npy"]) is None
-    result = score_lattice(by["lattice.npy"])
+    noise = score_frame(by["noise.npy"])
+    assert not noise.is_lattice and set(noise.spectral_gain) == {"emrestore hrstem", "emrestore lrstem"}
+    result = score_frame(by["lattice.npy"])
     assert result.chosen == "emrestore hrstem" and set(result.fidelity) == {"emrestore hrstem", "emrestore lrstem"}
-    assert result.restored.shape == (128, 128)
+    assert result.restored.shape == (128, 128) and result.seconds > 0
+    json.dumps(result.to_json())
 
 
 # ---------------------------------------------------------------------------- command line
@@ -212,12 +214,15 @@ def test_cli_real_only_writes_the_real_data_section(tmp_path, capsys):
     assert main(["evaluate", "--real-series", str(data), "--real-only", "--bm3d-images", "0",
                  "--out", str(out), "--quiet"]) == 0
     text = (out / "evaluation.md").read_text()
-    assert "## Real data" in text and "frame-split scoring" in text and "Lattice fidelity" in text
+    assert "## Real data" in text and "frame-split scoring" in text and "lattice fidelity" in text
+    without = text[text.index("Frames without a lattice"):]
+    assert "| series.npy |" in without and "| lattice.npy |" not in without
     assert "## Simulated evaluation sets" not in text
     assert f"--real-series {data}" in text and "--real-only" in text
     saved = json.loads((out / "evaluation" / "evaluation.json").read_text())
     assert saved["real_data"]["series"][0]["file"] == "series.npy"
     assert len(list((out / "evaluation").glob("realseries_*.jpg"))) == 1
+    assert [p.name for p in (out / "evaluation").glob("realframe_*.jpg")] == ["realframe_lattice-npy.jpg"]
     assert "real    series.npy" in capsys.readouterr().out
 
 

@@ -10,8 +10,9 @@ Three measurements, one per kind of real file (:mod:`emrestore.evaluation.real_f
 * :func:`score_near_clean` — **real content, known truth**: a near-clean real frame degraded by
   the forward model at a ladder of doses, scored against the chain's target; and the clean
   frame itself given as input, which must come back unchanged.
-* :func:`score_lattice` — **lattice fidelity**: the share of the input's Bragg spots that survive
-  restoration (:mod:`~emrestore.evaluation.lattice`), and the spots that appear.
+* :func:`score_frame` — every file's frame restored whole: **lattice fidelity** (the share of the
+  input's Bragg spots that survive restoration, :mod:`~emrestore.evaluation.lattice`, and the
+  spots that appear) where it shows a lattice, and the largest spectral gain.
 
 The classical baselines are those of the simulated evaluation
 (:data:`~emrestore.evaluation.baselines.BASELINES`), their strength tuned on the reference
@@ -172,7 +173,7 @@ def score_series(real: RealFile, bm3d: bool = True) -> SeriesResult:
     data = real.image.data
     if data.ndim != 3 or len(data) < 2:
         raise ParameterError(f"{real.name} has one frame; frame-split scoring needs a series.",
-                             "Score single frames with score_lattice / score_near_clean.")
+                             "Score single frames with score_frame / score_near_clean.")
     registered = register_series(data)
     n = len(data)
     frame_var = difference_noise_variance(registered)
@@ -278,50 +279,73 @@ def score_near_clean(real: RealFile, doses: tuple[float, ...] = DOSE_LADDER, bm3
     return NearCleanResult(real, (int(clean.shape[0]), int(clean.shape[1])), _scores(pass_rows), ladder, examples)
 
 
-# ---------------------------------------------------------------------------- lattice
+# ---------------------------------------------------------------------------- whole frames
 @dataclass
-class LatticeResult:
-    """Bragg spots of a real lattice frame and what each model did to them.
+class FrameResult:
+    """A real frame restored whole by each applicable model: its Bragg spots and its spectrum.
 
     Attributes
     ----------
     file : RealFile
-    fidelity : dict
-        Model name → :class:`~emrestore.evaluation.lattice.LatticeFidelity`.
     chosen : str
         Name of the automatically chosen model.
+    seconds : float
+        Wall time of the chosen model's restoration of the whole frame [s].
+    fidelity : dict
+        Model name → :class:`~emrestore.evaluation.lattice.LatticeFidelity`; empty when the
+        frame shows no lattice (fewer than :data:`~emrestore.evaluation.lattice.MIN_SPOTS` spots).
+    spectral_gain : dict
+        Model name → largest restored / input power ratio of the smoothed spectra
+        (:func:`~emrestore.evaluation.spectrum.spectral_gain`; ≈ 1 or less: no power added).
     frame, restored : numpy.ndarray
         The input frame and the chosen model's restoration (for the figure).
     """
 
     file: RealFile
-    fidelity: dict[str, LatticeFidelity]
     chosen: str
+    seconds: float
+    fidelity: dict[str, LatticeFidelity]
+    spectral_gain: dict[str, float]
     frame: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
     restored: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
 
+    @property
+    def is_lattice(self) -> bool:
+        return bool(self.fidelity)
+
     def to_json(self) -> dict[str, Any]:
-        return {"file": self.file.name, "facts": self.file.sources, "chosen": self.chosen,
-                "models": {name: f.to_json() for name, f in self.fidelity.items()}}
+        return {"file": self.file.name, "facts": self.file.sources, "chosen": self.chosen, "seconds": self.seconds,
+                "spectral_gain": self.spectral_gain,
+                "lattice": {name: f.to_json() for name, f in self.fidelity.items()}}
 
 
-def score_lattice(real: RealFile) -> LatticeResult | None:
-    """Lattice fidelity of each applicable model on a real frame; ``None`` if it shows no lattice.
+def score_frame(real: RealFile) -> FrameResult:
+    """Restore a real frame whole (a series: its first frame) with each applicable model.
 
-    The frame is restored whole (a series: its first frame); see
-    :func:`~emrestore.evaluation.lattice.lattice_fidelity` for what survives and appears.
+    Scores its Bragg spots where it shows a lattice
+    (:func:`~emrestore.evaluation.lattice.lattice_fidelity`: what survives, what appears) and
+    the largest spectral gain of each restoration.
     """
+    import time
+
+    from .spectrum import spectral_gain
+
     frame = np.asarray(real.image.data if real.image.data.ndim == 2 else real.image.data[0], np.float64)
-    if len(find_spots(frame)) < MIN_SPOTS:
-        return None
+    lattice = len(find_spots(frame)) >= MIN_SPOTS
     fidelity: dict[str, LatticeFidelity] = {}
-    chosen_name, chosen_out = "", frame
+    gains: dict[str, float] = {}
+    chosen_name, chosen_out, seconds = "", frame, float("nan")
     for tag, chosen in applicable_models(real):
+        start = time.perf_counter()
         out = _restore(tag, frame)
-        fidelity[f"emrestore {tag}"] = lattice_fidelity(frame, out)
+        elapsed = time.perf_counter() - start
+        name = f"emrestore {tag}"
+        gains[name] = spectral_gain(frame, out).max_gain
+        if lattice:
+            fidelity[name] = lattice_fidelity(frame, out)
         if chosen:
-            chosen_name, chosen_out = f"emrestore {tag}", out
-    return LatticeResult(real, fidelity, chosen_name, frame, chosen_out)
+            chosen_name, chosen_out, seconds = name, out, elapsed
+    return FrameResult(real, chosen_name, seconds, fidelity, gains, frame, chosen_out)
 
 
 # ---------------------------------------------------------------------------- all
@@ -332,8 +356,7 @@ class RealBenchmark:
     folders: list[str]
     series: list[SeriesResult]
     near_clean: list[NearCleanResult]
-    lattice: list[LatticeResult]
-    singles: list[RealFile]
+    frames: list[FrameResult]
     skipped: list[tuple[str, str]]
     manifests: list[str]
 
@@ -341,8 +364,7 @@ class RealBenchmark:
         return {"folders": self.folders, "manifests": self.manifests,
                 "series": [r.to_json() for r in self.series],
                 "near_clean": [r.to_json() for r in self.near_clean],
-                "lattice": [r.to_json() for r in self.lattice],
-                "singles": [{"file": f.name, "facts": f.sources} for f in self.singles],
+                "frames": [r.to_json() for r in self.frames],
                 "skipped": [{"file": n, "reason": r} for n, r in self.skipped]}
 
 
@@ -374,15 +396,11 @@ def run_real_benchmark(folders: list[str], bm3d: bool = True, doses: tuple[float
         files += found
         skipped += [(prefix + n, r) for n, r in bad]
         manifests.append(f"{folder}: {read_manifest(Path(folder))[1]}")
-    series, near, lattice, singles = [], [], [], []
+    series, near, frames = [], [], []
     for real in tqdm(files, desc="real data", unit="file", disable=not progress):
         if real.role == "series":
             series.append(score_series(real, bm3d=bm3d))
         elif real.role == "near-clean":
             near.append(score_near_clean(real, doses=doses, bm3d=bm3d))
-        else:
-            singles.append(real)
-        found_lattice = score_lattice(real)
-        if found_lattice is not None:
-            lattice.append(found_lattice)
-    return RealBenchmark(list(folders), series, near, lattice, singles, skipped, manifests)
+        frames.append(score_frame(real))
+    return RealBenchmark(list(folders), series, near, frames, skipped, manifests)

@@ -9,7 +9,7 @@ import numpy as np
 
 from .figures import grey, scale_bar
 from .lattice import SPOT_THRESHOLD, SURVIVAL_AMPLITUDE, smoothed_spectrum
-from .real_data import PASS_THROUGH_DB, SCORE_CROP_PX, LatticeResult, NearCleanResult, RealBenchmark, SeriesResult
+from .real_data import PASS_THROUGH_DB, SCORE_CROP_PX, FrameResult, NearCleanResult, RealBenchmark, SeriesResult
 from .spectrum import spectrum_display
 
 #: Doses shown in a near-clean file's figure (of the ladder).
@@ -99,32 +99,44 @@ def near_clean_figure(result: NearCleanResult, path: Path) -> Path:
     return _save(fig, path)
 
 
-def lattice_figure(result: LatticeResult, path: Path) -> Path:
-    """Input and restored power spectra (same log scale) with the input's spots marked: kept / lost / appeared."""
+def frame_figure(result: FrameResult, path: Path) -> Path:
+    """Input and restored frame (one grey scale) with a central zoom, and both power spectra (one log scale).
+
+    Where the frame shows a lattice, its spots are marked: kept (green), lost (red), appeared
+    (yellow squares).
+    """
     plt = _pyplot()
-    fidelity = result.fidelity[result.chosen]
-    p_in, p_out = smoothed_spectrum(result.frame), smoothed_spectrum(result.restored)
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))
+    frame, restored = result.frame, result.restored
     pixel = result.file.image.pixel_size_nm
-    n = min(result.frame.shape)
-    y, x = (result.frame.shape[0] - n) // 2, (result.frame.shape[1] - n) // 2
-    _panel(axes[0], result.frame[y:y + n, x:x + n], result.frame, "input (central square)", pixel)
-    _panel(axes[1], result.restored[y:y + n, x:x + n], result.frame, f"{result.chosen} (same grey scale)", pixel)
-    for ax, spectrum, title in ((axes[2], p_in, f"input spectrum: {len(fidelity.spots)} spots"),
-                                (axes[3], p_out, f"restored: {fidelity.survived.sum()} kept, "
-                                                 f"{len(fidelity.appeared)} appeared")):
+    n = min(frame.shape)
+    y, x = (frame.shape[0] - n) // 2, (frame.shape[1] - n) // 2
+    zoom = max(16, min(256, n // 4))
+    zy, zx = (frame.shape[0] - zoom) // 2, (frame.shape[1] - zoom) // 2
+    fig, axes = plt.subplots(2, 3, figsize=(12, 8.4))
+    _panel(axes[0, 0], frame[y:y + n, x:x + n], frame, "input (central square)", pixel)
+    _panel(axes[0, 1], restored[y:y + n, x:x + n], frame, f"{result.chosen} (same grey scale)", pixel)
+    _panel(axes[1, 0], frame[zy:zy + zoom, zx:zx + zoom], frame, f"input, central {zoom}×{zoom} px", pixel)
+    _panel(axes[1, 1], restored[zy:zy + zoom, zx:zx + zoom], frame, "restored, same region", pixel)
+    p_in, p_out = smoothed_spectrum(frame), smoothed_spectrum(restored)
+    fidelity = result.fidelity.get(result.chosen)
+    counts = ("" if fidelity is None else f": {len(fidelity.spots)} spots")
+    kept = ("" if fidelity is None else f": {int(fidelity.survived.sum())} kept, {len(fidelity.appeared)} appeared")
+    for ax, spectrum, title in ((axes[0, 2], p_in, f"input spectrum (log){counts}"),
+                                (axes[1, 2], p_out, f"restored spectrum, same scale{kept}")):
         ax.imshow(spectrum_display(spectrum, p_in), cmap="gray", interpolation="nearest")
         ax.set_title(title, fontsize=8)
         ax.set_axis_off()
-    pos, kept = fidelity.spots.positions, fidelity.survived
-    for ax in axes[2:]:
-        ax.scatter(pos[kept, 1], pos[kept, 0], s=60, facecolors="none", edgecolors="lime", lw=0.8)
-        ax.scatter(pos[~kept, 1], pos[~kept, 0], s=60, facecolors="none", edgecolors="red", lw=0.8)
-    if len(fidelity.appeared):
-        axes[3].scatter(fidelity.appeared[:, 1], fidelity.appeared[:, 0], s=60, marker="s", facecolors="none",
-                        edgecolors="yellow", lw=0.8)
-    fig.suptitle(f"{result.file.name}: Bragg spots of the input (green: kept, red: lost; yellow squares: "
-                 "appeared), one of each Friedel pair", fontsize=8)
+    if fidelity is not None:
+        pos, ok = fidelity.spots.positions, fidelity.survived
+        for ax in (axes[0, 2], axes[1, 2]):
+            ax.scatter(pos[ok, 1], pos[ok, 0], s=50, facecolors="none", edgecolors="lime", lw=0.8)
+            ax.scatter(pos[~ok, 1], pos[~ok, 0], s=50, facecolors="none", edgecolors="red", lw=0.8)
+        if len(fidelity.appeared):
+            axes[1, 2].scatter(fidelity.appeared[:, 1], fidelity.appeared[:, 0], s=50, marker="s",
+                               facecolors="none", edgecolors="yellow", lw=0.8)
+    what = ("Bragg spots of the input: green kept, red lost, yellow squares appeared; one of each Friedel pair"
+            if fidelity is not None else "no lattice found: spectra compared only")
+    fig.suptitle(f"{result.file.name} ({_facts(result.file)}) restored whole — {what}", fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -206,27 +218,43 @@ def near_clean_lines(results: list[NearCleanResult], figures: Path, subdir: str)
     return lines
 
 
-def lattice_lines(results: list[LatticeResult], figures: Path, subdir: str) -> list[str]:
+def frame_lines(results: list[FrameResult], figures: Path, subdir: str) -> list[str]:
     if not results:
         return []
-    lines = ["### Lattice fidelity: do the Bragg spots of real lattices survive?", "",
-             f"Spots: peaks of the input's power spectrum (Hann window, 3×3-smoothed) ≥ {SPOT_THRESHOLD:g}× the "
-             "local floor that lie on one 2-D reciprocal lattice (`emrestore.evaluation.lattice`), one of "
-             f"each Friedel pair. *Kept*: the restoration keeps ≥ {SURVIVAL_AMPLITUDE:g} of the spot's amplitude "
-             "above the floor; *outer*: the half of the spots beyond their median frequency (the high orders); "
-             "*appeared*: clearly visible peaks of the restored spectrum where the input shows none "
-             "(invented periodicity).", "",
-             "| file | facts (source) | spots (outer) | finest period [px] | model | kept | outer kept | appeared |",
-             "|---|---|---:|---:|---|---:|---:|---:|"]
+    lattice = [r for r in results if r.is_lattice]
+    lines = ["### Whole frames: lattice fidelity and spectra", "",
+             f"Each file's frame restored whole (a series: its first frame). Spots: peaks of the input's power "
+             f"spectrum (Hann window, 3×3-smoothed) ≥ {SPOT_THRESHOLD:g}× the local floor that lie on one 2-D "
+             "reciprocal lattice (`emrestore.evaluation.lattice`), one of each Friedel pair. *Kept*: the "
+             f"restoration keeps ≥ {SURVIVAL_AMPLITUDE:g} of the spot's amplitude above the floor; *outer*: the "
+             "half of the spots beyond their median frequency (the high orders); *appeared*: clearly visible "
+             "peaks of the restored spectrum where the input shows none (invented periodicity). *Largest "
+             "spectral gain*: restored / input power of the smoothed spectra, largest over all frequencies "
+             "(≈ 1 or less: no power added anywhere).", ""]
+    if lattice:
+        lines += ["| file | facts (source) | spots (outer) | finest period [px] | model | kept | outer kept | "
+                  "appeared | largest spectral gain |", "|---|---|---:|---:|---|---:|---:|---:|---:|"]
+        for r in lattice:
+            for i, (name, f) in enumerate(r.fidelity.items()):
+                head = (f"| {r.file.name} | {_facts(r.file)} | {len(f.spots)} ({int(f.outer.sum())}) | "
+                        f"{f.spots.period_px.min():.2f} " if i == 0 else "| | | | ")
+                lines.append(f"{head}| {_model_label(name, name == r.chosen)} | {100 * f.share_survived:.0f} % | "
+                             f"{_fmt(100 * f.share_outer_survived, 0)} % | {len(f.appeared)} | "
+                             f"{r.spectral_gain[name]:.2f} |")
+        lines.append("")
+    others = [r for r in results if not r.is_lattice]
+    if others:
+        lines += ["Frames without a lattice:", "", "| file | facts (source) | model | largest spectral gain |",
+                  "|---|---|---|---:|"]
+        for r in others:
+            for i, (name, gain) in enumerate(r.spectral_gain.items()):
+                head = f"| {r.file.name} | {_facts(r.file)} " if i == 0 else "| | "
+                lines.append(f"{head}| {_model_label(name, name == r.chosen)} | {gain:.2f} |")
+        lines.append("")
     for r in results:
-        for i, (name, f) in enumerate(r.fidelity.items()):
-            head = (f"| {r.file.name} | {_facts(r.file)} | {len(f.spots)} ({int(f.outer.sum())}) | "
-                    f"{f.spots.period_px.min():.2f} " if i == 0 else "| | | | ")
-            lines.append(f"{head}| {_model_label(name, name == r.chosen)} | {100 * f.share_survived:.0f} % | "
-                         f"{_fmt(100 * f.share_outer_survived, 0)} % | {len(f.appeared)} |")
-    lines.append("")
-    for r in results:
-        figure = lattice_figure(r, figures / f"reallattice_{_slug(r.file.name)}.jpg")
+        if r.file.role == "series":
+            continue  # shown with its reference above
+        figure = frame_figure(r, figures / f"realframe_{_slug(r.file.name)}.jpg")
         lines += [f"![{r.file.name}]({subdir}/{figure.name})", ""]
     return lines
 
@@ -242,7 +270,7 @@ def real_data_lines(bench: RealBenchmark, figures: Path, subdir: str) -> list[st
              "would choose.", ""]
     lines += series_lines(bench.series, figures, subdir)
     lines += near_clean_lines(bench.near_clean, figures, subdir)
-    lines += lattice_lines(bench.lattice, figures, subdir)
+    lines += frame_lines(bench.frames, figures, subdir)
     if bench.skipped:
         lines += ["Skipped: " + "; ".join(f"{n} ({r})" for n, r in bench.skipped), ""]
     return lines
