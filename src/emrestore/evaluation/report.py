@@ -450,6 +450,24 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
     lines += [
         "## How to read this",
         "",
+        *([
+            "* **Real data** (`emrestore.evaluation.real_data`): *frame-split* — frames registered "
+            "(phase correlation, subpixel, Fourier shift; the region all frames cover), frame *k* restored "
+            "on its own and scored against the mean of the others; that reference keeps noise of variance "
+            "σ²/(N − 1) (σ² from frame-to-frame differences: an upper bound where the field changes, as on "
+            "the FIB-SEM pages), which every method's error includes alike; the *corrected* PSNR removes it. "
+            "A method that beats the raw frame there brings the frame closer to what averaging gives. "
+            "*Near-clean*: the same forward model as in training, applied to real content; its target is the "
+            "chain's (undistorted, noise-free) frame, so a residual scan distortion of the real frame is part "
+            "of the truth. *Pass-through*: the clean frame as input; a restorer that also removes the "
+            "frame's own residual noise and distortions scores below 35 dB against it. *Lattice*: the input's "
+            "spots include noise peaks that happen to sit on lattice nodes and, on scanned frames, high "
+            "orders smeared along the slow-scan axis by row jitter; a denoiser may rightly weaken those.",
+            "* Facts a real file does not store come from a manifest: `emrestore-real.toml` in the folder "
+            "(a table per file: `role` = series / near-clean / single, `modality`, `pixel_size_nm`, `note`) "
+            "or, without one, the built-in entries for the public test files "
+            "(`emrestore.evaluation.real_files.KNOWN_FILES`).",
+        ] if real_data is not None else []),
         "* PSNR uses the target's range (max − min) as the peak; SSIM is scikit-image's (7×7 window) "
         "with the same range. Means and medians are over images; *low dose* is the lowest third of "
         "the set's doses.",
