@@ -317,7 +317,7 @@ def restore_real(path: Path, figure_dir: Path, zoom: int = 256) -> RealResult:
     for ax, spectrum, label in ((axes[2, 0], spectra[0], "input, power spectrum (log)"),
                                 (axes[2, 1], spectra[1], f"restored, same scale (largest gain "
                                                          f"{gain.max_gain:.2f}×)")):
-        ax.imshow(spectrumgrey(spectrum, spectra[0]), cmap="gray", interpolation="nearest")
+        ax.imshow(spectrum_display(spectrum, spectra[0]), cmap="gray", interpolation="nearest")
         ax.set_title(label, fontsize=9)
         ax.set_axis_off()
     pixel = f"{image.pixel_size:.4g} {image.unit}/px" if image.pixel_size else "uncalibrated"
