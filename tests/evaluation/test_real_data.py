@@ -218,7 +218,8 @@ def test_cli_real_only_writes_the_real_data_section(tmp_path, capsys):
     without = text[text.index("Frames without a lattice"):]
     assert "| series.npy |" in without and "| lattice.npy |" not in without
     assert "## Simulated evaluation sets" not in text
-    assert "| stem | 1 |" in text and "files where emrestore beats both" in text  # per-modality summary
+    summary = text[text.index("Summary per modality"):text.index("| file | facts (source) | frames |")]
+    assert "| unknown | 1 |" in summary and "files where emrestore beats both" in summary
     assert f"--real-series {data}" in text and "--real-only" in text
     saved = json.loads((out / "evaluation" / "evaluation.json").read_text())
     assert saved["real_data"]["series"][0]["file"] == "series.npy"

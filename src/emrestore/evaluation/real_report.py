@@ -161,8 +161,8 @@ def _facts(result_file) -> str:
 def _series_summary(results: list[SeriesResult]) -> list[str]:
     """Per modality: mean corrected PSNR of raw, the best tuned classical filter and the automatic model."""
     rows = []
-    for modality in sorted({r.file.image.modality or "?" for r in results}):
-        group = [r for r in results if (r.file.image.modality or "?") == modality]
+    for modality in sorted({r.file.image.modality or "unknown" for r in results}):
+        group = [r for r in results if (r.file.image.modality or "unknown") == modality]
         raw = [r.method("raw input").psnr_corrected_db for r in group]
         classical = [max(m.psnr_corrected_db for m in r.methods if m.kind == "baseline") for r in group]
         model = [next((m.psnr_corrected_db for m in r.methods if m.chosen), float("nan")) for r in group]
@@ -184,10 +184,10 @@ def series_lines(results: list[SeriesResult], figures: Path, subdir: str) -> lis
              f"(central ≤ {SCORE_CROP_PX}² px of the region all frames cover; means over the choice of frame). "
              "*Corrected*: the PSNR with the reference's own noise variance (frame noise / (N − 1), from "
              "frame-to-frame differences) removed from the squared error — what the score would be "
-             "against a noise-free reference. The classical filters are tuned on the reference.", "",
-             "| file | facts (source) | frames | method | PSNR [dB] | corrected PSNR [dB] | SSIM | vs raw [dB] |",
-             "|---|---|---:|---|---:|---:|---:|---:|"]
+             "against a noise-free reference. The classical filters are tuned on the reference.", ""]
     lines += _series_summary(results)
+    lines += ["| file | facts (source) | frames | method | PSNR [dB] | corrected PSNR [dB] | SSIM | vs raw [dB] |",
+              "|---|---|---:|---|---:|---:|---:|---:|"]
     for r in results:
         raw = r.method("raw input").psnr_db
         for i, m in enumerate(r.methods):
