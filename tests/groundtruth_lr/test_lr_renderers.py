@@ -122,3 +122,15 @@ def test_simulate_command_makes_a_resumable_bank_of_pairs(tag: str, tmp_path, ca
     assert params["modality"] == MODALITY[tag] and params["clean"]["tag"] == tag
     assert main(args) == 0
     assert "0 rendered, 2 already present" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("tag, pixel_size_nm", [("lrsem", 5000.0), ("lrsem", 2600.0), ("lrstem", 50.0),
+                                                ("lrtem", 50.0), ("hrsem", 5.0)])
+def test_renderers_work_at_the_coarse_end_of_their_pixel_range(tag, pixel_size_nm):
+    """Sizes that scale with the field of view stay inside the morphologies' physical ranges."""
+    from emrestore.datasets.registry import get_renderer
+
+    render = get_renderer(tag)
+    for seed in range(12):  # seed 6 at 5 µm/px drew a 24.6 µm particle, beyond the 20 µm limit
+        sample = render(128, np.random.default_rng(seed), pixel_size_nm=pixel_size_nm)
+        assert sample.image.shape == (128, 128) and np.isfinite(sample.image).all()

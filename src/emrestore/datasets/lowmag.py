@@ -106,6 +106,19 @@ ANTIALIAS_SIGMA_PX = 0.4
 _OVERRIDES = ("pixel_size_nm", "kind", "contrast", "morphology", "optics", "compose", "support_texture")
 
 
+
+def _particle_diameter(rng: np.random.Generator, lo_nm: float, hi_nm: float) -> float:
+    """A log-uniform particle diameter [nm] in [lo_nm, hi_nm] limited to the physical particle range.
+
+    At the coarsest SEM sampling (5 µm/px) a size relative to the field of view would exceed
+    the largest particles :func:`~emrestore.specimens.morphology.particles.add_particles` accepts.
+    """
+    from ..specimens.morphology.particles import DIAMETER_RANGE_NM
+
+    low, high = DIAMETER_RANGE_NM
+    hi = min(max(hi_nm, low), high)
+    return log_uniform(rng, min(max(lo_nm, low), hi), hi)
+
 def _choose(rng: np.random.Generator, weights: dict[str, float]) -> str:
     names = list(weights)
     prob = np.array([weights[n] for n in names], float)
@@ -168,7 +181,7 @@ def build_specimen(tag: str, kind: str, size: int, pixel_size_nm: float,
         if compose and kind in ("grains", "fracture", "scratches", "pores", "fibres") \
                 and rng.random() < 0.2:
             _add("particles", canvas, rng, {"coverage": log_uniform(rng, 0.005, 0.04),
-                                            "diameter_nm": log_uniform(
+                                            "diameter_nm": _particle_diameter(
                                                 rng, max(3 * pixel_size_nm, 5.0),
                                                 max(0.05 * fov, 6.0))})
     else:
@@ -188,13 +201,13 @@ def build_specimen(tag: str, kind: str, size: int, pixel_size_nm: float,
         if compose and kind == "sheets" and rng.random() < 0.3:
             _add("particles", canvas, rng, {
                 "coverage": log_uniform(rng, 0.01, 0.15),
-                "diameter_nm": log_uniform(rng, max(3 * pixel_size_nm, 1.0),
-                                           max(0.04 * fov, 1.5))})
+                "diameter_nm": _particle_diameter(rng, max(3 * pixel_size_nm, 1.0),
+                                                  max(0.04 * fov, 1.5))})
         if compose and kind == "grains" and rng.random() < 0.3:
             _add("particles", canvas, rng, {  # precipitates
                 "coverage": log_uniform(rng, 0.02, 0.2), "arrangement": "dispersed",
-                "diameter_nm": log_uniform(rng, max(3 * pixel_size_nm, 2.0),
-                                           max(0.08 * fov, 3.0))})
+                "diameter_nm": _particle_diameter(rng, max(3 * pixel_size_nm, 2.0),
+                                                  max(0.08 * fov, 3.0))})
     return canvas.finish(kind=kind, tag=tag)
 
 

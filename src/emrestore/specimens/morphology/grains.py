@@ -175,7 +175,7 @@ def add_grains(canvas: Canvas, rng: np.random.Generator, *, grain_nm: float | No
         if groove_depth_nm is None:  # thermally etched (grooved) or polished (nearly flat)
             groove_depth_nm = (rng.uniform(0.005, 0.05) if rng.random() < 0.5
                                else rng.uniform(0.0, 0.003)) * grain_nm
-        groove_depth_nm = check_range("groove_depth_nm", groove_depth_nm, 0.0, 5000.0, "nm")
+        groove_depth_nm = check_range("groove_depth_nm", groove_depth_nm, 0.0, 1e5, "nm")  # 5 % of mm grains
         # per-grain level and facet tilt from differential polishing/etching
         level = rng.normal(0, 0.3, n) * groove_depth_nm
         tilt = rng.normal(0, rng.uniform(0.0, 0.04), (n, 2))
