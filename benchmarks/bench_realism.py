@@ -398,7 +398,7 @@ def sem_section(data: Path, figs: Path, n: int, size: int, results: dict) -> Sec
             f"linear trend removed; RMS in all, RMS at ≥ {JITTER_CUTOFF:.4g} cycles/row (line jitter, without the "
             "slow wander of drift differences), and lag-1 correlation of consecutive rows.", "")
     sec.table(["pair", "relative noise", "noise corr. x / y", "row shift RMS [px]",
-               f"row shift RMS ≥ 1/32 cycles/row [px]", "row lag-1", "power < 8 px"], out_rows)
+               "row shift RMS ≥ 1/32 cycles/row [px]", "row lag-1", "power < 8 px"], out_rows)
     if real:
         fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.3), dpi=64)
         axes[0].loglog(real["scan"].frequency, real["scan"].spectrum, "k", lw=1, label="real pages")
