@@ -46,7 +46,7 @@ BASIS_CANDIDATES = 10
 NODE_TOLERANCE_BINS = 1.5
 NODE_TOLERANCE_RELATIVE = 0.005
 #: Frames whose spectrum holds fewer spots than this are not lattice frames.
-MIN_SPOTS = 2
+MIN_SPOTS = 3  # on_lattice needs three peaks on one lattice anyway
 #: Box smoothing of the periodogram [bins]: a windowed spot spreads over about 3×3 bins, while
 #: single noise bins scatter by a factor of ~e (exponentially); averaging 3×3 bins keeps the
 #: spots and makes a noise bin 10× above the floor practically impossible.
