@@ -39,6 +39,27 @@ def test_missing_file(tmp_path):
         emrestore.read(tmp_path / "nope.dm3")
 
 
+def test_a_fifo_or_a_folder_named_like_an_image_is_refused_at_once(tmp_path, capsys):
+    """A FIFO named *.tif used to block `info`/`restore` forever (nothing ever writes to it)."""
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "frame.tif"
+    os.mkfifo(fifo)
+    with pytest.raises(InputNotFoundError, match="not a regular file"):
+        emrestore.read(fifo)
+    folder = tmp_path / "stack.dm4"
+    folder.mkdir()
+    with pytest.raises(InputNotFoundError, match="is a folder"):
+        emrestore.read(folder)
+    # the command line: one line, non-zero, and it returns (a hang would hit the timeout)
+    proc = subprocess.run([sys.executable, "-m", "emrestore", "info", str(fifo)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode != 0 and "not a regular file" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
 def test_unsupported_extension(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("hello")

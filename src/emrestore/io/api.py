@@ -140,6 +140,9 @@ def _read_npy(path: Path, allow_nonfinite: bool) -> EMImage:
     return EMImage(data=data, source=str(path), allow_nonfinite=allow_nonfinite)
 
 
+#: Formats whose "file" is a folder (HyperSpy's Zarr store).
+DIRECTORY_FORMATS = (".zspy",)
+
 def read(path: str | Path, *, index: int | None = None, allow_nonfinite: bool = False) -> EMImage:
     """Read a microscope image file, keeping its calibration and metadata.
 
@@ -179,6 +182,12 @@ def read(path: str | Path, *, index: int | None = None, allow_nonfinite: bool = 
     path = Path(path).expanduser()
     if not path.exists():
         raise InputNotFoundError(f"{path} does not exist.", "Check the path and the file name.")
+    # a FIFO named *.tif would block the reader forever; a folder is no image, except HyperSpy's
+    # Zarr format, which is one
+    if not path.is_file() and not (path.is_dir() and path.suffix.lower() in DIRECTORY_FORMATS):
+        kind = "a folder" if path.is_dir() else "not a regular file (a pipe, socket or device)"
+        raise InputNotFoundError(f"{path} is {kind}, not an image file.",
+                                 "Pass an image file (emrestore restore also takes folders of them).")
     fmt = _format_for(path, READ_FORMATS, "read")
     if path.is_file() and path.stat().st_size == 0:
         raise EmptyFileError(f"{path.name} is empty (0 bytes).",
