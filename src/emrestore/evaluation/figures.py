@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+
+
+def slug(text: str) -> str:
+    """``text`` as a file-name part: lower case, runs of other characters as one ``-``."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def grey(image: np.ndarray, reference: np.ndarray) -> np.ndarray:

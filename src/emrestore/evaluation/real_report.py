@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
-from .figures import grey, scale_bar
+from .figures import grey, scale_bar, slug
 from .lattice import SPOT_THRESHOLD, SURVIVAL_AMPLITUDE, smoothed_spectrum
 from .real_data import PASS_THROUGH_DB, SCORE_CROP_PX, FrameResult, NearCleanResult, RealBenchmark, SeriesResult
 from .spectrum import spectrum_display
 
 #: Doses shown in a near-clean file's figure (of the ladder).
 FIGURE_DOSES = (1.0, 100.0, 1e4)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def _fmt(value: float, digits: int = 2) -> str:
@@ -197,7 +192,7 @@ def series_lines(results: list[SeriesResult], figures: Path, subdir: str) -> lis
                          f"{m.psnr_db - raw:+.2f} |")
     lines.append("")
     for r in results:
-        figure = series_figure(r, figures / f"realseries_{_slug(r.file.name)}.jpg")
+        figure = series_figure(r, figures / f"realseries_{slug(r.file.name)}.jpg")
         lines += [f"![{r.file.name}]({subdir}/{figure.name})", ""]
     return lines
 
@@ -232,7 +227,7 @@ def near_clean_lines(results: list[NearCleanResult], figures: Path, subdir: str)
             if bm3d:
                 cells += [f"{by[m] - by[bm3d]:+.2f}" for m in models]
             lines.append(f"| {dose:g} | " + " | ".join(cells) + " |")
-        figure = near_clean_figure(r, figures / f"realclean_{_slug(r.file.name)}.jpg")
+        figure = near_clean_figure(r, figures / f"realclean_{slug(r.file.name)}.jpg")
         lines += ["", f"![{r.file.name}]({subdir}/{figure.name})", ""]
     return lines
 
@@ -273,7 +268,7 @@ def frame_lines(results: list[FrameResult], figures: Path, subdir: str) -> list[
     for r in results:
         if r.file.role == "series":
             continue  # shown with its reference above
-        figure = frame_figure(r, figures / f"realframe_{_slug(r.file.name)}.jpg")
+        figure = frame_figure(r, figures / f"realframe_{slug(r.file.name)}.jpg")
         lines += [f"![{r.file.name}]({subdir}/{figure.name})", ""]
     return lines
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 from ..errors import ParameterError
 from .baselines import BASELINES, Baseline, oracle_gaussian
 from .columns import ColumnEvaluation, column_truth, columns_markdown, evaluate_columns
-from .figures import grey
+from .figures import grey, slug
 from .metrics import psnr, ssim
 from .real_data import RealBenchmark
 from .real_report import real_data_lines
@@ -93,10 +92,6 @@ class TagEvaluation:
                 for m in self.methods if m.kind == "model"}
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
 def figure_indices(valset: ValidationSet, count: int = FIGURE_IMAGES) -> list[int]:
     """``count`` images spread evenly over the set's doses, lowest first."""
     order = np.argsort(valset.doses, kind="stable")
@@ -110,7 +105,7 @@ def _score(image: np.ndarray, target: np.ndarray) -> tuple[float, float]:
 
 def scores_cache_path(cache_dir: str | Path, valset: ValidationSet, baseline: Baseline) -> Path:
     """File holding ``baseline``'s per-image scores on ``valset`` (JSON: index → psnr_db, ssim, ms, params)."""
-    return Path(cache_dir) / f"scores_{valset.tag}_{valset.key}_{_slug(baseline.name)}_v{baseline.version}.json"
+    return Path(cache_dir) / f"scores_{valset.tag}_{valset.key}_{slug(baseline.name)}_v{baseline.version}.json"
 
 
 def score_baseline(baseline: Baseline, valset: ValidationSet, indices: list[int],
@@ -324,7 +319,7 @@ def restore_real(path: Path, figure_dir: Path, zoom: int = 256) -> RealResult:
     fig.suptitle(f"{path.name} ({image.modality or 'modality unknown'}, {pixel}) restored with "
                  f"{info.get('model', '?')}", fontsize=9)
     fig.tight_layout()
-    figure = figure_dir / f"real_{_slug(path.stem)}.jpg"
+    figure = figure_dir / f"real_{slug(path.stem)}.jpg"
     figure.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(figure, dpi=100, pil_kwargs={"quality": 90})
     plt.close(fig)
@@ -423,7 +418,7 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
                          f"{training.get('steps', '?')} steps, {training.get('pairs_seen', '?')} pairs, "
                          f"{(training.get('wall_time_s') or 0) / 60:.0f} min of training.")
         for name in evaluation.examples:
-            figure = example_figure(evaluation, name, figures / f"{evaluation.tag}_{_slug(name)}.jpg")
+            figure = example_figure(evaluation, name, figures / f"{evaluation.tag}_{slug(name)}.jpg")
             lines += ["", f"![{evaluation.tag} examples]({figure_subdir}/{figure.name})"]
         lines.append("")
         if evaluation.columns is not None:
