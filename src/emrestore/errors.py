@@ -18,6 +18,8 @@ Hierarchy
     ├── NotAnImageError           (also a ValueError)
     ├── NonFiniteDataError        (also a ValueError)
     ├── OutputExistsError         (also a FileExistsError)
+    ├── OutputWriteError          (also an OSError)
+    ├── LimitExceededError        (input larger, slower or hungrier than the set limits)
     └── ParameterError            (also a ValueError)
 """
 
@@ -74,6 +76,18 @@ class OutputExistsError(EMRestoreError, FileExistsError):
     """A write would replace the input file, or an existing file without permission."""
 
 
+class OutputWriteError(EMRestoreError, OSError):
+    """An output cannot be written: read-only folder, no permission, disk full, name too long..."""
+
+
+class LimitExceededError(EMRestoreError):
+    """An input exceeds a set limit: declared pixel count, memory or time to parse it.
+
+    Raised before any large allocation where the file declares its size, and when a
+    file's parser runs out of its time or memory budget (see :class:`emrestore.io.ReadLimits`).
+    """
+
+
 class ParameterError(EMRestoreError, ValueError):
     """A parameter is outside its valid range (negative dose, unknown name, ...)."""
 
@@ -88,5 +102,7 @@ __all__ = [
     "NotAnImageError",
     "NonFiniteDataError",
     "OutputExistsError",
+    "OutputWriteError",
+    "LimitExceededError",
     "ParameterError",
 ]
