@@ -72,15 +72,26 @@ def normalize_unit(unit: str | None) -> str | None:
     'µm'
     >>> normalize_unit("<undefined>") is None
     True
+    >>> normalize_unit("[n_m]")  # NCEM EMD spelling
+    'nm'
     """
     if unit is None:
         return None
     text = str(unit).strip()
-    if text in ("", "[]", "<undefined>", "undefined", "px", "pixel", "pixels", "None"):
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1].strip()
+    if text in ("", "<undefined>", "undefined", "px", "pixel", "pixels", "None"):
         return None
     if text in LENGTH_UNITS_NM:
         return text
-    return _UNIT_ALIASES.get(text, _UNIT_ALIASES.get(text.lower(), text))
+    known = _UNIT_ALIASES.get(text, _UNIT_ALIASES.get(text.lower()))
+    if known is None and "_" in text:
+        # NCEM EMD writes SI prefixes apart from the unit: "n_m", "u_m", "1/n_m"
+        joined = text.replace("_", "")
+        if joined in LENGTH_UNITS_NM or joined.removeprefix("1/") in LENGTH_UNITS_NM:
+            return joined
+        known = _UNIT_ALIASES.get(joined, _UNIT_ALIASES.get(joined.lower()))
+    return known if known is not None else text
 
 
 def convenient_length(value: float, unit: str) -> tuple[float, str]:
@@ -114,6 +125,25 @@ def convenient_length(value: float, unit: str) -> tuple[float, str]:
         if converted < 1000:
             return float(f"{converted:.12g}"), name
     return float(f"{nm / LENGTH_UNITS_NM['mm']:.12g}"), "mm"
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32_range(wide: np.ndarray, narrow: np.ndarray) -> None:
+    """Refuse finite values that float32 cannot hold (converted, they became inf)."""
+    overflow = ~np.isfinite(narrow)
+    if not overflow.any():
+        return
+    lost = wide[overflow]
+    lost = lost[np.isfinite(lost)]
+    if lost.size:
+        raise ParameterError(
+            f"The image holds values up to {float(np.abs(lost).max()):.3g}, beyond the "
+            f"float32 range (±{_FLOAT32_MAX:.3g}) in which emrestore computes.",
+            "Rescale the data first (e.g. divide by its maximum); restoration does not "
+            "depend on the absolute scale.",
+        )
 
 
 @dataclass
@@ -184,7 +214,11 @@ class EMImage:
         self.metadata = dict(self.metadata)
         if data.dtype != np.float32:
             self.metadata.setdefault("original_dtype", str(data.dtype))
-            data = data.astype(np.float32)
+            wide = data
+            with np.errstate(over="ignore"):
+                data = data.astype(np.float32)
+            if wide.dtype.kind == "f" and wide.dtype.itemsize > 4:
+                _check_float32_range(wide, data)
         else:
             self.metadata.setdefault("original_dtype", "float32")
         if not self.allow_nonfinite:

@@ -7,6 +7,7 @@ The format is chosen by the file extension (see :data:`READ_FORMATS` and
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import logging
 import warnings
@@ -21,11 +22,13 @@ from ..errors import (
     EMRestoreError,
     EmptyFileError,
     InputNotFoundError,
+    LimitExceededError,
     NotAnImageError,
     UnsupportedFormatError,
 )
 from ..image import EMImage
 from .atomic import atomic_path, check_output_path
+from .limits import DEFAULT_LIMITS, ReadLimits, memory_message, stored_bytes
 from .signal import EMRestoreWarning, image_to_signal, is_image_signal, signal_to_image
 
 
@@ -74,11 +77,24 @@ def _format_for(path: Path, table: tuple[Format, ...], action: str) -> Format:
     )
 
 
+def _materialise(data: object) -> np.ndarray:
+    """A lazily read (dask) array as numpy, computed in this thread."""
+    compute = getattr(data, "compute", None)
+    if compute is not None:
+        return np.asarray(compute(scheduler="synchronous"))
+    return np.asarray(data)
+
+
 def _read_rsciio(path: Path, module_name: str, allow_nonfinite: bool,
-                 index: int | None) -> EMImage:
+                 index: int | None, limits: ReadLimits) -> EMImage:
     module = importlib.import_module(module_name)
+    if module_name == "rsciio.digitalmicrograph":
+        from .parser_guards import guard_digitalmicrograph
+
+        guard_digitalmicrograph()
     reader: Callable = module.file_reader
-    signals = reader(str(path))
+    # lazily: the declared shapes are checked before any pixel is read
+    signals = reader(str(path), lazy=True)
     if not signals:
         if path.suffix.lower() == ".emi":
             raise CorruptFileError(
@@ -108,7 +124,10 @@ def _read_rsciio(path: Path, module_name: str, allow_nonfinite: bool,
         from .signal import describe_non_image
 
         raise describe_non_image(signals[0], path)
-    return signal_to_image(chosen, path, allow_nonfinite=allow_nonfinite)
+    data = chosen["data"]
+    limits.check_pixels(tuple(np.shape(data)), np.dtype(data.dtype).itemsize, path,
+                        file_bytes=stored_bytes(path))
+    return signal_to_image({**chosen, "data": _materialise(data)}, path, allow_nonfinite=allow_nonfinite)
 
 
 @contextlib.contextmanager
@@ -125,25 +144,39 @@ def _quiet_loggers(*names: str) -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _read_npy(path: Path, allow_nonfinite: bool) -> EMImage:
+def _read_npy(path: Path, allow_nonfinite: bool, limits: ReadLimits) -> EMImage:
     try:
-        data = np.load(path, allow_pickle=False)
+        # memory-mapped first: the header's shape is checked before the pixels are read
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as error:
         raise CorruptFileError(
-            f"{path.name} is not a plain NumPy array file ({error}).",
+            f"{path.name} is not a plain NumPy array file, or is shorter than its header "
+            f"says ({error}).",
             "Save the image with numpy.save (no pickled objects).",
         ) from error
-    if data.ndim not in (2, 3):
+    if not isinstance(mapped, np.ndarray):
+        raise CorruptFileError(f"{path.name} is a NumPy archive of several arrays, not one image.",
+                               "Save a single array with numpy.save.")
+    if mapped.ndim not in (2, 3):
         from .signal import describe_non_image
 
-        raise describe_non_image({"data": data, "axes": []}, path)
+        raise describe_non_image({"data": mapped, "axes": []}, path)
+    limits.check_pixels(mapped.shape, mapped.dtype.itemsize, path)
+    data = np.array(mapped)
+    del mapped
+    if data.ndim == 3 and data.shape[-1] in (3, 4) and min(data.shape[:2]) > 4:
+        # (H, W, 3|4) is how numpy holds an RGB(A) picture; a series of 3-px-wide frames is not an image
+        from .signal import rgb_to_grey
+
+        data = rgb_to_grey(data, path)
     return EMImage(data=data, source=str(path), allow_nonfinite=allow_nonfinite)
 
 
 #: Formats whose "file" is a folder (HyperSpy's Zarr store).
 DIRECTORY_FORMATS = (".zspy",)
 
-def read(path: str | Path, *, index: int | None = None, allow_nonfinite: bool = False) -> EMImage:
+def read(path: str | Path, *, index: int | None = None, allow_nonfinite: bool = False,
+         limits: ReadLimits | None = None) -> EMImage:
     """Read a microscope image file, keeping its calibration and metadata.
 
     Parameters
@@ -157,6 +190,12 @@ def read(path: str | Path, *, index: int | None = None, allow_nonfinite: bool = 
         several detectors); default the first.
     allow_nonfinite : bool
         Accept NaN/inf pixels instead of raising :class:`NonFiniteDataError`.
+    limits : ReadLimits, optional
+        How much the file may ask: declared pixel count (default 2²⁸), declared size
+        against size on disk, and — parsed in a killable child process unless
+        ``isolate=False`` — a deadline (default 60 s + 1 s per 10 MB) and a memory
+        ceiling (default 2 GiB + 12 bytes per allowed pixel). Default
+        :data:`~emrestore.io.limits.DEFAULT_LIMITS`.
 
     Returns
     -------
@@ -169,7 +208,7 @@ def read(path: str | Path, *, index: int | None = None, allow_nonfinite: bool = 
     Raises
     ------
     InputNotFoundError, UnsupportedFormatError, EmptyFileError, CorruptFileError,
-    NotAnImageError, NonFiniteDataError
+    NotAnImageError, NonFiniteDataError, LimitExceededError
         Each with the cause and the fix in its message.
 
     Examples
@@ -180,8 +219,17 @@ def read(path: str | Path, *, index: int | None = None, allow_nonfinite: bool = 
     (0.2485..., 'nm', 'stem')
     """
     path = Path(path).expanduser()
-    if not path.exists():
-        raise InputNotFoundError(f"{path} does not exist.", "Check the path and the file name.")
+    limits = DEFAULT_LIMITS if limits is None else limits
+    if not isinstance(limits, ReadLimits):
+        raise TypeError(f"limits must be a ReadLimits, got {type(limits).__name__}.")
+    try:
+        exists = path.exists()
+    except OSError as error:  # a symlink loop, a name too long, no permission on a folder
+        raise InputNotFoundError(f"{path} cannot be opened ({error.strerror or error}).",
+                                 "Check the path (symbolic links, permissions, name length).") from error
+    if not exists:
+        kind = "is a broken or looping symbolic link" if path.is_symlink() else "does not exist"
+        raise InputNotFoundError(f"{path} {kind}.", "Check the path and the file name.")
     # a FIFO named *.tif would block the reader forever; a folder is no image, except HyperSpy's
     # Zarr format, which is one
     if not path.is_file() and not (path.is_dir() and path.suffix.lower() in DIRECTORY_FORMATS):
@@ -192,6 +240,11 @@ def read(path: str | Path, *, index: int | None = None, allow_nonfinite: bool = 
     if path.is_file() and path.stat().st_size == 0:
         raise EmptyFileError(f"{path.name} is empty (0 bytes).",
                              "The file was not written completely; copy or export it again.")
+    if limits.isolate:
+        from .isolation import isolation_available, read_isolated
+
+        if isolation_available():
+            return read_isolated(path, index=index, allow_nonfinite=allow_nonfinite, limits=limits)
     try:
         with warnings.catch_warnings(), _quiet_loggers("tifffile", "rsciio", "h5py"):
             warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -199,7 +252,7 @@ def read(path: str | Path, *, index: int | None = None, allow_nonfinite: bool = 
             if fmt.via == "tiff":
                 from .tiff import read_tiff
 
-                images = read_tiff(path, allow_nonfinite=allow_nonfinite)
+                images = read_tiff(path, allow_nonfinite=allow_nonfinite, limits=limits)
                 if not images:
                     raise CorruptFileError(
                         f"{path.name} holds no readable image (the TIFF is probably truncated).",
@@ -209,24 +262,30 @@ def read(path: str | Path, *, index: int | None = None, allow_nonfinite: bool = 
             if fmt.via == "raster":
                 from .raster import read_raster
 
-                return read_raster(path, allow_nonfinite=allow_nonfinite)[0]
+                return read_raster(path, allow_nonfinite=allow_nonfinite, limits=limits)[0]
             if fmt.via == "npy":
-                return _read_npy(path, allow_nonfinite)
-            return _read_rsciio(path, fmt.via, allow_nonfinite, index)
+                return _read_npy(path, allow_nonfinite, limits)
+            return _read_rsciio(path, fmt.via, allow_nonfinite, index, limits)
     except EMRestoreError:
         raise
-    except MemoryError as error:
-        raise EMRestoreError(
-            f"{path.name} is too large to load into memory.",
-            "Crop or bin the data first, or use a machine with more memory.",
-        ) from error
+    except (MemoryError, OSError) as error:
+        if isinstance(error, OSError) and error.errno != errno.ENOMEM:
+            raise _parse_error(path, fmt, error) from error
+        from . import limits as limits_module
+
+        raise LimitExceededError(*memory_message(path.name, limits_module.active_ceiling)) from error
     except Exception as error:  # any parser failure is a damaged or mislabelled file
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        raise CorruptFileError(
-            f"{path.name} could not be read as {fmt.name} ({type(error).__name__}: {reason}).",
-            "The file may be truncated or not really this format; copy or export it "
-            "again from the acquisition software.",
-        ) from error
+        raise _parse_error(path, fmt, error) from error
+
+
+def _parse_error(path: Path, fmt: Format, error: BaseException) -> CorruptFileError:
+    """The error for a parser failure: a damaged or mislabelled file."""
+    reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+    return CorruptFileError(
+        f"{path.name} could not be read as {fmt.name} ({type(error).__name__}: {reason}).",
+        "The file may be truncated or not really this format; copy or export it "
+        "again from the acquisition software.",
+    )
 
 
 def write(image: EMImage, path: str | Path, *, overwrite: bool = False) -> Path:

@@ -298,6 +298,10 @@ def infer_modality(tree: Mapping[str, Any], original: Mapping[str, Any]) -> str 
             return "stem"
         if upper.startswith("TEM") or upper in ("IMAGING", "TEM"):
             return "tem"
+    # Velox: Optics.OperatingMode is "1" in TEM and "2" in STEM
+    operating = _text(get_path(original, "Optics.OperatingMode"))
+    if operating in ("1", "2") and isinstance(original.get("BinaryResult"), Mapping):
+        return "stem" if operating == "2" else "tem"
     if get_path(original, "ImageList.TagGroup0.ImageTags.DigiScan") is not None:
         return "stem"
     unit = _text(get_path(original, "BinaryResult.AcquisitionUnit"))

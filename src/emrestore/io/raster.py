@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from ..errors import CorruptFileError
+from ..errors import CorruptFileError, LimitExceededError
 from ..image import EMImage
+from .limits import DEFAULT_LIMITS, ReadLimits
 from .metadata import json_safe
 from .signal import rgb_to_grey
 
 PNG_TEXT_KEY = "emrestore"
 
 
-def read_raster(path: Path, *, allow_nonfinite: bool = False) -> list[EMImage]:
-    """Read a PNG/JPEG file. Calibration is restored from PNGs emrestore wrote."""
+def read_raster(path: Path, *, allow_nonfinite: bool = False,
+                limits: ReadLimits = DEFAULT_LIMITS) -> list[EMImage]:
+    """Read a PNG/JPEG file. Calibration is restored from PNGs emrestore wrote.
+
+    The declared width × height is checked against ``limits`` before decoding.
+    """
     try:
-        with Image.open(path) as pil:
+        with warnings.catch_warnings():  # PIL's bomb warning: the limits below decide
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            pil = Image.open(path)
+        with pil:
+            width, height = pil.size
+            channels = len(pil.getbands())
+            limits.check_pixels((height, width), channels, path)
             pil.load()
             mode = pil.mode
             text = dict(getattr(pil, "text", {}) or {})
@@ -27,6 +39,11 @@ def read_raster(path: Path, *, allow_nonfinite: bool = False) -> list[EMImage]:
                 pil = pil.convert("RGBA" if "A" in mode or mode == "P" else "RGB") if mode != "1" else pil.convert("L")
                 mode = pil.mode
             data = np.asarray(pil)
+    except Image.DecompressionBombError as error:
+        raise LimitExceededError(
+            f"{path.name} declares an image too large to decode safely ({error}).",
+            "If it is genuine, convert it to TIFF and crop or bin it first.",
+        ) from error
     except (OSError, SyntaxError, ValueError) as error:
         raise CorruptFileError(
             f"{path.name} could not be decoded as an image ({error}).",

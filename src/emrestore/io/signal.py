@@ -78,6 +78,13 @@ def _calibration(signal_axes: Sequence[Mapping[str, Any]]) -> tuple[float | None
     except (TypeError, ValueError):
         return None, None
     unit = units[1] or units[0]
+    if unit is None and scale_x is not None and np.isfinite(scale_x) and scale_x > 0 and scale_x != 1.0:
+        warnings.warn(
+            f"The image axes have a pixel size of {scale_x:g} but no unit; it is read as "
+            "uncalibrated, so the model cannot be chosen from the pixel size.",
+            EMRestoreWarning,
+            stacklevel=3,
+        )
     if unit is None or scale_x is None or not np.isfinite(scale_x) or scale_x <= 0:
         return None, None
     if scale_y is not None and scale_y > 0 and not np.isclose(scale_x, scale_y, rtol=1e-3):

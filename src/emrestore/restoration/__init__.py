@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..image import EMImage
+from ..io.signal import EMRestoreWarning
 from .choose import ModelChoice, choose_model_tag
 from .engine import Restorer, resolve_choice
 from .models import ModelInfo, find_model, shipped_models
@@ -123,10 +125,19 @@ def restore(x: Any, model: str | Path | None = None, *, tile: int | None = None,
             out.metadata.set_item(f"Processing.emrestore.{key}", value)
         return out
     if isinstance(x, np.ndarray):
+        data = EMImage(x).data  # the same checks as for files: dtype, NaN/inf, float32 range
         chosen, choice = resolve_choice(None, model)  # a bare array has no metadata
+        if model is None:
+            warnings.warn(
+                f"A bare array carries no modality or pixel size; restoring it with "
+                f"'{choice.tag}' ({choice.reason}). Pass model=... or an EMImage with "
+                "modality and pixel_size to choose the right model.",
+                EMRestoreWarning,
+                stacklevel=2,
+            )
         restorer = load_model(chosen, **settings)
         logger.info("restoring with model %s (%s)", restorer.info.name, choice.reason)
-        return restorer.restore_data(x)
+        return restorer.restore_data(data)
     raise ParameterError(
         f"restore() cannot take a {type(x).__name__}.",
         "Pass a numpy array, an EMImage, a file path or a HyperSpy Signal2D.",
