@@ -311,6 +311,10 @@ def write(image: EMImage, path: str | Path, *, overwrite: bool = False) -> Path:
     Raises
     ------
     UnsupportedFormatError, OutputExistsError
+    OutputWriteError
+        Any operating-system error while writing (read-only disk, no permission, disk full,
+        name too long, ...), with the cause and the fix; it is also an :class:`OSError`. The
+        temporary file is removed and an existing ``path`` is left as it was.
 
     Examples
     --------
@@ -319,27 +323,36 @@ def write(image: EMImage, path: str | Path, *, overwrite: bool = False) -> Path:
     >>> emrestore.write(img, "/tmp/example.tif", overwrite=True).name
     'example.tif'
     """
+    from .atomic import memory_file, output_write_error
+
     if not isinstance(image, EMImage):
         raise TypeError(f"write() needs an EMImage, got {type(image).__name__}; wrap arrays with EMImage(data).")
     target = Path(path).expanduser()
-    fmt = _format_for(target, WRITE_FORMATS, "write")
-    out = check_output_path(target, inputs=(image.source,), overwrite=overwrite)
-    with atomic_path(out) as temp:
-        if fmt.via == "tiff":
-            from .tiff import write_tiff
+    try:
+        fmt = _format_for(target, WRITE_FORMATS, "write")
+        out = check_output_path(target, inputs=(image.source,), overwrite=overwrite)
+        with atomic_path(out) as temp:
+            if fmt.via == "tiff":
+                from .tiff import write_tiff
 
-            write_tiff(image, temp)
-        elif fmt.via == "raster":
-            from .raster import write_png
+                write_tiff(image, temp)
+            elif fmt.via == "raster":
+                from .raster import write_png
 
-            write_png(image, temp)
-        elif fmt.via == "npy":
-            with open(temp, "wb") as stream:
-                np.save(stream, image.data.astype(np.float32), allow_pickle=False)
-        else:
-            from rsciio.hspy import file_writer
+                write_png(image, temp)
+            elif fmt.via == "npy":
+                with open(temp, "wb") as stream:
+                    np.save(stream, image.data.astype(np.float32), allow_pickle=False)
+            else:
+                from rsciio.hspy import file_writer
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                file_writer(str(temp), image_to_signal(image), show_progressbar=False)
+                # HDF5 writes into memory, then plain Python I/O copies the bytes: h5py crashes
+                # the interpreter when the disk fills up under it
+                with warnings.catch_warnings(), memory_file(temp) as buffer:
+                    warnings.simplefilter("ignore")
+                    file_writer(buffer, image_to_signal(image), show_progressbar=False)
+    except OSError as error:
+        if isinstance(error, EMRestoreError):
+            raise
+        raise output_write_error(error, target) from error
     return out
