@@ -53,7 +53,7 @@ def open_page(browser, url: str):
     page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
     page.on("pageerror", lambda e: page.problems.append(str(e)))
     page.goto(url)
-    page.wait_for_function("document.querySelector('#model').options.length > 1")
+    page.wait_for_function("() => document.querySelector('#model').options.length > 1")
     return context, page
 
 
@@ -158,7 +158,7 @@ def test_errors_are_shown_in_plain_words(page, tmp_path):
     emi = tmp_path / "search.emi"
     emi.write_bytes(b"x")
     drop_file(page, emi)
-    page.wait_for_function("document.querySelector('#error').textContent.includes('.ser')")
+    page.wait_for_function("() => document.querySelector('#error').textContent.includes('.ser')")
     assert page.locator("#result-panel").is_hidden()
 
 
@@ -169,7 +169,7 @@ def test_model_and_tiling_can_be_changed(page, shared):
     page.select_option("#model", "hrstem")
     page.select_option("#tile", "0")
     page.click("#restore")
-    page.wait_for_function("document.querySelector('#result-text').textContent.includes('hrstem')")
+    page.wait_for_function("() => document.querySelector('#result-text').textContent.includes('hrstem')")
     assert "(whole image)" in page.text_content("#result-text")
     assert page.problems == []
 
@@ -184,7 +184,7 @@ def test_screenshot(browser, make_server, shared, tmp_path):
     source = shared("formats/test_tiff_Zeiss_SEM_512pix.tif")
     drop_file(page, source)
     page.wait_for_selector("#result-panel:not([hidden])")
-    page.wait_for_function("document.querySelector('#img-restored').complete")
+    page.wait_for_function("() => document.querySelector('#img-restored').complete")
     drag_slider_to(page, 0.45)
     page.mouse.move(1200, 20)  # no hover effects in the picture
     target = tmp_path / "web-app.png"
@@ -196,3 +196,136 @@ def test_screenshot(browser, make_server, shared, tmp_path):
     assert "lrsem" in page.text_content("#result-text")  # chosen from the file's calibration
     assert page.problems == []
     context.close()
+
+
+# ------------------------------------------------------------------ another origin
+@pytest.fixture
+def foreign_site(server):
+    """A page on a second local HTTP server (another port, so another origin) that frames emrestore."""
+    import http.server
+    import threading
+
+    page = (f'<!doctype html><title>elsewhere</title><h1>another site</h1>'
+            f'<iframe id="framed" src="{server.url}"></iframe>').encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=site.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{site.server_address[1]}/"
+    site.shutdown()
+    site.server_close()
+
+
+CROSS_ORIGIN_ATTACKS = """async ([target, b64]) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const form = () => { const f = new FormData(); f.append("file", new Blob([bytes]), "frame.npy"); return f; };
+    const out = {};
+    try {
+        const r = await fetch(target + "api/restore", { method: "POST", body: form() });
+        out.cors = "status " + r.status;
+    } catch (e) { out.cors = "blocked"; }
+    try {
+        const r = await fetch(target + "api/inspect", { method: "POST", body: form(), mode: "no-cors" });
+        out.nocors = r.type;
+    } catch (e) { out.nocors = "blocked"; }
+    try {
+        const r = await fetch(target + "api/restore", { method: "POST", body: form(),
+                                                       headers: { "X-Requested-With": "emrestore" } });
+        out.preflighted = "status " + r.status;
+    } catch (e) { out.preflighted = "blocked"; }
+    return out;
+}"""
+
+
+def test_another_origin_cannot_use_the_server(browser, server, foreign_site, tmp_path, caplog):
+    import io
+    import logging
+
+    import numpy as np
+
+    from webclient import get
+
+    caplog.set_level(logging.WARNING, logger="emrestore.web")
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((32, 32), np.float32))
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    console = []
+    page.on("console", lambda m: console.append(m.text))
+    page.goto(foreign_site)
+    out = page.evaluate(CROSS_ORIGIN_ATTACKS, [server.url, base64.b64encode(buffer.getvalue()).decode()])
+    # the script learns nothing (no CORS headers; Cross-Origin-Resource-Policy blocks even the
+    # opaque no-cors answer), and the server itself refused the requests
+    assert out == {"cors": "blocked", "nocors": "blocked", "preflighted": "blocked"}, out
+    refused = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused")]
+    assert any("POST /api/restore" in text and foreign_site.rstrip("/") in text for text in refused), refused
+    assert any("POST /api/inspect" in text for text in refused), refused
+
+    # a classic cross-site form post with a file (no script needed) is refused too
+    page.evaluate("""([target, b64]) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const form = document.createElement("form");
+        form.method = "POST"; form.enctype = "multipart/form-data"; form.action = target + "api/restore";
+        const input = document.createElement("input");
+        input.type = "file"; input.name = "file";
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "frame.npy"));
+        input.files = transfer.files;
+        form.append(input);
+        document.body.append(form);
+        form.submit();
+    }""", [server.url, base64.b64encode(buffer.getvalue()).decode()])
+    page.wait_for_url(server.url + "api/restore")
+    assert "not from the emrestore page" in page.text_content("body")
+    assert not any(server.store.root.iterdir())  # nothing was uploaded or restored
+    context.close()
+
+    # the frame was refused (frame-ancestors 'none' / X-Frame-Options), and the server still answers
+    assert any("frame-ancestors" in text or "X-Frame-Options" in text for text in console), console
+    assert get(server.url, "/api/models").status == 200
+    context, own = open_page(browser, server.url)
+    assert own.problems == []
+    context.close()
+
+
+def test_cancel_button_stops_a_restoration(page, shared, monkeypatch):
+    from emrestore.web import store as store_module
+
+    original = store_module._progress
+
+    def held_until_cancelled(job):  # the restoration stays in its first tile until cancelled
+        counted = original(job)
+
+        def wait_then_count(tiles):
+            job.cancel_event.wait(60)
+            counted(tiles)
+
+        return wait_then_count
+
+    monkeypatch.setattr(store_module, "_progress", held_until_cancelled)
+    drop_file(page, shared("formats/test_STEM_image.dm3"))
+    page.wait_for_selector("#cancel:visible")
+    page.wait_for_function("() => document.querySelector('#progress-text').textContent.startsWith('Restoring')")
+    page.click("#cancel")
+    page.wait_for_selector("#notice:not([hidden])")
+    assert "cancelled" in page.text_content("#notice").lower()
+    assert page.locator("#progress").is_hidden() and page.locator("#result-panel").is_hidden()
+    assert page.locator("#error").is_hidden()
+    # a new restoration works
+    monkeypatch.setattr(store_module, "_progress", original)
+    page.click("#restore")
+    page.wait_for_selector("#result-panel:not([hidden])")
+    assert page.locator("#notice").is_hidden()
+    assert page.problems == []

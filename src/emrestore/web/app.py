@@ -9,24 +9,52 @@ Routes
 ``POST /api/restore``           multipart ``file`` (or ``upload`` id from inspect), optional
                                 ``model``, ``tile``, ``wait`` → result JSON with file URLs
 ``GET /api/jobs/<id>``          state and tile progress of a restoration
+``POST /api/jobs/<id>/cancel``  cancel a restoration (it stops after its current tile)
 ``GET /api/files/<id>/<name>``  ``input.png``, ``result.png`` or ``result.tif``
                                 (``?download=1`` offers it under the original file's name)
 
 Every error is JSON ``{"error": "..."}`` with a 4xx status (5xx only for a server
 fault), in plain words; tracebacks go to the server's log, never to the client.
+
+Cross-origin rule
+-----------------
+A web page on another origin must not be able to drive the server through its
+visitors' browsers. Requests to ``/api/`` and every request that is not GET/HEAD are
+refused (403) when they carry ``Origin: null`` or an ``Origin`` other than the server's
+own (or one allowed with ``--allow-origin``), or ``Sec-Fetch-Site: cross-site`` /
+``same-site``. A request that looks like a browser's (an ``Origin`` or ``Sec-Fetch-*``
+header, or a ``Mozilla/`` user agent) and changes something (POST, PUT, PATCH, DELETE)
+must also carry ``X-Requested-With``, which a cross-origin form cannot send and a
+cross-origin script cannot send without a CORS preflight, which this server answers
+only for allowed origins. Clients outside a browser (curl, Python) send none of these
+headers and are not affected. Every response carries a Content-Security-Policy
+(``default-src 'self'``, ``frame-ancestors 'none'``), ``X-Frame-Options: DENY``,
+``Referrer-Policy: no-referrer`` and ``X-Content-Type-Options: nosniff``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Iterable
+from concurrent.futures import CancelledError
 from pathlib import Path
+from urllib.parse import urlsplit
+
 from flask import Flask, Response, jsonify, request, send_file, send_from_directory
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from .. import __version__
-from ..errors import EMRestoreError
-from .store import SERVED_FILES, UPLOAD_EXTENSIONS, Store, WebError, describe_model
+from ..errors import EMRestoreError, ParameterError
+from .store import (
+    MAX_TILE_PX,
+    MIN_TILE_PX,
+    SERVED_FILES,
+    UPLOAD_EXTENSIONS,
+    Store,
+    WebError,
+    describe_model,
+)
 
 logger = logging.getLogger("emrestore.web")
 
@@ -34,6 +62,26 @@ logger = logging.getLogger("emrestore.web")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+#: Header a browser must send with a state-changing request (the page's script does).
+CSRF_HEADER = "X-Requested-With"
+#: Methods that change something on the server.
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Sec-Fetch-Site values of requests made by the server's own page or typed by the user.
+ALLOWED_FETCH_SITES = frozenset({"", "same-origin", "none"})
+#: The page loads only its own script, style sheet and images (``data:`` for the empty
+#: favicon, ``blob:`` for local previews); nothing may frame it.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; "
+                           "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; "
+                           "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 
 
 def _megabytes(n_bytes: float) -> str:
@@ -56,6 +104,51 @@ def _request_hostname() -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
+def normalise_origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower case, without a default port.
+
+    Raises
+    ------
+    ParameterError
+        If ``url`` is not an http(s) origin such as ``http://lims.example:8080``.
+
+    Examples
+    --------
+    >>> normalise_origin("HTTP://Lims.Example:80/")
+    'http://lims.example'
+    """
+    text = str(url).strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if (parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname
+            or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username):
+        raise ParameterError(f"{text!r} is not a web origin.",
+                             "Give scheme, host and port only, e.g. --allow-origin http://lims.example:8080.")
+    scheme = parts.scheme.lower()
+    host = parts.hostname.lower()
+    host = f"[{host}]" if ":" in host else host
+    default = {"http": 80, "https": 443}[scheme]
+    return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
+
+
+def _own_origin() -> str | None:
+    """The origin the request was addressed to (from its scheme and Host header)."""
+    try:
+        return normalise_origin(f"{request.scheme}://{request.host}")
+    except ParameterError:
+        return None
+
+
+def _looks_like_a_browser() -> bool:
+    headers = request.headers
+    if "Origin" in headers or any(key.lower().startswith("sec-fetch-") for key, _ in headers.items()):
+        return True
+    return headers.get("User-Agent", "").startswith("Mozilla/")
+
+
 def _parse_tile(text: str | None) -> int | None:
     if text is None or str(text).strip().lower() in ("", "auto", "default"):
         return None
@@ -68,7 +161,8 @@ def _parse_tile(text: str | None) -> int | None:
                        "Use e.g. 512 for 512-px tiles, or 0 (or 'whole') for the whole image at once.") from None
 
 
-def create_app(store: Store, *, max_upload_bytes: int = 512 * 10**6, local_only: bool = True) -> Flask:
+def create_app(store: Store, *, max_upload_bytes: int = 512 * 10**6, local_only: bool = True,
+               allow_origins: Iterable[str] = (), request_timeout_s: float | None = None) -> Flask:
     """Build the web application around a :class:`~emrestore.web.store.Store`.
 
     Parameters
@@ -81,11 +175,18 @@ def create_app(store: Store, *, max_upload_bytes: int = 512 * 10**6, local_only:
         Answer only requests addressed to a loopback host name (``localhost``,
         ``127.0.0.1``, ``[::1]``): a web page elsewhere cannot reach the server through
         a rebound DNS name. Set False when serving on a network address.
+    allow_origins : iterable of str
+        Web origins (``http://host:port``) besides the server's own whose pages may use
+        the API from a browser (they get CORS headers); see the module's cross-origin rule.
+    request_timeout_s : float, optional
+        The server's idle-connection timeout (reported in ``/api/config``; a request body
+        that stalls this long gets a 408).
 
     Returns
     -------
     flask.Flask
     """
+    allowed = frozenset(normalise_origin(origin) for origin in allow_origins)
     app = Flask("emrestore.web", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = int(max_upload_bytes)
     app.json.sort_keys = False
@@ -105,9 +206,82 @@ def create_app(store: Store, *, max_upload_bytes: int = 512 * 10**6, local_only:
                 403)
         return None
 
+    def refuse(cause: str, fix: str) -> Response:
+        logger.warning("refused %s %s (Origin %s, Sec-Fetch-Site %s): %s", request.method, request.path,
+                       request.headers.get("Origin", "-"), request.headers.get("Sec-Fetch-Site", "-"), cause)
+        return error_response(f"{cause} Fix: {fix}", 403)
+
+    @app.before_request
+    def check_origin() -> Response | None:
+        if not (request.path.startswith("/api/") or request.method not in ("GET", "HEAD", "OPTIONS")):
+            return None  # the page and its static files may be opened from anywhere (links)
+        origin = request.headers.get("Origin")
+        site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
+        own = _own_origin()
+        listed = False
+        if origin is not None:
+            if origin.strip().lower() == "null":
+                return refuse(
+                    "This request came from a page with an opaque origin ('Origin: null': a local "
+                    "file, a sandboxed frame or a redirect), which may not use this server.",
+                    f"Open the emrestore page itself ({own or 'http://127.0.0.1:<port>'}/); scripts "
+                    "outside a browser (curl, Python) are not affected.")
+            try:
+                origin_key = normalise_origin(origin)
+            except ParameterError:
+                origin_key = None
+            listed = origin_key in allowed
+            if origin_key is None or (origin_key != own and not listed):
+                return refuse(
+                    f"This request came from the web page at {origin}, not from the emrestore page; "
+                    "other sites may not use this server through a visitor's browser.",
+                    f"Use the emrestore page ({own or 'http://127.0.0.1:<port>'}/), or restart the server "
+                    f"with --allow-origin {origin} if that site should be allowed.")
+        if site not in ALLOWED_FETCH_SITES and not listed:
+            return refuse(
+                f"This request came from another site (Sec-Fetch-Site: {site}); other sites may not "
+                "use this server through a visitor's browser.",
+                f"Use the emrestore page ({own or 'http://127.0.0.1:<port>'}/), or restart the server "
+                "with --allow-origin URL for a site that should be allowed.")
+        if request.method == "OPTIONS":
+            if listed:  # a CORS preflight from an allowed origin
+                response = Response(status=204)
+                response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+                response.headers["Access-Control-Allow-Headers"] = CSRF_HEADER
+                response.headers["Access-Control-Max-Age"] = "600"
+                return response
+            return None
+        if (request.method in UNSAFE_METHODS and _looks_like_a_browser()
+                and not request.headers.get(CSRF_HEADER, "").strip()):
+            return refuse(
+                f"A browser request that changes something must carry the header {CSRF_HEADER} "
+                "(the emrestore page sends it), so that other web pages cannot submit forms to this server.",
+                f"Send '{CSRF_HEADER}: emrestore' with the request; scripts outside a browser "
+                "(curl, Python) need no such header.")
+        return None
+
     @app.errorhandler(WebError)
     def web_error(error: WebError) -> Response:
-        return error_response(str(error), error.status)
+        response = error_response(str(error), error.status)
+        response.headers.update(error.headers)
+        return response
+
+    def stalled() -> Response:
+        limit = f" for {request_timeout_s:g} s" if request_timeout_s else ""
+        return error_response(
+            f"The request stopped arriving{limit} before it was complete, so the server dropped it. "
+            "Fix: check the network connection and send the file again.", 408)
+
+    @app.errorhandler(TimeoutError)
+    def timed_out(error: TimeoutError) -> Response:
+        return stalled()
+
+    @app.errorhandler(ClientDisconnected)
+    def disconnected(error: ClientDisconnected) -> Response:
+        # werkzeug reports a body read that timed out as a disconnect
+        if isinstance(error.__context__, TimeoutError) or isinstance(error.__cause__, TimeoutError):
+            return stalled()
+        return error_response("The request ended before all of it arrived. Fix: send the file again.", 400)
 
     @app.errorhandler(EMRestoreError)
     def user_error(error: EMRestoreError) -> Response:
@@ -138,9 +312,18 @@ def create_app(store: Store, *, max_upload_bytes: int = 512 * 10**6, local_only:
             "server's log; please report them.", 500)
 
     @app.after_request
-    def no_sniff(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    def security_headers(response: Response) -> Response:
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
         response.headers.setdefault("Cache-Control", "no-store")
+        origin = request.headers.get("Origin")
+        if origin and allowed:
+            response.vary.add("Origin")
+            try:
+                if normalise_origin(origin) in allowed:
+                    response.headers["Access-Control-Allow-Origin"] = origin
+            except ParameterError:
+                pass
         return response
 
     # ------------------------------------------------------------------ page
@@ -160,6 +343,12 @@ def create_app(store: Store, *, max_upload_bytes: int = 512 * 10**6, local_only:
             "max_upload_bytes": int(max_upload_bytes),
             "extensions": list(UPLOAD_EXTENSIONS),
             "keep_minutes": round(store.keep_seconds / 60, 3),
+            "max_pixels": store.max_pixels,
+            "read_timeout_s": store.read_timeout_s,
+            "max_queue": store.max_queue,
+            "workers": store.workers,
+            "tile_px": {"min": MIN_TILE_PX, "max": MAX_TILE_PX},
+            "request_timeout_s": request_timeout_s,
         })
 
     @app.get("/api/models")
@@ -196,15 +385,24 @@ def create_app(store: Store, *, max_upload_bytes: int = 512 * 10**6, local_only:
             response = jsonify({"job": job.id, "state": job.state, "status_url": f"/api/jobs/{job.id}"})
             response.status_code = 202
             return response
-        job.future.result()
+        try:
+            job.future.result()
+        except CancelledError:  # cancelled while it waited for a worker
+            pass
         status = store.job_status(job)
-        if job.state == "error":
+        if job.state in ("error", "cancelled"):
             return error_response(job.error or "The restoration failed.", job.status)
         return jsonify(status["result"])
 
     @app.get("/api/jobs/<job_id>")
     def job(job_id: str) -> Response:
         return jsonify(store.job_status(store.get(job_id, kind="job")))
+
+    @app.post("/api/jobs/<job_id>/cancel")
+    def cancel(job_id: str) -> Response:
+        job = store.get(job_id, kind="job")
+        store.cancel(job)
+        return jsonify(store.job_status(job))
 
     @app.get("/api/files/<entry_id>/<name>")
     def files(entry_id: str, name: str) -> Response:

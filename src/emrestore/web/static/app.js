@@ -2,8 +2,12 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+// Sent with every POST: the server refuses state-changing browser requests without it, which
+// other web pages cannot add to a form (and, from a script, only after a CORS preflight).
+const CSRF_HEADER = ["X-Requested-With", "emrestore"];
+
 const state = {
-  config: null, upload: null, result: null,
+  config: null, upload: null, result: null, job: null, xhr: null, cancelled: false,
   view: { scale: 1, x: 0, y: 0 }, width: 0, height: 0,
   mode: "slider", split: 0.5, flipTimer: null, showRestored: true,
 };
@@ -14,8 +18,17 @@ function showError(message) {
   $("error").hidden = !message;
 }
 
+function showNotice(message) {
+  $("notice").textContent = message;
+  $("notice").hidden = !message;
+}
+
 function setProgress(text, fraction) {
   $("progress").hidden = text === null;
+  if (text === null) {
+    $("cancel").disabled = false;
+    $("cancel").textContent = "Cancel";
+  }
   $("progress-text").textContent = text || "";
   const bar = $("progress-bar");
   if (fraction === null || fraction === undefined) bar.removeAttribute("value");
@@ -37,17 +50,45 @@ function errorText(body, status) {
   return `The server answered with status ${status}. Is emrestore serve still running?`;
 }
 
+// Thrown when the user cancelled (shown as a notice, not an error).
+class Cancelled extends Error {}
+
 // Send a form with XMLHttpRequest (for upload progress); resolves to {status, body}.
 function send(url, form, onUpload) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url);
+    xhr.setRequestHeader(...CSRF_HEADER);
     xhr.responseType = "json";
     if (onUpload) xhr.upload.onprogress = (e) => e.lengthComputable && onUpload(e.loaded / e.total);
-    xhr.onload = () => resolve({ status: xhr.status, body: xhr.response });
-    xhr.onerror = () => reject(new Error("The connection to the emrestore server was lost. Is it still running?"));
+    xhr.onload = () => { state.xhr = null; resolve({ status: xhr.status, body: xhr.response }); };
+    xhr.onerror = () => {
+      state.xhr = null;
+      reject(new Error("The connection to the emrestore server was lost. Is it still running?"));
+    };
+    xhr.onabort = () => { state.xhr = null; reject(new Cancelled("The upload was cancelled.")); };
+    state.xhr = xhr;
     xhr.send(form);
   });
+}
+
+// Cancel what runs: abort an upload, or ask the server to stop the restoration after its current tile.
+async function cancel() {
+  state.cancelled = true;
+  $("cancel").disabled = true;
+  $("cancel").textContent = "Cancelling…";
+  if (state.xhr) { state.xhr.abort(); return; }
+  if (!state.job) return;
+  try {
+    const response = await fetch(`/api/jobs/${state.job}/cancel`, { method: "POST", headers: [CSRF_HEADER] });
+    if (!response.ok) {
+      let body = null;
+      try { body = await response.json(); } catch (e) { /* not JSON */ }
+      throw new Error(errorText(body, response.status));
+    }
+  } catch (e) {
+    showError(e.message);
+  }
 }
 
 async function getJSON(url) {
@@ -64,8 +105,9 @@ async function init() {
     state.config = await getJSON("/api/config");
     const { models } = await getJSON("/api/models");
     $("version").textContent = `v${state.config.version}`;
-    $("formats").textContent = `Formats: ${state.config.extensions.join(" ")} · up to ${
-      Math.round(state.config.max_upload_bytes / 1e6)} MB`;
+    const limits = [`${Math.round(state.config.max_upload_bytes / 1e6)} MB`];
+    if (state.config.max_pixels) limits.push(`${+(state.config.max_pixels / 1e6).toPrecision(3)} Mpx`);
+    $("formats").textContent = `Formats: ${state.config.extensions.join(" ")} · up to ${limits.join(", ")}`;
     const select = $("model");
     select.append(new Option("Automatic", ""));
     for (const m of models) {
@@ -83,6 +125,7 @@ async function init() {
 async function handleFile(file) {
   if (!file) return;
   showError("");
+  showNotice("");
   $("result-panel").hidden = true;
   const ext = file.name.includes(".") ? "." + file.name.split(".").pop().toLowerCase() : "";
   if (ext === ".emi") {
@@ -101,16 +144,18 @@ async function handleFile(file) {
   resetView();
   const form = new FormData();
   form.append("file", file);
+  state.cancelled = false;
   setProgress("Uploading…", 0);
   try {
     const { status, body } = await send("/api/inspect", form, (f) =>
       setProgress(f < 1 ? `Uploading ${Math.round(f * 100)} %` : "Reading the file…", f < 1 ? f : null));
     if (status !== 200) throw new Error(errorText(body, status));
     showFile(body);
+    if (state.cancelled) throw new Cancelled("Cancelled before the restoration started.");
     await restore();
   } catch (e) {
     setProgress(null);
-    showError(e.message);
+    if (e instanceof Cancelled) showNotice(e.message); else showError(e.message);
   }
 }
 
@@ -139,6 +184,8 @@ function showFile(info) {
 async function restore() {
   if (!state.upload) return;
   showError("");
+  showNotice("");
+  state.cancelled = false;
   $("restore").disabled = true;
   $("result-panel").hidden = true;
   const form = new FormData();
@@ -152,9 +199,14 @@ async function restore() {
   try {
     const { status, body } = await send("/api/restore", form);
     if (status !== 202) throw new Error(errorText(body, status));
+    state.job = body.job;
+    if (state.cancelled) await cancel();
     for (;;) {
       const job = await getJSON(`/api/jobs/${body.job}`);
       if (job.state === "done") { showResult(job.result); break; }
+      if (job.state === "cancelled") {
+        throw new Cancelled(`Restoration cancelled after ${job.tiles_done} of ${job.tiles_total || "?"} tiles.`);
+      }
       if (job.state === "error") throw new Error(job.error);
       const total = job.tiles_total;
       setProgress(total ? `Restoring: tile ${job.tiles_done} of ${total} · ${elapsed()} s`
@@ -163,8 +215,9 @@ async function restore() {
     }
   } catch (e) {
     setProgress(null);
-    showError(e.message);
+    if (e instanceof Cancelled) showNotice(e.message); else showError(e.message);
   } finally {
+    state.job = null;
     $("restore").disabled = false;
   }
 }
@@ -354,6 +407,7 @@ function bindPage() {
     if (files && files.length) handleFile(files[0]);
   });
   $("restore").addEventListener("click", restore);
+  $("cancel").addEventListener("click", cancel);
   for (const b of document.querySelectorAll(".modes button")) b.addEventListener("click", () => setMode(b.dataset.mode));
   $("flip-interval").addEventListener("change", () => setMode("flip"));
   $("fit").addEventListener("click", fit);
