@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -49,3 +50,99 @@ def test_info_bad_file_one_line_nonzero(tmp_path):
 def test_info_missing_file(tmp_path, capsys):
     assert main(["info", str(tmp_path / "missing.tif")]) != 0
     assert "does not exist" in capsys.readouterr().err
+
+
+def _hanging_hspy(shared, tmp_path):
+    """A HyperSpy file whose damaged header makes h5py loop forever (found by fuzzing)."""
+    data = bytearray(shared("formats/example2_v3.1.hspy").read_bytes())
+    data[2140:2140 + 3391] = bytes(3391)
+    path = tmp_path / "damaged.hspy"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_info_on_a_file_that_hangs_its_parser_fails_with_one_line(shared, tmp_path):
+    path = _hanging_hspy(shared, tmp_path)
+    result = subprocess.run([sys.executable, "-m", "emrestore", "info", str(path), "--read-timeout", "3"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "took longer than 3 s" in lines[0], result.stderr
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stream:
+                    fields = stream.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _reader_started(pid: int) -> bool:
+    """True once the CLI process has a child (the fork server that runs the parse)."""
+    return bool(_children(pid))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stream:
+            return stream.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_killing_the_cli_leaves_no_parser_spinning(shared, tmp_path):
+    import time
+
+    path = _hanging_hspy(shared, tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "emrestore", "info", str(path), "--read-timeout", "3600"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    readers: list[int] = []
+    try:
+        while not readers and process.poll() is None:  # CLI -> fork server -> reading child
+            readers = [grandchild for child in _children(process.pid) for grandchild in _children(child)]
+            time.sleep(0.1)
+        assert readers, "the reading process never started"
+        process.kill()
+        process.wait(timeout=60)
+        deadline = time.monotonic() + 120  # generous: only a process left forever fails
+        while any(_alive(pid) for pid in readers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(pid) for pid in readers)
+    finally:
+        process.kill()
+        for pid in readers:
+            if _alive(pid):
+                os.kill(pid, 9)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_stops_info_while_a_parser_hangs(shared, tmp_path):
+    import signal
+    import time
+
+    path = _hanging_hspy(shared, tmp_path)
+    # a shell's background jobs start with SIGINT ignored; a terminal's Ctrl-C is not
+    process = subprocess.Popen([sys.executable, "-m", "emrestore", "info", str(path), "--read-timeout", "3600"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        while not _reader_started(process.pid) and process.poll() is None:
+            time.sleep(0.1)
+        time.sleep(1.0)  # let the parse start (its length does not matter: it never ends)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "interrupted" in err

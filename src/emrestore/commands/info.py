@@ -8,6 +8,7 @@ import sys
 
 from ..errors import EMRestoreError
 from ..io import read
+from .read_options import add_read_limit_arguments, read_limits
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -18,6 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="files to describe")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file")
+    add_read_limit_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -25,9 +27,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     failures = 0
     records = []
+    limits = read_limits(args)
     for path in args.files:
         try:
-            image = read(path, allow_nonfinite=True)
+            image = read(path, allow_nonfinite=True, limits=limits)
         except EMRestoreError as error:
             failures += 1
             print(f"emrestore info: error: {path}: {error}", file=sys.stderr)

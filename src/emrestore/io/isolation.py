@@ -118,10 +118,56 @@ def _set_memory_ceiling(n_bytes: int | None) -> None:
         pass
 
 
+def _die_with_parent() -> None:
+    """Make this process end when the caller ends, even if the caller is killed.
+
+    The fork server stays up while any process holds its "alive" pipe, and every child
+    it forks gets a copy; a parse that never ends would then keep both alive after the
+    caller died (or was interrupted before it learned the child's pid). So the child
+    gives its copy back, and asks the kernel (Linux) for SIGKILL when the fork server,
+    its parent, exits — which it does once the caller is gone.
+    """
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(alive, int):
+        with contextlib.suppress(OSError):
+            os.close(alive)
+        server._forkserver_alive_fd = None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent is already gone
+            os._exit(1)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
+def _set_cpu_ceiling(deadline_s: float | None) -> None:
+    """A CPU-time limit a little past the deadline: a second, kernel-kept stop for a spinning parser."""
+    if deadline_s is None:
+        return
+    try:
+        import resource
+
+        soft = int(deadline_s) + 10
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    except (ImportError, ValueError, OSError):  # pragma: no cover
+        pass
+
+
 def _child(conn: Connection, path: str, index: int | None, allow_nonfinite: bool,
            limits: ReadLimits) -> None:
     """Read ``path`` and send (status, ...) back; runs in the child process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    _die_with_parent()
+    _set_cpu_ceiling(limits.deadline_s(stored_bytes(Path(path))))
     budget = limits.memory_budget()
     from .api import read
 
@@ -230,9 +276,10 @@ def read_isolated(path: Path, *, index: int | None, allow_nonfinite: bool,
         return image
     finally:
         receive.close()
-        if process.is_alive():
-            process.kill()
-        process.join(timeout=10)
+        if process.pid is not None:  # None: interrupted before the child existed
+            if process.is_alive():
+                process.kill()
+            process.join(timeout=10)
         with contextlib.suppress(ValueError):  # still running after kill + join: leave it to the OS
             process.close()
 
