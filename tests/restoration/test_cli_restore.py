@@ -404,3 +404,28 @@ def test_sigterm_during_a_real_restoration(tmp_path, stats_model):
         assert log.read_text().strip().splitlines()[-1] == "emrestore restore: stopped by SIGTERM."
     for written in out.iterdir():  # a result, if any, is complete
         assert emrestore.read(written).shape == (1536, 1536)
+
+
+def test_a_file_that_hangs_its_parser_costs_one_error_and_the_batch_goes_on(shared, tmp_path, stats_model,
+                                                                            capsys):
+    # a damaged HyperSpy header that makes h5py loop forever (found by the reader fuzzing)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    data = bytearray(shared("formats/example2_v3.1.hspy").read_bytes())
+    data[2140:2140 + 3391] = bytes(3391)
+    (folder / "a_damaged.hspy").write_bytes(bytes(data))
+    _tiff(folder / "b_good.tif")
+    status = main(["restore", str(folder), "-o", str(tmp_path / "out"), "--model", str(stats_model),
+                   "--read-timeout", "3"])
+    assert status == 2
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["b_good_restored.tif"]
+    err = capsys.readouterr().err
+    assert "a_damaged.hspy" in err and "took longer than 3 s" in err
+
+
+def test_max_pixels_refuses_a_large_declared_image(tmp_path, stats_model, capsys):
+    _tiff(tmp_path / "frame.tif", shape=(64, 80))
+    status = main(["restore", str(tmp_path / "frame.tif"), "--model", str(stats_model), "--max-pixels", "1000"])
+    assert status == 2
+    assert "64 × 80" in capsys.readouterr().err
+    assert main(["restore", str(tmp_path / "frame.tif"), "--model", str(stats_model), "--max-pixels", "0"]) == 2

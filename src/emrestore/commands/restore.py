@@ -22,6 +22,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..errors import EMRestoreError, OutputExistsError, OutputWriteError, ParameterError
+from .read_options import add_read_limit_arguments, read_limits
 
 OUTPUT_FORMATS = ("tif", "hspy", "png")
 
@@ -52,6 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--format", choices=OUTPUT_FORMATS, default="tif",
                         help="output format (default tif: float32, calibrated)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
+    add_read_limit_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -312,6 +314,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as error:
             raise OutputWriteError(*_folder_error(error, outdir)) from error
     batch_inputs = tuple(files)
+    limits = read_limits(args)
     written: set[tuple[int, int]] = set()
     failures = len(unmatched)
     jobs = plan_outputs(files, None if single else outdir, single, args.format)
@@ -334,7 +337,7 @@ def run(args: argparse.Namespace) -> int:
                     f"(another spelling of the same file); refusing to replace it.",
                     "Restore it in a separate run with -o OTHER_FOLDER, or rename it.")
             stage = "reading"
-            image = io.read(source)
+            image = io.read(source, limits=limits)
             check_free_space(target, estimate_output_bytes(image, target.suffix))
             stage = "restoring"
             restored = restoration.restore(
