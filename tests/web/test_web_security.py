@@ -464,3 +464,31 @@ def test_stop_returns_while_a_job_runs_and_deletes_the_folder(make_server, gate)
     assert not root.exists()
     with pytest.raises(OSError):
         get(server.url, "/api/models")
+
+
+def test_upload_that_hangs_its_parser_does_not_stop_the_server(make_server, shared):
+    """A damaged HyperSpy header that makes h5py spin forever holding the GIL (found by fuzzing).
+
+    Before, one such upload stopped every endpoint; now it is parsed in a killable child
+    process: the server keeps answering while it runs and it ends in a clear error.
+    """
+    data = bytearray(shared("formats/example2_v3.1.hspy").read_bytes())
+    data[2140:2140 + 3391] = bytes(3391)
+    server = make_server(read_timeout_s=8)
+    outcome: dict[str, object] = {}
+
+    def upload() -> None:
+        outcome["reply"] = post_form(server.url, "/api/inspect", files={"file": ("damaged.hspy", bytes(data))})
+
+    thread = threading.Thread(target=upload, daemon=True)
+    thread.start()
+    answered = 0
+    while thread.is_alive() and answered < 3:  # other requests are served during the parse
+        assert get(server.url, "/api/models").status == 200
+        answered += 1
+    thread.join(DEADLINE_S * 4)
+    assert not thread.is_alive()
+    message = assert_error(outcome["reply"], 413, "damaged.hspy", "took longer than 8 s")
+    assert "Fix:" in message
+    assert get(server.url, "/api/config").status == 200
+    assert not any(server.store.root.iterdir())
