@@ -93,3 +93,20 @@ def test_sem_tiff_calibration_and_metadata(shared):
 def test_velox_index_out_of_range(shared):
     with pytest.raises(emrestore.errors.NotAnImageError, match="index 3"):
         emrestore.read(shared("formats/fei_example_tem_stack.emd"), index=3)
+
+
+def test_installed_rosettasciio_meets_the_bound_the_readers_need():
+    """RosettaSciIO < 0.15 reads Velox EMD pixels as float64 (the file's int16 is lost).
+
+    pyproject.toml bounds it; an environment resolved below the bound (e.g. by an extra
+    that pins zarr) must fail here rather than silently change what ``read`` reports.
+    """
+    import importlib.metadata
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    bounds = set(re.findall(r'"rosettasciio\[[a-z0-9]+\]>=([0-9.]+)"', text))
+    assert bounds == {"0.15"}, bounds
+    installed = importlib.metadata.version("rosettasciio")
+    assert tuple(int(n) for n in installed.split(".")[:2]) >= (0, 15), installed
