@@ -153,7 +153,6 @@ def peak_rss_growth_mb(action) -> tuple[object, float]:
 
 def test_declared_huge_tiff_is_413_before_decoding(server, tmp_path):
     """A 160 KB deflate TIFF declaring 12000² px (144 Mpx > 64 Mpx) is refused without decoding it."""
-    pytest.importorskip("emrestore.io.limits", reason="checking declared sizes needs emrestore.io's read limits")
     source = write_declared_huge_tiff(tmp_path / "huge.tif")
     assert source.stat().st_size < 2_000_000
     body = source.read_bytes()
@@ -181,11 +180,12 @@ def test_pixel_limit_is_configurable_and_reported(make_server, shared):
     assert post_form(server.url, "/api/restore", files=npy_file((60, 60))).status == 200
 
 
-def test_pixel_limit_holds_without_reader_limits(make_server, shared, monkeypatch):
-    """Where emrestore.io has no ReadLimits, the image read is checked (the fallback)."""
+def test_pixel_limit_is_checked_again_on_the_image_read(make_server, shared, monkeypatch):
+    """Besides the reader's check of the declared size, the image read is checked too."""
+    from emrestore.io.limits import ReadLimits
     from emrestore.web.store import Store
 
-    monkeypatch.setattr(Store, "_limits", lambda self: None)
+    monkeypatch.setattr(Store, "_limits", lambda self: ReadLimits(max_pixels=None))
     server = make_server(max_pixels=4000)
     source = shared(DM3)
     reply = post_form(server.url, "/api/inspect", files={"file": (source.name, source.read_bytes())})
@@ -193,7 +193,7 @@ def test_pixel_limit_holds_without_reader_limits(make_server, shared, monkeypatc
 
 
 def test_read_limits_are_passed_and_limit_errors_are_413(make_server, monkeypatch):
-    limits_module = pytest.importorskip("emrestore.io.limits", reason="emrestore.io has no read limits yet")
+    import emrestore.io.limits as limits_module
     import emrestore.io
     from emrestore.errors import LimitExceededError
 

@@ -21,7 +21,6 @@ a child process that is killed after a deadline or at a memory ceiling.
 from __future__ import annotations
 
 import atexit
-import inspect
 import logging
 import re
 import secrets
@@ -40,6 +39,7 @@ from typing import Any
 from ..errors import EMRestoreError, LimitExceededError, ParameterError
 from ..image import EMImage
 from ..io.api import READ_FORMATS
+from ..io.limits import ReadLimits
 from ..io.signal import EMRestoreWarning
 from ..restoration.choose import ModelChoice, choose_model_tag
 from ..restoration.engine import Restorer
@@ -563,18 +563,9 @@ class Store:
             "(e.g. --max-pixels 16384x16384).",
         )
 
-    def _limits(self) -> Any:
-        """The :class:`~emrestore.io.limits.ReadLimits` for uploads, or None where the reader has none."""
-        try:
-            from ..io.limits import ReadLimits
-        except ImportError:  # an emrestore.io without read limits: checked after reading
-            return None
-        from ..io import read
-
-        if "limits" not in inspect.signature(read).parameters:
-            return None
-        return ReadLimits(max_pixels=self.max_pixels, timeout_s=self.read_timeout_s,
-                          max_memory_bytes=None, isolate=True)
+    def _limits(self) -> ReadLimits:
+        """The :class:`~emrestore.io.limits.ReadLimits` for uploads."""
+        return ReadLimits(max_pixels=self.max_pixels, timeout_s=self.read_timeout_s, isolate=True)
 
     def read_upload(self, path: Path, filename: str | None) -> EMImage:
         """Read an uploaded file within the server's limits.
@@ -593,9 +584,8 @@ class Store:
         from ..io import read
 
         name = safe_stem(filename) + path.suffix
-        limits = self._limits()
         try:
-            image = read(path) if limits is None else read(path, limits=limits)
+            image = read(path, limits=self._limits())
         except LimitExceededError as error:
             raise WebError(
                 413,
