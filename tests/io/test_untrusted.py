@@ -22,7 +22,6 @@ from PIL import Image
 import emrestore
 from emrestore.errors import (
     CorruptFileError,
-    EMRestoreError,
     InputNotFoundError,
     LimitExceededError,
     ParameterError,

@@ -10,17 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from webclient import get, multipart, npy_bytes, post_form, request
 
 import emrestore
-from webclient import get, multipart, post_form, request
 
 DM3 = "formats/test_STEM_image.dm3"
-
-
-def npy_bytes(data: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, data, allow_pickle=False)
-    return buffer.getvalue()
 
 
 def noisy_image(shape=(200, 300), seed=0) -> np.ndarray:

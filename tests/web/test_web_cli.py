@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from webclient import get
 
 from emrestore.cli import main
-from webclient import get
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -135,7 +135,6 @@ def test_sigterm_during_a_restoration_stops_and_cleans_up(models_dir, tmp_path):
     import io
 
     import numpy as np
-
     from webclient import post_form
 
     temp = tmp_path / "tmp"

@@ -253,7 +253,6 @@ def test_another_origin_cannot_use_the_server(browser, server, foreign_site, tmp
     import logging
 
     import numpy as np
-
     from webclient import get
 
     caplog.set_level(logging.WARNING, logger="emrestore.web")

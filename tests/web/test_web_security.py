@@ -7,7 +7,6 @@ the per-tile progress callback (the point where the server checks for cancellati
 
 from __future__ import annotations
 
-import io
 import re
 import socket
 import threading
@@ -16,18 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from webclient import get, multipart, post_form, request
+from webclient import get, multipart, npy_bytes, post_form, request
 
 DM3 = "formats/test_STEM_image.dm3"
 #: Upper bound for any wait on the server [s]; never reached unless something is broken.
 DEADLINE_S = 30
-
-
-def npy_bytes(data: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, data, allow_pickle=False)
-    return buffer.getvalue()
 
 
 def noisy_image(shape=(200, 300), seed=0) -> np.ndarray:
@@ -193,8 +185,8 @@ def test_pixel_limit_is_checked_again_on_the_image_read(make_server, shared, mon
 
 
 def test_read_limits_are_passed_and_limit_errors_are_413(make_server, monkeypatch):
-    import emrestore.io.limits as limits_module
     import emrestore.io
+    import emrestore.io.limits as limits_module
     from emrestore.errors import LimitExceededError
 
     seen = []

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+import numpy as np
 
 TIMEOUT_S = 30
 
@@ -24,6 +27,13 @@ class Reply:
     def json(self) -> Any:
         assert self.headers.get("content-type", "").startswith("application/json"), self.headers
         return json.loads(self.body)
+
+
+def npy_bytes(data: np.ndarray) -> bytes:
+    """The bytes of ``data`` saved as a ``.npy`` file (for uploads)."""
+    buffer = io.BytesIO()
+    np.save(buffer, data, allow_pickle=False)
+    return buffer.getvalue()
 
 
 def multipart(fields: dict[str, str] | None = None,

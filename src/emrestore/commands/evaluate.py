@@ -146,7 +146,9 @@ def run(args: argparse.Namespace) -> int:
                   f"low-dose {row['low_dose_psnr_mean_db']:6.2f} dB  {row['ms_median']:8.1f} ms  ({row['n']} images)")
     real = []
     if args.real is not None:
-        from .restore import expand_inputs  # readable files only, .emi preferred to its .ser
+        from .restore import (
+            expand_inputs,  # readable files only, .emi preferred to its .ser
+        )
 
         files, _ = expand_inputs([str(args.real)])
         real = [restore_real(p, args.out / "evaluation") for p in files]

@@ -42,7 +42,12 @@ def run(args: argparse.Namespace) -> int:
     from ..training.checkpoint import load_checkpoint
     from ..training.config import config_from_dict
     from ..training.export import export_onnx, save_torch_weights
-    from ..training.model_card import build_model_card, git_commit, hardware_info, write_model_card
+    from ..training.model_card import (
+        build_model_card,
+        git_commit,
+        hardware_info,
+        write_model_card,
+    )
 
     out = Path(args.output)
     if out.suffix.lower() != ".onnx":

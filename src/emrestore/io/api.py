@@ -19,8 +19,8 @@ import numpy as np
 
 from ..errors import (
     CorruptFileError,
-    EMRestoreError,
     EmptyFileError,
+    EMRestoreError,
     InputNotFoundError,
     LimitExceededError,
     NotAnImageError,

@@ -20,9 +20,9 @@ import signal
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 from multiprocessing.connection import Connection
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
