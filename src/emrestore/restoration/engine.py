@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,19 +18,25 @@ from ..image import EMImage
 from .backends import make_backend
 from .choose import ModelChoice, choose_model_tag
 from .models import ModelInfo, find_model
-from .tiling import TileGrid, make_grid, pad_to_multiple, restore_tiled
+from .tiling import TileGrid, make_grid, min_tile, needed_overlap, pad_to_multiple, restore_tiled, window_margin
 
 logger = logging.getLogger("emrestore")
 
 #: Default tile edge [px]: bounded memory (≈ 0.6 GiB for the `fast` CGRDN), few overlaps
 #: (a 1024² frame is one pass: 1.2× faster than 512-px tiles, see docs/restore.md).
 DEFAULT_TILE = 1024
-#: Default overlap between tiles [px].
+#: Overlap between tiles [px] for a model whose receptive field is unknown (a card without
+#: ``receptive_field_px`` or generator config). Models with a known one get
+#: :func:`~emrestore.restoration.tiling.needed_overlap` of it (shipped: 104–144 px).
 DEFAULT_OVERLAP = 64
 #: Default number of tiles per network call.
 DEFAULT_BATCH = 2
 #: Smallest standard deviation used to normalise an image (flat images).
 MIN_STD = 1e-6
+
+
+class TilingWarning(UserWarning):
+    """Tiling settings that were changed, or that make tiles differ from a whole-frame pass."""
 
 
 def _torch_loader(info: ModelInfo):
@@ -50,13 +57,20 @@ class Restorer:
 
     Parameters
     ----------
-    model : str or Path
-        A shipped model tag (``"hrstem"``, ...) or the path of an ``.onnx`` model.
+    model : str, Path or ModelInfo
+        A shipped model tag (``"hrstem"``, ...), the path of an ``.onnx`` model, or a
+        :class:`ModelInfo` (a model whose card is not on disk yet).
     tile : int, optional
-        Tile edge [px]; images no larger than this are restored whole. Default 512.
+        Tile edge [px]; images no larger than this are restored whole. Default 1024.
         ``0`` restores every image whole (needs memory for the whole image's activations).
+        Rounded down to the model's grid; a tile that cannot hold two overlaps is enlarged
+        to :func:`~emrestore.restoration.tiling.min_tile` with a :class:`TilingWarning`.
     overlap : int, optional
-        Overlap between tiles [px] (default 64).
+        Overlap between tiles [px]. Default: what the model's receptive field needs
+        (:attr:`needed_overlap`: two margins of ``receptive_field_px`` from its card plus a
+        16-px blend; 144 px for the shipped STEM models), so that tiled and whole-frame
+        results agree within 0.1 % of the image's std; 64 px for a model whose receptive
+        field is unknown. A smaller explicit overlap is used, with a :class:`TilingWarning`.
     batch_size : int, optional
         Tiles per network call (default 2).
     backend : {"onnx", "torch"}, optional
@@ -67,18 +81,25 @@ class Restorer:
         Show a progress bar over tiles.
     """
 
-    def __init__(self, model: str | Path, *, tile: int | None = None, overlap: int | None = None,
+    def __init__(self, model: str | Path | ModelInfo, *, tile: int | None = None, overlap: int | None = None,
                  batch_size: int | None = None, backend: str | None = None,
                  device: str | None = None, progress: bool = True) -> None:
-        self.info = find_model(model)
+        self.info = model if isinstance(model, ModelInfo) else find_model(model)
         self.tile = DEFAULT_TILE if tile is None else int(tile)
-        self.overlap = DEFAULT_OVERLAP if overlap is None else int(overlap)
         self.batch_size = DEFAULT_BATCH if batch_size is None else int(batch_size)
-        if self.tile < 0 or self.batch_size < 1:
+        if self.tile < 0 or self.batch_size < 1 or (overlap is not None and int(overlap) < 0):
             raise ParameterError(
-                f"tile must be ≥ 0 and batch_size ≥ 1 (got tile={tile}, batch_size={batch_size}).",
-                "Use e.g. tile=512, batch_size=2 (tile=0 restores the whole image at once).",
+                f"tile and overlap must be ≥ 0 and batch_size ≥ 1 (got tile={tile}, overlap={overlap}, "
+                f"batch_size={batch_size}).",
+                "Use e.g. tile=1024, batch_size=2 and no overlap (the model's own); tile=0 restores "
+                "the whole image at once.",
             )
+        #: Context [px] the model needs beyond each output pixel (None: unknown).
+        self.context = self.info.receptive_field_px
+        self.overlap = self.needed_overlap if overlap is None else int(overlap)
+        #: Band [px] at each interior tile edge that gets (almost) no weight.
+        self.margin = window_margin(self.overlap, self.context)
+        self._check_tiling(overlap)
         self.backend_name = backend or "onnx"
         self.device = device or "cpu"
         self.progress = progress
@@ -86,6 +107,58 @@ class Restorer:
                                 torch_loader=_torch_loader(self.info))
         self.takes_stats = bool(getattr(self.run, "takes_stats", False))
         self.clip_percent = self.info.input_clip_percent  # checked now: a bad card fails at load
+
+    @property
+    def needed_overlap(self) -> int:
+        """Overlap [px] this model needs for tiles to agree with a whole-frame pass.
+
+        :func:`~emrestore.restoration.tiling.needed_overlap` of the card's
+        ``receptive_field_px``; :data:`DEFAULT_OVERLAP` when the receptive field is unknown.
+        """
+        if self.context is None:
+            return DEFAULT_OVERLAP
+        return needed_overlap(self.context, self.info.size_multiple)
+
+    @property
+    def min_tile(self) -> int:
+        """Smallest tile edge [px] accepted with this overlap (larger requests are kept)."""
+        return min_tile(self.overlap, self.info.size_multiple)
+
+    def _check_tiling(self, requested_overlap: int | None) -> None:
+        """Warn about an overlap below the model's need; round the tile to the grid and
+        enlarge a tile too small for two overlaps."""
+        multiple = self.info.size_multiple
+        if self.tile == 0:
+            return
+        if requested_overlap is not None and self.context is not None and self.overlap < self.needed_overlap:
+            expected = self._expected_error(self.margin)
+            warnings.warn(
+                f"Overlap {self.overlap} px is below the {self.needed_overlap} px that model {self.info.name} "
+                f"needs (its receptive field: {self.context} px of context at each tile edge): tiled "
+                f"results may differ from a whole-image pass near tile edges"
+                + (f" (by up to about {100 * expected:.2g} % of the image's std)" if expected else "")
+                + ". Leave the overlap unset to use the model's own.",
+                TilingWarning, stacklevel=3)
+        tile = max(multiple, (self.tile // multiple) * multiple)
+        smallest = self.min_tile
+        if tile < smallest:
+            warnings.warn(
+                f"Tile {self.tile} px is too small for the {self.overlap}-px overlap of model {self.info.name} "
+                f"(a tile must hold more than two overlaps); using {smallest}-px tiles. Pass tile ≥ "
+                f"{smallest} (≥ {4 * self.overlap // multiple * multiple} wastes less work), or tile=0 to "
+                f"restore whole images.",
+                TilingWarning, stacklevel=3)
+            tile = smallest
+        self.tile = tile
+
+    def _expected_error(self, context: int) -> float | None:
+        """Largest tile-vs-whole difference [fraction of std] the card measured with
+        ``context`` px of context (the nearest measured distance below), if recorded."""
+        table = (self.info.card.get("receptive_field") or {}).get("max_error_of_std_beyond_px")
+        if not isinstance(table, dict):
+            return None
+        below = [(int(d), float(e)) for d, e in table.items() if str(d).isdigit() and int(d) <= context]
+        return max(below)[1] if below else None
 
     # ------------------------------------------------------------------ core
     def _plan(self, height: int, width: int) -> tuple[int, int, TileGrid]:
@@ -95,7 +168,30 @@ class Restorer:
         padded_w = max(-(-width // multiple) * multiple, 4 * multiple)
         tile = self.tile or max(padded_h, padded_w)
         tile = max(multiple, (tile // multiple) * multiple)
-        return padded_h, padded_w, make_grid(padded_h, padded_w, tile, self.overlap, multiple)
+        grid = make_grid(padded_h, padded_w, tile, self.overlap, multiple, margin=self.margin)
+        return padded_h, padded_w, grid
+
+    def normalisation(self, image: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """The frame as the network gets it, and the whole frame's mean and std.
+
+        Models with ``input_clip_percent`` get the frame clipped to its percentiles first;
+        mean and std are those of the (clipped) whole frame, shared by all its tiles.
+        """
+        data = clip_percentiles(np.asarray(image, dtype=np.float32), self.clip_percent)
+        mean = float(data.mean(dtype=np.float64))
+        std = max(float(data.std(dtype=np.float64)), MIN_STD)
+        return data, mean, std
+
+    def predictor(self, mean: float, std: float) -> Callable[[np.ndarray], np.ndarray]:
+        """The network as a function of a (B, 1, h, w) batch, normalised with (mean, std)."""
+        if not self.takes_stats:
+            return self.run
+        stats = np.array([[mean, std]], dtype=np.float32)
+
+        def predict(batch: np.ndarray) -> np.ndarray:
+            return self.run(batch, np.repeat(stats, len(batch), axis=0))
+
+        return predict
 
     def tile_count(self, shape: tuple[int, ...]) -> int:
         """Number of tiles the network runs for data of ``shape`` ((H, W) or (N, H, W))."""
@@ -121,19 +217,11 @@ class Restorer:
         if data.ndim != 2:
             raise NotAnImageError(f"restore_array needs a 2-D image, got shape {data.shape}.",
                                   "Pass one frame, or use restore() for series.")
-        data = clip_percentiles(data, self.clip_percent)
-        mean = float(data.mean(dtype=np.float64))
-        std = max(float(data.std(dtype=np.float64)), MIN_STD)
+        data, mean, std = self.normalisation(data)
         _, _, grid = self._plan(*data.shape)
         padded, (height, width) = pad_to_multiple(data, self.info.size_multiple,
                                                   minimum=4 * self.info.size_multiple)
-        stats = np.array([[mean, std]], dtype=np.float32)
-
-        if self.takes_stats:
-            def predict(batch: np.ndarray) -> np.ndarray:
-                return self.run(batch, np.repeat(stats, len(batch), axis=0))
-        else:
-            predict = self.run
+        predict = self.predictor(mean, std)
 
         n_tiles = len(grid.positions())
         bar = tqdm(total=n_tiles, desc="tiles", unit="tile", leave=False,
@@ -173,6 +261,7 @@ class Restorer:
             "device": self.device,
             "tile_px": self.tile,
             "overlap_px": self.overlap,
+            "receptive_field_px": self.context,
             "batch_size": self.batch_size,
             "emrestore_version": __version__,
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

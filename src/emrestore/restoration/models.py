@@ -63,6 +63,37 @@ class ModelInfo:
         return float(value)
 
     @property
+    def theoretical_receptive_px(self) -> int | None:
+        """Theoretical receptive radius [px] from the card's generator config (None: unknown)."""
+        config = (self.card.get("generator") or {}).get("config")
+        if not isinstance(config, dict):
+            return None
+        from .receptive import theoretical_radius
+
+        try:
+            return theoretical_radius(config)
+        except (EMRestoreError, TypeError, ValueError):
+            return None
+
+    @property
+    def receptive_field_px(self) -> int | None:
+        """Context [px] a tile needs beyond each output pixel to agree with the whole frame.
+
+        The card's measured ``receptive_field_px`` (within ``receptive_field.tolerance_of_std``
+        of the frame's std); for a card written before it was measured, the theoretical radius
+        of its generator config (exact, but larger); None for a model of unknown architecture.
+        """
+        value = self.card.get("receptive_field_px")
+        if value is None:
+            return self.theoretical_receptive_px
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ParameterError(
+                f"The model card of {self.name} has receptive_field_px={value!r}, not an integer ≥ 0.",
+                "Re-export the model with `emrestore export`, or fix the value in its .json card.",
+            )
+        return value
+
+    @property
     def torch_path(self) -> Path:
         """Where PyTorch weights for this model would be (``<stem>.pt``)."""
         return self.onnx_path.with_suffix(".pt")
@@ -85,6 +116,7 @@ class ModelInfo:
             "config": card.get("config_name") or (card.get("config") or {}).get("name"),
             "parameters": card.get("parameters"),
             "pixel_size_nm": card.get("pixel_size_nm"),
+            "receptive_field_px": card.get("receptive_field_px"),
             "validation": card.get("validation"),
             "file": str(self.onnx_path),
             "size_mb": round(self.onnx_path.stat().st_size / 1e6, 2),

@@ -4,6 +4,12 @@ An image is padded to a size the network accepts, cut into overlapping square ti
 restored tile by tile (in batches), and put back together with a separable window that
 falls smoothly to (almost) zero across each overlap. Each output pixel is the
 window-weighted mean of the tiles that cover it, so no seam appears where tiles meet.
+
+How much overlap is enough follows from the network's receptive field: a tile's output
+within ``context`` px of an interior edge differs from the whole-frame output, so those
+pixels get (almost) no weight — the window's *margin* — and the neighbour must cover them
+with its own full context. Two margins plus a short blend make the overlap:
+:func:`needed_overlap` = 2 · context + :data:`BLEND_PX`, on the network's grid.
 """
 
 from __future__ import annotations
@@ -84,20 +90,72 @@ def axis_tiles(length: int, tile: int, overlap: int, multiple: int = 1) -> tuple
         count += 1
 
 
-def ramp_1d(length: int, overlap: int, *, start_ramp: bool = True, end_ramp: bool = True) -> np.ndarray:
+#: Width [px] of the raised-cosine hand-over between two tiles, beyond both margins. The
+#: margins already make each tile agree with the whole frame; the blend only smooths what
+#: is left (≤ the receptive-field tolerance), so it can be short.
+BLEND_PX = 16
+
+
+def needed_overlap(context: int, multiple: int = 1) -> int:
+    """Overlap [px] that gives every blended pixel ``context`` px of context in its tiles.
+
+    Each tile ignores a margin of ``context`` px at an interior edge and the neighbour
+    takes over across :data:`BLEND_PX` px: 2 · context + BLEND_PX, rounded up to
+    ``multiple`` (tile positions sit on the network's grid).
+    """
+    return -(-(2 * int(context) + BLEND_PX) // multiple) * multiple
+
+
+def window_margin(overlap: int, context: int | None) -> int:
+    """Margin [px] of the blending window for ``overlap`` and a network needing ``context`` px.
+
+    ``context`` if the overlap has room for two margins and the blend; otherwise as large
+    as a blend of ``min(BLEND_PX, overlap)`` px leaves room for. Without a known context
+    (``None``), a quarter of the overlap (the window used before models recorded one).
+    """
+    if context is None:
+        return overlap // 4
+    blend = min(BLEND_PX, overlap)
+    return max(0, min(int(context), (overlap - blend) // 2))
+
+
+def min_tile(overlap: int, multiple: int = 1) -> int:
+    """Smallest tile edge [px] that can hold two overlaps: more than 2 · ``overlap``, on the grid.
+
+    At this size a tile contributes only a few pixels of its own beyond the overlaps; tiles
+    of 3–4 overlaps or more are where tiling stays cheap (see docs/restore.md).
+    """
+    return (2 * int(overlap) // multiple + 1) * multiple
+
+
+def ramp_1d(length: int, overlap: int, *, start_ramp: bool = True, end_ramp: bool = True,
+            margin: int | None = None) -> np.ndarray:
     """1-D blending weights for a tile edge of ``length`` px overlapping ``overlap`` px.
 
-    Over the overlap, the outer quarter is (almost) ignored — a network's output near
-    a tile's edge is spoiled by the missing context — then a raised cosine rises to 1
-    across the middle half. The ramps of two neighbouring tiles mirror each other, so
-    their weights add to 1 and every pixel gets the output of a tile that saw its
-    full context. An edge that lies on the image border gets no ramp
+    Over the overlap, the outer ``margin`` px are (almost) ignored — a network's output
+    near a tile's edge is spoiled by the missing context — then a raised cosine rises to 1
+    across the remaining ``overlap − 2 · margin`` px, which the neighbour's margin leaves
+    to this tile. The ramps of two neighbouring tiles mirror each other, so their weights
+    add to 1 and every pixel gets the output of tiles that saw at least ``margin`` px of
+    context. An edge that lies on the image border gets no ramp
     (``start_ramp``/``end_ramp`` False): there the tile is the only one with full
     context. Weights never reach zero (minimum 1e-8).
+
+    Parameters
+    ----------
+    length : int
+        Tile edge [px].
+    overlap : int
+        Overlap with each neighbour [px].
+    start_ramp, end_ramp : bool
+        Ramp the first / last ``overlap`` px.
+    margin : int, optional
+        Ignored band at each ramped edge [px], at most ``overlap // 2``; default
+        ``overlap // 4`` (see :func:`window_margin`).
     """
     weights = np.ones(length, dtype=np.float64)
     if overlap > 0:
-        margin = overlap // 4
+        margin = overlap // 4 if margin is None else min(max(int(margin), 0), overlap // 2)
         d = np.arange(overlap, dtype=np.float64)
         ramp = 0.5 - 0.5 * np.cos(np.pi * np.clip((d - margin + 0.5) / max(overlap - 2 * margin, 1), 0, 1))
         if start_ramp:
@@ -121,6 +179,9 @@ class TileGrid:
         Smallest overlap between neighbouring tiles [px].
     multiple : int
         Tile sides are multiples of this [px] (what the network needs).
+    margin : int, optional
+        Band [px] at each interior tile edge that gets (almost) no weight (see
+        :func:`ramp_1d`); default a quarter of the overlap.
     """
 
     height: int
@@ -128,6 +189,7 @@ class TileGrid:
     tile: int
     overlap: int
     multiple: int = 1
+    margin: int | None = None
 
     @property
     def rows(self) -> tuple[int, list[int]]:
@@ -152,13 +214,14 @@ class TileGrid:
     def window(self, row: int, col: int) -> np.ndarray:
         """Blending weights (tile_h, tile_w) for the tile whose corner is at (row, col)."""
         wy = ramp_1d(self.tile_h, self.overlap, start_ramp=row > 0,
-                     end_ramp=row + self.tile_h < self.height)
+                     end_ramp=row + self.tile_h < self.height, margin=self.margin)
         wx = ramp_1d(self.tile_w, self.overlap, start_ramp=col > 0,
-                     end_ramp=col + self.tile_w < self.width)
+                     end_ramp=col + self.tile_w < self.width, margin=self.margin)
         return np.outer(wy, wx)
 
 
-def make_grid(height: int, width: int, tile: int, overlap: int, multiple: int) -> TileGrid:
+def make_grid(height: int, width: int, tile: int, overlap: int, multiple: int,
+              margin: int | None = None) -> TileGrid:
     """Validate tiling parameters and build the grid for a padded (height, width) image."""
     if tile < multiple or tile % multiple:
         raise ParameterError(
@@ -170,7 +233,7 @@ def make_grid(height: int, width: int, tile: int, overlap: int, multiple: int) -
             f"Overlap {overlap} px must be ≥ 0 and less than half the tile ({tile} px).",
             "Use a smaller overlap or a larger tile.",
         )
-    return TileGrid(height=height, width=width, tile=tile, overlap=overlap, multiple=multiple)
+    return TileGrid(height=height, width=width, tile=tile, overlap=overlap, multiple=multiple, margin=margin)
 
 
 def iterate_batches(positions: list[tuple[int, int]], batch_size: int) -> Iterator[list[tuple[int, int]]]:

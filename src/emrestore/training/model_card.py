@@ -4,7 +4,11 @@ Fields
 ------
 ``format`` ("emrestore-model-card/1"), ``name``, ``tag``, ``modality``, ``config_name``,
 ``parameters``, ``size_multiple`` (the body's down-sampling factor; the graph pads any size
-itself, tilers may pad to it), ``pixel_size_nm`` (null: not fixed by training), ``created_utc``,
+itself, tilers may pad to it), ``receptive_field_px`` (context a tile needs beyond each output
+pixel to agree with a whole-frame pass within ``receptive_field.tolerance_of_std`` of the
+frame's std; the restore engine's overlap follows from it) and ``receptive_field`` (how it was
+measured: theoretical radius, error against context, probe frames; see
+:mod:`emrestore.restoration.receptive`), ``pixel_size_nm`` (null: not fixed by training), ``created_utc``,
 ``emrestore_version``, ``torch_version``, ``generator`` (config, ``parameters``,
 ``gflop_per_256x256``), ``io`` (input/output contract), ``training`` (full ``config``,
 ``seed``, ``steps``, ``pairs_seen``, ``wall_time_s``, ``world_size``, ``git_commit``,
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -27,6 +32,8 @@ from typing import Any
 __all__ = ["cpu_model", "git_commit", "hardware_info", "write_model_card", "MODEL_CARD_FORMAT"]
 
 MODEL_CARD_FORMAT = "emrestore-model-card/1"
+
+logger = logging.getLogger("emrestore")
 
 
 def git_commit(start: str | Path | None = None) -> dict[str, Any]:
@@ -96,6 +103,8 @@ def build_model_card(
     onnx: dict[str, Any] | None,
     hardware: dict[str, Any],
     git: dict[str, Any],
+    *,
+    receptive_field: bool = True,
 ) -> dict[str, Any]:
     """Assemble a model card from a training config (dict), progress and results.
 
@@ -111,6 +120,11 @@ def build_model_card(
         What :func:`emrestore.training.export_onnx` returned (``path`` is stored relative).
     hardware, git : dict
         :func:`hardware_info` and :func:`git_commit`.
+    receptive_field : bool
+        Measure the exported model's effective receptive field
+        (:func:`emrestore.restoration.receptive.card_fields`: seconds for the shipped sizes on
+        a CPU, a few minutes for `paper`) and record it; without an ONNX file, or if the
+        measurement fails, the theoretical radius is recorded instead (exact, larger).
     """
     import torch
 
@@ -124,7 +138,7 @@ def build_model_card(
     if onnx is not None:
         onnx_entry = dict(onnx)
         onnx_entry["file"] = Path(onnx_entry.pop("path")).name
-    return {
+    card = {
         "name": f"emrestore-{tag}-{gen.name}",
         "tag": tag,
         "modality": config["data"].get("modality") or tag[2:],
@@ -164,6 +178,36 @@ def build_model_card(
         "validation": validation,
         "onnx": onnx_entry,
     }
+    return _with_receptive_field(card, onnx.get("path") if onnx is not None and receptive_field else None)
+
+
+def _with_receptive_field(card: dict[str, Any], onnx_path: str | None) -> dict[str, Any]:
+    """``card`` with ``receptive_field_px`` and ``receptive_field`` after ``size_multiple``."""
+    from ..restoration.receptive import theoretical_radius
+
+    theoretical = theoretical_radius(card["generator"]["config"])
+    fields: dict[str, Any] = {
+        "receptive_field_px": theoretical,
+        "receptive_field": {
+            "description": ("receptive_field_px: context [px] a tile needs beyond each output pixel; "
+                            "here the theoretical radius (not measured), which makes tiles exact"),
+            "theoretical_px": theoretical,
+        },
+    }
+    if onnx_path is not None:
+        try:
+            from ..restoration.receptive import card_fields
+
+            fields = card_fields(onnx_path, card)
+        except Exception as error:  # noqa: BLE001 - a failed measurement must not lose the export
+            logger.warning("could not measure the receptive field of %s (%s); recording the theoretical "
+                           "radius %d px", onnx_path, error, theoretical)
+    ordered: dict[str, Any] = {}
+    for key, value in card.items():
+        ordered[key] = value
+        if key == "size_multiple":
+            ordered.update(fields)
+    return ordered
 
 
 def training_data(config: dict[str, Any]) -> dict[str, Any]:
