@@ -45,8 +45,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                              "name ending in .tif/.tiff/.hspy/.png/.npy")
     parser.add_argument("--model", help="model tag (hrstem, hrtem, hrsem, lrstem, lrtem, lrsem) or .onnx "
                         "path (default: chosen from each file's modality and pixel size)")
-    parser.add_argument("--tile", type=int, help="tile size in px (default 1024; 0 = whole image)")
-    parser.add_argument("--overlap", type=int, help="tile overlap in px (default 64)")
+    parser.add_argument("--tile", type=int, help="tile size in px (default 1024; 0 = whole image; tiles smaller than two "
+                        "overlaps are enlarged, e.g. to 292 px for hrstem)")
+    parser.add_argument("--overlap", type=int, help="tile overlap in px (default: from the model's receptive field, 104-144 px for "
+                        "the shipped models; smaller values are warned about)")
     parser.add_argument("--batch-size", type=int, help="tiles per network call (default 2)")
     parser.add_argument("--backend", choices=("onnx", "torch"), help="inference backend (default onnx)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="device (default cpu)")

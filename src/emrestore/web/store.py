@@ -69,8 +69,8 @@ DEFAULT_READ_TIMEOUT_S = 120.0
 DEFAULT_MAX_QUEUE = 8
 #: Restorers (model + tile size, each an inference session) kept loaded.
 RESTORER_CACHE_SIZE = 4
-#: Tile sizes a client may ask for [px] (besides 0 = whole image). Tiles overlap by 64 px,
-#: which must stay below half a tile.
+#: Tile sizes a client may ask for [px] (besides 0 = whole image). The engine enlarges a
+#: tile that cannot hold two of its model's overlaps (292 px for hrstem) and says so.
 MIN_TILE_PX = 160
 MAX_TILE_PX = 8192
 #: Job states in which a job still needs (or holds) a worker.
