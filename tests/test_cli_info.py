@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from emrestore.cli import main
@@ -146,3 +147,18 @@ def test_ctrl_c_stops_info_while_a_parser_hangs(shared, tmp_path):
         process.kill()
     assert process.returncode == 130, err
     assert "interrupted" in err
+
+
+def test_info_noise_json_and_text(tmp_path, capsys):
+    """``info --noise`` adds the noise model (JSON key ``noise``, one extra text line)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:128, 0:128] / 128
+    path = tmp_path / "poisson.npy"
+    np.save(path, (3.0 * rng.poisson(20.0 * (0.5 + xx + 0.5 * yy)) + 100.0).astype(np.float32))
+    assert main(["info", str(path), "--noise", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["noise"]["gain"] == pytest.approx(3.0, rel=0.15) and "gain_err" in record["noise"]
+    assert main(["info", str(path), "--noise"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and "noise: gain" in out[1]
+    assert main(["info", str(path)]) == 0 and "noise:" not in capsys.readouterr().out

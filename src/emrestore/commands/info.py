@@ -1,4 +1,5 @@
-"""``emrestore info FILE... [--json]``: shape, dtype, calibration, modality, frames."""
+"""``emrestore info FILE... [--json] [--noise]``: shape, dtype, calibration, modality, frames,
+and with ``--noise`` the noise model read from the (first) frame (:func:`emrestore.estimate_noise`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 
 from ..errors import EMRestoreError
 from ..io import read
+from ..noise_estimate import estimate_noise
 from .read_options import add_read_limit_arguments, read_limits
 
 
@@ -19,6 +21,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="files to describe")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file")
+    parser.add_argument("--noise", action="store_true",
+                        help="also estimate the noise model of the first frame: gain, offset, read noise, "
+                             "outlier density, row jitter for STEM/SEM (JSON key 'noise')")
     add_read_limit_arguments(parser)
     parser.set_defaults(func=run)
     return parser
@@ -36,6 +41,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"emrestore info: error: {path}: {error}", file=sys.stderr)
             continue
         summary = {"file": path, **image.summary()}
+        noise_line = None
+        if args.noise:
+            try:
+                estimate = estimate_noise(image)
+            except EMRestoreError as error:
+                summary["noise"] = {"error": str(error)}
+                noise_line = f"  noise: not estimated: {error}"
+            else:
+                summary["noise"] = estimate.to_dict()
+                noise_line = "  " + estimate.summary()
         if args.json:
             records.append(summary)
         else:
@@ -49,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{path}: {shape} {summary['dtype']}, {calibration}, "
                 f"modality {image.modality or 'unknown'}, {image.frames} frame(s)"
             )
+            if noise_line is not None:
+                print(noise_line)
     if args.json:
         print(json.dumps(records[0] if len(records) == 1 and len(args.files) == 1 else records, indent=2))
     return 2 if failures else 0
