@@ -534,7 +534,7 @@ def estimate_noise(image: Any, *, modality: str | None = None, offset: float | N
             lo, hi = np.nanpercentile(dboot, [15.87, 84.13])
             dose_err = float((hi - lo) / 2)
         if r2 < 0:
-            notes.append(f"read² − gain·offset + gain·offset = {r2:.3g} ADU² < 0: read noise set to 0")
+            notes.append(f"read² = intercept + gain·offset = {r2:.3g} ADU² < 0: read noise set to 0")
     if gain <= 0:
         notes.append("the patch variance does not grow with the mean: no shot noise visible "
                      "(processed, display-stretched or near-noiseless frame?)")
