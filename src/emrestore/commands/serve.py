@@ -75,11 +75,13 @@ def run(args: argparse.Namespace) -> int:
         ) from error
 
     def terminate(signum: int, frame: Any) -> None:  # service managers and `kill` send SIGTERM
-        raise KeyboardInterrupt  # stop as on Ctrl+C
+        if server is None:
+            raise KeyboardInterrupt  # still starting: stop as on Ctrl+C
+        server.request_stop()  # serving: end the loop (an exception raised here could be lost)
 
     # installed before the server makes its temporary folder, so that no SIGTERM leaves it behind
-    previous = signal.signal(signal.SIGTERM, terminate)
     server = None
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
         server = WebServer(args.host, args.port, models_dir=args.models_dir, max_upload_mb=args.max_upload_mb,
                            keep_minutes=args.keep_minutes, workers=args.workers,

@@ -237,8 +237,18 @@ class WebServer:
         return self
 
     def serve_forever(self) -> None:
-        """Serve in this thread until interrupted (Ctrl+C)."""
+        """Serve in this thread until interrupted (Ctrl+C) or :meth:`request_stop`."""
         self._server.serve_forever(poll_interval=0.5)
+
+    def request_stop(self) -> None:
+        """Make :meth:`serve_forever` return soon; safe to call from a signal handler.
+
+        Raising from a signal handler can be lost: when the signal lands while the main
+        thread runs a finaliser, Python prints the exception and carries on serving. This
+        asks the serving loop to end instead (from a helper thread, as socketserver
+        requires).
+        """
+        threading.Thread(target=self._server.shutdown, name="emrestore-web-stop", daemon=True).start()
 
     def stop(self) -> None:
         """Stop serving, cancel the restorations and delete the temporary files.
