@@ -5,8 +5,13 @@ Each sub-command lives in its own module under :mod:`emrestore.commands` and exp
 can cause (:class:`~emrestore.errors.EMRestoreError`) are printed on one line and the
 command exits with status 2; no traceback is shown.
 
+Every sub-command accepts ``-q/--quiet`` and ``-v/--verbose``
+(:mod:`emrestore.commands.common_options`, added here, not by each command).
+
 Exit status: 0 done, 2 an error (or, for ``restore``, any file failed), 130 interrupted by
-Ctrl-C (SIGINT), 143 stopped by SIGTERM. SIGTERM is handled like SIGINT: it raises
+Ctrl-C (SIGINT), 143 stopped by SIGTERM, 141 (128 + SIGPIPE, as a shell reports a process killed
+by SIGPIPE) when stdout was closed early, e.g. ``emrestore models --json | head -1``: the rest
+of the output is discarded silently, without a traceback. SIGTERM is handled like SIGINT: it raises
 :class:`Terminated` (a ``KeyboardInterrupt``) so every temporary output is removed on the way out.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -22,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from types import FrameType
 
 from . import __version__
+from .commands.common_options import add_output_options, output_options
 from .errors import EMRestoreError
 
 #: Sub-command modules, in the order ``emrestore --help`` lists them.
@@ -49,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"emrestore.commands.{name}")
-        module.add_parser(subparsers)
+        add_output_options(module.add_parser(subparsers))
     return parser
 
 
@@ -74,6 +81,20 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
+#: Exit status when stdout was closed before everything was written (128 + SIGPIPE).
+BROKEN_PIPE_STATUS = 128 + 13
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device, so that the final flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (e.g. captured)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
@@ -85,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 done, 2 an error, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+        0 done, 2 an error, 130 interrupted (SIGINT), 143 terminated (SIGTERM), 141 stdout
+        closed early (broken pipe).
     """
     command = "emrestore"
     try:
@@ -97,10 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
             command = f"emrestore {args.command}"
             try:
-                status = args.func(args)
+                with output_options(args):
+                    status = args.func(args)
             except EMRestoreError as error:
                 print(f"{command}: error: {error}", file=sys.stderr)
                 return 2
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
+    except BrokenPipeError:
+        _discard_stdout()
+        return BROKEN_PIPE_STATUS
     except Terminated:
         print(f"{command}: stopped by SIGTERM.", file=sys.stderr)
         return 128 + int(signal.SIGTERM)

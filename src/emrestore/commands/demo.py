@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..evaluation.metrics import psnr
+from .common_options import is_quiet
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -101,6 +102,6 @@ def run(args: argparse.Namespace) -> int:
     for path in written:
         print(path)
     print("PSNR against the noise-free truth: " + ", ".join(f"{k} {v:.2f} dB" for k, v in scores.items()))
-    if note:
+    if note and not is_quiet(args):
         print("No restoration model is shipped yet: the demo ran simulation and degradation only.")
     return 0

@@ -15,6 +15,8 @@ import argparse
 import os
 from pathlib import Path
 
+from .common_options import progress_enabled
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -43,7 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="skip the atomic-column precision of hrstem (about 3 min on 2 cores)")
     parser.add_argument("--cache", type=Path, metavar="DIR",
                         help="cache for evaluation sets and baseline scores (default ~/.cache/emrestore/evaluation)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    # -q/--quiet (no progress bars) and -v/--verbose: common_options, added by emrestore.cli
     parser.set_defaults(func=run)
     return parser
 
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     if args.real_only and not args.real_series:
         raise ParameterError("--real-only needs --real-series DIR.", "Add --real-series DIR, or drop --real-only.")
     cache = _cache_dir(args.cache)
-    progress = not args.quiet
+    progress = progress_enabled(args)
     evaluations = []
     real_data = None
     if args.real_series:

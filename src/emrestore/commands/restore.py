@@ -6,6 +6,10 @@ output. Within one run two inputs never share an output: ``a.dm3`` gets ``a_rest
 a later ``a.dm4`` or ``a.tif`` in the same run gets ``a.dm4_restored.tif`` / ``a.tif_restored.tif``
 (the input's full name), and an input whose both names are taken is refused. A file that fails
 (bad input, an OS error, out of memory) is reported on one line and the others go on.
+
+With ``--json`` stdout carries one JSON object per input (JSON Lines, :func:`json_record`) instead
+of the ``SOURCE -> OUTPUT`` lines; errors are *also* still printed on one line on stderr, so a
+script reads stdout and a person watching sees the failures. ``-q`` drops the progress bars.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import errno
 import glob
+import json
 import os
 import stat
 import sys
@@ -22,6 +27,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..errors import EMRestoreError, OutputExistsError, OutputWriteError, ParameterError
+from .common_options import progress_enabled
 from .read_options import add_read_limit_arguments, read_limits
 
 OUTPUT_FORMATS = ("tif", "hspy", "png")
@@ -55,6 +61,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--format", choices=OUTPUT_FORMATS, default="tif",
                         help="output format (default tif: float32, calibrated)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object per input on stdout (JSON Lines): source, output, status "
+                             "(restored/failed), error, model, model_choice, tile_px, overlap_px; errors also "
+                             "go to stderr as usual")
     add_read_limit_arguments(parser)
     parser.set_defaults(func=run)
     return parser
@@ -266,6 +276,41 @@ def plan_outputs(files: list[Path], outdir: Path | None, single: Path | None, fm
     return jobs
 
 
+def json_record(source: Path | str, output: Path | None, error: BaseException | str | None = None,
+                info: dict | None = None) -> str:
+    """One ``--json`` line: what happened to one input.
+
+    Parameters
+    ----------
+    source : Path or str
+        The input (or the pattern that matched nothing).
+    output : Path or None
+        The file written (None when it failed).
+    error : exception or str, optional
+        Why it failed; None when restored.
+    info : dict, optional
+        The result's ``metadata["restoration"]``.
+
+    Returns
+    -------
+    str
+        A JSON object on one line with the keys ``source``, ``output``, ``status``
+        (``"restored"`` or ``"failed"``), ``error``, ``model``, ``model_choice``, ``tile_px``
+        and ``overlap_px`` (None where unknown).
+    """
+    info = info or {}
+    return json.dumps({
+        "source": str(source),
+        "output": None if output is None else str(output),
+        "status": "failed" if error is not None else "restored",
+        "error": None if error is None else str(error),
+        "model": info.get("model"),
+        "model_choice": info.get("model_choice"),
+        "tile_px": info.get("tile_px"),
+        "overlap_px": info.get("overlap_px"),
+    })
+
+
 def _memory_error(source: Path, stage: str, image: object | None) -> EMRestoreError:
     shape = getattr(image, "shape", None)
     size = ""
@@ -304,9 +349,13 @@ def run(args: argparse.Namespace) -> int:
             raise ParameterError(f"-o is an empty name ({args.outdir!r}).",
                                  "Give an output folder or file name; for the current folder, give '.'.")
         outdir = Path(args.outdir).expanduser()
+    as_json = bool(getattr(args, "json", False))
     files, unmatched = expand_inputs(args.inputs)
     for pattern in unmatched:
-        print(f"emrestore restore: error: {nothing_found(pattern)}", file=sys.stderr)
+        reason = nothing_found(pattern)
+        print(f"emrestore restore: error: {reason}", file=sys.stderr)
+        if as_json:
+            print(json_record(pattern, None, reason), flush=True)
     if not files:
         return 2
     single = output_file(outdir, files)
@@ -320,8 +369,10 @@ def run(args: argparse.Namespace) -> int:
     written: set[tuple[int, int]] = set()
     failures = len(unmatched)
     jobs = plan_outputs(files, None if single else outdir, single, args.format)
-    bar = tqdm(jobs, desc="files", unit="file", disable=len(jobs) < 2, file=sys.stderr)
+    show_progress = progress_enabled(args)
+    bar = tqdm(jobs, desc="files", unit="file", disable=len(jobs) < 2 or not show_progress, file=sys.stderr)
     for job in bar:
+        line = ""  # what stdout gets for this input (written outside the try: a closed pipe is no file error)
         source, target = job.source, job.target
         stage, image = "preparing", None
         try:
@@ -345,14 +396,15 @@ def run(args: argparse.Namespace) -> int:
             restored = restoration.restore(
                 image, model=args.model, tile=args.tile, overlap=args.overlap,
                 batch_size=args.batch_size, backend=args.backend, device=args.device,
-                progress=len(jobs) < 2,
+                progress=len(jobs) < 2 and show_progress,
             )
             stage = "writing"
             written_path = io.write(restored, target, overwrite=args.overwrite)
             written.add(_identity(written_path))
             info = restored.metadata["restoration"]
             choice = info.get("model_choice", "")
-            tqdm.write(f"{source} -> {written_path}  [model {info['model']}: {choice}]", file=sys.stdout)
+            line = (json_record(source, written_path, None, info) if as_json
+                    else f"{source} -> {written_path}  [model {info['model']}: {choice}]")
         except (EMRestoreError, MemoryError, OSError) as caught:
             failures += 1
             error: BaseException = caught
@@ -364,6 +416,11 @@ def run(args: argparse.Namespace) -> int:
             text = str(error)
             where = "" if str(source) in text or source.name in text else f"{source}: "
             tqdm.write(f"emrestore restore: error: {where}{text}", file=sys.stderr)
+            if as_json:
+                line = json_record(source, None, f"{where}{text}")
+        if line:
+            tqdm.write(line, file=sys.stdout)
+            sys.stdout.flush()  # one complete record at a time for a reading script
     return 2 if failures else 0
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EMRestoreError
+from .common_options import is_quiet
 
 
 def _pixel_count(text: str) -> int:
@@ -93,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         if args.host not in ("127.0.0.1", "localhost", "::1"):
             print("warning: anyone who can reach this computer on the network can upload files to "
                   "this server.", file=sys.stderr, flush=True)
-        print("Press Ctrl+C to stop.", flush=True)
+        if not is_quiet(args):
+            print("Press Ctrl+C to stop.", flush=True)
         if args.open:
             import webbrowser
 
@@ -114,5 +116,6 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     if server is None:  # interrupted while starting
         return 130
-    print("stopped; temporary files deleted.", flush=True)
+    if not is_quiet(args):
+        print("stopped; temporary files deleted.", flush=True)
     return 0

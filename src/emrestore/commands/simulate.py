@@ -7,6 +7,7 @@ import argparse
 
 from ..datasets import TAGS
 from ..datasets.bank import render_bank
+from .common_options import progress_enabled
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -26,14 +27,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--pairs", action="store_true", help="also write degraded inputs (distortion chain)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    # -q/--quiet (no progress bar) and -v/--verbose: common_options, added by emrestore.cli
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     result = render_bank(args.tag, args.n, args.size, args.seed, args.out, workers=args.workers,
-                         pairs=args.pairs, progress=not args.quiet)
+                         pairs=args.pairs, progress=progress_enabled(args))
     print(f"{args.out}: {result['rendered']} rendered, {result['skipped']} already present "
           f"({args.tag}, {args.size}×{args.size}, seed {args.seed})")
     return 0

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from ..errors import ParameterError
+from .common_options import progress_enabled
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -50,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--bank", metavar="DIR",
                         help="train on crops of this bank of clean images (written by `emrestore simulate`)")
     parser.add_argument("--no-export", action="store_true", help="do not export ONNX + model card at the end")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (also implied by -q/--quiet)")
     parser.set_defaults(func=run)
     return parser
 
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
         precision=args.precision,
-        progress=not args.no_progress,
+        progress=not args.no_progress and progress_enabled(args),
         export=not args.no_export,
         schedule={k: v for k, v in (("pixel_steps", args.pixel_steps), ("gan_steps", args.gan_steps))
                   if v is not None},
