@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from emrestore.cli import BROKEN_PIPE_STATUS, COMMAND_MODULES, build_parser, mai
 
 sys.path.insert(0, str(Path(__file__).parent / "restoration"))
 
-from onnx_models import make_conv_model  # noqa: E402
+from onnx_models import make_conv_model
 
 
 @pytest.fixture
@@ -136,7 +137,7 @@ def _closed_pipe(*argv: str) -> subprocess.CompletedProcess:
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        return subprocess.run([sys.executable, "-m", "emrestore.cli", *argv], stdout=write_end,
+        return subprocess.run([sys.executable, "-m", "emrestore.cli", *argv], stdout=write_end, check=False,
                               stderr=subprocess.PIPE)
     finally:
         os.close(write_end)
@@ -161,8 +162,8 @@ def test_broken_pipe_head(tmp_path):
     (tmp_path / "d").mkdir()
     for i in range(40):
         _tiff(tmp_path / "d" / f"f{i:02d}.tif", shape=(8, 8))
-    command = f"{sys.executable} -m emrestore.cli info --json {tmp_path / 'd'} | head -c1"
-    result = subprocess.run(["bash", "-c", f"set -o pipefail; {command}"], capture_output=True)
+    command = f"{shlex.quote(sys.executable)} -m emrestore.cli info --json {shlex.quote(str(tmp_path / 'd'))} | head -c1"
+    result = subprocess.run(["bash", "-c", f"set -o pipefail; {command}"], capture_output=True, check=False)
     assert b"Traceback" not in result.stderr and b"BrokenPipe" not in result.stderr
     assert result.stdout == b"["
     assert result.returncode in (0, BROKEN_PIPE_STATUS)

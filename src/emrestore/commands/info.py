@@ -15,8 +15,8 @@ from pathlib import Path
 from ..errors import EMRestoreError, ParameterError
 from ..io import read
 from ..noise_estimate import estimate_noise
-from .restore import expand_inputs, nothing_found
 from .read_options import add_read_limit_arguments, read_limits
+from .restore import expand_inputs, nothing_found
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
