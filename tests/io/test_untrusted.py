@@ -281,3 +281,16 @@ def test_seeded_fuzz_run_finds_no_traceback_hang_or_crash():
     assert report.outcomes.get("ok", 0) > 0 and report.outcomes.get("clean-error", 0) > 0
     assert set(report.outcomes) <= {"ok", "clean-error", "refused-size", "watchdog-time",
                                     "watchdog-memory", "crash-contained"}
+
+
+def test_without_a_fork_server_the_read_happens_here_with_a_warning(tmp_path, monkeypatch):
+    import emrestore.io.isolation as isolation
+
+    def no_start(*args, **kwargs):
+        raise isolation.IsolationUnavailable("fork server refused")
+
+    monkeypatch.setattr(isolation, "read_isolated", no_start)
+    path = tmp_path / "frame.npy"
+    np.save(path, np.ones((8, 8), np.float32))
+    with pytest.warns(EMRestoreWarning, match="no child process could be started"):
+        assert emrestore.read(path).shape == (8, 8)

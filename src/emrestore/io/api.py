@@ -241,10 +241,16 @@ def read(path: str | Path, *, index: int | None = None, allow_nonfinite: bool = 
         raise EmptyFileError(f"{path.name} is empty (0 bytes).",
                              "The file was not written completely; copy or export it again.")
     if limits.isolate:
-        from .isolation import isolation_available, read_isolated
+        from .isolation import IsolationUnavailable, isolation_available, read_isolated
 
         if isolation_available():
-            return read_isolated(path, index=index, allow_nonfinite=allow_nonfinite, limits=limits)
+            try:
+                return read_isolated(path, index=index, allow_nonfinite=allow_nonfinite, limits=limits)
+            except IsolationUnavailable as error:
+                warnings.warn(
+                    f"Reading {path.name} in this process: no child process could be started "
+                    f"({error}), so only the declared-size limits protect against a damaged file.",
+                    EMRestoreWarning, stacklevel=2)
     try:
         with warnings.catch_warnings(), _quiet_loggers("tifffile", "rsciio", "h5py"):
             warnings.filterwarnings("ignore", category=DeprecationWarning)

@@ -62,6 +62,10 @@ def _get_context() -> Any:
 _launch_lock = threading.Lock()
 
 
+class IsolationUnavailable(RuntimeError):
+    """The reader's child process could not be started on this machine."""
+
+
 @contextlib.contextmanager
 def _without_main_module() -> Iterator[None]:
     """Start a child without re-running the caller's ``__main__``.
@@ -255,8 +259,11 @@ def read_isolated(path: Path, *, index: int | None, allow_nonfinite: bool,
                               name=f"emrestore-read:{path.name}", daemon=True)
     budget = limits.memory_budget()
     try:
-        with _without_main_module():
-            process.start()
+        try:
+            with _without_main_module():
+                process.start()
+        except OSError as error:  # no fork server here (sandbox without sockets, no /dev/shm, ...)
+            raise IsolationUnavailable(str(error)) from error
         send.close()
         timeout_s = limits.deadline_s(stored_bytes(path))
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
