@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -95,15 +94,6 @@ def test_bad_size_and_rng() -> None:
         get_renderer("lrstem")(64, 42)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("tag", TAGS)
-def test_speed_per_256_image(tag: str) -> None:
-    render = get_renderer(tag)
-    render(256, np.random.default_rng(0))
-    t0 = time.perf_counter()
-    for seed in range(20):
-        render(256, np.random.default_rng(seed))
-    assert (time.perf_counter() - t0) / 20 < 0.3
 
 
 

@@ -19,7 +19,7 @@ from webclient import get, multipart, npy_bytes, post_form, request
 
 DM3 = "formats/test_STEM_image.dm3"
 #: Upper bound for any wait on the server [s]; never reached unless something is broken.
-DEADLINE_S = 30
+DEADLINE_S = 120
 
 
 def noisy_image(shape=(200, 300), seed=0) -> np.ndarray:
