@@ -45,6 +45,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="skip the atomic-column precision of hrstem (about 3 min on 2 cores)")
     parser.add_argument("--cache", type=Path, metavar="DIR",
                         help="cache for evaluation sets and baseline scores (default ~/.cache/emrestore/evaluation)")
+    parser.add_argument("--save-results", type=Path, metavar="FILE",
+                        help="also keep everything measured in FILE (a pickle), to redraw the report later")
+    parser.add_argument("--from-results", type=Path, metavar="FILE",
+                        help="redraw evaluation.md and its figures from a --save-results FILE (no measuring)")
     # -q/--quiet (no progress bars) and -v/--verbose: common_options, added by emrestore.cli
     parser.set_defaults(func=run)
     return parser
@@ -88,8 +92,47 @@ def _check_dependencies() -> None:
                              "pip install 'emrestore[eval]' (and 'emrestore[bench]' for the BM3D baseline).")
 
 
+def save_results(path: Path, results: dict) -> None:
+    """Pickle the measured ``results`` (evaluations, real, real_data, machine, command) atomically."""
+    import pickle
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            pickle.dump(results, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError, OSError) as error:  # keep the report regardless
+        import warnings
+
+        warnings.warn(f"--save-results {path}: results not saved ({error}).", stacklevel=2)
+        tmp.unlink(missing_ok=True)
+        return
+    os.replace(tmp, path)
+
+
+def load_results(path: Path) -> dict:
+    """The results a ``--save-results`` run kept (only load files you wrote yourself: pickle)."""
+    import pickle
+
+    from ..errors import InputNotFoundError
+
+    if not path.is_file():
+        raise InputNotFoundError(f"--from-results {path} does not exist.",
+                                 "Write it first: emrestore evaluate ... --save-results FILE.")
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
+
+
 def run(args: argparse.Namespace) -> int:
     _check_dependencies()
+    if args.from_results is not None:
+        from ..evaluation import write_report
+
+        saved = load_results(args.from_results)
+        path = write_report(saved["evaluations"], saved["real"], args.out, saved["machine"],
+                            command=saved["command"], real_data=saved["real_data"], date=saved.get("date"))
+        print(path)
+        return 0
     from ..datasets.registry import TAGS
     from ..errors import InputNotFoundError, ParameterError
     from ..evaluation import evaluate_tag, validation_pairs, write_report
@@ -155,6 +198,13 @@ def run(args: argparse.Namespace) -> int:
         files, _ = expand_inputs([str(args.real)])
         real = [restore_real(p, args.out / "evaluation") for p in files]
     machine = {"cpu_model": cpu_model(), "threads": os.cpu_count(), **git_commit()}
+    if args.save_results is not None:
+        import datetime as _dt
+
+        save_results(args.save_results, {
+            "evaluations": evaluations, "real": real, "real_data": real_data, "machine": machine,
+            "command": command_line(args),
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
     path = write_report(evaluations, real, args.out, machine, command=command_line(args), real_data=real_data)
     print(path)
     return 0

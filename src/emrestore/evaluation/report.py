@@ -372,16 +372,17 @@ def _columns_section(columns: ColumnEvaluation, figures: Path, figure_subdir: st
 
 def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_dir: str | Path,
                  machine: dict[str, Any], figure_subdir: str = "evaluation", command: str = "emrestore evaluate",
-                 real_data: RealBenchmark | None = None) -> Path:
+                 real_data: RealBenchmark | None = None, date: str | None = None) -> Path:
     """Write ``evaluation.md`` (and the example figures) into ``out_dir``; returns its path.
 
     ``command`` is the command line that regenerates the report (shown in its header);
-    ``real_data`` (:func:`~emrestore.evaluation.real_data.run_real_benchmark`) leads the report.
+    ``real_data`` (:func:`~emrestore.evaluation.real_data.run_real_benchmark`) leads the report;
+    ``date``: when the numbers were measured (default now, UTC).
     """
     out = Path(out_dir)
     figures = out / figure_subdir
     figures.mkdir(parents=True, exist_ok=True)
-    date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = date or _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Evaluation",
         "",
