@@ -146,6 +146,79 @@ def _check_float32_range(wide: np.ndarray, narrow: np.ndarray) -> None:
         )
 
 
+#: Pixel sizes along y and x that differ by more than this (relative) are not square.
+SQUARE_RTOL = 1e-3
+
+
+def square_pixel_size(size: Any, unit: str | None = None) -> Any:
+    """One pixel size from a scalar or a (y, x) pair; refuse non-square pixels.
+
+    Parameters
+    ----------
+    size : float, (float, float) or None
+        Pixel size in ``unit``: one number, or the sizes along y and x.
+    unit : str, optional
+        Only for the message.
+
+    Returns
+    -------
+    float or None
+        The x size of a pair whose sizes agree within :data:`SQUARE_RTOL`; a scalar or
+        ``None`` unchanged (validated by the caller).
+
+    Raises
+    ------
+    ParameterError
+        If the two sizes differ by more than :data:`SQUARE_RTOL`.
+    """
+    if size is None or np.ndim(size) == 0:
+        return size
+    pair = np.asarray(size, dtype=float).ravel()
+    if pair.size != 2:
+        raise ParameterError(
+            f"pixel_size must be one number or a (y, x) pair, got {size!r}.",
+            "Give the pixel size in `unit`, e.g. pixel_size=0.05.",
+        )
+    check_square(float(pair[0]), float(pair[1]), unit)
+    return float(pair[1])
+
+
+def check_square(size_y: float, size_x: float, unit: str | None = None, where: str = "The image") -> None:
+    """Raise :class:`ParameterError` if the y and x pixel sizes differ by more than 0.1 %.
+
+    Parameters
+    ----------
+    size_y, size_x : float
+        Pixel size along y and x, in ``unit``.
+    unit : str, optional
+        Their unit, for the message.
+    where : str
+        What has these pixels, for the message (``"scan.tif"``, ``"The signal"``).
+    """
+    if np.isclose(size_x, size_y, rtol=SQUARE_RTOL, atol=0.0):
+        return
+    raise ParameterError(
+        f"{where} has non-square pixels ({size_y:g} {unit or ''} along y, {size_x:g} "
+        f"{unit or ''} along x, ratio {size_y / size_x:.4g}); the models are trained on "
+        "square pixels and would restore a stretched image wrongly.",
+        "Resample it to square pixels first (e.g. scipy.ndimage.zoom along one axis, or "
+        "HyperSpy's signal.rebin(scale=...)) and set the same scale on both axes.",
+    )
+
+
+def _origin(origin: Any) -> tuple[float, float]:
+    """(y, x) origin as two finite floats."""
+    try:
+        y, x = (float(v) for v in origin)
+    except (TypeError, ValueError) as error:
+        raise ParameterError(f"origin must be a (y, x) pair of numbers, got {origin!r}.",
+                             "Give the position of pixel [0, 0] in `unit`, e.g. origin=(0.0, 0.0).") from error
+    if not (np.isfinite(y) and np.isfinite(x)):
+        raise ParameterError(f"origin must be finite, got {origin!r}.",
+                             "Give the position of pixel [0, 0] in `unit`, e.g. origin=(0.0, 0.0).")
+    return (y + 0.0, x + 0.0)
+
+
 @dataclass
 class EMImage:
     """An electron-microscopy image with its calibration and metadata.
@@ -156,8 +229,11 @@ class EMImage:
         Pixel values, stored as ``float32`` of shape (H, W) for one image or (N, H, W)
         for a series (N frames). Integer input is converted without rescaling, so
         values stay in the detector's units (counts, ADU, ...).
-    pixel_size : float or None
-        Size of one pixel in ``unit`` (square pixels), or ``None`` if uncalibrated.
+    pixel_size : float, (float, float) or None
+        Size of one pixel in ``unit``, or ``None`` if uncalibrated. Pixels must be
+        square: a (y, x) pair is accepted when both sizes agree within 0.1 % and
+        stored as the x size; unequal sizes raise :class:`~emrestore.errors.ParameterError`
+        (the networks assume the same sampling along both axes).
     unit : str or None
         Unit of ``pixel_size``: ``"pm"``, ``"Å"``, ``"nm"``, ``"µm"``, ... (or a
         reciprocal unit such as ``"1/nm"`` for diffraction patterns).
@@ -175,6 +251,10 @@ class EMImage:
     allow_nonfinite : bool, optional
         Accept NaN/inf pixels (default ``False``: they raise
         :class:`~emrestore.errors.NonFiniteDataError`).
+    origin : (float, float), keyword only
+        Position (y, x) of the centre of pixel [0, 0] in ``unit`` (in pixels when
+        uncalibrated), as HyperSpy's axis ``offset``; default (0, 0). Kept by
+        :meth:`with_data`, restoration and the TIFF and HSPY writers.
 
     Examples
     --------
@@ -192,6 +272,7 @@ class EMImage:
     source: str | None = None
     original_metadata: dict[str, Any] = field(default_factory=dict, repr=False)
     allow_nonfinite: bool = field(default=False, repr=False, compare=False)
+    origin: tuple[float, float] = field(default=(0.0, 0.0), kw_only=True)
 
     def __post_init__(self) -> None:
         data = np.asarray(self.data)
@@ -230,6 +311,8 @@ class EMImage:
                     "with allow_nonfinite=True to inspect the file.",
                 )
         self.data = data
+        self.pixel_size = square_pixel_size(self.pixel_size, self.unit)
+        self.origin = _origin(self.origin)
         if self.pixel_size is not None:
             size = float(self.pixel_size)
             if not np.isfinite(size) or size <= 0:
@@ -295,6 +378,7 @@ class EMImage:
             source=self.source,
             original_metadata=copy.deepcopy(self.original_metadata),
             allow_nonfinite=self.allow_nonfinite,
+            origin=self.origin,
         )
 
     def summary(self) -> dict[str, Any]:
