@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from ..conditioning import clip_percentiles
 from ..errors import NonFiniteDataError, NotAnImageError, ParameterError
 from ..image import EMImage
-from .backends import make_backend
+from .backends import check_device, make_backend
 from .choose import ModelChoice, choose_model_tag
 from .models import ModelInfo, find_model
 from .tiling import TileGrid, make_grid, min_tile, needed_overlap, pad_to_multiple, restore_tiled, window_margin
@@ -75,8 +75,11 @@ class Restorer:
         Tiles per network call (default 2).
     backend : {"onnx", "torch"}, optional
         onnxruntime (default; needs no PyTorch) or PyTorch (needs the model's .pt weights).
-    device : {"cpu", "cuda"}, optional
-        Default CPU.
+    device : {"auto", "cpu", "cuda"}, optional
+        ``"auto"`` (default): the GPU when onnxruntime (or PyTorch, for
+        ``backend="torch"``) can run on it, else the CPU, logged; ``"cuda"`` raises
+        :class:`~emrestore.errors.EMRestoreError` with the fix when no GPU can be used.
+        :attr:`device` and the restoration record say which device ran.
     progress : bool
         Show a progress bar over tiles.
     """
@@ -101,10 +104,11 @@ class Restorer:
         self.margin = window_margin(self.overlap, self.context)
         self._check_tiling(overlap)
         self.backend_name = backend or "onnx"
-        self.device = device or "cpu"
         self.progress = progress
-        self.run = make_backend(self.info.onnx_path, self.backend_name, self.device,
+        self.run = make_backend(self.info.onnx_path, self.backend_name, device,
                                 torch_loader=_torch_loader(self.info))
+        #: The device the network runs on, ``"cpu"`` or ``"cuda"`` (for ``"auto"``: the one chosen).
+        self.device = str(getattr(self.run, "device", None) or check_device(device))
         self.takes_stats = bool(getattr(self.run, "takes_stats", False))
         self.clip_percent = self.info.input_clip_percent  # checked now: a bad card fails at load
 
