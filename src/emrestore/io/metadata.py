@@ -348,3 +348,75 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (_dt.date, _dt.datetime, _dt.time)):
         return value.isoformat()
     return str(value)
+
+
+# ------------------------------------------------------------------ restoration record
+#: Where the restoration record lives: ``EMImage.metadata["restoration"]``, and in a
+#: HyperSpy metadata tree (a signal, an ``.hspy`` file) ``metadata.emrestore.restoration``.
+RESTORATION_KEY = "restoration"
+#: emrestore's section of a HyperSpy metadata tree.
+EMRESTORE_SECTION = "emrestore"
+#: Where emrestore < 0.x put the record on HyperSpy signals; still read.
+_LEGACY_SIGNAL_PATH = "Processing.emrestore"
+
+
+def set_restoration_record(target: Any, record: Mapping[str, Any]) -> None:
+    """Write the restoration record (model, hash, settings, ...) in its one place.
+
+    Parameters
+    ----------
+    target : EMImage, hyperspy signal or RosettaSciIO signal dict
+        ``EMImage``: ``metadata["restoration"]``; HyperSpy signal:
+        ``metadata.emrestore.restoration``; RosettaSciIO dict (what the HSPY writer takes):
+        ``["metadata"]["emrestore"]["restoration"]``. An existing record is replaced.
+    record : dict
+        What :meth:`emrestore.Restorer.provenance` returns (plus any extra entries).
+    """
+    record = dict(record)
+    if hasattr(target, "axes_manager") and hasattr(target.metadata, "set_item"):  # HyperSpy
+        if target.metadata.has_item(f"{EMRESTORE_SECTION}.{RESTORATION_KEY}"):
+            target.metadata.get_item(EMRESTORE_SECTION).__delattr__(RESTORATION_KEY)
+        target.metadata.set_item(f"{EMRESTORE_SECTION}.{RESTORATION_KEY}", json_safe(record))
+        return
+    if isinstance(target, dict) and "data" in target:  # a RosettaSciIO signal dictionary
+        section = target.setdefault("metadata", {}).setdefault(EMRESTORE_SECTION, {})
+        section[RESTORATION_KEY] = json_safe(record)
+        return
+    metadata = getattr(target, "metadata", None)
+    if isinstance(metadata, dict):  # EMImage
+        metadata[RESTORATION_KEY] = record
+        return
+    raise TypeError(f"Cannot record a restoration on a {type(target).__name__}.")
+
+
+def restoration_record(source: Any) -> dict[str, Any] | None:
+    """Read back the restoration record from wherever :func:`set_restoration_record` put it.
+
+    Parameters
+    ----------
+    source : EMImage, hyperspy signal or RosettaSciIO signal dict
+        A restored image or signal, or one read back from a file emrestore wrote.
+
+    Returns
+    -------
+    dict or None
+        The record as JSON-ready values (``None`` entries left out, so that a record read
+        from a file equals the one written), or ``None`` if ``source`` was not restored.
+    """
+    record: Any = None
+    if hasattr(source, "axes_manager") and hasattr(source.metadata, "get_item"):  # HyperSpy
+        for path in (f"{EMRESTORE_SECTION}.{RESTORATION_KEY}",
+                     f"{EMRESTORE_SECTION}.metadata.{RESTORATION_KEY}", _LEGACY_SIGNAL_PATH):
+            if source.metadata.has_item(path):
+                record = source.metadata.get_item(path)
+                record = record.as_dictionary() if hasattr(record, "as_dictionary") else record
+                break
+    elif isinstance(source, Mapping) and "data" in source:
+        tree = source.get("metadata") or {}
+        record = (get_path(tree, f"{EMRESTORE_SECTION}.{RESTORATION_KEY}")
+                  or get_path(tree, f"{EMRESTORE_SECTION}.metadata.{RESTORATION_KEY}"))
+    else:
+        metadata = getattr(source, "metadata", None)
+        if isinstance(metadata, Mapping):
+            record = metadata.get(RESTORATION_KEY)
+    return json_safe(dict(record)) if isinstance(record, Mapping) else None

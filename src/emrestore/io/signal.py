@@ -15,11 +15,21 @@ from typing import Any
 import numpy as np
 
 from ..errors import NotAnImageError
-from ..image import EMImage, convenient_length, normalize_unit
+from ..image import EMImage, check_square, convenient_length, normalize_unit
 from .databar import find_databar
-from .metadata import apply_mapping, flatten_metadata, infer_modality, json_safe
+from .metadata import (
+    EMRESTORE_SECTION,
+    RESTORATION_KEY,
+    apply_mapping,
+    flatten_metadata,
+    infer_modality,
+    json_safe,
+    restoration_record,
+    set_restoration_record,
+)
 
-EMRESTORE_SECTION = "emrestore"
+__all__ = ["EMRESTORE_SECTION", "EMRestoreWarning", "image_to_signal", "is_image_signal",
+           "signal_fields", "signal_to_image", "describe_non_image", "rgb_to_grey"]
 
 
 class EMRestoreWarning(UserWarning):
@@ -69,14 +79,30 @@ def describe_non_image(signal: Mapping[str, Any], path: str | Path) -> NotAnImag
     return NotAnImageError(f"{Path(path).name} holds {kind} of shape {shape}, not an image.", fix)
 
 
-def _calibration(signal_axes: Sequence[Mapping[str, Any]]) -> tuple[float | None, str | None]:
-    """Pixel size and unit from the two signal axes (y, x)."""
+def _calibration(signal_axes: Sequence[Mapping[str, Any]], where: str = "The image"
+                 ) -> tuple[float | None, str | None, tuple[float, float]]:
+    """Pixel size, unit and (y, x) origin from the two signal axes (y, x).
+
+    The origin is the axes' ``offset`` in the returned unit (in pixels when uncalibrated).
+
+    Raises
+    ------
+    ParameterError
+        If the two axes have different pixel sizes (non-square pixels).
+    """
     scales = [axis.get("scale") for axis in signal_axes]
     units = [normalize_unit(axis.get("units")) for axis in signal_axes]
+    offsets = []
+    for axis in signal_axes:
+        try:
+            offset = float(axis.get("offset") or 0.0)
+        except (TypeError, ValueError):
+            offset = 0.0
+        offsets.append(offset if np.isfinite(offset) else 0.0)
     try:
         scale_y, scale_x = (float(s) if s is not None else None for s in scales)
     except (TypeError, ValueError):
-        return None, None
+        return None, None, (0.0, 0.0)
     unit = units[1] or units[0]
     if unit is None and scale_x is not None and np.isfinite(scale_x) and scale_x > 0 and scale_x != 1.0:
         warnings.warn(
@@ -85,15 +111,15 @@ def _calibration(signal_axes: Sequence[Mapping[str, Any]]) -> tuple[float | None
             EMRestoreWarning,
             stacklevel=3,
         )
-    if unit is None or scale_x is None or not np.isfinite(scale_x) or scale_x <= 0:
-        return None, None
-    if scale_y is not None and scale_y > 0 and not np.isclose(scale_x, scale_y, rtol=1e-3):
-        warnings.warn(
-            f"Pixels are not square ({scale_x} × {scale_y} {unit}); using the x size.",
-            EMRestoreWarning,
-            stacklevel=3,
-        )
-    return convenient_length(scale_x, unit)
+    valid = [s is not None and np.isfinite(s) and s > 0 for s in (scale_y, scale_x)]
+    if unit is None or not valid[1]:
+        pixels = [o / s if ok else 0.0 for o, s, ok in zip(offsets, (scale_y, scale_x), valid)]
+        return None, None, (pixels[0], pixels[1])
+    if valid[0] and units[0] in (None, units[1]):
+        check_square(scale_y, scale_x, unit, where)  # type: ignore[arg-type]
+    size, shown = convenient_length(scale_x, unit)
+    factor = size / scale_x
+    return size, shown, (offsets[0] * factor, offsets[1] * factor)
 
 
 def _to_grey(data: np.ndarray, path: str | Path) -> np.ndarray:
@@ -127,6 +153,46 @@ def rgb_to_grey(rgb: np.ndarray, path: str | Path) -> np.ndarray:
     return rgb[..., :3].astype(np.float32) @ weights
 
 
+def signal_fields(signal: Mapping[str, Any], path: str | Path) -> dict[str, Any]:
+    """Everything of an :class:`EMImage` but the pixels, from a signal dictionary.
+
+    Reads only axes and metadata (never the data), so it also serves lazy signals.
+
+    Parameters
+    ----------
+    signal : dict
+        A RosettaSciIO signal dictionary (HyperSpy's ``_to_dictionary()`` has the same
+        keys; a missing ``mapping`` means the metadata tree is already mapped).
+    path : str or Path
+        The file it came from, or a name for messages.
+
+    Returns
+    -------
+    dict
+        ``pixel_size``, ``unit``, ``origin``, ``modality``, ``metadata`` (flat, with the
+        ``"restoration"`` record of a restored signal) and ``original_metadata``.
+
+    Raises
+    ------
+    ParameterError
+        If the pixels are not square.
+    """
+    _, signal_axes = _signal_axes(signal)
+    pixel_size, unit, origin = _calibration(signal_axes, Path(path).name)
+    original = signal.get("original_metadata") or {}
+    tree = apply_mapping(signal)
+    metadata = flatten_metadata(tree, original)
+    modality = infer_modality(tree, original)
+    ours = tree.get(EMRESTORE_SECTION) if isinstance(tree.get(EMRESTORE_SECTION), Mapping) else {}
+    if ours:
+        metadata.update(dict(ours.get("metadata") or {}))
+        modality = ours.get("modality", modality)
+        if isinstance(ours.get(RESTORATION_KEY), Mapping):
+            metadata[RESTORATION_KEY] = dict(ours[RESTORATION_KEY])
+    return {"pixel_size": pixel_size, "unit": unit, "origin": origin, "modality": modality,
+            "metadata": metadata, "original_metadata": dict(original)}
+
+
 def signal_to_image(
     signal: Mapping[str, Any],
     path: str | Path,
@@ -139,7 +205,8 @@ def signal_to_image(
     Parameters
     ----------
     signal : dict
-        One element of a RosettaSciIO ``file_reader`` result.
+        One element of a RosettaSciIO ``file_reader`` result (or a HyperSpy signal's
+        ``_to_dictionary()``).
     path : str or Path
         The file it came from (for messages and ``EMImage.source``).
     allow_nonfinite : bool
@@ -151,6 +218,8 @@ def signal_to_image(
     ------
     NotAnImageError
         If the signal is a spectrum, a spectrum image, 4D-STEM, ...
+    ParameterError
+        If the pixels are not square.
     """
     data = np.asarray(signal["data"])
     if data.dtype.names:
@@ -158,22 +227,14 @@ def signal_to_image(
         signal = {**signal, "axes": list(signal.get("axes") or [])[: data.ndim]}
     if not is_image_signal({**signal, "data": data}):
         raise describe_non_image({**signal, "data": data}, path)
-    _, signal_axes = _signal_axes({**signal, "data": data})
-    pixel_size, unit = _calibration(signal_axes)
-
-    original = signal.get("original_metadata") or {}
-    tree = apply_mapping(signal)
-    metadata = flatten_metadata(tree, original)
-    metadata["original_dtype"] = str(np.asarray(signal["data"]).dtype) if not np.asarray(signal["data"]).dtype.names else "rgb"
-    modality = infer_modality(tree, original)
-
-    ours = (tree.get(EMRESTORE_SECTION) or {}) if isinstance(tree.get(EMRESTORE_SECTION), Mapping) else {}
-    if ours:
-        metadata.update({k: v for k, v in ours.get("metadata", {}).items()})
-        modality = ours.get("modality", modality)
+    fields = signal_fields({**signal, "data": data}, path)
+    metadata, modality = fields.pop("metadata"), fields["modality"]
+    stored = np.asarray(signal["data"]).dtype
+    # emrestore's own files keep the dtype of the file they were made from
+    metadata.setdefault("original_dtype", str(stored) if not stored.names else "rgb")
 
     if remove_databar and data.ndim == 2 and modality == "sem" and "databar_height_px" not in metadata:
-        height, how = find_databar(data, original)
+        height, how = find_databar(data, fields["original_metadata"])
         if height:
             data = data[: data.shape[0] - height]
             metadata["databar_height_px"] = int(height)
@@ -181,18 +242,20 @@ def signal_to_image(
 
     return EMImage(
         data=data,
-        pixel_size=pixel_size,
-        unit=unit,
-        modality=modality,
         metadata=json_safe(metadata),
         source=str(path),
-        original_metadata=dict(original),
         allow_nonfinite=allow_nonfinite,
+        **fields,
     )
 
 
 def image_to_signal(image: EMImage) -> dict[str, Any]:
-    """Build a RosettaSciIO signal dictionary (for writers) from an :class:`EMImage`."""
+    """Build a RosettaSciIO signal dictionary (for writers) from an :class:`EMImage`.
+
+    The axes carry the pixel size, unit and origin (``offset``); the restoration record
+    goes to ``metadata.emrestore.restoration``, where the HyperSpy path of
+    :func:`emrestore.restore` puts it too.
+    """
     height, width = image.data.shape[-2:]
     units = image.unit if image.unit is not None else ""
     scale = image.pixel_size if image.pixel_size is not None else 1.0
@@ -200,9 +263,10 @@ def image_to_signal(image: EMImage) -> dict[str, Any]:
     if image.is_series:
         axes.append({"name": "frame", "units": "", "scale": 1.0, "offset": 0.0,
                      "size": image.frames, "navigate": True, "index_in_array": 0})
-    for name, size in (("y", height), ("x", width)):
-        axes.append({"name": name, "units": units, "scale": scale, "offset": 0.0,
+    for name, size, offset in (("y", height, image.origin[0]), ("x", width, image.origin[1])):
+        axes.append({"name": name, "units": units, "scale": scale, "offset": float(offset),
                      "size": size, "navigate": False, "index_in_array": len(axes)})
+    flat = {k: v for k, v in image.metadata.items() if k != RESTORATION_KEY}
     metadata = {
         "General": {"title": str(image.metadata.get("title", ""))},
         "Signal": {"signal_type": "", "quantity": "Intensity"},
@@ -210,7 +274,8 @@ def image_to_signal(image: EMImage) -> dict[str, Any]:
             "modality": image.modality,
             "pixel_size": image.pixel_size,
             "unit": image.unit,
-            "metadata": image.metadata,
+            "origin": list(image.origin),
+            "metadata": flat,
         }),
     }
     if image.source:
@@ -218,7 +283,7 @@ def image_to_signal(image: EMImage) -> dict[str, Any]:
     instrument = _acquisition_instrument(image)
     if instrument:
         metadata["Acquisition_instrument"] = instrument
-    return {
+    signal = {
         "data": image.data,
         "axes": axes,
         "metadata": metadata,
@@ -230,6 +295,10 @@ def image_to_signal(image: EMImage) -> dict[str, Any]:
         "models": {},
         "package_info": {"package": "emrestore", "package_version": _version()},
     }
+    record = restoration_record(image)
+    if record is not None:
+        set_restoration_record(signal, record)
+    return signal
 
 
 #: emrestore's flat metadata keys and where HyperSpy keeps them (under TEM or SEM).

@@ -43,27 +43,105 @@ def _is_hyperspy_signal(x: Any) -> bool:
     return hasattr(x, "axes_manager") and hasattr(x, "data") and hasattr(x, "metadata")
 
 
-def _signal_to_image(signal: Any) -> EMImage:
-    axes = signal.axes_manager.signal_axes
-    if len(axes) != 2:
+def _signal_name(signal: Any) -> str:
+    """How messages name a HyperSpy signal."""
+    title = str(signal.metadata.get_item("General.title", "") or "")
+    return f"HyperSpy signal '{title}'" if title and "/" not in title else "The HyperSpy signal"
+
+
+def _signal_dict(signal: Any) -> dict[str, Any]:
+    """A HyperSpy signal as a RosettaSciIO-style dictionary (the data are not copied)."""
+    manager = signal.axes_manager
+    if manager.signal_dimension != 2:
         raise ParameterError(
-            f"The HyperSpy signal has {len(axes)} signal axes; restore needs a Signal2D.",
+            f"The HyperSpy signal has {manager.signal_dimension} signal axes; restore needs a Signal2D.",
             "Convert it with signal.as_signal2D(...) first.",
         )
-    units = str(axes[0].units) if axes[0].units not in (None, "<undefined>") else None
-    modality = None
-    md = signal.metadata
-    if md.has_item("Acquisition_instrument.SEM"):
-        modality = "sem"
-    elif md.has_item("Acquisition_instrument.TEM"):
-        mode = str(md.get_item("Acquisition_instrument.TEM.acquisition_mode", "TEM")).upper()
-        modality = "stem" if "STEM" in mode else "tem"
-    data = np.asarray(signal.data)
-    if data.ndim == 4 or data.ndim > 3:
-        raise ParameterError("The signal has more than one navigation axis.",
-                             "Restore one navigation row at a time, or flatten it to a series.")
-    return EMImage(data=data, pixel_size=float(axes[0].scale) if units else None, unit=units,
-                   modality=modality)
+    if manager.navigation_dimension > 1:
+        raise ParameterError(
+            f"The signal has {manager.navigation_dimension} navigation axes; restore takes one "
+            "image or one series.",
+            "Restore one navigation row at a time, or flatten it to a series first.",
+        )
+    return {"data": signal.data, "axes": manager._get_axes_dicts(),
+            "metadata": signal.metadata.as_dictionary(),
+            "original_metadata": signal.original_metadata.as_dictionary()}
+
+
+def _signal_to_image(signal: Any) -> EMImage:
+    """The :class:`EMImage` that the HyperSpy path restores, as :func:`emrestore.read` would make it.
+
+    Calibration, origin, modality and metadata come from the signal's axes and metadata
+    trees (the same code as for files); an SEM data bar is cut off
+    (``metadata["databar_height_px"]``); non-square pixels raise :class:`ParameterError`.
+    A lazy signal is computed (use :func:`restore`, which keeps it lazy).
+    """
+    from ..io.signal import signal_to_image
+
+    content = _signal_dict(signal)
+    if signal._lazy:
+        content["data"] = np.asarray(signal.data.compute())
+    image = signal_to_image(content, _signal_name(signal), remove_databar=True)
+    image.source = None  # a signal in memory, not a file
+    return image
+
+
+def _restore_signal(x: Any, model: str | Path | None, settings: dict[str, Any]) -> Any:
+    """The HyperSpy branch of :func:`restore`: a new signal, same shape, data bar untouched."""
+    from ..io.metadata import set_restoration_record
+    from ..io.signal import signal_fields
+
+    lazy = bool(getattr(x, "_lazy", False))
+    blockwise = None
+    if lazy:
+        try:
+            from .blockwise import restore_dask_array as blockwise
+        except ImportError:  # no block-wise restorer in this version: restore in memory
+            blockwise = None
+    if lazy and blockwise is not None:
+        content = _signal_dict(x)
+        fields = signal_fields(content, _signal_name(x))
+        probe = EMImage(np.zeros((1, 1), np.float32), pixel_size=fields["pixel_size"],
+                        unit=fields["unit"], modality=fields["modality"])
+        bar = 0
+        if fields["modality"] == "sem" and x.data.ndim == 2:
+            from ..io.databar import find_databar
+
+            bar = find_databar(np.asarray(x.data.compute()), fields["original_metadata"])[0]
+        chosen, choice = resolve_choice(probe, model)
+        restorer = load_model(chosen, **settings)
+        logger.info("restoring lazily with model %s (%s)", restorer.info.name, choice.reason)
+        data = x.data
+        if bar:
+            import dask.array as da
+
+            height = data.shape[-2] - bar
+            restored = da.concatenate([blockwise(restorer, data[..., :height, :]),
+                                       data[..., height:, :].astype(np.float32)], axis=-2)
+        else:
+            restored = blockwise(restorer, data)
+    else:
+        image = _signal_to_image(x)
+        bar = int(image.metadata.get("databar_height_px", 0))
+        chosen, choice = resolve_choice(image, model)
+        restorer = load_model(chosen, **settings)
+        logger.info("restoring with model %s (%s)", restorer.info.name, choice.reason)
+        inner = restorer.restore_data(image.data).astype(np.float32)
+        if bar:  # the micrograph restored, the data bar rows copied as they were
+            full = np.asarray(x.data.compute() if lazy else x.data).astype(np.float32)
+            full[..., : inner.shape[-2], :] = inner
+            inner = full
+        restored = inner
+    out = x._deepcopy_with_new_data(restored)
+    if lazy and blockwise is None:
+        out = out.as_lazy()
+    out.metadata.set_item("General.title", f"{x.metadata.get_item('General.title', '')} restored".strip())
+    record = restorer.provenance(choice)
+    if bar:
+        record["databar_height_px"] = int(bar)
+        record["databar"] = "kept as it was (not restored)"
+    set_restoration_record(out, record)
+    return out
 
 
 def restore(x: Any, model: str | Path | None = None, *, tile: int | None = None,
@@ -95,8 +173,10 @@ def restore(x: Any, model: str | Path | None = None, *, tile: int | None = None,
     Same kind as ``x``
         A float32 array for an array, an :class:`EMImage` for an EMImage or a path
         (calibration and metadata kept; ``metadata["restoration"]`` records model and
-        settings), a new signal for a HyperSpy signal. Intensities stay in the input's
-        units.
+        settings), a new signal for a HyperSpy signal: float32, the same shape and axes
+        (scale, units, offsets), lazy if the input is lazy, the record in
+        ``metadata.emrestore.restoration``; an SEM data bar is not restored but copied
+        unchanged (its height in the record). Intensities stay in the input's units.
 
     Examples
     --------
@@ -116,15 +196,7 @@ def restore(x: Any, model: str | Path | None = None, *, tile: int | None = None,
         logger.info("restoring with model %s (%s)", restorer.info.name, choice.reason)
         return restorer.restore_image(x, choice)
     if _is_hyperspy_signal(x):
-        image = _signal_to_image(x)
-        chosen, choice = resolve_choice(image, model)
-        restorer = load_model(chosen, **settings)
-        out = x.deepcopy()
-        out.data = restorer.restore_data(image.data).astype(np.float32)
-        out.metadata.set_item("General.title", f"{x.metadata.get_item('General.title', '')} restored".strip())
-        for key, value in restorer.provenance(choice).items():
-            out.metadata.set_item(f"Processing.emrestore.{key}", value)
-        return out
+        return _restore_signal(x, model, settings)
     if isinstance(x, np.ndarray):
         data = EMImage(x).data  # the same checks as for files: dtype, NaN/inf, float32 range
         chosen, choice = resolve_choice(None, model)  # a bare array has no metadata
