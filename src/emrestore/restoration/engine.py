@@ -277,8 +277,11 @@ class Restorer:
     def restore_image(self, image: EMImage, choice: ModelChoice | None = None,
                       on_tiles: Callable[[int], None] | None = None) -> EMImage:
         """Restore an :class:`EMImage`; calibration and metadata are kept, provenance added."""
-        restored = self.restore_data(image.data, on_tiles)
-        return image.with_data(restored, restoration=self.provenance(choice))
+        from ..io.metadata import set_restoration_record
+
+        out = image.with_data(self.restore_data(image.data, on_tiles))
+        set_restoration_record(out, self.provenance(choice))  # the one writer of the record
+        return out
 
 
 def _check_pixels(data: np.ndarray) -> None:
