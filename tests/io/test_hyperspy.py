@@ -249,6 +249,16 @@ def test_lazy_signal_stays_lazy_and_matches_eager():
     assert restoration_record(restored)["model"] == "hrstem"
 
 
+def test_lazy_zeiss_signal_stays_lazy_with_its_data_bar_untouched(shared):
+    pytest.importorskip("dask.array")
+    path = shared("formats/test_tiff_Zeiss_SEM_512pix.tif")
+    lazy = emrestore.restore(hs.load(path, lazy=True), progress=False)
+    eager = emrestore.restore(hs.load(path), progress=False)
+    assert lazy._lazy and not eager._lazy
+    np.testing.assert_allclose(np.asarray(lazy.data.compute()), eager.data, rtol=1e-4, atol=1e-3)
+    assert restoration_record(lazy)["databar_height_px"] == restoration_record(eager)["databar_height_px"] > 0
+
+
 def test_signal_with_two_navigation_axes_is_refused():
     signal = hs.signals.Signal2D(np.ones((2, 2, 8, 8), np.float32))
     with pytest.raises(ParameterError, match="navigation axes"):
