@@ -13,6 +13,14 @@ ATOMIC_MAX_PIXEL_NM = 0.1
 HRSEM_MAX_PIXEL_NM = 5.0
 
 
+def _per_px(size_nm: float) -> str:
+    """A pixel size [nm] with 3 significant digits in pm, nm, µm or mm (``'2.61 µm/px'``)."""
+    size_nm = float(f"{size_nm:.3g}")
+    unit, per = (("pm", 1e-3) if size_nm < 0.1 else ("nm", 1.0) if size_nm < 1e3
+                 else ("µm", 1e3) if size_nm < 1e6 else ("mm", 1e6))
+    return f"{float(f'{size_nm / per:.3g}'):g} {unit}/px"
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     """Which model tag restores an image, and why."""
@@ -52,11 +60,11 @@ def choose_model_tag(image: EMImage | None) -> ModelChoice:
         notes.append("pixel size unknown, assumed atomic resolution")
     elif modality == "sem":
         scale = "hr" if size_nm <= HRSEM_MAX_PIXEL_NM else "lr"
-        notes.append(f"SEM at {size_nm:.3g} nm/px {'≤' if scale == 'hr' else '>'} {HRSEM_MAX_PIXEL_NM} nm/px")
+        notes.append(f"SEM at {_per_px(size_nm)} {'≤' if scale == 'hr' else '>'} {HRSEM_MAX_PIXEL_NM} nm/px")
     else:
         scale = "hr" if size_nm <= ATOMIC_MAX_PIXEL_NM else "lr"
         what = "atomic resolution" if scale == "hr" else "morphology scale"
-        notes.append(f"{modality.upper()} at {size_nm:.3g} nm/px ({what}, threshold {ATOMIC_MAX_PIXEL_NM} nm/px)")
+        notes.append(f"{modality.upper()} at {_per_px(size_nm)} ({what}, threshold {ATOMIC_MAX_PIXEL_NM} nm/px)")
     if image is not None and image.modality is not None and image.pixel_size_nm is not None:
         notes.insert(0, "from the file's metadata")
     return ModelChoice(tag=f"{scale}{modality}", reason="; ".join(notes))
