@@ -72,6 +72,84 @@ def test_restore_dm3_keeps_calibration(server, shared, models_dir, tmp_path):
         assert png.status == 200 and png.headers["content-type"] == "image/png"
         image = Image.open(io.BytesIO(png.body))
         assert image.size == (68, 68) and image.mode == "L"
+    assert result["model_chosen_by"] == "automatic"
+
+    # what the page draws from: the frames as raw float32, and their robust display ranges
+    original = emrestore.read(source).data
+    for key, data in (("input", original), ("result", restored.data)):
+        raw = get(server.url, result[f"{key}_f32"])
+        assert raw.status == 200 and raw.headers["content-type"] == "application/octet-stream"
+        shown = result[f"{key}_display"]
+        assert shown["shape"] == [68, 68]
+        np.testing.assert_array_equal(np.frombuffer(raw.body, "<f4").reshape(68, 68), data)
+        low, high = np.percentile(data, [0.5, 99.5])
+        assert (shown["range"]["low"], shown["range"]["high"]) == pytest.approx((low, high), rel=1e-6)
+        assert (shown["range"]["min"], shown["range"]["max"]) == (float(data.min()), float(data.max()))
+
+
+def test_hspy_download_keeps_calibration_and_is_written_once(server, shared, tmp_path):
+    source = shared(DM3)
+    result = post_form(server.url, "/api/restore", files={"file": (source.name, source.read_bytes())}).json()
+    job_folder = server.store.root / result["job"]
+    assert not (job_folder / "result.hspy").exists()  # written only for those who ask
+    replies = []
+    threads = [threading.Thread(target=lambda: replies.append(get(server.url, result["result_hspy"] + "?download=1")))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [r.status for r in replies] == [200, 200]
+    assert replies[0].body == replies[1].body
+    assert replies[0].headers["content-disposition"] == "attachment; filename=test_STEM_image_restored.hspy"
+    path = tmp_path / "restored.hspy"
+    path.write_bytes(replies[0].body)
+    restored = emrestore.read(path)
+    assert restored.shape == (68, 68) and restored.unit == "nm" and restored.modality == "stem"
+    assert restored.pixel_size == pytest.approx(0.2485, abs=1e-4)
+    assert restored.metadata["restoration"]["model"] == "lrstem"
+    np.testing.assert_array_equal(restored.data, fetch_tif(server, result["result_tif"], tmp_path).data)
+    assert sorted(p.name for p in job_folder.iterdir()) == ["result.f32", "result.hspy", "result.png", "result.tif"]
+    # an upload has no HyperSpy file
+    upload = result["input_png"].split("/")[3]
+    assert_error(get(server.url, f"/api/files/{upload}/result.hspy"), 404)
+
+
+def test_job_reports_its_phase_and_progress(server, monkeypatch):
+    """While the network runs the job says "restoring", with tiles counted; done, no phase."""
+    from emrestore.web import store as store_module
+
+    inside, release = threading.Event(), threading.Event()
+    original = store_module._progress
+
+    def gated(job):
+        counted = original(job)
+
+        def wait_then_count(tiles):
+            inside.set()
+            assert release.wait(60)
+            counted(tiles)
+
+        return wait_then_count
+
+    monkeypatch.setattr(store_module, "_progress", gated)
+    data = np.stack([noisy_image((48, 64), seed=s) for s in range(3)])
+    job = post_form(server.url, "/api/restore", {"wait": "0"}, {"file": ("s.npy", npy_bytes(data))}).json()["job"]
+    try:
+        assert inside.wait(60)
+        status = get(server.url, f"/api/jobs/{job}").json()
+        assert status["state"] == "running" and status["phase"] == "restoring"
+        # one tile per frame: the page counts frames
+        assert (status["frames"], status["tiles_total"], status["tiles_done"]) == (3, 3, 0)
+    finally:
+        release.set()
+    deadline = time.monotonic() + 120  # never reached unless the job is stuck
+    while (status := get(server.url, f"/api/jobs/{job}").json())["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert status["state"] == "done" and status["phase"] == "" and status["tiles_done"] == 3
+    # a series is shown as its montage, as in the PNG
+    assert status["result"]["result_display"]["shape"] == [2 * 48 + 2, 2 * 64 + 2]
 
 
 def test_download_names_come_from_the_upload_but_never_make_paths(server, tmp_path):
@@ -87,7 +165,7 @@ def test_download_names_come_from_the_upload_but_never_make_paths(server, tmp_pa
     assert "attachment" not in inline.headers.get("content-disposition", "")
     # only server-made names exist in the server's folder; nothing escaped it
     names = {p.name for p in server.store.root.rglob("*") if p.is_file()}
-    assert names == {"upload.npy", "input.png", "result.tif", "result.png"}
+    assert names == {"upload.npy", "input.png", "input.f32", "result.tif", "result.png", "result.f32"}
     assert not (tmp_path.parent / "etc").exists()
 
 
@@ -97,6 +175,7 @@ def test_model_and_tile_can_be_chosen(server, models_dir, tmp_path):
     tiled = post_form(server.url, "/api/restore", {"model": "hrstem", "tile": "160"}, files).json()
     whole = post_form(server.url, "/api/restore", {"model": "hrstem", "tile": "whole"}, files).json()
     assert tiled["model"] == whole["model"] == "hrstem" and tiled["model_reason"] == "chosen by the user"
+    assert tiled["model_chosen_by"] == whole["model_chosen_by"] == "user"
     assert (tiled["tile"], whole["tile"]) == (160, 0)
     a = fetch_tif(server, tiled["result_tif"], tmp_path, "a.tif")
     b = fetch_tif(server, whole["result_tif"], tmp_path, "b.tif")
@@ -329,6 +408,13 @@ def test_sem_data_bar_note(server, shared):
     assert any("data bar (34 px" in note for note in info["notes"]), info["notes"]
     # 11.65 nm/px SEM asks for lrsem, which is not installed here: hrsem (same modality) is used
     assert info["model"] == "hrsem" and "lrsem model is not installed" in info["model_reason"]
+
+
+def test_reason_quotes_pixel_sizes_in_sensible_units(server, tmp_path):
+    coarse = emrestore.EMImage(noisy_image((64, 64)), pixel_size=2.6103e-6, unit="m", modality="sem")
+    path = emrestore.write(coarse, tmp_path / "coarse.tif")
+    info = post_form(server.url, "/api/inspect", files={"file": (path.name, path.read_bytes())}).json()
+    assert "SEM at 2.61 µm/px" in info["model_reason"] and "e+" not in info["model_reason"]
 
 
 def test_tia_ser_alone_is_enough(server, shared, tmp_path):

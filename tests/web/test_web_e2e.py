@@ -1,4 +1,4 @@
-"""End to end in headless Chromium (Playwright): drop, restore, compare, download.
+"""End to end in headless Chromium (Playwright): drop, restore, compare, adjust, download.
 
 Needs the ``playwright`` Python package and a Chromium at ``/usr/bin/chromium`` (Debian:
 ``apt-get install -y chromium``; another binary via ``EMRESTORE_CHROMIUM``); skipped with
@@ -16,8 +16,10 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
+from webclient import get
 
 import emrestore
 
@@ -78,6 +80,49 @@ def drop_file(page, path: Path, name: str | None = None) -> None:
     page.dispatch_event("#drop", "drop", {"dataTransfer": data})
 
 
+def wait_for_result(page) -> None:
+    """Wait until the result is shown and both images are drawn on their canvases."""
+    page.wait_for_selector("#result-panel:not([hidden])")
+    page.wait_for_function("() => document.querySelector('#cv-restored').dataset.lo !== undefined "
+                           "&& !document.querySelector('#cv-restored').hidden")
+
+
+def canvas_grey(page, selector: str) -> np.ndarray:
+    """The grey levels (0-255) a canvas shows, as an (H, W) array (R = G = B for grey)."""
+    width, height, values = page.eval_on_selector(selector, """c => {
+        const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        const grey = [];
+        for (let i = 0; i < d.length; i += 4) grey.push(d[i]);
+        return [c.width, c.height, grey];
+    }""")
+    return np.asarray(values, dtype=np.int16).reshape(height, width)
+
+
+def shown_frame(server, page, selector: str) -> np.ndarray:
+    """The float32 data a canvas is drawn from, fetched from the server like the page did."""
+    src = page.get_attribute(selector, "data-src")
+    reply = get(server.url, src)
+    assert reply.status == 200 and reply.headers["content-type"] == "application/octet-stream"
+    width, height = page.eval_on_selector(selector, "c => [c.width, c.height]")
+    return np.frombuffer(reply.body, dtype="<f4").reshape(height, width)
+
+
+def window(page, selector: str) -> tuple[float, float]:
+    """The display window [lo, hi] a canvas was drawn with (in the image's units)."""
+    return (float(page.get_attribute(selector, "data-lo")), float(page.get_attribute(selector, "data-hi")))
+
+
+def expected_grey(data: np.ndarray, lo: float, hi: float, gamma: float = 1.0) -> np.ndarray:
+    t = np.clip((data.astype(np.float64) - lo) / (hi - lo), 0, 1)
+    return np.rint(255 * t ** (1 / gamma)).astype(np.int16)
+
+
+def set_slider(page, selector: str, value: int) -> None:
+    page.fill(selector, str(value))  # sets the range input and fires its input event
+    page.wait_for_function("([s, v]) => document.querySelector(s).value === String(v) && "
+                           "!state.renderQueued", arg=[selector, value])
+
+
 def drag_slider_to(page, fraction: float) -> None:
     viewport = page.locator("#vp-a").bounding_box()
     handle = page.locator("#divider span").bounding_box()
@@ -90,15 +135,15 @@ def drag_slider_to(page, fraction: float) -> None:
 def test_drop_restore_compare_download(page, shared, tmp_path):
     source = shared("formats/test_STEM_image.dm3")
     drop_file(page, source)
-    page.wait_for_selector("#result-panel:not([hidden])")
+    wait_for_result(page)
 
     # what the file is, and which model was chosen
     assert page.text_content("#file-shape") == "68 × 68 px"
-    assert page.text_content("#file-pixel") == "0.24854 nm / px"
+    assert page.text_content("#file-pixel") == "0.249 nm/px"
     assert page.text_content("#file-modality") == "STEM"
     assert page.eval_on_selector("#model", "s => s.options[s.selectedIndex].text") == "Automatic: lrstem"
-    assert "Restored with lrstem" in page.text_content("#result-text")
-    assert page.eval_on_selector("#img-restored", "i => i.complete && i.naturalWidth") == 68
+    assert "Restored with lrstem (automatic choice)" in page.text_content("#result-text")
+    assert page.eval_on_selector("#cv-restored", "c => [c.width, c.height]") == [68, 68]
 
     # the slider moves the boundary between original and restored
     drag_slider_to(page, 0.25)
@@ -143,6 +188,118 @@ def test_drop_restore_compare_download(page, shared, tmp_path):
     assert restored.shape == (68, 68) and restored.unit == "nm"
     assert restored.pixel_size == pytest.approx(0.2485, abs=1e-4)
     assert restored.metadata["restoration"]["model"] == "lrstem"
+
+    # and the HyperSpy file, read back with its calibration
+    with page.expect_download() as download_info:
+        page.click("#download-hspy")
+    download = download_info.value
+    assert download.suggested_filename == "test_STEM_image_restored.hspy"
+    target = tmp_path / download.suggested_filename
+    download.save_as(target)
+    from_hspy = emrestore.read(target)
+    assert from_hspy.shape == (68, 68) and from_hspy.unit == "nm" and from_hspy.modality == "stem"
+    assert from_hspy.pixel_size == pytest.approx(0.2485, abs=1e-4)
+    np.testing.assert_array_equal(from_hspy.data, restored.data)
+    assert page.problems == []
+
+
+def test_both_images_share_one_display_range_and_the_controls_change_it(page, server, shared):
+    drop_file(page, shared("formats/test_STEM_image.dm3"))
+    wait_for_result(page)
+    original, restored = shown_frame(server, page, "#cv-original"), shown_frame(server, page, "#cv-restored")
+    assert original.shape == restored.shape == (68, 68)
+    np.testing.assert_array_equal(original, emrestore.read(shared("formats/test_STEM_image.dm3")).data)
+    low, high = np.percentile(original, [0.5, 99.5])
+    own_low, own_high = np.percentile(restored, [0.5, 99.5])
+    assert not np.isclose(own_low, low, rtol=1e-3)  # the restoration's own stretch would differ
+
+    # default: both drawn with the original's robust range, pixel for pixel from the data
+    assert window(page, "#cv-original") == pytest.approx((low, high), rel=1e-5)
+    assert window(page, "#cv-restored") == pytest.approx((low, high), rel=1e-5)
+    assert np.abs(canvas_grey(page, "#cv-original") - expected_grey(original, low, high)).max() <= 1
+    assert np.abs(canvas_grey(page, "#cv-restored") - expected_grey(restored, low, high)).max() <= 1
+    assert "for both images" in page.text_content("#display-range")
+
+    # histogram of both images, with the display range marked at its two ends
+    marks = [int(x) for x in page.get_attribute("#histogram", "data-marks").split()]
+    start, end = (float(v) for v in page.get_attribute("#histogram", "data-span").split())
+    width = page.eval_on_selector("#histogram", "c => c.width")
+    assert marks == [round((v - start) / (end - start) * width) for v in (low, high)]
+    colours = page.eval_on_selector("#histogram", """(c, xs) => xs.map(x =>
+        Array.from(c.getContext("2d").getImageData(x, 30, 1, 1).data.slice(0, 3)))""", marks)
+    assert all(abs(r - 232) < 30 and abs(g - 89) < 40 and b < 60 for r, g, b in colours), colours
+    painted = page.eval_on_selector("#histogram", """c => {
+        const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        let blue = 0, grey = 0;
+        for (let i = 0; i < d.length; i += 4) {
+            if (d[i + 2] > 200 && d[i] < 90) blue++;
+            if (Math.abs(d[i] - d[i + 2]) < 30 && d[i] < 200) grey++;
+        }
+        return { blue, grey };
+    }""")
+    assert painted["blue"] > 20 and painted["grey"] > 200, painted  # restored line, original area
+
+    # the toggle: each image stretched to its own range
+    page.check("#independent")
+    page.wait_for_function("() => document.querySelector('#display-range').textContent.includes('separately')")
+    assert window(page, "#cv-original") == pytest.approx((low, high), rel=1e-5)
+    assert window(page, "#cv-restored") == pytest.approx((own_low, own_high), rel=1e-5)
+    assert np.abs(canvas_grey(page, "#cv-restored") - expected_grey(restored, own_low, own_high)).max() <= 1
+    assert len(page.get_attribute("#histogram", "data-marks").split()) == 4
+    page.uncheck("#independent")
+    page.wait_for_function("() => document.querySelector('#display-range').textContent.includes('both')")
+    assert window(page, "#cv-restored") == pytest.approx((low, high), rel=1e-5)
+
+    # brightness moves the window down by half its width: everything gets brighter
+    before = canvas_grey(page, "#cv-original").mean()
+    set_slider(page, "#brightness", 50)
+    lo, hi = window(page, "#cv-original")
+    assert (lo, hi) == pytest.approx((low - (high - low) / 2, high - (high - low) / 2), rel=1e-5)
+    assert window(page, "#cv-restored") == pytest.approx((lo, hi), rel=1e-5)
+    assert canvas_grey(page, "#cv-original").mean() > before + 20
+    assert np.abs(canvas_grey(page, "#cv-restored") - expected_grey(restored, lo, hi)).max() <= 1
+    assert page.text_content("#brightness-value") == "50 %"
+    set_slider(page, "#brightness", 0)
+
+    # contrast 2×: half as wide a window around the same centre
+    set_slider(page, "#contrast", 50)
+    lo, hi = window(page, "#cv-original")
+    assert hi - lo == pytest.approx((high - low) / 2, rel=1e-5)
+    assert (lo + hi) / 2 == pytest.approx((low + high) / 2, rel=1e-5)
+    assert page.text_content("#contrast-value") == "2.00×"
+    assert np.abs(canvas_grey(page, "#cv-original") - expected_grey(original, lo, hi)).max() <= 1
+    set_slider(page, "#contrast", 0)
+
+    # gamma 2: grey = 255 t^(1/2), mid-tones brighter, the ends unchanged
+    set_slider(page, "#gamma", 50)
+    assert page.text_content("#gamma-value") == "2.00"
+    assert window(page, "#cv-original") == pytest.approx((low, high), rel=1e-5)
+    shown = canvas_grey(page, "#cv-original")
+    assert np.abs(shown - expected_grey(original, low, high, gamma=2.0)).max() <= 2
+    assert shown.mean() > expected_grey(original, low, high).mean() + 10
+
+    page.click("#display-reset")
+    assert page.input_value("#gamma") == "0" and not page.is_checked("#independent")
+    assert np.abs(canvas_grey(page, "#cv-original") - expected_grey(original, low, high)).max() <= 1
+    assert page.problems == []
+
+
+def test_lengths_are_shown_in_sensible_units(page, tmp_path):
+    sem = emrestore.EMImage(np.random.default_rng(3).normal(100, 10, (96, 128)).astype(np.float32),
+                            pixel_size=2610.3, unit="nm", modality="sem")
+    path = emrestore.write(sem, tmp_path / "coarse_sem.tif")
+    drop_file(page, path)
+    wait_for_result(page)
+    assert page.text_content("#file-pixel") == "2.61 µm/px"
+    assert "SEM at 2.61 µm/px" in page.text_content("#model-reason")
+    assert "e+" not in page.text_content("#model-reason")
+    assert page.text_content("#vp-a .scalebar span").endswith(" µm")
+    formatted = page.evaluate("""() => [
+        formatPixelSize(2610.3, "nm"), formatPixelSize(0.0249, "nm"), formatPixelSize(0.24854, "nm"),
+        formatPixelSize(1.165e-8, "m"), formatPixelSize(1.5, "Å"), formatPixelSize(1.5e6, "nm"),
+        formatPixelSize(999.7, "nm"), formatPixelSize(null, null)]""")
+    assert formatted == ["2.61 µm/px", "24.9 pm/px", "0.249 nm/px", "11.7 nm/px", "1.5 Å/px", "1.5 mm/px",
+                         "1 µm/px", "not calibrated"]
     assert page.problems == []
 
 
@@ -162,20 +319,38 @@ def test_errors_are_shown_in_plain_words(page, tmp_path):
     assert page.locator("#result-panel").is_hidden()
 
 
-def test_model_and_tiling_can_be_changed(page, shared):
+def test_model_and_tiling_can_be_changed_and_the_reason_follows(page, shared):
     source = shared("formats/test_STEM_image.dm3")
     drop_file(page, source)
-    page.wait_for_selector("#result-panel:not([hidden])")
+    wait_for_result(page)
+    automatic = page.text_content("#model-reason")
+    assert automatic.startswith("Automatic choice: from the file's metadata; STEM at 0.249 nm/px")
+
     page.select_option("#model", "hrstem")
+    assert page.text_content("#model-reason") == "hrstem: chosen by you."
     page.select_option("#tile", "0")
     page.click("#restore")
     page.wait_for_function("() => document.querySelector('#result-text').textContent.includes('hrstem')")
-    assert "(whole image)" in page.text_content("#result-text")
+    assert "hrstem (chosen by you)" in page.text_content("#result-text")
+    assert "whole image at once" in page.text_content("#result-text")
+    # the reason shown is the one for the model used, not the automatic one
+    assert page.text_content("#model-reason") == "hrstem: chosen by you."
+    assert page.input_value("#model") == "hrstem"
+
+    page.select_option("#model", "")
+    assert page.text_content("#model-reason") == automatic
+    page.click("#restore")
+    page.wait_for_function("() => document.querySelector('#result-text').textContent.includes('lrstem')")
+    assert "lrstem (automatic choice)" in page.text_content("#result-text")
+    assert page.text_content("#model-reason") == automatic
     assert page.problems == []
 
 
 def test_screenshot(browser, make_server, shared, tmp_path):
-    """The picture in the README: a SEM image restored by the shipped model, slider at 45 %."""
+    """The picture in the README: a SEM image restored by the shipped model, at 200 %, slider at 45 %.
+
+    Saved with a 256-colour palette (no dithering), which keeps it under 300 KB.
+    """
     from emrestore.restoration import shipped_models
 
     if not shipped_models():
@@ -183,17 +358,25 @@ def test_screenshot(browser, make_server, shared, tmp_path):
     context, page = open_page(browser, make_server(models_dir=None).url)
     source = shared("formats/test_tiff_Zeiss_SEM_512pix.tif")
     drop_file(page, source)
-    page.wait_for_selector("#result-panel:not([hidden])")
-    page.wait_for_function("() => document.querySelector('#img-restored').complete")
+    wait_for_result(page)
+    page.evaluate("""() => {  // 200 % around the centre: one image pixel = 2 × 2 screen pixels
+        const vp = document.querySelector("#vp-a");
+        zoomAt(2 / state.view.scale, vp.clientWidth / 2, vp.clientHeight / 2);
+    }""")
+    assert page.text_content("#zoom-level") == "200 %"
     drag_slider_to(page, 0.45)
     page.mouse.move(1200, 20)  # no hover effects in the picture
+    shot = tmp_path / "web-app-rgb.png"
+    page.screenshot(path=str(shot))
     target = tmp_path / "web-app.png"
-    page.screenshot(path=str(target))
-    with Image.open(target) as image:
+    with Image.open(shot) as image:
         assert image.size == (1280, 800)
+        image.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+            target, optimize=True)
+    assert target.stat().st_size < 300_000
     if os.environ.get("EMRESTORE_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(target, SCREENSHOT)
-    assert "lrsem" in page.text_content("#result-text")  # chosen from the file's calibration
+    assert "lrsem (automatic choice)" in page.text_content("#result-text")  # chosen from the calibration
     assert page.problems == []
     context.close()
 
@@ -316,7 +499,11 @@ def test_cancel_button_stops_a_restoration(page, shared, monkeypatch):
     monkeypatch.setattr(store_module, "_progress", held_until_cancelled)
     drop_file(page, shared("formats/test_STEM_image.dm3"))
     page.wait_for_selector("#cancel:visible")
-    page.wait_for_function("() => document.querySelector('#progress-text').textContent.startsWith('Restoring')")
+    # one tile (68 x 68 px): no count to show, so an indeterminate bar with the elapsed time
+    page.wait_for_function(
+        "() => document.querySelector('#progress-text').textContent.startsWith('Restoring in one pass')")
+    assert page.text_content("#progress-text").endswith(" s")
+    assert page.get_attribute("#progress-bar", "value") is None
     page.click("#cancel")
     page.wait_for_selector("#notice:not([hidden])")
     assert "cancelled" in page.text_content("#notice").lower()
@@ -325,6 +512,6 @@ def test_cancel_button_stops_a_restoration(page, shared, monkeypatch):
     # a new restoration works
     monkeypatch.setattr(store_module, "_progress", original)
     page.click("#restore")
-    page.wait_for_selector("#result-panel:not([hidden])")
+    wait_for_result(page)
     assert page.locator("#notice").is_hidden()
     assert page.problems == []

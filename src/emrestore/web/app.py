@@ -8,10 +8,12 @@ Routes
 ``POST /api/inspect``           multipart ``file`` → shape, calibration, automatic model, preview
 ``POST /api/restore``           multipart ``file`` (or ``upload`` id from inspect), optional
                                 ``model``, ``tile``, ``wait`` → result JSON with file URLs
-``GET /api/jobs/<id>``          state and tile progress of a restoration
+``GET /api/jobs/<id>``          state, phase and tile progress of a restoration
 ``POST /api/jobs/<id>/cancel``  cancel a restoration (it stops after its current tile)
-``GET /api/files/<id>/<name>``  ``input.png``, ``result.png`` or ``result.tif``
-                                (``?download=1`` offers it under the original file's name)
+``GET /api/files/<id>/<name>``  ``input.png``, ``result.png``, ``result.tif``, ``result.hspy``
+                                (written on first request), or the displayed frame as raw
+                                float32, ``input.f32`` / ``result.f32`` (``?download=1``
+                                offers a file under the original file's name)
 
 Every error is JSON ``{"error": "..."}`` with a 4xx status (5xx only for a server
 fault), in plain words; tracebacks go to the server's log, never to the client.

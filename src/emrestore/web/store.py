@@ -2,13 +2,15 @@
 
 Every upload and every restoration gets a random id and its own folder inside one
 temporary folder owned by the server. Files inside are named by the server
-(``upload.<ext>``, ``input.png``, ``result.tif``, ``result.png``); the client's file
+(``upload.<ext>``, ``input.png``, ``input.f32``, ``result.tif``, ``result.png``,
+``result.f32``, and ``result.hspy`` once it is first asked for); the client's file
 name is never used as a path, only (sanitised) as the name a download is offered
 under. Entries not used for ``keep_seconds`` are deleted by a background sweeper, and
 the whole folder is deleted when the server stops.
 
 Restorations run on a few worker threads, so several requests can be served at once and
-a page can poll a job's progress (tiles done / tiles in total) while it runs. At most
+a page can poll a job's progress (its phase: reading, restoring, saving; and tiles done /
+tiles in total) while it runs. At most
 ``max_queue`` restorations wait for a worker (more are refused with a 503), a job can be
 cancelled (it stops after the tile it is on), and closing the store cancels every job
 and deletes the folder without waiting for a running one.
@@ -44,6 +46,7 @@ from ..io.signal import EMRestoreWarning
 from ..restoration.choose import ModelChoice, choose_model_tag
 from ..restoration.engine import Restorer
 from ..restoration.models import ModelInfo, find_model, shipped_models
+from .display import write_display
 
 logger = logging.getLogger("emrestore.web")
 
@@ -55,9 +58,14 @@ UPLOAD_EXTENSIONS = tuple(ext for fmt in READ_FORMATS for ext in fmt.extensions 
 #: Files of an entry that clients may fetch, and the suffix of their download names.
 SERVED_FILES = {
     "input.png": ("", "image/png"),
+    "input.f32": ("", "application/octet-stream"),
     "result.png": ("_restored", "image/png"),
     "result.tif": ("_restored", "image/tiff"),
+    "result.f32": ("_restored", "application/octet-stream"),
+    "result.hspy": ("_restored", "application/x-hdf5"),
 }
+#: Served files written only when first asked for, from the job's ``result.tif``.
+ON_DEMAND_FILES = ("result.hspy",)
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -77,6 +85,8 @@ MAX_TILE_PX = 8192
 ACTIVE_STATES = ("queued", "running")
 #: HTTP status of a cancelled restoration.
 CANCELLED_STATUS = 409
+#: ``model_reason`` of a restoration whose model the client named (also in the file's provenance).
+USER_CHOICE_REASON = "chosen by the user"
 
 
 class WebError(EMRestoreError):
@@ -273,6 +283,8 @@ class Entry:
     # jobs
     upload_id: str = ""
     state: str = "queued"  # jobs: queued, running, done, error, cancelled; uploads: stored
+    phase: str = ""  # running jobs: reading, restoring, saving
+    frames: int = 1
     tiles_done: int = 0
     tiles_total: int = 0
     started: float | None = None
@@ -282,6 +294,7 @@ class Entry:
     status: int = 200
     future: Future | None = field(default=None, repr=False)
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    file_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def touch(self) -> None:
         self.last_used = time.monotonic()
@@ -482,13 +495,33 @@ class Store:
         return f"{self.url_prefix}/{entry.id}/{filename}"
 
     def file_path(self, entry_id: str, filename: str) -> tuple[Path, Entry]:
-        """The path of a served file, or a 404 :class:`WebError`."""
+        """The path of a served file (written first if it is made on demand), or a 404 :class:`WebError`."""
         entry = self.get(entry_id)
         path = entry.folder / filename
+        if filename in ON_DEMAND_FILES and entry.kind == "job" and entry.state == "done":
+            self._write_on_demand(entry, path)
         if filename not in SERVED_FILES or not path.is_file():
             raise WebError(404, f"There is no file {filename!r} here.",
                            "Use the URLs returned by /api/restore.")
         return path, entry
+
+    def _write_on_demand(self, job: Entry, path: Path) -> None:
+        """Write ``result.hspy`` of a finished job from its ``result.tif`` (once; atomically).
+
+        HyperSpy's format takes longer to write than the TIFF, so it is made only for
+        those who download it. The TIFF holds the same data, calibration and metadata.
+        """
+        from ..io import read, write
+
+        with job.file_lock:
+            if path.is_file():
+                return
+            try:
+                restored = read(job.folder / "result.tif", limits=ReadLimits(isolate=False))
+                write(restored, path)
+            except EMRestoreError as error:
+                raise WebError(500, f"The HyperSpy file could not be written: {error.cause}",
+                               "Download the TIFF instead; it holds the same data and calibration.") from error
 
     def remove(self, entry_id: str) -> None:
         """Forget an entry and delete its folder."""
@@ -642,6 +675,7 @@ class Store:
                 notes.append(f"The SEM data bar ({bar} px at the bottom) was removed; "
                              "only the image above it is restored.")
             write(image, entry.folder / "input.png")
+            shown = write_display(image, entry.folder / "input.f32")
             choice = choose_model(image, self.models) if self.models else None
             entry.info = {
                 "upload": entry.id,
@@ -650,6 +684,8 @@ class Store:
                 "model": choice.tag if choice else None,
                 "model_reason": choice.reason if choice else None,
                 "input_png": self.url(entry, "input.png"),
+                "input_f32": self.url(entry, "input.f32"),
+                "input_display": shown,
                 "notes": notes,
             }
         except BaseException:
@@ -731,7 +767,7 @@ class Store:
     def _run(self, job: Entry, upload: Entry, model: str | None, tile: int | None) -> None:
         from ..io import write
 
-        job.state, job.started = "running", time.monotonic()
+        job.state, job.phase, job.started = "running", "reading", time.monotonic()
         try:
             _check_cancelled(job)
             with warnings.catch_warnings():  # already passed on as the upload's notes
@@ -739,20 +775,25 @@ class Store:
                 image = self.read_upload(upload.folder / f"upload{upload.ext}", upload.info.get("name"))
             _check_cancelled(job)
             if model:
-                choice = ModelChoice(tag=model, reason="chosen by the user")
+                choice = ModelChoice(tag=model, reason=USER_CHOICE_REASON)
             else:
                 choice = choose_model(image, self.models)
             base = self.restorer(choice.tag, tile)
+            job.frames = image.frames
             job.tiles_total = base.tile_count(image.shape)
+            job.phase = "restoring"
             restored = base.restore_image(image, choice, on_tiles=_progress(job))
             _check_cancelled(job)
+            job.phase = "saving"
             restored.metadata["restoration"]["input_file"] = upload.info.get("name")
             write(restored, job.folder / "result.tif")
             write(restored, job.folder / "result.png")
+            shown = write_display(restored, job.folder / "result.f32")
             job.result = {
                 "job": job.id,
                 "model": choice.tag,
                 "model_reason": choice.reason,
+                "model_chosen_by": "user" if model else "automatic",
                 "tile": base.tile,
                 "shape": list(restored.shape),
                 "pixel_size": restored.pixel_size,
@@ -762,9 +803,14 @@ class Store:
                 "input_png": self.url(upload, "input.png"),
                 "result_png": self.url(job, "result.png"),
                 "result_tif": self.url(job, "result.tif"),
+                "result_hspy": self.url(job, "result.hspy"),
+                "input_f32": self.url(upload, "input.f32"),
+                "result_f32": self.url(job, "result.f32"),
+                "input_display": upload.info.get("input_display"),
+                "result_display": shown,
                 "notes": upload.info.get("notes", []),
             }
-            job.state = "done"
+            job.phase, job.state = "", "done"
         except JobCancelled:
             _mark_cancelled(job, "the server stopped" if self._closed else "by request")
         except WebError as error:
@@ -782,6 +828,7 @@ class Store:
                 f"The restoration failed unexpectedly ({type(error).__name__}). The details are "
                 "in the server's log; please report them.", 500, "error")
         finally:
+            job.phase = ""
             job.finished = job.finished or time.monotonic()
             job.touch()
             upload.touch()
@@ -794,6 +841,8 @@ class Store:
         status: dict[str, Any] = {
             "job": job.id,
             "state": job.state,
+            "phase": job.phase,
+            "frames": job.frames,
             "tiles_done": job.tiles_done,
             "tiles_total": job.tiles_total,
             "elapsed_s": round(now - job.started, 2) if job.started else 0.0,

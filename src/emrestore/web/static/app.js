@@ -1,4 +1,5 @@
-// emrestore web app: upload, restore (with progress), compare, download.
+// emrestore web app: upload, restore (with progress), compare, adjust the display, download.
+// The images are drawn here from their float32 data (display.js), not from server-made PNGs.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -10,6 +11,8 @@ const state = {
   config: null, upload: null, result: null, job: null, xhr: null, cancelled: false,
   view: { scale: 1, x: 0, y: 0 }, width: 0, height: 0,
   mode: "slider", split: 0.5, flipTimer: null, showRestored: true,
+  // float32 frames shown: { url, data: Float32Array, width, height, range: {min, max, low, high} }
+  images: { input: null, result: null }, loading: 0, renderQueued: false, histogramCache: null,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -33,16 +36,6 @@ function setProgress(text, fraction) {
   const bar = $("progress-bar");
   if (fraction === null || fraction === undefined) bar.removeAttribute("value");
   else bar.value = fraction;
-}
-
-const NM_PER = { pm: 1e-3, "Å": 0.1, nm: 1, "µm": 1e3, mm: 1e6, m: 1e9 };
-
-// A length in the unit a microscopist would quote it in (0.5 µm, not 500 nm).
-function formatLength(value, unit) {
-  if (!(unit in NM_PER)) return `${+value.toPrecision(3)} ${unit}`;
-  const nm = value * NM_PER[unit];
-  const u = nm >= 1e6 ? "mm" : nm >= 1e3 ? "µm" : nm >= 1 ? "nm" : "pm";
-  return `${+(nm / NM_PER[u]).toPrecision(3)} ${u}`;
 }
 
 function errorText(body, status) {
@@ -167,7 +160,7 @@ function showFile(info) {
   $("drop-title").textContent = "Drop another image";
   $("file-name").textContent = info.name;
   $("file-shape").textContent = info.shape.join(" × ") + (info.frames > 1 ? ` (${info.frames} frames)` : " px");
-  $("file-pixel").textContent = info.pixel_size ? `${+info.pixel_size.toPrecision(5)} ${info.unit} / px` : "not calibrated";
+  $("file-pixel").textContent = formatPixelSize(info.pixel_size, info.unit);
   $("file-modality").textContent = info.modality ? info.modality.toUpperCase() : "unknown";
   $("file-dtype").textContent = info.dtype;
   $("file-notes").replaceChildren(...(info.notes || []).map((note) => {
@@ -177,8 +170,18 @@ function showFile(info) {
   }));
   $("model").options[0].text = info.model ? `Automatic: ${info.model}` : "Automatic";
   $("model").value = "";
-  $("model-reason").textContent = info.model_reason ? `Automatic choice: ${info.model_reason}.` : "";
-  loadImages(info.input_png, null);
+  showModelReason();
+  showImages(info.input_f32, info.input_display, null, null);
+}
+
+// Why the model in the menu is the one Restore uses: the chooser's reason, or the user's choice.
+function showModelReason() {
+  const info = state.upload;
+  const chosen = $("model").value;
+  let text = "";
+  if (chosen) text = `${chosen}: chosen by you.`;
+  else if (info && info.model_reason) text = `Automatic choice: ${info.model_reason}.`;
+  $("model-reason").textContent = text;
 }
 
 async function restore() {
@@ -208,9 +211,7 @@ async function restore() {
         throw new Cancelled(`Restoration cancelled after ${job.tiles_done} of ${job.tiles_total || "?"} tiles.`);
       }
       if (job.state === "error") throw new Error(job.error);
-      const total = job.tiles_total;
-      setProgress(total ? `Restoring: tile ${job.tiles_done} of ${total} · ${elapsed()} s`
-        : `Restoring… ${elapsed()} s`, total ? job.tiles_done / total : null);
+      setProgress(...progressText(job, elapsed()));
       await new Promise((r) => setTimeout(r, 250));
     }
   } catch (e) {
@@ -222,33 +223,174 @@ async function restore() {
   }
 }
 
+// What a running job is doing, and the bar's fraction: a count where the network reports one
+// (several tiles, or several frames), otherwise an indeterminate bar with the elapsed time.
+function progressText(job, seconds) {
+  if (job.state === "queued") return [`Waiting for a free worker… ${seconds} s`, null];
+  if (job.phase === "reading") return [`Reading the file… ${seconds} s`, null];
+  if (job.phase === "saving") return [`Saving the result… ${seconds} s`, null];
+  const total = job.tiles_total;
+  if (total > 1) {
+    const what = total === job.frames ? "frame" : "tile";
+    return [`Restoring: ${what} ${job.tiles_done} of ${total} · ${seconds} s`, job.tiles_done / total];
+  }
+  return [`Restoring in one pass (a single tile, so no count to show) · ${seconds} s`, null];
+}
+
 function showResult(result) {
   state.result = result;
   setProgress(null);
-  $("result-text").textContent = `Restored with ${result.model} in ${result.seconds.toFixed(1)} s${
-    result.tile === 0 ? " (whole image)" : `, ${result.tile} px tiles`}.`;
+  const byUser = result.model_chosen_by === "user";
+  $("result-text").textContent = `Restored with ${result.model} (${byUser ? "chosen by you" : "automatic choice"}) in ${
+    result.seconds.toFixed(1)} s${result.tile === 0 ? ", whole image at once" : `, ${result.tile} px tiles`}.`;
+  // the reason shown is the one for the model used (until another model is picked in the menu)
+  $("model").value = byUser ? result.model : "";
+  $("model-reason").textContent = byUser ? `${result.model}: chosen by you.` : `Automatic choice: ${result.model_reason}.`;
   $("download-tif").href = result.result_tif + "?download=1";
+  $("download-hspy").href = result.result_hspy + "?download=1";
   $("download-png").href = result.result_png + "?download=1";
   $("result-panel").hidden = false;
   $("restore").textContent = "Restore again";
-  loadImages(result.input_png, result.result_png);
+  showImages(result.input_f32, result.input_display, result.result_f32, result.result_display);
 }
 
-// ---------------------------------------------------------------- viewer
-function loadImages(inputUrl, resultUrl) {
-  const original = $("img-original");
-  const keepView = state.width > 0 && original.getAttribute("src") === inputUrl;
-  original.onload = () => {
-    state.width = original.naturalWidth;
-    state.height = original.naturalHeight;
-    if (!keepView) fit();
-  };
-  if (original.getAttribute("src") !== inputUrl) original.src = inputUrl;
-  for (const img of [$("img-restored"), $("img-restored-side")]) {
-    if (resultUrl) img.src = resultUrl; else img.removeAttribute("src");
+// ---------------------------------------------------------------- images and display
+// Fetch a float32 frame (raw little-endian, height × width values).
+async function fetchFrame(url, shown) {
+  const response = await fetch(url);
+  if (!response.ok) {
+    let body = null;
+    try { body = await response.json(); } catch (e) { /* not JSON */ }
+    throw new Error(errorText(body, response.status));
   }
-  $("placeholder").hidden = true;
-  setMode(state.mode);
+  const data = new Float32Array(await response.arrayBuffer());
+  const [height, width] = shown.shape;
+  if (data.length !== width * height) throw new Error("The image data arrived incomplete. Fix: restore again.");
+  return { url, data, width, height, range: shown.range };
+}
+
+// Show the input (and the result, once there is one), keeping the view when the input stays.
+async function showImages(inputUrl, inputShown, resultUrl, resultShown) {
+  const token = ++state.loading;
+  try {
+    const keep = state.images.input && state.images.input.url === inputUrl;
+    const input = keep ? state.images.input : await fetchFrame(inputUrl, inputShown);
+    const result = resultUrl ? await fetchFrame(resultUrl, resultShown) : null;
+    if (token !== state.loading) return;  // another file or result arrived meanwhile
+    state.images = { input, result };
+    state.histogramCache = null;
+    for (const id of ["cv-original", "cv-restored", "cv-restored-side"]) {
+      const frame = id === "cv-original" ? input : result;
+      const canvas = $(id);
+      canvas.hidden = !frame;
+      if (frame && (canvas.width !== frame.width || canvas.height !== frame.height)) {
+        canvas.width = frame.width;
+        canvas.height = frame.height;
+        canvas.pixels = null;
+      }
+      canvas.dataset.src = frame ? frame.url : "";
+    }
+    state.width = input.width;
+    state.height = input.height;
+    $("placeholder").hidden = true;
+    $("display-panel").hidden = false;
+    render();
+    if (!keep) fit();
+    setMode(state.mode);
+  } catch (e) {
+    if (token === state.loading) showError(e.message);
+  }
+}
+
+// The current settings of the display controls, and their labels.
+function currentSettings() {
+  const settings = displaySettings(+$("brightness").value, +$("contrast").value, +$("gamma").value);
+  $("brightness-value").textContent = `${Math.round(settings.brightness * 100)} %`;
+  $("contrast-value").textContent = `${settings.contrast.toFixed(2)}×`;
+  $("gamma-value").textContent = settings.gamma.toFixed(2);
+  return settings;
+}
+
+// Draw one frame into its canvas with the window [lo, hi]; the window is kept on the canvas
+// (data-lo, data-hi) so that what is shown can be checked against the data.
+function drawFrame(canvas, frame, window, table) {
+  const ctx = canvas.getContext("2d");
+  if (!canvas.pixels) {
+    canvas.imageData = ctx.createImageData(frame.width, frame.height);
+    canvas.pixels = new Uint32Array(canvas.imageData.data.buffer);
+  }
+  renderGrey(frame.data, canvas.pixels, window, table);
+  ctx.putImageData(canvas.imageData, 0, 0);
+  canvas.dataset.lo = window.lo;
+  canvas.dataset.hi = window.hi;
+}
+
+// Render both images with the current display settings. By default both share the input's
+// robust range (0.5–99.5 percentiles), so they can be compared grey level for grey level;
+// "Stretch each image separately" gives each its own.
+function render() {
+  const { input, result } = state.images;
+  if (!input) return;
+  const settings = currentSettings();
+  const independent = $("independent").checked;
+  const table = greyTable(settings.gamma);
+  const inputWindow = displayWindow(input.range, settings);
+  drawFrame($("cv-original"), input, inputWindow, table);
+  const windows = [{ ...inputWindow, colour: "#e8590c", dashed: false }];
+  let text = `Display range ${formatValue(inputWindow.lo)} to ${formatValue(inputWindow.hi)}`;
+  if (result) {
+    const resultWindow = independent ? displayWindow(result.range, settings) : inputWindow;
+    drawFrame($("cv-restored"), result, resultWindow, table);
+    const side = $("cv-restored-side");
+    side.getContext("2d").drawImage($("cv-restored"), 0, 0);
+    side.dataset.lo = resultWindow.lo;
+    side.dataset.hi = resultWindow.hi;
+    if (independent) {
+      windows.push({ ...resultWindow, colour: "#1f6feb", dashed: true });
+      text = `Original ${formatValue(inputWindow.lo)} to ${formatValue(inputWindow.hi)}; restored ${
+        formatValue(resultWindow.lo)} to ${formatValue(resultWindow.hi)} (each stretched separately)`;
+    } else {
+      text += " for both images (the original's 0.5–99.5 % range)";
+    }
+  }
+  $("display-range").textContent = text + ".";
+  drawHistograms(windows, settings.gamma);
+}
+
+// The histograms of the shown images, computed once per image pair, and the display window(s).
+function drawHistograms(windows, gamma) {
+  const { input, result } = state.images;
+  const canvas = $("histogram");
+  if (!state.histogramCache) {
+    const frames = [input, result].filter(Boolean);
+    const span = histogramSpan(frames.map((f) => f.range), frames.every((f) => integerValued(f.data)));
+    const bins = span.bins || canvas.width / 2;
+    state.histogramCache = {
+      span,
+      series: frames.map((f, k) => ({
+        counts: histogram(f.data, span.start, span.end, bins),
+        fill: k === 0 ? "rgba(80, 90, 105, 0.35)" : null,
+        stroke: k === 0 ? "#505a69" : "#1f6feb",
+      })),
+    };
+  }
+  const { span, series } = state.histogramCache;
+  const marks = drawHistogram(canvas, span, series, windows, gamma);
+  canvas.dataset.marks = marks.join(" ");
+  canvas.dataset.span = `${span.start} ${span.end}`;
+}
+
+// Draw at the next frame, once, however many control events arrive meanwhile.
+function scheduleRender() {
+  if (state.renderQueued) return;
+  state.renderQueued = true;
+  requestAnimationFrame(() => { state.renderQueued = false; render(); });
+}
+
+function resetDisplay() {
+  for (const id of ["brightness", "contrast", "gamma"]) $(id).value = 0;
+  $("independent").checked = false;
+  render();
 }
 
 // Forget the previous file: empty panels and viewer.
@@ -256,8 +398,11 @@ function resetView() {
   state.upload = null;
   state.result = null;
   state.width = state.height = 0;
+  state.images = { input: null, result: null };
+  state.loading++;
   $("file-panel").hidden = true;
-  for (const img of document.querySelectorAll(".stage img")) img.removeAttribute("src");
+  $("display-panel").hidden = true;
+  for (const canvas of document.querySelectorAll(".stage canvas")) canvas.hidden = true;
   $("placeholder").hidden = false;
   $("restore").textContent = "Restore";
   setMode(state.mode);
@@ -314,14 +459,14 @@ function setSplit(fraction) {
 
 function setMode(mode) {
   state.mode = mode;
-  const hasResult = Boolean(state.result);
+  const hasResult = Boolean(state.images.result);
   for (const b of document.querySelectorAll(".modes button")) b.classList.toggle("active", b.dataset.mode === mode);
   clearInterval(state.flipTimer);
   $("flip-control").hidden = mode !== "flip";
   $("vp-b").hidden = !(hasResult && mode === "side");
   $("divider").hidden = !(hasResult && mode === "slider");
   $("tag-b").hidden = !(hasResult && mode === "slider");
-  $("tag-a").hidden = !$("img-original").getAttribute("src");
+  $("tag-a").hidden = !state.images.input;
   $("tag-a").textContent = "Original";
   if (!hasResult || mode === "side") {
     $("clip").hidden = true;
@@ -407,6 +552,10 @@ function bindPage() {
     if (files && files.length) handleFile(files[0]);
   });
   $("restore").addEventListener("click", restore);
+  $("model").addEventListener("change", showModelReason);
+  for (const id of ["brightness", "contrast", "gamma"]) $(id).addEventListener("input", scheduleRender);
+  $("independent").addEventListener("change", scheduleRender);
+  $("display-reset").addEventListener("click", resetDisplay);
   $("cancel").addEventListener("click", cancel);
   for (const b of document.querySelectorAll(".modes button")) b.addEventListener("click", () => setMode(b.dataset.mode));
   $("flip-interval").addEventListener("change", () => setMode("flip"));
