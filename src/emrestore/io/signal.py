@@ -28,8 +28,8 @@ from .metadata import (
     set_restoration_record,
 )
 
-__all__ = ["EMRESTORE_SECTION", "EMRestoreWarning", "image_to_signal", "is_image_signal",
-           "signal_fields", "signal_to_image", "describe_non_image", "rgb_to_grey"]
+__all__ = ["EMRESTORE_SECTION", "EMRestoreWarning", "describe_non_image", "image_to_signal",
+           "is_image_signal", "rgb_to_grey", "signal_fields", "signal_to_image"]
 
 
 class EMRestoreWarning(UserWarning):
