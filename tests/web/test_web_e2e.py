@@ -160,6 +160,7 @@ def test_drop_restore_compare_download(page, shared, tmp_path):
     assert page.text_content("#zoom-level") != before
     page.click("button[data-mode=side]")
     page.wait_for_selector("#vp-b:not([hidden])")
+    np.testing.assert_array_equal(canvas_grey(page, "#cv-restored-side"), canvas_grey(page, "#cv-restored"))
     page.mouse.move(700, 400)
     page.mouse.wheel(0, -200)
     transforms = page.eval_on_selector_all("#vp-a .stage, #vp-b .stage", "s => s.map(e => e.style.transform)")

@@ -341,10 +341,8 @@ function render() {
   if (result) {
     const resultWindow = independent ? displayWindow(result.range, settings) : inputWindow;
     drawFrame($("cv-restored"), result, resultWindow, table);
-    const side = $("cv-restored-side");
-    side.getContext("2d").drawImage($("cv-restored"), 0, 0);
-    side.dataset.lo = resultWindow.lo;
-    side.dataset.hi = resultWindow.hi;
+    $("cv-restored-side").stale = true;
+    copySideView();
     if (independent) {
       windows.push({ ...resultWindow, colour: "#1f6feb", dashed: true });
       text = `Original ${formatValue(inputWindow.lo)} to ${formatValue(inputWindow.hi)}; restored ${
@@ -378,6 +376,16 @@ function drawHistograms(windows, gamma) {
   const marks = drawHistogram(canvas, span, series, windows, gamma);
   canvas.dataset.marks = marks.join(" ");
   canvas.dataset.span = `${span.start} ${span.end}`;
+}
+
+// The side-by-side view shows a copy of the restored canvas, made only while it is visible.
+function copySideView() {
+  const side = $("cv-restored-side");
+  if (!side.stale || $("vp-b").hidden || !state.images.result) return;
+  side.getContext("2d").drawImage($("cv-restored"), 0, 0);
+  side.dataset.lo = $("cv-restored").dataset.lo;
+  side.dataset.hi = $("cv-restored").dataset.hi;
+  side.stale = false;
 }
 
 // Draw at the next frame, once, however many control events arrive meanwhile.
@@ -464,6 +472,7 @@ function setMode(mode) {
   clearInterval(state.flipTimer);
   $("flip-control").hidden = mode !== "flip";
   $("vp-b").hidden = !(hasResult && mode === "side");
+  copySideView();
   $("divider").hidden = !(hasResult && mode === "slider");
   $("tag-b").hidden = !(hasResult && mode === "slider");
   $("tag-a").hidden = !state.images.input;
