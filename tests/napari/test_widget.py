@@ -111,9 +111,28 @@ def test_errors_show_in_the_status_line(qtbot, model_and_widget, tmp_path):
 
 
 def test_no_fake_uncertainty_layer(qtbot, model_and_widget):
-    viewer, _, widget = model_and_widget
+    viewer, layer, widget = model_and_widget
     _run(qtbot, viewer, widget)
     assert [layer.name for layer in viewer.layers] == ["haadf", "haadf restored"]
+    layer.name = "renamed"
+    box = widget.layer_box.native  # the QComboBox: its item texts are the menu's labels
+    assert sorted(box.itemText(i) for i in range(box.count())) == ["haadf restored", "renamed"]
+    assert widget.layer_box.value is layer
+
+
+def test_uncertainty_hook_uses_a_map_only_when_the_result_has_one():
+    from emrestore.napari._layers import layer_kwargs
+    from emrestore.napari._uncertainty import uncertainty_layer
+
+    restored = emrestore.EMImage(np.ones((8, 8), np.float32), pixel_size=0.1, unit="nm", modality="stem")
+    kwargs = {**layer_kwargs(restored, "x restored"), "translate": (2.0, 3.0)}
+    assert uncertainty_layer(restored, kwargs) is None  # the library has no map: none invented
+    restored.uncertainty = np.full((8, 8), 0.5, np.float32)  # what a future restore() would attach
+    data, extra, kind = uncertainty_layer(restored, kwargs)
+    assert data is restored.uncertainty and kind == "image" and extra["name"] == "x uncertainty"
+    assert extra["scale"] == kwargs["scale"] and extra["translate"] == (2.0, 3.0)
+    restored.uncertainty = np.zeros((4, 4), np.float32)  # wrong shape: ignored
+    assert uncertainty_layer(restored, kwargs) is None
 
 
 def test_job_reports_progress_and_cancels():

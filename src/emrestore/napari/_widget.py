@@ -129,10 +129,17 @@ class RestoreWidget(Container):
     def _image_layers(self, _widget: Any = None) -> list[tuple[str, Image]]:
         return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
 
-    def _layers_changed(self, _event: Any = None) -> None:
+    def _layers_changed(self, event: Any = None) -> None:
+        added = getattr(event, "value", None) if getattr(event, "type", None) == "inserted" else None
+        for layer in [added] if added is not None else list(self._viewer.layers):
+            if isinstance(layer, Image):
+                layer.events.name.connect(self._layers_changed)  # renamed: new labels
         selected = self._viewer.layers.selection.active
+        current = self.layer_box.value
         self.layer_box.reset_choices()
-        if isinstance(selected, Image) and selected in self.layer_box.choices:
+        if getattr(event, "type", None) == "name" and current in self.layer_box.choices:
+            self.layer_box.value = current
+        elif isinstance(selected, Image) and selected in self.layer_box.choices:
             self.layer_box.value = selected
         self._update_choice()
 
