@@ -10,7 +10,7 @@ import pytest
 from emrestore.cli import main
 from emrestore.evaluation import evaluate_tag, validation_pairs, write_report
 from emrestore.evaluation.baselines import BASELINES
-from emrestore.evaluation.report import figure_indices, scores_cache_path
+from emrestore.evaluation.report import comparison_indices, figure_indices, scores_cache_path
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_evaluate_tag_scores_baselines_and_model(valset, lrstem_model, tmp_path)
     assert model_row["kind"] == "model" and model_row["n"] == 6 and model_row["ms_median"] > 0
     # an oracle-tuned Gaussian cannot be worse than its own σ grid, hence than nothing much: check order
     assert table["Gaussian (oracle σ)"]["psnr_mean_db"] > table["raw input"]["psnr_mean_db"]
-    assert set(result.examples["emrestore net"]) == set(figure_indices(valset))
+    assert set(result.examples["emrestore net"]) == set(comparison_indices(valset, result.methods))
     # baseline scores are cached per image and reused
     cached = sorted(cache.glob("scores_lrstem_*.json"))
     assert len(cached) == 4
@@ -82,7 +82,7 @@ def test_report_writes_markdown_figures_and_json(valset, lrstem_model, tmp_path)
                                                           "git_commit": "0123456789abcdef"})
     text = path.read_text()
     assert "## lrstem" in text and "| **emrestore net** (test preset) |" in text and "test cpu" in text
-    figure = tmp_path / "docs" / "evaluation" / "lrstem_emrestore-net.jpg"
+    figure = tmp_path / "docs" / "evaluation" / "lrstem_side-by-side.jpg"
     assert figure.stat().st_size > 10_000
     data = json.loads((tmp_path / "docs" / "evaluation" / "evaluation.json").read_text())
     assert data["tags"]["lrstem"]["table"][0]["method"] == "raw input"
@@ -167,7 +167,7 @@ def test_hrstem_evaluation_scores_atomic_columns(tmp_path):
     assert len(list((tmp_path / "cache").glob("columns_hrstem_*.npz"))) == 1
     rows = [r for r in columns.table() if r["dose"] == "all"]
     assert len(rows) == 4 and all(0 <= r["found"] <= 1 for r in rows)
-    assert set(result.examples["emrestore net"]) == set(figure_indices(valset))
+    assert set(result.examples["emrestore net"]) == set(comparison_indices(valset, result.methods))
     path = write_report([result], [], tmp_path / "docs", {"cpu_model": "test", "threads": 2, "git_commit": "abc"})
     text = path.read_text()
     assert "### Atomic columns (hrstem)" in text and "| clean target | all |" in text

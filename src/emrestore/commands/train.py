@@ -1,7 +1,9 @@
-"""``emrestore train --tag TAG [--config FILE] [--minutes M] [--resume DIR]``.
+"""``emrestore train --tag TAG [--config FILE] [--minutes M] [--resume DIR]``, ``emrestore train --plot RUN_DIR``.
 
 Trains a restoration network (PyTorch needed: ``pip install emrestore[train]``). Under
-``torchrun`` the same command trains with DDP on all launched processes.
+``torchrun`` the same command trains with DDP on all launched processes. The run directory's
+``curves.png`` (:mod:`emrestore.training.curves`) is redrawn at each validation; ``--plot``
+redraws it from the logs of any run.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="train on crops of this bank of clean images (written by `emrestore simulate`)")
     parser.add_argument("--no-export", action="store_true", help="do not export ONNX + model card at the end")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (also implied by -q/--quiet)")
+    parser.add_argument("--plot", metavar="RUN_DIR",
+                        help="only (re)draw RUN_DIR/curves.png (losses, learning rate, validation PSNR against "
+                             "steps) from the run's logs, and exit; needs matplotlib, not PyTorch")
     parser.set_defaults(func=run)
     return parser
 
@@ -64,7 +69,17 @@ def _torch_or_error() -> None:
                              "pip install 'emrestore[train]'.") from None
 
 
+def plot(run_dir: str) -> int:
+    """``emrestore train --plot RUN_DIR``: redraw the run's training curves; prints the PNG's path."""
+    from ..training.curves import plot_training_curves
+
+    print(plot_training_curves(run_dir).path)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.plot:
+        return plot(args.plot)
     _torch_or_error()
     from ..training import config_from_dict, default_config, load_config, train
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .figures import grey, scale_bar, slug
+from .figures import FigureRecord, Panel, image_panel, pyplot, save_figure, slug
 from .lattice import SPOT_THRESHOLD, SURVIVAL_AMPLITUDE, smoothed_spectrum
 from .real_data import PASS_THROUGH_DB, SCORE_CROP_PX, FrameResult, NearCleanResult, RealBenchmark, SeriesResult
 from .spectrum import spectrum_display
@@ -21,30 +21,19 @@ def _fmt(value: float, digits: int = 2) -> str:
     return "∞" if np.isinf(value) else f"{value:.{digits}f}"
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _model_label(name: str, chosen: bool) -> str:
     return f"**{name}**" + (" (auto)" if chosen else "")
 
 
-def _panel(ax, image, reference, title, pixel_nm=None) -> None:
-    ax.imshow(grey(image, reference), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_title(title, fontsize=7)
-    ax.set_axis_off()
-    scale_bar(ax, pixel_nm, image.shape[1])
+def _panel(panels: list[Panel], ax, image, reference, title, pixel_nm=None) -> None:
+    panels.append(image_panel(ax, image, reference, title, pixel_nm))
 
 
 # ---------------------------------------------------------------------------- figures
-def series_figure(result: SeriesResult, path: Path) -> Path:
+def series_figure(result: SeriesResult, path: Path) -> FigureRecord:
     """Frame 0, each model's restoration and the reference (full scored region and a zoom), one grey scale."""
-    plt = _pyplot()
+    plt = pyplot()
+    panels: list[Panel] = []
     ex = result.example
     names = ["raw"] + [m.name for m in result.methods if m.kind == "model"] + ["reference"]
     reference = ex["reference"]
@@ -57,18 +46,19 @@ def series_figure(result: SeriesResult, path: Path) -> Path:
         image = ex[name]
         score = "" if name == "reference" else f" {next(m.psnr_db for m in result.methods if m.name == ('raw input' if name == 'raw' else name)):.1f} dB"
         label = {"raw": "frame 0", "reference": f"mean of frames 1–{result.file.frames - 1}"}.get(name, name)
-        _panel(axes[0, col], image, reference, label + score, pixel)
-        _panel(axes[1, col], image[zy:zy + zoom, zx:zx + zoom], reference[zy:zy + zoom, zx:zx + zoom],
+        _panel(panels, axes[0, col], image, reference, label + score, pixel)
+        _panel(panels, axes[1, col], image[zy:zy + zoom, zx:zx + zoom], reference[zy:zy + zoom, zx:zx + zoom],
                f"central {zoom}×{zoom} px", pixel)
     fig.suptitle(f"{result.file.name}: frame 0 restored vs the registered mean of the other frames "
                  "(grey scale of the reference; PSNR of frame 0)", fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return FigureRecord(save_figure(fig, path, dpi=90, quality=88), panels)
 
 
-def near_clean_figure(result: NearCleanResult, path: Path) -> Path:
+def near_clean_figure(result: NearCleanResult, path: Path) -> FigureRecord:
     """Rows: the clean frame passed through, then degraded at a few doses; input, each model, target."""
-    plt = _pyplot()
+    plt = pyplot()
+    panels: list[Panel] = []
     doses = [0.0] + [d for d in FIGURE_DOSES if d in result.examples]
     models = [m.name for m in result.pass_through]
     fig, axes = plt.subplots(len(doses), 2 + len(models), figsize=(2.4 * (2 + len(models)), 2.5 * len(doses)),
@@ -87,20 +77,21 @@ def near_clean_figure(result: NearCleanResult, path: Path) -> Path:
                 title = "target (the clean frame)" if dose == 0 else "target"
             else:
                 title = f"{name} {rows[name].psnr_db:.1f} dB"
-            _panel(axes[row, col], ex[name], target, title, pixel)
+            _panel(panels, axes[row, col], ex[name], target, title, pixel)
     fig.suptitle(f"{result.file.name}: real content through the forward model (grey scale of the target)",
                  fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return FigureRecord(save_figure(fig, path, dpi=90, quality=88), panels)
 
 
-def frame_figure(result: FrameResult, path: Path) -> Path:
+def frame_figure(result: FrameResult, path: Path) -> FigureRecord:
     """Input and restored frame (one grey scale) with a central zoom, and both power spectra (one log scale).
 
     Where the frame shows a lattice, its spots are marked: kept (green), lost (red), appeared
     (yellow squares).
     """
-    plt = _pyplot()
+    plt = pyplot()
+    panels: list[Panel] = []
     frame, restored = result.frame, result.restored
     pixel = result.file.image.pixel_size_nm
     n = min(frame.shape)
@@ -108,10 +99,10 @@ def frame_figure(result: FrameResult, path: Path) -> Path:
     zoom = max(16, min(256, n // 4))
     zy, zx = (frame.shape[0] - zoom) // 2, (frame.shape[1] - zoom) // 2
     fig, axes = plt.subplots(2, 3, figsize=(12, 8.4))
-    _panel(axes[0, 0], frame[y:y + n, x:x + n], frame, "input (central square)", pixel)
-    _panel(axes[0, 1], restored[y:y + n, x:x + n], frame, f"{result.chosen} (same grey scale)", pixel)
-    _panel(axes[1, 0], frame[zy:zy + zoom, zx:zx + zoom], frame, f"input, central {zoom}×{zoom} px", pixel)
-    _panel(axes[1, 1], restored[zy:zy + zoom, zx:zx + zoom], frame, "restored, same region", pixel)
+    _panel(panels, axes[0, 0], frame[y:y + n, x:x + n], frame, "input (central square)", pixel)
+    _panel(panels, axes[0, 1], restored[y:y + n, x:x + n], frame, f"{result.chosen} (same grey scale)", pixel)
+    _panel(panels, axes[1, 0], frame[zy:zy + zoom, zx:zx + zoom], frame, f"input, central {zoom}×{zoom} px", pixel)
+    _panel(panels, axes[1, 1], restored[zy:zy + zoom, zx:zx + zoom], frame, "restored, same region", pixel)
     p_in, p_out = smoothed_spectrum(frame), smoothed_spectrum(restored)
     fidelity = result.fidelity.get(result.chosen)
     counts = ("" if fidelity is None else f": {len(fidelity.spots)} spots")
@@ -133,17 +124,7 @@ def frame_figure(result: FrameResult, path: Path) -> Path:
             if fidelity is not None else "no lattice found: spectra compared only")
     fig.suptitle(f"{result.file.name} ({_facts(result.file)}) restored whole — {what}", fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
-
-
-def _save(fig, path: Path) -> Path:
-    plt = _pyplot()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=90, pil_kwargs={"quality": 88})
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return FigureRecord(save_figure(fig, path, dpi=90, quality=88), panels)
 
 
 # ---------------------------------------------------------------------------- markdown

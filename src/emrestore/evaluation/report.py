@@ -20,15 +20,17 @@ import numpy as np
 from ..errors import ParameterError
 from .baselines import BASELINES, Baseline, oracle_gaussian
 from .columns import ColumnEvaluation, column_truth, columns_markdown, evaluate_columns
-from .figures import grey, slug
+from .figures import FigureRecord, image_panel, pyplot, save_figure, slug
 from .metrics import psnr, ssim
 from .real_data import RealBenchmark
 from .real_report import real_data_lines
 from .spectrum import power_spectrum, spectral_gain, spectrum_display
 from .validation import ValidationSet
 
-#: Validation images shown per tag in the example figure.
+#: Images spread over the doses (BM3D's subset is chosen this way).
 FIGURE_IMAGES = 8
+#: Images (rows) of each tag's side-by-side figure, among those BM3D ran on.
+COMPARISON_IMAGES = 4
 #: Tags whose evaluation includes atomic-column precision (known column positions).
 COLUMN_TAGS = ("hrstem",)
 
@@ -95,6 +97,16 @@ class TagEvaluation:
 def figure_indices(valset: ValidationSet, count: int = FIGURE_IMAGES) -> list[int]:
     """``count`` images spread evenly over the set's doses, lowest first."""
     order = np.argsort(valset.doses, kind="stable")
+    picks = np.linspace(0, len(order) - 1, min(count, len(order))).round().astype(int)
+    return [int(order[i]) for i in picks]
+
+
+def comparison_indices(valset: ValidationSet, methods: list[MethodScores],
+                       count: int = COMPARISON_IMAGES) -> list[int]:
+    """``count`` images spread over the doses (lowest first) among those BM3D was run on (all without BM3D)."""
+    bm3d = next((m for m in methods if m.name.startswith("BM3D")), None)
+    candidates = np.flatnonzero(bm3d.evaluated) if bm3d is not None else np.arange(len(valset))
+    order = candidates[np.argsort(valset.doses[candidates], kind="stable")]
     picks = np.linspace(0, len(order) - 1, min(count, len(order))).round().astype(int)
     return [int(order[i]) for i in picks]
 
@@ -207,7 +219,7 @@ def evaluate_tag(valset: ValidationSet, models: list[str | Path], bm3d_images: i
         if len(indices) < n:
             scores.note = f"{len(indices)} of {n} images"
         methods.append(scores)
-    keep = figure_indices(valset)
+    keep = comparison_indices(valset, methods)
     examples: dict[str, dict[int, np.ndarray]] = {}
     cards: dict[str, dict[str, Any]] = {}
     restored: dict[str, list[np.ndarray]] = {}
@@ -226,37 +238,7 @@ def evaluate_tag(valset: ValidationSet, models: list[str | Path], bm3d_images: i
     return TagEvaluation(valset.tag, valset, methods, examples, cards, column_scores)
 
 
-# ---------------------------------------------------------------------------- figures
-def example_figure(evaluation: TagEvaluation, model_name: str, path: Path) -> Path:
-    """Input / restored / target of the figure images, one column per image (low dose left)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    kept = evaluation.examples[model_name]
-    indices = figure_indices(evaluation.valset)
-    vs = evaluation.valset
-    fig, axes = plt.subplots(3, len(indices), figsize=(1.9 * len(indices), 6.4), squeeze=False)
-    for col, i in enumerate(indices):
-        target = vs.targets[i]
-        rows = [(vs.inputs[i], f"input {psnr(vs.inputs[i], target):.1f} dB", vs.inputs[i]),
-                (kept[i], f"restored {psnr(kept[i], target):.1f} dB", target),
-                (target, f"target, {vs.doses[i]:.3g} e⁻/px", target)]
-        for row, (image, label, reference) in enumerate(rows):
-            ax = axes[row, col]
-            ax.imshow(grey(image, reference), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_title(label, fontsize=7)
-            ax.set_axis_off()
-    fig.suptitle(f"{evaluation.tag}: {model_name} on held-out validation images "
-                 f"(PSNR against the target; grey scale of the target, input on its own)", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, pil_kwargs={"quality": 88})  # JPEG: noisy panels compress badly as PNG
-    plt.close(fig)
-    return path
-
-
+# ---------------------------------------------------------------------------- real files
 @dataclass
 class RealResult:
     """A real file restored with the automatically chosen model."""
@@ -273,26 +255,19 @@ class RealResult:
     share_doubled: float
 
 
-def restore_real(path: Path, figure_dir: Path, zoom: int = 256) -> RealResult:
-    """Restore a real file (model chosen from its metadata); draw full view, zoom and spectra.
+def real_file_figure(image, restored, path: Path, zoom: int = 256) -> FigureRecord:
+    """Input and restored frame (input's grey scale, scale bars where calibrated), central zooms, spectra.
 
-    The power spectra of input and restored frame are compared (:func:`spectral_gain`): a
-    restoration should remove power and add none, so gains well above 1 flag invented
-    structure without needing the truth.
+    Parameters
+    ----------
+    image, restored : emrestore.EMImage
+        A real file as read, and its restoration (a series: its first frame is shown).
+    path : Path
+        Output JPEG.
+    zoom : int
+        Edge of the central crops [px].
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..io import read
-    from ..restoration import restore
-
-    image = read(path)
-    start = time.perf_counter()
-    restored = restore(image, progress=False)
-    seconds = time.perf_counter() - start
-    info = restored.metadata.get("restoration", {})
+    plt = pyplot()
     data_in, data_out = image.data, restored.data
     if data_in.ndim == 3:  # a series: show its first frame
         data_in, data_out = data_in[0], data_out[0]
@@ -302,13 +277,11 @@ def restore_real(path: Path, figure_dir: Path, zoom: int = 256) -> RealResult:
     gain = spectral_gain(data_in, data_out)
     spectra = power_spectrum(data_in), power_spectrum(data_out)
     fig, axes = plt.subplots(3, 2, figsize=(9, 14))
-    for ax, data, label in ((axes[0, 0], data_in, "input"), (axes[0, 1], data_out, "restored"),
-                            (axes[1, 0], data_in[y:y + size, x:x + size], f"input, central {size}×{size} px"),
-                            (axes[1, 1], data_out[y:y + size, x:x + size], f"restored, central {size}×{size} px")):
-        ax.imshow(grey(data, data_in if label.startswith("input") else data_out), cmap="gray",
-                  interpolation="nearest")
-        ax.set_title(label, fontsize=9)
-        ax.set_axis_off()
+    pixel_nm = image.pixel_size_nm
+    panels = [image_panel(ax, data, data_in, label, pixel_nm, fontsize=9) for ax, data, label in (
+        (axes[0, 0], data_in, "input"), (axes[0, 1], data_out, "restored (same grey scale)"),
+        (axes[1, 0], data_in[y:y + size, x:x + size], f"input, central {size}×{size} px"),
+        (axes[1, 1], data_out[y:y + size, x:x + size], f"restored, central {size}×{size} px"))]
     for ax, spectrum, label in ((axes[2, 0], spectra[0], "input, power spectrum (log)"),
                                 (axes[2, 1], spectra[1], f"restored, same scale (largest gain "
                                                          f"{gain.max_gain:.2f}×)")):
@@ -316,13 +289,31 @@ def restore_real(path: Path, figure_dir: Path, zoom: int = 256) -> RealResult:
         ax.set_title(label, fontsize=9)
         ax.set_axis_off()
     pixel = f"{image.pixel_size:.4g} {image.unit}/px" if image.pixel_size else "uncalibrated"
-    fig.suptitle(f"{path.name} ({image.modality or 'modality unknown'}, {pixel}) restored with "
-                 f"{info.get('model', '?')}", fontsize=9)
+    model = restored.metadata.get("restoration", {}).get("model", "?")
+    name = Path(image.source).name if image.source else path.stem
+    fig.suptitle(f"{name} ({image.modality or 'modality unknown'}, {pixel}) restored with {model}", fontsize=9)
     fig.tight_layout()
-    figure = figure_dir / f"real_{slug(path.stem)}.jpg"
-    figure.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(figure, dpi=100, pil_kwargs={"quality": 90})
-    plt.close(fig)
+    return FigureRecord(save_figure(fig, path, dpi=100, quality=90), panels)
+
+
+def restore_real(path: Path, figure_dir: Path, zoom: int = 256) -> RealResult:
+    """Restore a real file (model chosen from its metadata); draw full view, zoom and spectra.
+
+    The power spectra of input and restored frame are compared (:func:`spectral_gain`): a
+    restoration should remove power and add none, so gains well above 1 flag invented
+    structure without needing the truth.
+    """
+    from ..io import read
+    from ..restoration import restore
+
+    image = read(path)
+    start = time.perf_counter()
+    restored = restore(image, progress=False)
+    seconds = time.perf_counter() - start
+    info = restored.metadata.get("restoration", {})
+    data_in, data_out = (image.data[0], restored.data[0]) if image.data.ndim == 3 else (image.data, restored.data)
+    gain = spectral_gain(data_in, data_out)
+    figure = real_file_figure(image, restored, figure_dir / f"real_{slug(path.stem)}.jpg", zoom)
     return RealResult(path.name, tuple(image.data.shape), str(info.get("model", "?")),
                       str(info.get("model_choice", "")), seconds,
                       float(np.mean(data_in)), float(np.mean(data_out)), figure.name,
@@ -368,6 +359,27 @@ def _columns_section(columns: ColumnEvaluation, figures: Path, figure_subdir: st
             "found/spurious and medians of the errors over the images of each dose tercile.", "",
             columns_markdown(columns), "",
             f"![{columns.tag} column precision]({figure_subdir}/{figure.name})", ""]
+
+
+def _figure_lines(evaluation: TagEvaluation, figures: Path, figure_subdir: str) -> list[str]:
+    """The tag's dose figure and side-by-side (written into ``figures``) as Markdown lines."""
+    from .sim_figures import comparison_figure, dose_figure
+
+    tag = evaluation.tag
+    dose = dose_figure(evaluation, figures / f"{tag}_dose.png")
+    shown = sorted({i for kept in evaluation.examples.values() for i in kept},
+                   key=lambda i: evaluation.valset.doses[i])
+    shown = [i for i in comparison_indices(evaluation.valset, evaluation.methods) if i in shown] or shown
+    lines = [f"![{tag}: PSNR against dose]({figure_subdir}/{dose.name})", "",
+             f"*{tag}, scores against dose*: each point one image, lines the median per dose bin"
+             + (" (right: RMS error of the atomic-column positions; *clean target* is the fitting floor)"
+                if evaluation.columns is not None else "") + "."]
+    if shown:
+        side = comparison_figure(evaluation, shown, figures / f"{tag}_side-by-side.jpg")
+        lines += ["", f"![{tag}: raw, Gaussian, BM3D, emrestore, truth]({figure_subdir}/{side.name})", "",
+                  f"*{tag}, side by side*: {len(shown)} images spread over the doses BM3D ran on, every panel "
+                  "on the grey scale of its row's truth; scale bars from the simulated pixel size."]
+    return lines
 
 
 def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_dir: str | Path,
@@ -418,10 +430,7 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
             lines.append(f"{name}: {card.get('config_name', '?')} preset, {card.get('parameters', 0):,} parameters, "
                          f"{training.get('steps', '?')} steps, {training.get('pairs_seen', '?')} pairs, "
                          f"{(training.get('wall_time_s') or 0) / 60:.0f} min of training.")
-        for name in evaluation.examples:
-            figure = example_figure(evaluation, name, figures / f"{evaluation.tag}_{slug(name)}.jpg")
-            lines += ["", f"![{evaluation.tag} examples]({figure_subdir}/{figure.name})"]
-        lines.append("")
+        lines += ["", *_figure_lines(evaluation, figures, figure_subdir), ""]
         if evaluation.columns is not None:
             lines += _columns_section(evaluation.columns, figures, figure_subdir)
     if real:
@@ -478,6 +487,12 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
         "`emrestore restore` does (ms per image includes normalisation and padding, not start-up).",
         "* Baseline scores and times are cached per evaluation set (`--cache`) and computed once: their "
         "times are those of that first run, models are timed anew on every run.",
+        "* Figures (`emrestore.evaluation.sim_figures`, `emrestore.evaluation.figures`): in every side-by-side "
+        "the panels of a row share one grey scale, the 0.5–99.5 % range of that row's truth (real data: of the "
+        "reference, target or input), so a restoration that is brighter, darker or flatter than the truth looks "
+        "it; the Gaussian and BM3D panels are recomputed from the σ their cached scores keep, and their PSNR is "
+        "checked against the table's. Every image with a pixel size carries a scale bar (simulated sets: the "
+        "pixel size the image was rendered with).",
         "* Atomic columns (hrstem): `emrestore.evaluation.columns`; the raw input's columns are also "
         "displaced by the scan distortions, which restoration is trained to undo.",
         "* The targets are what the distortion chain defines as truth (`docs/distortions.md`): scan "

@@ -6,6 +6,7 @@ A run directory holds::
     config.json            the validated configuration
     log.csv                one row per ``log_every`` steps (losses, learning rates, pairs/s)
     validation.csv         one row per validation
+    curves.png             losses, learning rate, validation PSNR against steps (redrawn at each validation)
     checkpoints/last.pt    weights, optimiser and RNG states, progress (plus step-N.pt copies)
     model.onnx, model.json exported generator and its model card (at the end of each invocation)
     model.pt               generator weights {"config", "state_dict"} for the PyTorch restore backend
@@ -638,7 +639,21 @@ class Trainer:
         metrics = self.validate()
         if metrics is not None:
             self._append("validation.csv", VAL_FIELDS, {"step": self.step, **metrics})
+            self._draw_curves()
         return metrics
+
+    def _draw_curves(self) -> None:
+        """Redraw ``curves.png`` from the logs (main process; skipped without matplotlib)."""
+        if not self.is_main:
+            return
+        from .curves import plot_training_curves
+
+        try:
+            plot_training_curves(self.run_dir)
+        except (ParameterError, OSError) as error:  # curves are a convenience: never stop training for them
+            import warnings
+
+            warnings.warn(f"Training curves not drawn: {error}", stacklevel=2)
 
     def export_model(self, wall_time_s: float, onnx_path: str | Path | None = None) -> dict[str, Any]:
         """Export the generator to ONNX, with ``.pt`` weights and the model card next to it."""
