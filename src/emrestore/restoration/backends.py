@@ -223,8 +223,11 @@ def open_session(path: Path, device: str, threads: int | None = None) -> tuple[A
             _CUDA_FAILURE = failure
             logger.warning("device auto: CPU, because onnxruntime's CUDA provider did not start (%s)", failure)
         elif device == "auto":
-            logger.info("device auto: CPU (this onnxruntime has no %s; pip install \"emrestore[gpu]\" "
-                        "for the GPU)", CUDA_PROVIDER)
+            hint = ("onnxruntime-gpu is installed but the CPU onnxruntime's files came last: pip install "
+                    "--force-reinstall --no-deps onnxruntime-gpu"
+                    if "onnxruntime-gpu" in installed_onnxruntime_packages()
+                    else "pip install \"emrestore[gpu]\" for the GPU")
+            logger.info("device auto: CPU (this onnxruntime has no %s; %s)", CUDA_PROVIDER, hint)
             if session is not None:  # it started, on the CPU: keep it
                 _SESSIONS[(*stamp, "cpu")] = session
         session = _SESSIONS.get((*stamp, "cpu"))
