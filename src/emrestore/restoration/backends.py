@@ -103,7 +103,7 @@ def _preload_cuda_libraries(ort: Any) -> None:
     try:
         with contextlib.redirect_stdout(printed):
             preload()
-    except Exception as error:  # missing libraries show up when the session starts
+    except Exception as error:  # noqa: BLE001 -- missing libraries show up when the session starts
         logger.debug("onnxruntime.preload_dlls failed: %s", error)
     if printed.getvalue().strip():
         logger.debug("onnxruntime.preload_dlls: %s", printed.getvalue().strip())
