@@ -10,6 +10,13 @@ a later ``a.dm4`` or ``a.tif`` in the same run gets ``a.dm4_restored.tif`` / ``a
 With ``--json`` stdout carries one JSON object per input (JSON Lines, :func:`json_record`) instead
 of the ``SOURCE -> OUTPUT`` lines; errors are *also* still printed on one line on stderr, so a
 script reads stdout and a person watching sees the failures. ``-q`` drops the progress bars.
+
+``--workers N`` restores the files on a local Dask cluster of N worker processes,
+``--scheduler ADDRESS`` on a running one (:mod:`emrestore.restoration.distributed`); each task
+is one file, with the same checks, names, messages and records as the in-process loop.
+Frames too large for memory (``--blockwise``, ``--chunk PX``, or a file above
+:data:`AUTO_BLOCKWISE_BYTES` on disk in a lazily readable format) are restored block by block
+(:mod:`emrestore.restoration.blockwise`) into a tiled TIFF.
 """
 
 from __future__ import annotations
@@ -21,9 +28,11 @@ import json
 import os
 import stat
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import EMRestoreError, OutputExistsError, OutputWriteError, ParameterError
@@ -31,6 +40,11 @@ from .common_options import progress_enabled
 from .read_options import add_read_limit_arguments, read_limits
 
 OUTPUT_FORMATS = ("tif", "hspy", "png")
+#: Files larger than this on disk [bytes], in a format read lazily, are restored block by
+#: block without being asked (the in-memory path holds about six copies of the frame).
+AUTO_BLOCKWISE_BYTES = 512 << 20
+#: Block edge [px] of the block-wise path when ``--chunk`` is not given.
+DEFAULT_CHUNK = 1024
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -57,7 +71,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         "the shipped models; smaller values are warned about)")
     parser.add_argument("--batch-size", type=int, help="tiles per network call (default 2)")
     parser.add_argument("--backend", choices=("onnx", "torch"), help="inference backend (default onnx)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="device (default cpu)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="device (default auto: CUDA when onnxruntime can use it, else the CPU)")
     parser.add_argument("--format", choices=OUTPUT_FORMATS, default="tif",
                         help="output format (default tif: float32, calibrated)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
@@ -65,6 +80,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="print one JSON object per input on stdout (JSON Lines): source, output, status "
                              "(restored/failed), error, model, model_choice, tile_px, overlap_px; errors also "
                              "go to stderr as usual")
+    dask = parser.add_argument_group("Dask: many files, and frames larger than memory")
+    dask.add_argument("--workers", type=int, metavar="N",
+                      help="restore the files on a local Dask cluster of N worker processes (the cores "
+                           "shared out as onnxruntime threads); default: one file after another in "
+                           "this process")
+    dask.add_argument("--scheduler", metavar="ADDRESS",
+                      help="restore the files on a running Dask cluster (e.g. tcp://host:8786); the "
+                           "files and output folder must be reachable from its workers")
+    dask.add_argument("--blockwise", action="store_true",
+                      help="restore each frame block by block with the whole frame's statistics, "
+                           "holding one block at a time (.npy, .hspy, .zspy, .emd, .mrc, .dm3/.dm4, "
+                           ".tif inputs; writes a tiled TIFF). Default: for files above "
+                           f"{AUTO_BLOCKWISE_BYTES >> 20} MiB in those formats")
+    dask.add_argument("--chunk", type=int, metavar="PX",
+                      help=f"block edge for --blockwise in px (implies it; default {DEFAULT_CHUNK}, "
+                           "a multiple of 16)")
     add_read_limit_arguments(parser)
     parser.set_defaults(func=run)
     return parser
@@ -329,7 +360,92 @@ def _os_error(source: Path, stage: str, error: OSError) -> EMRestoreError:
                           "Check the file, the disk and the connection to it, then try again.")
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass
+class Settings:
+    """What every file of a run is restored with (sent to cluster workers, so plain data)."""
+
+    model: str | None
+    tile: int | None
+    overlap: int | None
+    batch_size: int | None
+    backend: str | None
+    device: str | None
+    fmt: str
+    overwrite: bool
+    as_json: bool
+    limits: Any
+    batch_inputs: tuple[Path, ...]
+    blockwise: bool = False
+    chunk: int = DEFAULT_CHUNK
+    progress: bool = False  # tile/block bars (one file in this process)
+
+
+@dataclass
+class Outcome:
+    """What happened to one input: the stdout line, the stderr error line, the file written."""
+
+    line: str = ""
+    error: str | None = None
+    written: tuple[int, int] | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def use_blockwise(source: Path, settings: Settings) -> bool:
+    """Whether ``source`` goes the block-wise way: asked for, or a large file read lazily."""
+    from ..restoration.lazy_files import LAZY_SUFFIXES
+
+    if settings.blockwise:
+        return True
+    if settings.fmt != "tif" or source.suffix.lower() not in LAZY_SUFFIXES:
+        return False
+    try:
+        return source.stat().st_size > AUTO_BLOCKWISE_BYTES
+    except OSError:
+        return False
+
+
+def restore_blockwise(source: Path, target: Path, settings: Settings) -> tuple[Path, dict]:
+    """Restore one file block by block into a tiled TIFF; returns (written file, provenance)."""
+    from ..io.atomic import check_free_space
+    from ..restoration import load_model
+    from ..restoration.blockwise import block_depth, restore_dask_array
+    from ..restoration.engine import resolve_choice
+    from ..restoration.lazy_files import open_lazy, write_tiled_tiff
+
+    data, header = open_lazy(source, limits=settings.limits, chunk=settings.chunk)
+    check_free_space(target, int(np.prod(data.shape)) * 4 + (1 << 20))
+    chosen, choice = resolve_choice(header, settings.model)
+    _share_cores(header, settings)
+    restorer = load_model(chosen, tile=settings.tile, overlap=settings.overlap, batch_size=settings.batch_size,
+                          backend=settings.backend, device=settings.device, progress=False)
+    restored = restore_dask_array(restorer, data, chunk=settings.chunk)
+    info = {**restorer.provenance(choice),
+            "blockwise": {"chunk_px": settings.chunk, "halo_px": block_depth(restorer)}}
+    tiles = -(-data.shape[-2] // settings.chunk) * -(-data.shape[-1] // settings.chunk) * (
+        data.shape[0] if data.ndim == 3 else 1)
+    bar = tqdm(total=tiles, desc="blocks", unit="block", leave=False, file=sys.stderr,
+               disable=not settings.progress or tiles < 2)
+    try:
+        written = write_tiled_tiff(restored, header.with_data(header.data, restoration=info), target,
+                                   overwrite=settings.overwrite, on_tile=bar.update)
+    finally:
+        bar.close()
+    return written, info
+
+
+def restore_one(job: Job, settings: Settings, written: set[tuple[int, int]] | None = None) -> Outcome:
+    """Read, restore and write one input; every failure becomes an :class:`Outcome` error line.
+
+    Parameters
+    ----------
+    job : Job
+        The input and its planned output (:func:`plan_outputs`).
+    settings : Settings
+        The run's options.
+    written : set, optional
+        (device, inode) of the outputs written earlier in this run, to refuse a second
+        spelling of one of them (the in-process loop; cluster tasks pass None).
+    """
     from .. import io, restoration
     from ..io.atomic import (
         check_free_space,
@@ -338,6 +454,68 @@ def run(args: argparse.Namespace) -> int:
         output_write_error,
     )
 
+    outcome = Outcome()
+    source, target = job.source, job.target
+    stage, image = "preparing", None
+    try:
+        if job.refusal is not None:
+            raise job.refusal
+        assert target is not None
+        if not os.path.lexists(source):
+            stage = "reading"
+            io.read(source)  # says the input does not exist (before any remark on its folder)
+        # before the (slow) restoration: the result can be written there
+        check_output_path(target, inputs=settings.batch_inputs, overwrite=settings.overwrite, probe=True)
+        if written is not None and _identity(target) in written:
+            raise OutputExistsError(
+                f"{source}: its output {target} is a result written earlier in this run "
+                f"(another spelling of the same file); refusing to replace it.",
+                "Restore it in a separate run with -o OTHER_FOLDER, or rename it.")
+        if use_blockwise(source, settings):
+            stage = "restoring"
+            written_path, info = restore_blockwise(source, target, settings)
+        else:
+            stage = "reading"
+            image = io.read(source, limits=settings.limits)
+            check_free_space(target, estimate_output_bytes(image, target.suffix))
+            stage = "restoring"
+            _share_cores(image, settings)
+            restored = restoration.restore(
+                image, model=settings.model, tile=settings.tile, overlap=settings.overlap,
+                batch_size=settings.batch_size, backend=settings.backend, device=settings.device,
+                progress=settings.progress,
+            )
+            stage = "writing"
+            written_path = io.write(restored, target, overwrite=settings.overwrite)
+            info = restored.metadata["restoration"]
+        outcome.written = _identity(written_path)
+        choice = info.get("model_choice", "")
+        outcome.line = (json_record(source, written_path, None, info) if settings.as_json
+                        else f"{source} -> {written_path}  [model {info['model']}: {choice}]")
+    except (EMRestoreError, MemoryError, OSError) as caught:
+        error: BaseException = caught
+        if isinstance(caught, MemoryError):
+            error = _memory_error(source, stage, image)
+        elif isinstance(caught, OSError) and not isinstance(caught, EMRestoreError):
+            error = (output_write_error(caught, target) if stage in ("writing", "preparing")
+                     and target is not None else _os_error(source, stage, caught))
+        text = str(error)
+        where = "" if str(source) in text or source.name in text else f"{source}: "
+        outcome.error = f"emrestore restore: error: {where}{text}"
+        if settings.as_json:
+            outcome.line = json_record(source, None, f"{where}{text}")
+    return outcome
+
+
+def _report(outcome: Outcome) -> None:
+    if outcome.error:
+        tqdm.write(outcome.error, file=sys.stderr)
+    if outcome.line:  # written outside any try: a closed pipe is no file error
+        tqdm.write(outcome.line, file=sys.stdout)
+        sys.stdout.flush()  # one complete record at a time for a reading script
+
+
+def run(args: argparse.Namespace) -> int:
     for pattern in args.inputs:
         if not pattern.strip():
             raise ParameterError(
@@ -349,6 +527,19 @@ def run(args: argparse.Namespace) -> int:
             raise ParameterError(f"-o is an empty name ({args.outdir!r}).",
                                  "Give an output folder or file name; for the current folder, give '.'.")
         outdir = Path(args.outdir).expanduser()
+    workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
+    chunk = getattr(args, "chunk", None)
+    blockwise = bool(getattr(args, "blockwise", False)) or chunk is not None
+    if workers is not None or scheduler:
+        from ..restoration.distributed import check_workers
+
+        check_workers(workers, scheduler)
+    if chunk is not None and (chunk < 16 or chunk % 16):
+        raise ParameterError(f"--chunk must be a multiple of 16 px, at least 16 (got {chunk}).",
+                             "Use e.g. --chunk 1024 (TIFF tiles are multiples of 16 px).")
+    if blockwise and args.format != "tif":
+        raise ParameterError(f"--blockwise writes tiled TIFFs, not --format {args.format}.",
+                             "Use --format tif (the default), or restore without --blockwise/--chunk.")
     as_json = bool(getattr(args, "json", False))
     files, unmatched = expand_inputs(args.inputs)
     for pattern in unmatched:
@@ -364,64 +555,100 @@ def run(args: argparse.Namespace) -> int:
             outdir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise OutputWriteError(*_folder_error(error, outdir)) from error
-    batch_inputs = tuple(files)
-    limits = read_limits(args)
-    written: set[tuple[int, int]] = set()
-    failures = len(unmatched)
     jobs = plan_outputs(files, None if single else outdir, single, args.format)
     show_progress = progress_enabled(args)
-    bar = tqdm(jobs, desc="files", unit="file", disable=len(jobs) < 2 or not show_progress, file=sys.stderr)
-    for job in bar:
-        line = ""  # what stdout gets for this input (written outside the try: a closed pipe is no file error)
-        source, target = job.source, job.target
-        stage, image = "preparing", None
-        try:
-            if job.refusal is not None:
-                raise job.refusal
-            assert target is not None
-            if not os.path.lexists(source):
-                stage = "reading"
-                io.read(source)  # says the input does not exist (before any remark on its folder)
-            # before the (slow) restoration: the result can be written there
-            check_output_path(target, inputs=batch_inputs, overwrite=args.overwrite, probe=True)
-            if _identity(target) in written:
-                raise OutputExistsError(
-                    f"{source}: its output {target} is a result written earlier in this run "
-                    f"(another spelling of the same file); refusing to replace it.",
-                    "Restore it in a separate run with -o OTHER_FOLDER, or rename it.")
-            stage = "reading"
-            image = io.read(source, limits=limits)
-            check_free_space(target, estimate_output_bytes(image, target.suffix))
-            stage = "restoring"
-            restored = restoration.restore(
-                image, model=args.model, tile=args.tile, overlap=args.overlap,
-                batch_size=args.batch_size, backend=args.backend, device=args.device,
-                progress=len(jobs) < 2 and show_progress,
-            )
-            stage = "writing"
-            written_path = io.write(restored, target, overwrite=args.overwrite)
-            written.add(_identity(written_path))
-            info = restored.metadata["restoration"]
-            choice = info.get("model_choice", "")
-            line = (json_record(source, written_path, None, info) if as_json
-                    else f"{source} -> {written_path}  [model {info['model']}: {choice}]")
-        except (EMRestoreError, MemoryError, OSError) as caught:
-            failures += 1
-            error: BaseException = caught
-            if isinstance(caught, MemoryError):
-                error = _memory_error(source, stage, image)
-            elif isinstance(caught, OSError) and not isinstance(caught, EMRestoreError):
-                error = (output_write_error(caught, target) if stage in ("writing", "preparing")
-                         and target is not None else _os_error(source, stage, caught))
-            text = str(error)
-            where = "" if str(source) in text or source.name in text else f"{source}: "
-            tqdm.write(f"emrestore restore: error: {where}{text}", file=sys.stderr)
-            if as_json:
-                line = json_record(source, None, f"{where}{text}")
-        if line:
-            tqdm.write(line, file=sys.stdout)
-            sys.stdout.flush()  # one complete record at a time for a reading script
+    settings = Settings(model=args.model, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
+                        backend=args.backend, device=args.device, fmt=args.format, overwrite=args.overwrite,
+                        as_json=as_json, limits=read_limits(args), batch_inputs=tuple(files),
+                        blockwise=blockwise, chunk=chunk or DEFAULT_CHUNK,
+                        progress=len(jobs) < 2 and show_progress and workers is None and not scheduler)
+    failures = len(unmatched)
+    bar = tqdm(total=len(jobs), desc="files", unit="file", disable=len(jobs) < 2 or not show_progress,
+               file=sys.stderr)
+    try:
+        if workers is not None or scheduler:
+            failures += _run_on_cluster(jobs, settings, workers, scheduler, bar)
+        else:
+            written: set[tuple[int, int]] = set()
+            for job in jobs:
+                outcome = restore_one(job, settings, written)
+                if outcome.written is not None:
+                    written.add(outcome.written)
+                failures += outcome.error is not None
+                bar.update(1)
+                _report(outcome)
+    finally:
+        bar.close()
     return 2 if failures else 0
+
+
+def _run_on_cluster(jobs: list[Job], settings: Settings, workers: int | None, scheduler: str | None,
+                    bar: Any) -> int:
+    """Restore ``jobs`` on a Dask cluster (one task per file); returns the number that failed.
+
+    On Ctrl-C/SIGTERM the unfinished tasks are cancelled, a local cluster is shut down and
+    the temporary files its killed workers left are removed before the interrupt propagates.
+    """
+    from ..restoration.distributed import (
+        batch_client,
+        remove_partial_outputs,
+        run_tasks,
+    )
+
+    failures = 0
+    done: set[int] = set()
+
+    def on_result(item: tuple[int, tuple[Job, Settings]], outcome: Outcome) -> None:
+        nonlocal failures
+        done.add(item[0])
+        failures += outcome.error is not None
+        bar.update(1)
+        _report(outcome)
+
+    def on_error(item: tuple[int, tuple[Job, Settings]], error: BaseException) -> None:
+        reason = str(error) or type(error).__name__
+        if type(error).__name__ == "KilledWorker":
+            reason = ("its worker process died (killed for memory, or crashed); "
+                      "restore it with fewer --workers or smaller --tile")
+        on_result(item, Outcome(error=f"emrestore restore: error: {item[1][0].source}: {reason}",
+                                line=json_record(item[1][0].source, None, reason) if settings.as_json else ""))
+
+    items = list(enumerate((job, settings) for job in jobs))
+    try:
+        with batch_client(workers, scheduler) as client:
+            run_tasks(client, _indexed_task, items, on_result, on_error)
+    except BaseException:
+        if not scheduler:  # a local cluster is gone now: nothing writes any more
+            remove_partial_outputs(job.target for i, job in enumerate(jobs)
+                                   if i not in done and job.target is not None)
+        raise
+    return failures
+
+
+def _indexed_task(item: tuple[int, tuple[Job, Settings]]) -> Outcome:
+    """One file on a cluster worker."""
+    job, settings = item[1]
+    return restore_one(job, settings)
+
+
+def _share_cores(image: Any, settings: Settings) -> None:
+    """On a cluster worker, open the chosen model's session with the worker's share of the cores.
+
+    A no-op in this process (and for the torch backend, or a model that does not resolve:
+    the restoration then reports it with its own message).
+    """
+    from ..restoration import distributed
+
+    if distributed.WORKER_THREADS is None or settings.backend not in (None, "onnx"):
+        return
+    from ..restoration.engine import resolve_choice
+    from ..restoration.models import find_model
+
+    try:
+        chosen, _ = resolve_choice(image, settings.model)
+        distributed.prepare_session(find_model(chosen).onnx_path, settings.device)
+    except EMRestoreError:
+        return
 
 
 def _folder_error(error: OSError, outdir: Path) -> tuple[str, str]:
