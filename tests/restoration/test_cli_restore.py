@@ -429,3 +429,46 @@ def test_max_pixels_refuses_a_large_declared_image(tmp_path, stats_model, capsys
     assert status == 2
     assert "64 × 80" in capsys.readouterr().err
     assert main(["restore", str(tmp_path / "frame.tif"), "--model", str(stats_model), "--max-pixels", "0"]) == 2
+
+
+def test_device_choices_default_to_auto(tmp_path, stats_model, capsys):
+    source = _npy(tmp_path / "a.npy")
+    assert main(["restore", str(source), "--model", str(stats_model), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["status"] == "restored"
+    restored = emrestore.read(tmp_path / "a_restored.tif")
+    assert restored.metadata["restoration"]["device"] in ("cpu", "cuda")
+    with pytest.raises(SystemExit):
+        main(["restore", str(source), "--device", "gpu"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_blockwise_options_are_checked(tmp_path, stats_model, capsys):
+    source = _npy(tmp_path / "a.npy")
+    assert main(["restore", str(source), "--chunk", "100"]) == 2
+    assert "multiple of 16" in capsys.readouterr().err
+    assert main(["restore", str(source), "--blockwise", "--format", "png"]) == 2
+    assert "tiled TIFF" in capsys.readouterr().err
+    assert main(["restore", str(source), "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert "both were given" in capsys.readouterr().err
+    assert not (tmp_path / "a_restored.tif").exists()
+
+
+def test_chunk_restores_block_by_block_into_a_calibrated_tiled_tiff(tmp_path, stats_model, capsys):
+    import tifffile
+
+    rng = np.random.default_rng(3)
+    frame = rng.poisson(60, (300, 260)).astype(np.float32)
+    emrestore.write(emrestore.EMImage(frame, pixel_size=0.07, unit="nm", modality="stem"), tmp_path / "a.hspy")
+    assert main(["restore", str(tmp_path / "a.hspy"), "--model", str(stats_model), "--chunk", "128",
+                 "-o", str(tmp_path / "blocks"), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert record["status"] == "restored"
+    assert main(["restore", str(tmp_path / "a.hspy"), "--model", str(stats_model), "-o", str(tmp_path / "whole")]) == 0
+    blocks = emrestore.read(tmp_path / "blocks" / "a_restored.tif")
+    whole = emrestore.read(tmp_path / "whole" / "a_restored.tif")
+    assert (blocks.pixel_size, blocks.unit, blocks.modality) == (0.07, "nm", "stem")
+    assert blocks.metadata["restoration"]["blockwise"] == {"chunk_px": 128, "halo_px": 32}
+    assert np.abs(blocks.data - whole.data).max() < 1e-5 * frame.std()
+    with tifffile.TiffFile(tmp_path / "blocks" / "a_restored.tif") as tif:
+        assert tif.pages[0].is_tiled and tif.pages[0].tilewidth == 128
+    assert not [p for p in (tmp_path / "blocks").iterdir() if ".part" in p.name]

@@ -185,7 +185,7 @@ def test_peak_memory_does_not_follow_the_frame_size(tmp_path, stats_model, side,
     target = tmp_path / "big_restored.tif"
     result = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(stats_model), str(source), str(target),
                              str(tmp_path / "small.npy")],
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     peak = json.loads(result.stdout.strip().splitlines()[-1])["peak"]
     assert peak < ceiling, f"peak {peak / 2**20:.1f} MiB for a {frame_bytes / 2**20:.0f} MiB frame"

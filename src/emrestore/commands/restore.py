@@ -418,6 +418,8 @@ def restore_blockwise(source: Path, target: Path, settings: Settings) -> tuple[P
     _share_cores(header, settings)
     restorer = load_model(chosen, tile=settings.tile, overlap=settings.overlap, batch_size=settings.batch_size,
                           backend=settings.backend, device=settings.device, progress=False)
+    # blocks (and TIFF tiles) of --chunk px, whatever the file's own chunks
+    data = data.rechunk((1,) * (data.ndim - 2) + (settings.chunk, settings.chunk))
     restored = restore_dask_array(restorer, data, chunk=settings.chunk)
     info = {**restorer.provenance(choice),
             "blockwise": {"chunk_px": settings.chunk, "halo_px": block_depth(restorer)}}

@@ -162,7 +162,7 @@ def run_tasks(client: Any, function: Callable[[Any], Any], items: Iterable[Any],
         for future in as_completed(futures, loop=client.loop):
             try:
                 result = future.result()
-            except Exception as error:  # the task's own exception, or KilledWorker
+            except Exception as error:  # noqa: BLE001 (the task's own exception, or KilledWorker: one file fails)
                 on_error(owner[future.key], error)
             else:
                 on_result(owner[future.key], result)
