@@ -132,8 +132,10 @@ def test_dose_figure_adds_column_precision_where_columns_were_measured(evaluatio
 
 
 def test_report_embeds_dose_and_side_by_side_figures(evaluation, tmp_path):
-    path = write_report([evaluation], [], tmp_path / "docs", {"cpu_model": "test", "threads": 2, "git_commit": "abc"})
+    path = write_report([evaluation], [], tmp_path / "docs", {"cpu_model": "test", "threads": 2, "git_commit": "abc",
+                                                              "load_average_5min": 3.5})
     text = path.read_text()
+    assert "2 threads, load average 3.5 while measuring" in text
     figures = tmp_path / "docs" / "evaluation"
     for name in ("lrstem_dose.png", "lrstem_side-by-side.jpg"):
         assert f"(evaluation/{name})" in text

@@ -3,8 +3,9 @@
 For each tag: a held-out evaluation set (64 pairs of 256×256 px by default, rendered once and
 cached), the baselines (raw, median, oracle Gaussian / non-local means / BM3D when the ``bm3d``
 package is installed) and the shipped model (plus any ``--model`` files), with PSNR, SSIM,
-low-dose PSNR and ms per image; a figure of 8 validation images per model; for hrstem, the
-precision of atomic columns located on raw, baseline and restored images; restored versions
+low-dose PSNR and ms per image; per tag a plot of PSNR (and, for hrstem, column precision)
+against dose and a side-by-side of raw / Gaussian / BM3D / models / truth on the truth's grey
+scale; for hrstem, the precision of atomic columns located on raw, baseline and restored images; restored versions
 of real files (``--real DIR``); the real-data benchmark (``--real-series DIR``:
 :mod:`emrestore.evaluation.real_data`), which leads the report. Writes ``OUT/evaluation.md`` and ``OUT/evaluation/``.
 """
@@ -198,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
         files, _ = expand_inputs([str(args.real)])
         real = [restore_real(p, args.out / "evaluation") for p in files]
     machine = {"cpu_model": cpu_model(), "threads": os.cpu_count(), **git_commit()}
+    if hasattr(os, "getloadavg"):  # other jobs on the cores slow the timed models: the header says so
+        machine["load_average_5min"] = round(os.getloadavg()[1], 1)
     if args.save_results is not None:
         import datetime as _dt
 
