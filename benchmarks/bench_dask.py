@@ -77,7 +77,7 @@ def bench_blockwise(sizes: list[int], scratch: Path) -> None:
         status, took, peak = result.stdout.strip().splitlines()[-1].split()
         assert status == "0", result.stderr
         print(f"| {side}² | {side * side * 4 / 2**20:.0f} | {float(took):.1f} | "
-              f"{side * side / 1e6 / float(took):.2f} | {float(peak) / 1024:.2f} |", flush=True)
+              f"{side * side / 1e6 / float(took):.2f} | {float(peak):.2f} |", flush=True)
         source.unlink()
         for written in (scratch / f"out{side}").iterdir():
             written.unlink()
