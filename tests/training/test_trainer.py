@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import torch
@@ -171,21 +170,32 @@ def test_fitted_pixel_steps_ends_the_phase_with_the_budget():
 
 
 def test_fit_schedule_ends_the_learning_rate_decay_with_the_budget(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
     from emrestore.training import trainer as trainer_module
     from emrestore.training.trainer import lr_factor
 
+    # The trainer's clock advances 50 ms per training step and nothing else, so the fitted
+    # schedule is the same on a quiet and on a loaded machine (no wall-clock dependence).
+    clock = SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(trainer_module, "time", SimpleNamespace(perf_counter=lambda: clock.now))
     monkeypatch.setattr(trainer_module, "FIT_RESERVE_S", 1.0)
     config = tiny_config(schedule={"pixel_steps": 10**6, "gan_steps": 0, "log_every": 5})
     trainer = Trainer(config, tmp_path / "run", progress=False, export=False)
-    start = time.perf_counter()
-    result = trainer.fit(minutes=0.1, fit_schedule=True)  # 6 s
-    elapsed = time.perf_counter() - start
+    real_step = trainer.train_step
+
+    def timed_step(*args, **kwargs):
+        clock.now += 0.05
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_step", timed_step)
+    result = trainer.fit(minutes=0.1, fit_schedule=True)  # 6 s of the trainer's clock
     steps = result["pixel_steps"]
-    assert 15 < steps < 10**6
+    # (6 s budget - 1 s reserve) / 50 ms per step = 100 steps, fitted from the measured rate
+    assert 80 <= steps <= 120
     assert result["step"] >= 0.7 * steps  # ran (nearly) to the fitted end ...
     o = config.optim
     assert lr_factor(result["step"] - 1, steps, o.warmup_steps, o.decay, o.min_lr_ratio) < 0.35  # ... decay done
-    assert elapsed < 6 + 10
     assert load_checkpoint(tmp_path / "run")["config"]["schedule"]["pixel_steps"] == steps
 
 
