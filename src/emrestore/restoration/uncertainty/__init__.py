@@ -1,0 +1,23 @@
+"""Consistency / uncertainty map of a restoration: where it may have removed or invented signal.
+
+:func:`uncertainty_map` combines
+
+* a **physics check** (:mod:`.residual`): the residual ``input − restored``, window by
+  window, against the variance the frame's noise model (:mod:`.noise_model`, from
+  :func:`emrestore.estimate_noise`) predicts at the restored intensity;
+* optionally the **dihedral spread** (:mod:`.dihedral`): how much the restoration changes
+  when the input is flipped/rotated (4× or 8× the restoration time).
+
+The result, :class:`UncertaintyMap`, is an estimated local RMS error in the input's
+intensity units plus its components. What it means and what it cannot see: ``docs/uncertainty.md``.
+"""
+
+from __future__ import annotations
+
+from .dihedral import dihedral_spread
+from .map import DEFAULT_WINDOW, UncertaintyMap, uncertainty_map
+from .noise_model import NoiseVariance, noise_variance
+from .residual import COMPONENTS, residual_components
+
+__all__ = ["UncertaintyMap", "uncertainty_map", "dihedral_spread", "NoiseVariance", "noise_variance",
+           "residual_components", "COMPONENTS", "DEFAULT_WINDOW"]

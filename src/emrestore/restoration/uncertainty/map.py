@@ -1,0 +1,147 @@
+"""The uncertainty map of a restoration: one estimated local error scale plus its parts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ...errors import ParameterError
+from .dihedral import check_size, dihedral_spread
+from .noise_model import NoiseVariance, noise_variance
+from .residual import COMPONENTS, residual_components
+
+#: Default Gaussian window σ [px] of the physics check: a few lattice periods of HR frames
+#: (2–10 px), about 800 px of samples (⟨r²⟩ to ≈ 5 %).
+DEFAULT_WINDOW = 8.0
+#: Version of the map's definition (recorded with every map).
+METHOD_VERSION = "uncertainty-1"
+
+
+@dataclass
+class UncertaintyMap:
+    """Where a restoration may be wrong, in the input's intensity units.
+
+    Attributes
+    ----------
+    total : numpy.ndarray
+        (H, W) or (N, H, W) float32 [input units]: the estimated local RMS error of the
+        restoration, ``sqrt(excess² + followed_noise² + dihedral²)`` (``dihedral`` only
+        when computed). An *estimate* from the input alone, not a calibrated error bar;
+        see ``docs/uncertainty.md`` for how well it ranks the true error.
+    components : dict of str to numpy.ndarray
+        The parts, same shape and units: ``excess``, ``followed_noise``,
+        ``neighbour_structure``, ``along_restored`` (signed) from
+        :mod:`~emrestore.restoration.uncertainty.residual`, and ``dihedral`` (the spread
+        under ``dihedral`` flips/rotations) when asked for.
+    noise : list of dict
+        The noise model used for each frame (:meth:`NoiseVariance.to_dict`).
+    window_px : float
+        Gaussian window σ [px].
+    dihedral : int
+        Dihedral copies restored (0: none; the restoration cost is ``max(dihedral, 1)``×).
+    """
+
+    total: np.ndarray
+    components: dict[str, np.ndarray]
+    noise: list[dict[str, Any]] = field(default_factory=list)
+    window_px: float = DEFAULT_WINDOW
+    dihedral: int = 0
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of :attr:`total`."""
+        return self.total.shape
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready description (no pixel data): method, window, noise models, summary."""
+        return {"method": METHOD_VERSION, "units": "input intensity units (RMS error estimate)",
+                "total": "sqrt(excess^2 + followed_noise^2" + (" + dihedral^2)" if self.dihedral else ")"),
+                "window_sigma_px": float(self.window_px), "dihedral_copies": int(self.dihedral),
+                "components": sorted(self.components), "noise_model": self.noise,
+                "median": float(np.median(self.total)), "p99": float(np.percentile(self.total, 99))}
+
+    def as_image(self, like: Any, component: str | None = None) -> Any:
+        """The map (or one component) as an :class:`~emrestore.image.EMImage` calibrated like ``like``.
+
+        ``metadata["uncertainty"]`` holds :meth:`record`; ``metadata["uncertainty_component"]``
+        names what the pixels are.
+        """
+        data = self.total if component is None else self.components[component]
+        out = like.with_data(np.asarray(data, np.float32))
+        out.metadata.pop("restoration", None)
+        out.metadata["uncertainty"] = self.record()
+        out.metadata["uncertainty_component"] = component or "total"
+        return out
+
+
+def _frame_map(frame: np.ndarray, restored: np.ndarray, restore: Callable[[np.ndarray], np.ndarray] | None,
+               dihedral: int, window: float, modality: str | None, seed: int
+               ) -> tuple[dict[str, np.ndarray], NoiseVariance]:
+    noise = noise_variance(frame, restored, modality=modality, seed=seed)
+    parts = residual_components(frame, restored, noise, window)
+    if dihedral:
+        parts["dihedral"] = dihedral_spread(frame, restore, dihedral, restored=restored)
+    return parts, noise
+
+
+def uncertainty_map(data: np.ndarray, restored: np.ndarray, *,
+                    restore: Callable[[np.ndarray], np.ndarray] | None = None, dihedral: int = 0,
+                    window: float = DEFAULT_WINDOW, modality: str | None = None, seed: int = 0,
+                    progress: bool = False) -> UncertaintyMap:
+    """The uncertainty map of ``restored`` given the input ``data``.
+
+    Parameters
+    ----------
+    data, restored : numpy.ndarray
+        (H, W) frame or (N, H, W) series [ADU] and its restoration (same shape, same units).
+    restore : callable, optional
+        The restorer, (H, W) → (H, W); needed for ``dihedral`` > 0.
+    dihedral : {0, 4, 8}
+        Dihedral copies for the spread (0: none; 4: flips and 180°, 4× the restoration time;
+        8: the whole group, 8×).
+    window : float
+        Gaussian window σ [px] of the physics check (default 8).
+    modality : {"tem", "stem", "sem"}, optional
+        Passed to :func:`emrestore.estimate_noise`.
+    seed : int
+        Seed of the noise estimate's bootstrap.
+    progress : bool
+        Progress bar over the frames of a series.
+
+    Returns
+    -------
+    UncertaintyMap
+    """
+    x = np.asarray(data, np.float32)
+    y = np.asarray(restored, np.float32)
+    if x.shape != y.shape or x.ndim not in (2, 3):
+        raise ParameterError(f"Input {x.shape} and restoration {y.shape} must have the same (H, W) or "
+                             "(N, H, W) shape.", "Pass the image and its own restoration.")
+    dihedral = check_size(dihedral)
+    if dihedral and restore is None:
+        raise ParameterError("The dihedral spread needs the restorer.", "Pass restore=... or dihedral=0.")
+    if not float(window) > 0:
+        raise ParameterError(f"window={window} px must be > 0.", f"Use the default, {DEFAULT_WINDOW:g} px.")
+    from tqdm.auto import tqdm
+
+    frames_x = x[None] if x.ndim == 2 else x
+    frames_y = y[None] if y.ndim == 2 else y
+    per_frame, noises = [], []
+    for i in tqdm(range(len(frames_x)), desc="uncertainty", unit="frame", leave=False,
+                  disable=not progress or len(frames_x) < 2):
+        parts, noise = _frame_map(frames_x[i], frames_y[i], restore, dihedral, float(window), modality, seed)
+        per_frame.append(parts)
+        noises.append(noise.to_dict())
+    names = list(COMPONENTS) + (["dihedral"] if dihedral else [])
+    stacked = {name: np.stack([p[name] for p in per_frame]) for name in names}
+    squares = stacked["excess"].astype(np.float64) ** 2 + stacked["followed_noise"].astype(np.float64) ** 2
+    if dihedral:
+        squares += stacked["dihedral"].astype(np.float64) ** 2
+    total = np.sqrt(squares).astype(np.float32)
+    if x.ndim == 2:
+        total = total[0]
+        stacked = {name: value[0] for name, value in stacked.items()}
+    return UncertaintyMap(total, stacked, noises, float(window), dihedral)
