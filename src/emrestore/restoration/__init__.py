@@ -86,14 +86,20 @@ def _signal_to_image(signal: Any) -> EMImage:
     return image
 
 
-def _restore_signal(x: Any, model: str | Path | None, settings: dict[str, Any]) -> Any:
-    """The HyperSpy branch of :func:`restore`: a new signal, same shape, data bar untouched."""
+def _restore_signal(x: Any, model: str | Path | None, settings: dict[str, Any],
+                    uncertainty: dict[str, Any] | None = None) -> Any:
+    """The HyperSpy branch of :func:`restore`: a new signal, same shape, data bar untouched.
+
+    With ``uncertainty`` (keyword arguments of :meth:`Restorer.uncertainty`) returns
+    ``(restored, map_signal)``; a lazy signal is then computed (the map needs whole frames).
+    """
     from ..io.metadata import set_restoration_record
     from ..io.signal import signal_fields
 
     lazy = bool(getattr(x, "_lazy", False))
     blockwise = None
-    if lazy:
+    umap = None
+    if lazy and uncertainty is None:
         try:
             from .blockwise import restore_dask_array as blockwise
         except ImportError:  # no block-wise restorer in this version: restore in memory
@@ -127,6 +133,8 @@ def _restore_signal(x: Any, model: str | Path | None, settings: dict[str, Any]) 
         restorer = load_model(chosen, **settings)
         logger.info("restoring with model %s (%s)", restorer.info.name, choice.reason)
         inner = restorer.restore_data(image.data).astype(np.float32)
+        if uncertainty is not None:
+            umap = restorer.uncertainty(image.data, inner, modality=image.modality, **uncertainty)
         if bar:  # the micrograph restored, the data bar rows copied as they were
             full = np.asarray(x.data.compute() if lazy else x.data).astype(np.float32)
             full[..., : inner.shape[-2], :] = inner
@@ -141,12 +149,40 @@ def _restore_signal(x: Any, model: str | Path | None, settings: dict[str, Any]) 
         record["databar_height_px"] = int(bar)
         record["databar"] = "kept as it was (not restored)"
     set_restoration_record(out, record)
-    return out
+    if umap is None:
+        return out
+    return out, _uncertainty_signal(out, umap, bar)
+
+
+def _uncertainty_signal(restored: Any, umap: Any, bar: int) -> Any:
+    """The map as a signal with the restored signal's axes (data-bar rows 0: not restored)."""
+    total = np.zeros(restored.data.shape, np.float32)
+    total[..., : umap.total.shape[-2], :] = umap.total
+    signal = restored._deepcopy_with_new_data(total)
+    if getattr(signal, "_lazy", False):
+        signal.compute()
+    title = str(restored.metadata.get_item("General.title", "") or "").removesuffix(" restored")
+    signal.metadata.set_item("General.title", f"{title} uncertainty".strip())
+    signal.metadata.set_item("Signal.quantity", "estimated local RMS error (input units)")
+    signal.metadata.set_item("emrestore.uncertainty", umap.record())
+    return signal
+
+
+def _uncertainty_options(uncertainty: bool, dihedral: int, window: float | None) -> dict[str, Any] | None:
+    """Keyword arguments of :meth:`Restorer.uncertainty`, or ``None`` when no map is asked for."""
+    from .uncertainty.dihedral import check_size
+
+    dihedral = check_size(dihedral)
+    if not uncertainty and (dihedral or window is not None):
+        raise ParameterError("dihedral and uncertainty_window only change the uncertainty map.",
+                             "Pass uncertainty=True as well, or leave them out.")
+    return {"dihedral": dihedral, "window": window} if uncertainty else None
 
 
 def restore(x: Any, model: str | Path | None = None, *, tile: int | None = None,
             overlap: int | None = None, batch_size: int | None = None,
-            backend: str | None = None, device: str | None = None, progress: bool = True) -> Any:
+            backend: str | None = None, device: str | None = None, progress: bool = True,
+            uncertainty: bool = False, dihedral: int = 0, uncertainty_window: float | None = None) -> Any:
     """Restore an image, a series, a file, or a HyperSpy signal.
 
     Parameters
@@ -167,6 +203,15 @@ def restore(x: Any, model: str | Path | None = None, *, tile: int | None = None,
         Default CPU.
     progress : bool
         Progress bars over tiles/frames.
+    uncertainty : bool
+        Also return the uncertainty map (see below and ``docs/uncertainty.md``): the
+        physics check of ``input − restored`` against the frame's noise model; costs a
+        noise estimate and a few filters per frame.
+    dihedral : {0, 4, 8}
+        With ``uncertainty``: add the spread of the restoration over 4 (flips, 180°) or 8
+        (all flips and rotations) transformed copies — 4× or 8× the restoration time.
+    uncertainty_window : float, optional
+        Gaussian window σ [px] of the physics check (default 8).
 
     Returns
     -------
@@ -177,6 +222,12 @@ def restore(x: Any, model: str | Path | None = None, *, tile: int | None = None,
         (scale, units, offsets), lazy if the input is lazy, the record in
         ``metadata.emrestore.restoration``; an SEM data bar is not restored but copied
         unchanged (its height in the record). Intensities stay in the input's units.
+    (restored, uncertainty)
+        With ``uncertainty=True``: the above and, for an array, EMImage or path, an
+        :class:`~emrestore.restoration.uncertainty.UncertaintyMap` (``.total``: the
+        estimated local RMS error [input units], same shape; ``.components``; ``.record()``;
+        ``.as_image(restored)`` an EMImage calibrated like the restoration); for a HyperSpy
+        signal a second signal with the same axes (``metadata.emrestore.uncertainty``).
 
     Examples
     --------
@@ -186,6 +237,7 @@ def restore(x: Any, model: str | Path | None = None, *, tile: int | None = None,
     """
     settings = dict(tile=tile, overlap=overlap, batch_size=batch_size, backend=backend,
                     device=device, progress=progress)
+    options = _uncertainty_options(uncertainty, dihedral, uncertainty_window)
     if isinstance(x, (str, Path)):
         from ..io import read
 
@@ -194,9 +246,12 @@ def restore(x: Any, model: str | Path | None = None, *, tile: int | None = None,
         chosen, choice = resolve_choice(x, model)
         restorer = load_model(chosen, **settings)
         logger.info("restoring with model %s (%s)", restorer.info.name, choice.reason)
-        return restorer.restore_image(x, choice)
+        out = restorer.restore_image(x, choice)
+        if options is None:
+            return out
+        return out, restorer.uncertainty(x.data, out.data, modality=x.modality, **options)
     if _is_hyperspy_signal(x):
-        return _restore_signal(x, model, settings)
+        return _restore_signal(x, model, settings, options)
     if isinstance(x, np.ndarray):
         data = EMImage(x).data  # the same checks as for files: dtype, NaN/inf, float32 range
         chosen, choice = resolve_choice(None, model)  # a bare array has no metadata
@@ -210,7 +265,8 @@ def restore(x: Any, model: str | Path | None = None, *, tile: int | None = None,
             )
         restorer = load_model(chosen, **settings)
         logger.info("restoring with model %s (%s)", restorer.info.name, choice.reason)
-        return restorer.restore_data(data)
+        out = restorer.restore_data(data)
+        return out if options is None else (out, restorer.uncertainty(data, out, **options))
     raise ParameterError(
         f"restore() cannot take a {type(x).__name__}.",
         "Pass a numpy array, an EMImage, a file path or a HyperSpy Signal2D.",

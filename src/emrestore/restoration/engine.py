@@ -7,7 +7,7 @@ import logging
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -19,6 +19,9 @@ from .backends import check_device, make_backend
 from .choose import ModelChoice, choose_model_tag
 from .models import ModelInfo, find_model
 from .tiling import TileGrid, make_grid, min_tile, needed_overlap, pad_to_multiple, restore_tiled, window_margin
+
+if TYPE_CHECKING:
+    from .uncertainty import UncertaintyMap
 
 logger = logging.getLogger("emrestore")
 
@@ -273,6 +276,33 @@ class Restorer:
         if choice is not None:
             record["model_choice"] = choice.reason
         return record
+
+    def uncertainty(self, data: np.ndarray, restored: np.ndarray, *, dihedral: int = 0,
+                    window: float | None = None, modality: str | None = None) -> "UncertaintyMap":
+        """The uncertainty map of ``restored`` (this restorer's output for ``data``).
+
+        Parameters
+        ----------
+        data, restored : numpy.ndarray
+            (H, W) or (N, H, W) input and restoration [input units].
+        dihedral : {0, 4, 8}
+            Also the spread over this many flipped/rotated copies, restored by this model
+            (``dihedral − 1`` extra restorations per frame; 0: none).
+        window : float, optional
+            Gaussian window σ [px] of the physics check (default 8).
+        modality : {"tem", "stem", "sem"}, optional
+            For the noise estimate.
+
+        Returns
+        -------
+        UncertaintyMap
+            See :mod:`emrestore.restoration.uncertainty` and ``docs/uncertainty.md``.
+        """
+        from .uncertainty import DEFAULT_WINDOW, uncertainty_map
+
+        return uncertainty_map(data, restored, restore=self.restore_array, dihedral=dihedral,
+                               window=DEFAULT_WINDOW if window is None else window, modality=modality,
+                               progress=self.progress)
 
     def restore_image(self, image: EMImage, choice: ModelChoice | None = None,
                       on_tiles: Callable[[int], None] | None = None) -> EMImage:

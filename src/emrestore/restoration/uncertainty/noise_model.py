@@ -126,8 +126,8 @@ def noise_variance(frame: np.ndarray, intensity: np.ndarray, modality: str | Non
     Returns
     -------
     NoiseVariance
-        Usable means: a gain > 2 of its σ and a positive variance over the restored
-        frame's 1–99 % range.
+        Usable means: a gain not below 0 by more than 2 of its σ (a gain within its error
+        of 0 is set to 0) and a positive variance over the restored frame's 1–99 % range.
     """
     from ...noise_estimate import estimate_noise
 
@@ -138,10 +138,13 @@ def noise_variance(frame: np.ndarray, intensity: np.ndarray, modality: str | Non
     lo, hi = np.percentile(intensity, [1, 99])
     low_var = est.gain * lo + est.variance_intercept
     high_var = est.gain * hi + est.variance_intercept
-    if not (est.gain > 2 * est.gain_err and low_var > 0 and high_var > 0):
+    if not (est.gain > -2 * est.gain_err and low_var > 0 and high_var > 0):
         return fallback_variance(frame, intensity,
                                  f"estimate_noise fit not usable (gain {est.gain:.3g} ± {est.gain_err:.3g}, "
                                  f"variance {low_var:.3g}…{high_var:.3g} ADU² over the frame)")
+    gain, intercept = float(est.gain), float(est.variance_intercept)
+    if gain < 0:  # within its error of 0 (a flat frame cannot tell the slope): the level only
+        gain, intercept = 0.0, gain * float(est.mean_adu) + intercept
     floor = 0.25 * min(low_var, high_var)
-    return NoiseVariance(float(est.gain), float(est.variance_intercept), float(floor),
+    return NoiseVariance(gain, intercept, float(floor),
                          tuple(float(c) for c in est.noise_correlation), "estimate_noise")

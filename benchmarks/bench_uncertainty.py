@@ -1,0 +1,97 @@
+"""Calibration of the uncertainty map (docs/uncertainty.md): Spearman ρ with the true error.
+
+Usage (from the repository root)::
+
+    PYTHONPATH=src python benchmarks/bench_uncertainty.py [--n 16] [--size 256] [--dihedral 4]
+        [--window 8] [--tags hrstem lrstem ...] [--cache /tmp/valcache] [--json out.json]
+
+For each tag: the first ``n`` frames of its evaluation set (:func:`validation_pairs`, the
+frames ``emrestore evaluate`` scores; never seen in training), restored whole by the
+shipped model. True local error: ``sqrt(G_w * (restored − truth)²)`` with the map's own
+Gaussian window ``w``. For the map and each component: Spearman ρ between it and the true
+local error over the pixels of each frame (a 2·w border left out, every 7th pixel), then the
+mean (and the range) over frames. ``noise_level`` (not part of the map) is ``sqrt(G_w * V)``,
+the predicted input noise: the reference a map that only knew the dose would reach.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+from scipy import ndimage, stats
+
+from emrestore.datasets.registry import TAGS
+from emrestore.evaluation.validation import validation_pairs
+from emrestore.restoration import load_model
+from emrestore.restoration.uncertainty import uncertainty_map
+from emrestore.restoration.uncertainty.noise_model import noise_variance
+
+
+def frame_rhos(x: np.ndarray, truth: np.ndarray, restorer, dihedral: int, window: float,
+               modality: str) -> tuple[dict[str, float], str]:
+    """ρ of the map, its components and the noise level with the true local error of one frame."""
+    y = restorer.restore_array(x)
+    m = uncertainty_map(x, y, restore=restorer.restore_array, dihedral=dihedral, window=window,
+                        modality=modality)
+    err = np.sqrt(ndimage.gaussian_filter((y.astype(np.float64) - truth) ** 2, window))
+    noise = noise_variance(x, y, modality)
+    feats = {"total": m.total, **{k: np.abs(v) for k, v in m.components.items()},
+             "noise_level": np.sqrt(ndimage.gaussian_filter(noise(y), window))}
+    b = int(2 * window)
+    inner = (slice(b, -b), slice(b, -b))
+    out = {}
+    for name, value in feats.items():
+        a, e = value[inner].ravel()[::7], err[inner].ravel()[::7]
+        out[name] = float(stats.spearmanr(a, e)[0]) if np.ptp(a) > 0 and np.ptp(e) > 0 else float("nan")
+    return out, m.noise[0]["source"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--dihedral", type=int, default=4)
+    parser.add_argument("--window", type=float, default=8.0)
+    parser.add_argument("--tags", nargs="*", default=list(TAGS))
+    parser.add_argument("--cache", default=None, help="folder caching the rendered evaluation sets")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    results = {}
+    started = time.perf_counter()
+    for tag in args.tags:
+        vs = validation_pairs(tag, n=args.n, size=args.size, cache_dir=args.cache, progress=False)
+        restorer = load_model(tag, tile=0, progress=False)
+        rows, sources = [], []
+        for i in range(len(vs)):
+            rho, source = frame_rhos(vs.inputs[i], vs.targets[i].astype(np.float64), restorer,
+                                     args.dihedral, args.window, tag[2:])
+            rows.append(rho)
+            sources.append(source)
+        names = list(rows[0])
+        summary = {name: {"mean": float(np.nanmean([r[name] for r in rows])),
+                          "min": float(np.nanmin([r[name] for r in rows])),
+                          "max": float(np.nanmax([r[name] for r in rows]))} for name in names}
+        summary["fallback_frames"] = int(sum(s != "estimate_noise" for s in sources))
+        results[tag] = summary
+        print(f"{tag}: " + ", ".join(f"{k} {v['mean']:.2f}" for k, v in summary.items() if isinstance(v, dict))
+              + f" (noise-model fallback on {summary['fallback_frames']}/{len(vs)})", flush=True)
+    names = [k for k, v in results[args.tags[0]].items() if isinstance(v, dict)]
+    print(f"\nSpearman ρ (mean over {args.n} frames of {args.size}² px; window σ {args.window:g} px; "
+          f"dihedral {args.dihedral}; {time.perf_counter() - started:.0f} s)\n")
+    print("| tag | " + " | ".join(names) + " | fallback |")
+    print("|---|" + "---:|" * (len(names) + 1))
+    for tag, summary in results.items():
+        print(f"| {tag} | " + " | ".join(f"{summary[n]['mean']:.2f}" for n in names)
+              + f" | {summary['fallback_frames']}/{args.n} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "results": results}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
