@@ -76,6 +76,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--format", choices=OUTPUT_FORMATS, default="tif",
                         help="output format (default tif: float32, calibrated)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
+    parser.add_argument("--uncertainty", action="store_true",
+                        help="also write <stem>_uncertainty.<ext> next to each output: the estimated local "
+                             "RMS error of the restoration in the input's units (residual against the "
+                             "frame's noise model; docs/uncertainty.md)")
+    parser.add_argument("--dihedral", type=int, choices=(0, 4, 8), default=0,
+                        help="with --uncertainty: add the spread over 4 (flips, 180°) or 8 (all "
+                             "rotations/flips) transformed copies; 4x or 8x the restoration time")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per input on stdout (JSON Lines): source, output, status "
                              "(restored/failed), error, model, model_choice, tile_px, overlap_px; errors also "
@@ -120,7 +127,7 @@ def expand_inputs(patterns: list[str]) -> tuple[list[Path], list[str]]:
             found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in readable)
             emi_stems = {p.stem for p in found if p.suffix.lower() == ".emi"}
             found = [p for p in found
-                     if "_restored" not in p.stem
+                     if "_restored" not in p.stem and not p.stem.endswith("_uncertainty")
                      and not (p.suffix.lower() == ".ser" and p.stem.rsplit("_", 1)[0] in emi_stems)]
             files.extend(found)
             if not found:
@@ -327,7 +334,7 @@ def json_record(source: Path | str, output: Path | None, error: BaseException | 
     str
         A JSON object on one line with the keys ``source``, ``output``, ``status``
         (``"restored"`` or ``"failed"``), ``error``, ``model``, ``model_choice``, ``tile_px``
-        and ``overlap_px`` (None where unknown).
+        ``overlap_px`` and ``uncertainty`` (the map's file with ``--uncertainty``; None where unknown).
     """
     info = info or {}
     return json.dumps({
@@ -339,6 +346,7 @@ def json_record(source: Path | str, output: Path | None, error: BaseException | 
         "model_choice": info.get("model_choice"),
         "tile_px": info.get("tile_px"),
         "overlap_px": info.get("overlap_px"),
+        "uncertainty": info.get("uncertainty_file"),
     })
 
 
@@ -378,6 +386,19 @@ class Settings:
     blockwise: bool = False
     chunk: int = DEFAULT_CHUNK
     progress: bool = False  # tile/block bars (one file in this process)
+    uncertainty: bool = False  # also write <stem>_uncertainty.<ext>
+    dihedral: int = 0
+
+
+def uncertainty_path(target: Path) -> Path:
+    """The map's file next to the restoration ``target``: ``_restored`` → ``_uncertainty``.
+
+    ``a_restored.tif`` → ``a_uncertainty.tif``, ``a.dm4_restored.tif`` → ``a.dm4_uncertainty.tif``,
+    ``-o out.tif`` → ``out_uncertainty.tif``.
+    """
+    stem = target.stem
+    stem = stem[: -len("_restored")] if stem.endswith("_restored") else stem
+    return target.with_name(f"{stem}_uncertainty{target.suffix}")
 
 
 @dataclass
@@ -396,7 +417,7 @@ def use_blockwise(source: Path, settings: Settings) -> bool:
 
     if settings.blockwise:
         return True
-    if settings.fmt != "tif" or source.suffix.lower() not in LAZY_SUFFIXES:
+    if settings.fmt != "tif" or settings.uncertainty or source.suffix.lower() not in LAZY_SUFFIXES:
         return False
     try:
         return source.stat().st_size > AUTO_BLOCKWISE_BYTES
@@ -468,6 +489,9 @@ def restore_one(job: Job, settings: Settings, written: set[tuple[int, int]] | No
             io.read(source)  # says the input does not exist (before any remark on its folder)
         # before the (slow) restoration: the result can be written there
         check_output_path(target, inputs=settings.batch_inputs, overwrite=settings.overwrite, probe=True)
+        map_target = uncertainty_path(target) if settings.uncertainty else None
+        if map_target is not None:
+            check_output_path(map_target, inputs=settings.batch_inputs, overwrite=settings.overwrite)
         if written is not None and _identity(target) in written:
             raise OutputExistsError(
                 f"{source}: its output {target} is a result written earlier in this run "
@@ -485,15 +509,24 @@ def restore_one(job: Job, settings: Settings, written: set[tuple[int, int]] | No
             restored = restoration.restore(
                 image, model=settings.model, tile=settings.tile, overlap=settings.overlap,
                 batch_size=settings.batch_size, backend=settings.backend, device=settings.device,
-                progress=settings.progress,
+                progress=settings.progress, uncertainty=settings.uncertainty, dihedral=settings.dihedral,
             )
+            umap = None
+            if settings.uncertainty:
+                restored, umap = restored
             stage = "writing"
             written_path = io.write(restored, target, overwrite=settings.overwrite)
             info = restored.metadata["restoration"]
+            if umap is not None and map_target is not None:
+                map_image = umap.as_image(restored)
+                map_image.metadata["uncertainty_of"] = written_path.name
+                map_path = io.write(map_image, map_target, overwrite=settings.overwrite)
+                info = {**info, "uncertainty_file": str(map_path)}
         outcome.written = _identity(written_path)
         choice = info.get("model_choice", "")
+        extra = f" (+ {Path(info['uncertainty_file']).name})" if info.get("uncertainty_file") else ""
         outcome.line = (json_record(source, written_path, None, info) if settings.as_json
-                        else f"{source} -> {written_path}  [model {info['model']}: {choice}]")
+                        else f"{source} -> {written_path}{extra}  [model {info['model']}: {choice}]")
     except (EMRestoreError, MemoryError, OSError) as caught:
         error: BaseException = caught
         if isinstance(caught, MemoryError):
@@ -542,6 +575,13 @@ def run(args: argparse.Namespace) -> int:
     if blockwise and args.format != "tif":
         raise ParameterError(f"--blockwise writes tiled TIFFs, not --format {args.format}.",
                              "Use --format tif (the default), or restore without --blockwise/--chunk.")
+    uncertainty = bool(getattr(args, "uncertainty", False))
+    dihedral = int(getattr(args, "dihedral", 0) or 0)
+    if dihedral and not uncertainty:
+        raise ParameterError("--dihedral only changes the uncertainty map.", "Add --uncertainty, or leave --dihedral out.")
+    if uncertainty and blockwise:
+        raise ParameterError("--uncertainty needs whole frames; --blockwise/--chunk restore block by block.",
+                             "Leave out --blockwise/--chunk, or --uncertainty.")
     as_json = bool(getattr(args, "json", False))
     files, unmatched = expand_inputs(args.inputs)
     for pattern in unmatched:
@@ -563,6 +603,7 @@ def run(args: argparse.Namespace) -> int:
                         backend=args.backend, device=args.device, fmt=args.format, overwrite=args.overwrite,
                         as_json=as_json, limits=read_limits(args), batch_inputs=tuple(files),
                         blockwise=blockwise, chunk=chunk or DEFAULT_CHUNK,
+                        uncertainty=uncertainty, dihedral=dihedral,
                         progress=len(jobs) < 2 and show_progress and workers is None and not scheduler)
     failures = len(unmatched)
     bar = tqdm(total=len(jobs), desc="files", unit="file", disable=len(jobs) < 2 or not show_progress,
