@@ -43,6 +43,7 @@ COMMAND_MODULES = (
     "serve",
     "train",
     "export",
+    "finetune",
 )
 
 
