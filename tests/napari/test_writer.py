@@ -73,3 +73,15 @@ def test_refuses_other_formats_and_non_square_pixels(tmp_path):
     with pytest.raises(ParameterError, match="not square"):
         write_image(str(tmp_path / "skew.tif"), data, {**kwargs, "scale": (0.1, 0.2)})
     assert not (tmp_path / "skew.tif").exists()
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".hspy"])
+def test_origin_reaches_translate_and_back(tmp_path, suffix):
+    image = emrestore.EMImage(np.ones((24, 32), np.float32), pixel_size=0.5, unit="nm",
+                              origin=(3.0, -2.5))
+    path = emrestore.write(image, tmp_path / f"offset{suffix}")
+    [(data, kwargs, _)] = read_layers(str(path))
+    assert kwargs["translate"] == pytest.approx((3.0, -2.5))
+    moved = {**kwargs, "translate": (10.0, 4.0)}  # the layer moved in napari: its new place is saved
+    back = emrestore.read(write_image(str(tmp_path / f"moved{suffix}"), data, moved)[0])
+    assert back.origin == pytest.approx((10.0, 4.0))

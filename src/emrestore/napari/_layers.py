@@ -116,6 +116,9 @@ def layer_kwargs(image: EMImage, name: str) -> dict[str, Any]:
         "contrast_limits": contrast_limits(image.data),
         "metadata": layer_metadata(image),
     }
+    if image.pixel_size is not None and any(image.origin):
+        # the position of pixel [0, 0] in the image's unit: napari's translate, in world units
+        kwargs["translate"] = (0.0, *image.origin) if image.is_series else tuple(image.origin)
     units = napari_unit(image.unit) if image.pixel_size is not None else None
     if units is not None:
         kwargs["units"] = ("pixel", units, units) if image.is_series else (units, units)
@@ -232,6 +235,7 @@ def layer_state(layer: Any) -> dict[str, Any]:
     return {
         "name": layer.name,
         "scale": tuple(layer.scale),
+        "translate": tuple(layer.translate),
         "units": tuple(getattr(layer, "units", ()) or ()),
         "metadata": dict(layer.metadata),
         "multiscale": bool(getattr(layer, "multiscale", False)),
@@ -278,6 +282,10 @@ def layer_to_image(data: Any, meta: Mapping[str, Any]) -> EMImage:
                              "Convert it to one grey channel first (e.g. read it with the emrestore reader).")
     array = np.asarray(data)
     pixel_size, unit = layer_calibration(array.shape, meta)
+    # napari's translate (world units, the scale's unit) is the position of pixel [0, 0]
+    origin = tuple(float(t) for t in _spatial(meta.get("translate"), array.ndim, 0.0))
+    if pixel_size is None or not all(math.isfinite(t) for t in origin):
+        origin = (0.0, 0.0)
     stored = dict(meta.get("metadata") or {})
     inner = dict(stored.get("metadata") or {})
     source = stored.get("source")
@@ -289,6 +297,7 @@ def layer_to_image(data: Any, meta: Mapping[str, Any]) -> EMImage:
         metadata=inner,
         source=str(source) if source else None,
         original_metadata=dict(stored.get("original_metadata") or {}),
+        origin=origin,
     )
 
 
