@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..evaluation.metrics import psnr
 from .common_options import is_quiet
 
 
@@ -65,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import io
     from ..datasets import get_renderer
     from ..distortions import distort
+    from ..evaluation.metrics import psnr  # lazily: scipy.ndimage costs every command ~1 s otherwise
     from ..image import EMImage
     from ..restoration import restore, shipped_models
 
