@@ -83,6 +83,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--dihedral", type=int, choices=(0, 4, 8), default=0,
                         help="with --uncertainty: add the spread over 4 (flips, 180°) or 8 (all "
                              "rotations/flips) transformed copies; 4x or 8x the restoration time")
+    parser.add_argument("--renoise", type=int, default=0, metavar="K",
+                        help="with --uncertainty: add the spread over K copies re-noised by the frame's "
+                             "noise model (K extra restorations; e.g. 2)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per input on stdout (JSON Lines): source, output, status "
                              "(restored/failed), error, model, model_choice, tile_px, overlap_px; errors also "
@@ -388,6 +391,7 @@ class Settings:
     progress: bool = False  # tile/block bars (one file in this process)
     uncertainty: bool = False  # also write <stem>_uncertainty.<ext>
     dihedral: int = 0
+    renoise: int = 0
 
 
 def uncertainty_path(target: Path) -> Path:
@@ -510,6 +514,7 @@ def restore_one(job: Job, settings: Settings, written: set[tuple[int, int]] | No
                 image, model=settings.model, tile=settings.tile, overlap=settings.overlap,
                 batch_size=settings.batch_size, backend=settings.backend, device=settings.device,
                 progress=settings.progress, uncertainty=settings.uncertainty, dihedral=settings.dihedral,
+                renoise=settings.renoise,
             )
             umap = None
             if settings.uncertainty:
@@ -577,8 +582,12 @@ def run(args: argparse.Namespace) -> int:
                              "Use --format tif (the default), or restore without --blockwise/--chunk.")
     uncertainty = bool(getattr(args, "uncertainty", False))
     dihedral = int(getattr(args, "dihedral", 0) or 0)
-    if dihedral and not uncertainty:
-        raise ParameterError("--dihedral only changes the uncertainty map.", "Add --uncertainty, or leave --dihedral out.")
+    renoise = int(getattr(args, "renoise", 0) or 0)
+    if (dihedral or renoise) and not uncertainty:
+        raise ParameterError("--dihedral and --renoise only change the uncertainty map.",
+                             "Add --uncertainty, or leave them out.")
+    if not 0 <= renoise <= 16:
+        raise ParameterError(f"--renoise {renoise} is outside 0…16 copies.", "Use e.g. --renoise 2.")
     if uncertainty and blockwise:
         raise ParameterError("--uncertainty needs whole frames; --blockwise/--chunk restore block by block.",
                              "Leave out --blockwise/--chunk, or --uncertainty.")
@@ -603,7 +612,7 @@ def run(args: argparse.Namespace) -> int:
                         backend=args.backend, device=args.device, fmt=args.format, overwrite=args.overwrite,
                         as_json=as_json, limits=read_limits(args), batch_inputs=tuple(files),
                         blockwise=blockwise, chunk=chunk or DEFAULT_CHUNK,
-                        uncertainty=uncertainty, dihedral=dihedral,
+                        uncertainty=uncertainty, dihedral=dihedral, renoise=renoise,
                         progress=len(jobs) < 2 and show_progress and workers is None and not scheduler)
     failures = len(unmatched)
     bar = tqdm(total=len(jobs), desc="files", unit="file", disable=len(jobs) < 2 or not show_progress,

@@ -168,21 +168,23 @@ def _uncertainty_signal(restored: Any, umap: Any, bar: int) -> Any:
     return signal
 
 
-def _uncertainty_options(uncertainty: bool, dihedral: int, window: float | None) -> dict[str, Any] | None:
+def _uncertainty_options(uncertainty: bool, dihedral: int, renoise: int,
+                         window: float | None) -> dict[str, Any] | None:
     """Keyword arguments of :meth:`Restorer.uncertainty`, or ``None`` when no map is asked for."""
     from .uncertainty.dihedral import check_size
 
     dihedral = check_size(dihedral)
-    if not uncertainty and (dihedral or window is not None):
-        raise ParameterError("dihedral and uncertainty_window only change the uncertainty map.",
+    if not uncertainty and (dihedral or renoise or window is not None):
+        raise ParameterError("dihedral, renoise and uncertainty_window only change the uncertainty map.",
                              "Pass uncertainty=True as well, or leave them out.")
-    return {"dihedral": dihedral, "window": window} if uncertainty else None
+    return {"dihedral": dihedral, "renoise": int(renoise), "window": window} if uncertainty else None
 
 
 def restore(x: Any, model: str | Path | None = None, *, tile: int | None = None,
             overlap: int | None = None, batch_size: int | None = None,
             backend: str | None = None, device: str | None = None, progress: bool = True,
-            uncertainty: bool = False, dihedral: int = 0, uncertainty_window: float | None = None) -> Any:
+            uncertainty: bool = False, dihedral: int = 0, renoise: int = 0,
+            uncertainty_window: float | None = None) -> Any:
     """Restore an image, a series, a file, or a HyperSpy signal.
 
     Parameters
@@ -210,6 +212,9 @@ def restore(x: Any, model: str | Path | None = None, *, tile: int | None = None,
     dihedral : {0, 4, 8}
         With ``uncertainty``: add the spread of the restoration over 4 (flips, 180°) or 8
         (all flips and rotations) transformed copies — 4× or 8× the restoration time.
+    renoise : int
+        With ``uncertainty``: add the spread over this many copies of the restoration
+        re-noised by the frame's noise model (one extra restoration each; e.g. 2).
     uncertainty_window : float, optional
         Gaussian window σ [px] of the physics check (default 8).
 
@@ -237,7 +242,7 @@ def restore(x: Any, model: str | Path | None = None, *, tile: int | None = None,
     """
     settings = dict(tile=tile, overlap=overlap, batch_size=batch_size, backend=backend,
                     device=device, progress=progress)
-    options = _uncertainty_options(uncertainty, dihedral, uncertainty_window)
+    options = _uncertainty_options(uncertainty, dihedral, renoise, uncertainty_window)
     if isinstance(x, (str, Path)):
         from ..io import read
 

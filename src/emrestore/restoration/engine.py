@@ -278,7 +278,7 @@ class Restorer:
         return record
 
     def uncertainty(self, data: np.ndarray, restored: np.ndarray, *, dihedral: int = 0,
-                    window: float | None = None, modality: str | None = None) -> "UncertaintyMap":
+                    renoise: int = 0, window: float | None = None, modality: str | None = None) -> "UncertaintyMap":
         """The uncertainty map of ``restored`` (this restorer's output for ``data``).
 
         Parameters
@@ -288,6 +288,8 @@ class Restorer:
         dihedral : {0, 4, 8}
             Also the spread over this many flipped/rotated copies, restored by this model
             (``dihedral − 1`` extra restorations per frame; 0: none).
+        renoise : int
+            Also the spread over this many re-noised copies (that many extra restorations).
         window : float, optional
             Gaussian window σ [px] of the physics check (default 8).
         modality : {"tem", "stem", "sem"}, optional
@@ -300,7 +302,7 @@ class Restorer:
         """
         from .uncertainty import DEFAULT_WINDOW, uncertainty_map
 
-        return uncertainty_map(data, restored, restore=self.restore_array, dihedral=dihedral,
+        return uncertainty_map(data, restored, restore=self.restore_array, dihedral=dihedral, renoise=renoise,
                                window=DEFAULT_WINDOW if window is None else window, modality=modality,
                                progress=self.progress)
 

@@ -7,6 +7,8 @@
   :func:`emrestore.estimate_noise`) predicts at the restored intensity;
 * optionally the **dihedral spread** (:mod:`.dihedral`): how much the restoration changes
   when the input is flipped/rotated (4× or 8× the restoration time).
+* optionally the **re-noise spread** (:mod:`.renoise`): how much it changes under fresh
+  noise drawn from the noise model (one restoration per copy).
 
 The result, :class:`UncertaintyMap`, is an estimated local RMS error in the input's
 intensity units plus its components. What it means and what it cannot see: ``docs/uncertainty.md``.
@@ -17,7 +19,8 @@ from __future__ import annotations
 from .dihedral import dihedral_spread
 from .map import DEFAULT_WINDOW, UncertaintyMap, uncertainty_map
 from .noise_model import NoiseVariance, noise_variance
+from .renoise import renoise_spread
 from .residual import COMPONENTS, residual_components
 
-__all__ = ["UncertaintyMap", "uncertainty_map", "dihedral_spread", "NoiseVariance", "noise_variance",
+__all__ = ["UncertaintyMap", "uncertainty_map", "dihedral_spread", "renoise_spread", "NoiseVariance", "noise_variance",
            "residual_components", "COMPONENTS", "DEFAULT_WINDOW"]

@@ -11,6 +11,7 @@ import numpy as np
 from ...errors import ParameterError
 from .dihedral import check_size, dihedral_spread
 from .noise_model import NoiseVariance, noise_variance
+from .renoise import renoise_spread
 from .residual import COMPONENTS, residual_components
 
 #: Default Gaussian window σ [px] of the physics check: a few lattice periods of HR frames
@@ -28,20 +29,25 @@ class UncertaintyMap:
     ----------
     total : numpy.ndarray
         (H, W) or (N, H, W) float32 [input units]: the estimated local RMS error of the
-        restoration, ``sqrt(excess² + followed_noise² + dihedral²)`` (``dihedral`` only
-        when computed). An *estimate* from the input alone, not a calibrated error bar;
-        see ``docs/uncertainty.md`` for how well it ranks the true error.
+        restoration, ``sqrt(removed² + dihedral² + renoise²)`` with ``removed =
+        max(excess, neighbour_structure)`` (two estimates of the non-noise residual's
+        amplitude; the second needs no noise level) and ``dihedral``/``renoise`` only when
+        computed. An *estimate* from the input alone, not a calibrated error bar; see
+        ``docs/uncertainty.md`` for how well it ranks the true error.
     components : dict of str to numpy.ndarray
-        The parts, same shape and units: ``excess``, ``followed_noise``,
-        ``neighbour_structure``, ``along_restored`` (signed) from
-        :mod:`~emrestore.restoration.uncertainty.residual`, and ``dihedral`` (the spread
-        under ``dihedral`` flips/rotations) when asked for.
+        The parts, same shape and units: ``excess``, ``followed_noise`` (not in the total:
+        on simulated frames it ranks the error inversely), ``neighbour_structure``,
+        ``along_restored`` (signed) from :mod:`~emrestore.restoration.uncertainty.residual`;
+        ``dihedral`` (spread under flips/rotations) and ``renoise`` (spread under fresh
+        noise, :mod:`~emrestore.restoration.uncertainty.renoise`) when asked for.
     noise : list of dict
         The noise model used for each frame (:meth:`NoiseVariance.to_dict`).
     window_px : float
         Gaussian window σ [px].
     dihedral : int
-        Dihedral copies restored (0: none; the restoration cost is ``max(dihedral, 1)``×).
+        Dihedral copies restored (0: none; ``dihedral − 1`` extra restorations).
+    renoise : int
+        Re-noised copies restored (0: none; that many extra restorations).
     """
 
     total: np.ndarray
@@ -49,6 +55,7 @@ class UncertaintyMap:
     noise: list[dict[str, Any]] = field(default_factory=list)
     window_px: float = DEFAULT_WINDOW
     dihedral: int = 0
+    renoise: int = 0
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -58,8 +65,10 @@ class UncertaintyMap:
     def record(self) -> dict[str, Any]:
         """JSON-ready description (no pixel data): method, window, noise models, summary."""
         return {"method": METHOD_VERSION, "units": "input intensity units (RMS error estimate)",
-                "total": "sqrt(excess^2 + followed_noise^2" + (" + dihedral^2)" if self.dihedral else ")"),
+                "total": "sqrt(max(excess, neighbour_structure)^2" + (" + dihedral^2" if self.dihedral else "")
+                         + (" + renoise^2" if self.renoise else "") + ")",
                 "window_sigma_px": float(self.window_px), "dihedral_copies": int(self.dihedral),
+                "renoise_copies": int(self.renoise),
                 "components": sorted(self.components), "noise_model": self.noise,
                 "median": float(np.median(self.total)), "p99": float(np.percentile(self.total, 99))}
 
@@ -78,18 +87,20 @@ class UncertaintyMap:
 
 
 def _frame_map(frame: np.ndarray, restored: np.ndarray, restore: Callable[[np.ndarray], np.ndarray] | None,
-               dihedral: int, window: float, modality: str | None, seed: int
+               dihedral: int, renoise: int, window: float, modality: str | None, seed: int
                ) -> tuple[dict[str, np.ndarray], NoiseVariance]:
     noise = noise_variance(frame, restored, modality=modality, seed=seed)
     parts = residual_components(frame, restored, noise, window)
     if dihedral:
         parts["dihedral"] = dihedral_spread(frame, restore, dihedral, restored=restored)
+    if renoise:
+        parts["renoise"] = renoise_spread(restored, restore, noise, renoise, window, seed=seed)
     return parts, noise
 
 
 def uncertainty_map(data: np.ndarray, restored: np.ndarray, *,
                     restore: Callable[[np.ndarray], np.ndarray] | None = None, dihedral: int = 0,
-                    window: float = DEFAULT_WINDOW, modality: str | None = None, seed: int = 0,
+                    renoise: int = 0, window: float = DEFAULT_WINDOW, modality: str | None = None, seed: int = 0,
                     progress: bool = False) -> UncertaintyMap:
     """The uncertainty map of ``restored`` given the input ``data``.
 
@@ -102,12 +113,15 @@ def uncertainty_map(data: np.ndarray, restored: np.ndarray, *,
     dihedral : {0, 4, 8}
         Dihedral copies for the spread (0: none; 4: flips and 180°, 4× the restoration time;
         8: the whole group, 8×).
+    renoise : int
+        Re-noised copies for the spread under fresh noise (0: none; each is one more
+        restoration).
     window : float
         Gaussian window σ [px] of the physics check (default 8).
     modality : {"tem", "stem", "sem"}, optional
         Passed to :func:`emrestore.estimate_noise`.
     seed : int
-        Seed of the noise estimate's bootstrap.
+        Seed of the noise estimate's bootstrap and of the re-noising.
     progress : bool
         Progress bar over the frames of a series.
 
@@ -121,8 +135,12 @@ def uncertainty_map(data: np.ndarray, restored: np.ndarray, *,
         raise ParameterError(f"Input {x.shape} and restoration {y.shape} must have the same (H, W) or "
                              "(N, H, W) shape.", "Pass the image and its own restoration.")
     dihedral = check_size(dihedral)
-    if dihedral and restore is None:
-        raise ParameterError("The dihedral spread needs the restorer.", "Pass restore=... or dihedral=0.")
+    renoise = int(renoise)
+    if renoise < 0:
+        raise ParameterError(f"renoise={renoise} must be ≥ 0.", "Pass 0 (none) or a few copies, e.g. 2.")
+    if (dihedral or renoise) and restore is None:
+        raise ParameterError("The dihedral and re-noise spreads need the restorer.",
+                             "Pass restore=..., or dihedral=0 and renoise=0.")
     if not float(window) > 0:
         raise ParameterError(f"window={window} px must be > 0.", f"Use the default, {DEFAULT_WINDOW:g} px.")
     from tqdm.auto import tqdm
@@ -132,16 +150,19 @@ def uncertainty_map(data: np.ndarray, restored: np.ndarray, *,
     per_frame, noises = [], []
     for i in tqdm(range(len(frames_x)), desc="uncertainty", unit="frame", leave=False,
                   disable=not progress or len(frames_x) < 2):
-        parts, noise = _frame_map(frames_x[i], frames_y[i], restore, dihedral, float(window), modality, seed)
+        parts, noise = _frame_map(frames_x[i], frames_y[i], restore, dihedral, renoise, float(window),
+                                  modality, seed + i)
         per_frame.append(parts)
         noises.append(noise.to_dict())
-    names = list(COMPONENTS) + (["dihedral"] if dihedral else [])
+    names = list(COMPONENTS) + (["dihedral"] if dihedral else []) + (["renoise"] if renoise else [])
     stacked = {name: np.stack([p[name] for p in per_frame]) for name in names}
-    squares = stacked["excess"].astype(np.float64) ** 2 + stacked["followed_noise"].astype(np.float64) ** 2
-    if dihedral:
-        squares += stacked["dihedral"].astype(np.float64) ** 2
+    removed = np.maximum(stacked["excess"], stacked["neighbour_structure"]).astype(np.float64)
+    squares = removed ** 2
+    for name in ("dihedral", "renoise"):
+        if name in stacked:
+            squares += stacked[name].astype(np.float64) ** 2
     total = np.sqrt(squares).astype(np.float32)
     if x.ndim == 2:
         total = total[0]
         stacked = {name: value[0] for name, value in stacked.items()}
-    return UncertaintyMap(total, stacked, noises, float(window), dihedral)
+    return UncertaintyMap(total, stacked, noises, float(window), dihedral, renoise)

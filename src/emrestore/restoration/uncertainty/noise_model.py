@@ -4,8 +4,10 @@ The physics check of the uncertainty map compares the residual ``input − resto
 this prediction. It comes from :func:`emrestore.estimate_noise` (flat patches) when that
 fit is usable; otherwise (frames without flat patches, e.g. a lattice everywhere, where the
 patch fit returns a non-positive gain) from a robust estimate on the input itself that does
-not use the restoration: the median of the squared 4-neighbour high-pass of the input in
-bins of intensity, converted to a per-pixel variance for white noise.
+not use the restoration: its level from the noise floor of the input's power spectrum
+(:func:`spectral_noise_variance`: lattice spots and low-frequency content are sparse in
+frequency, the noise covers all of it) and its dependence on intensity from the median
+of the squared 4-neighbour high-pass in bins of intensity, scaled to that level.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class NoiseVariance:
     correlation : (float, float)
         Lag-1 correlation of the noise along (y, x) [-] (0 where unknown).
     source : str
-        ``"estimate_noise"`` (flat-patch fit) or ``"high-pass fallback"``.
+        ``"estimate_noise"`` (flat-patch fit) or ``"spectral fallback"``.
     note : str
         Why the fallback was used, if it was.
     """
@@ -68,8 +70,45 @@ def _highpass(frame: np.ndarray) -> np.ndarray:
     return frame - 0.25 * (p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:])
 
 
+#: Spatial frequencies [cycles/px] below this hold the image's content; the noise floor is
+#: read above it (and carried flat below it).
+SPECTRAL_LOW_CUT = 0.12
+
+
+def spectral_noise_variance(frame: np.ndarray) -> float:
+    """Per-pixel noise variance [ADU²] from the floor of the frame's power spectrum.
+
+    The periodogram of the Hann-windowed frame is, for noise, exponentially distributed
+    about the noise spectrum: the median over each ring of radius ≥ :data:`SPECTRAL_LOW_CUT`
+    cycles/px, divided by ln 2, is the noise power there (lattice spots, sparse in each ring,
+    barely move a median). The per-pixel variance is the mean of that spectrum over the
+    whole frequency plane, the rings below the cut taking the value of the first ring above
+    it (so correlated, blurred noise is integrated, not assumed white).
+    """
+    data = frame.astype(np.float64) - float(np.mean(frame))
+    h, w = data.shape
+    window = np.outer(np.hanning(h), np.hanning(w))
+    power = np.abs(np.fft.fft2(data * window)) ** 2 / float(np.sum(window ** 2))
+    fy, fx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
+    radius = np.hypot(fy, fx)
+    edges = np.arange(SPECTRAL_LOW_CUT, 0.5 + 1e-9, 0.02)
+    levels = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        ring = (radius >= lo) & (radius < hi)
+        levels.append(np.median(power[ring]) / np.log(2.0) if ring.sum() >= 32 else np.nan)
+    levels_a = np.array(levels)
+    if not np.isfinite(levels_a).any():
+        return float(np.var(data))
+    first = levels_a[np.isfinite(levels_a)][0]
+    index = np.clip(np.searchsorted(edges, radius, side="right") - 1, 0, len(levels_a) - 1)
+    spectrum = np.where(radius < SPECTRAL_LOW_CUT, first, levels_a[index])
+    spectrum = np.where(np.isfinite(spectrum), spectrum, first)
+    return float(np.mean(spectrum))
+
+
 def fallback_variance(frame: np.ndarray, intensity: np.ndarray, note: str = "") -> NoiseVariance:
-    """Robust ``var = gain·I + c`` from the input's high-pass, binned by ``intensity``.
+    """Robust ``var = gain·I + c``: shape from the input's high-pass binned by ``intensity``,
+    level from :func:`spectral_noise_variance`.
 
     Parameters
     ----------
@@ -105,8 +144,11 @@ def fallback_variance(frame: np.ndarray, intensity: np.ndarray, note: str = "") 
         gain, intercept = 0.0, float(np.mean(var_a)) if len(var_a) else float(np.var(frame))
     if gain < 0:  # a variance falling with intensity is not a detector: use the level
         gain, intercept = 0.0, float(np.average(var_a, weights=weights))
-    floor = max(float(np.min(var_a)) * 0.25 if len(var_a) else 0.0, 1e-12)
-    return NoiseVariance(float(gain), float(intercept), floor, (0.0, 0.0), "high-pass fallback", note)
+    # the level from the spectrum's floor (the high-pass also holds fine structure)
+    scale = spectral_noise_variance(frame) / max(float(np.mean(gain * level + intercept)), 1e-12)
+    gain, intercept = gain * scale, intercept * scale
+    floor = max(float(np.min(var_a)) * 0.25 * scale if len(var_a) else 0.0, 1e-12)
+    return NoiseVariance(float(gain), float(intercept), floor, (0.0, 0.0), "spectral fallback", note)
 
 
 def noise_variance(frame: np.ndarray, intensity: np.ndarray, modality: str | None = None,
