@@ -22,6 +22,9 @@ from ...errors import EMRestoreError
 HIGHPASS_GAIN = 1.25
 #: Median of χ²₁ (median(z²) for a standard normal z): turns a median of squares into a variance.
 MEDIAN_CHI2_1 = 0.4549364
+#: estimate_noise is used when its mean variance over the frame and the spectral noise floor
+#: agree within this factor (two independent reads of the same noise); else the fallback.
+AGREEMENT = 2.0
 #: Intensity bins of the fallback fit.
 FALLBACK_BINS = 16
 
@@ -169,7 +172,8 @@ def noise_variance(frame: np.ndarray, intensity: np.ndarray, modality: str | Non
     -------
     NoiseVariance
         Usable means: a gain not below 0 by more than 2 of its σ (a gain within its error
-        of 0 is set to 0) and a positive variance over the restored frame's 1–99 % range.
+        of 0 is set to 0), a positive variance over the restored frame's 1–99 % range, and a
+        mean variance within :data:`AGREEMENT`× of :func:`spectral_noise_variance`.
     """
     from ...noise_estimate import estimate_noise
 
@@ -187,6 +191,13 @@ def noise_variance(frame: np.ndarray, intensity: np.ndarray, modality: str | Non
     gain, intercept = float(est.gain), float(est.variance_intercept)
     if gain < 0:  # within its error of 0 (a flat frame cannot tell the slope): the level only
         gain, intercept = 0.0, gain * float(est.mean_adu) + intercept
+    mean_var = float(np.mean(np.maximum(gain * intensity.astype(np.float64) + intercept, 0.0)))
+    floor_var = spectral_noise_variance(frame)
+    if not 1.0 / AGREEMENT <= mean_var / max(floor_var, 1e-300) <= AGREEMENT:
+        # patches that hold structure (a lattice everywhere) inflate the patch variances
+        return fallback_variance(frame, intensity,
+                                 f"estimate_noise ({mean_var:.3g} ADU² on average) and the spectral noise "
+                                 f"floor ({floor_var:.3g} ADU²) disagree by more than {AGREEMENT:g}×")
     floor = 0.25 * min(low_var, high_var)
     return NoiseVariance(gain, intercept, float(floor),
                          tuple(float(c) for c in est.noise_correlation), "estimate_noise")
