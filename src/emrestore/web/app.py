@@ -11,9 +11,11 @@ Routes
 ``GET /api/jobs/<id>``          state, phase and tile progress of a restoration
 ``POST /api/jobs/<id>/cancel``  cancel a restoration (it stops after its current tile)
 ``GET /api/files/<id>/<name>``  ``input.png``, ``result.png``, ``result.tif``, ``result.hspy``
-                                (written on first request), or the displayed frame as raw
-                                float32, ``input.f32`` / ``result.f32`` (``?download=1``
-                                offers a file under the original file's name)
+                                (written on first request), ``uncertainty.tif`` (the
+                                restoration's uncertainty map, docs/uncertainty.md), or the
+                                displayed frame as raw float32, ``input.f32`` / ``result.f32``
+                                / ``uncertainty.f32`` (``?download=1`` offers a file under
+                                the original file's name)
 
 Every error is JSON ``{"error": "..."}`` with a 4xx status (5xx only for a server
 fault), in plain words; tracebacks go to the server's log, never to the client.

@@ -63,6 +63,8 @@ SERVED_FILES = {
     "result.tif": ("_restored", "image/tiff"),
     "result.f32": ("_restored", "application/octet-stream"),
     "result.hspy": ("_restored", "application/x-hdf5"),
+    "uncertainty.tif": ("_uncertainty", "image/tiff"),
+    "uncertainty.f32": ("_uncertainty", "application/octet-stream"),
 }
 #: Served files written only when first asked for, from the job's ``result.tif``.
 ON_DEMAND_FILES = ("result.hspy",)
@@ -789,6 +791,13 @@ class Store:
             write(restored, job.folder / "result.tif")
             write(restored, job.folder / "result.png")
             shown = write_display(restored, job.folder / "result.f32")
+            job.phase = "uncertainty"
+            umap = base.uncertainty(image.data, restored.data, modality=image.modality)
+            _check_cancelled(job)
+            map_image = umap.as_image(restored)
+            map_image.metadata["uncertainty_of"] = f"{upload.name}_restored.tif"
+            write(map_image, job.folder / "uncertainty.tif")
+            map_shown = write_display(map_image, job.folder / "uncertainty.f32")
             job.result = {
                 "job": job.id,
                 "model": choice.tag,
@@ -808,6 +817,10 @@ class Store:
                 "result_f32": self.url(job, "result.f32"),
                 "input_display": upload.info.get("input_display"),
                 "result_display": shown,
+                "uncertainty_tif": self.url(job, "uncertainty.tif"),
+                "uncertainty_f32": self.url(job, "uncertainty.f32"),
+                "uncertainty_display": map_shown,
+                "uncertainty": {key: umap.record()[key] for key in ("method", "units", "total", "median", "p99")},
                 "notes": upload.info.get("notes", []),
             }
             job.phase, job.state = "", "done"

@@ -13,6 +13,7 @@ const state = {
   mode: "slider", split: 0.5, flipTimer: null, showRestored: true,
   // float32 frames shown: { url, data: Float32Array, width, height, range: {min, max, low, high} }
   images: { input: null, result: null }, loading: 0, renderQueued: false, histogramCache: null,
+  uncertainty: null,  // the uncertainty map's float32 frame, fetched when first overlaid
 };
 
 // ---------------------------------------------------------------- helpers
@@ -249,6 +250,17 @@ function showResult(result) {
   $("download-tif").href = result.result_tif + "?download=1";
   $("download-hspy").href = result.result_hspy + "?download=1";
   $("download-png").href = result.result_png + "?download=1";
+  state.uncertainty = null;
+  const map = result.uncertainty_tif ? result.uncertainty : null;
+  $("download-uncertainty").hidden = !map;
+  $("show-uncertainty").parentElement.hidden = !map;
+  $("uncertainty-text").hidden = !map;
+  if (map) {
+    $("download-uncertainty").href = result.uncertainty_tif + "?download=1";
+    $("uncertainty-text").textContent = `Uncertainty map: estimated local RMS error in the input's units ` +
+      `(median ${formatValue(map.median)}, 99th percentile ${formatValue(map.p99)}); it marks where ` +
+      "the restoration may have removed or invented signal, it is not an error bar.";
+  }
   $("result-panel").hidden = false;
   $("restore").textContent = "Restore again";
   showImages(result.input_f32, result.input_display, result.result_f32, result.result_display);
@@ -353,6 +365,41 @@ function render() {
   }
   $("display-range").textContent = text + ".";
   drawHistograms(windows, settings.gamma);
+  drawUncertainty();
+}
+
+// Overlay the uncertainty map on the restored image: transparent at 0, orange-red and more
+// opaque up to the map's 99.5th percentile (fetched on first use).
+async function drawUncertainty() {
+  const canvas = $("cv-uncertainty");
+  const result = state.result;
+  const wanted = $("show-uncertainty").checked && result && result.uncertainty_f32 && state.images.result;
+  canvas.hidden = !wanted;
+  if (!wanted) return;
+  if (!state.uncertainty || state.uncertainty.url !== result.uncertainty_f32) {
+    try {
+      state.uncertainty = await fetchFrame(result.uncertainty_f32, result.uncertainty_display);
+    } catch (e) {
+      showError(e.message);
+      return;
+    }
+  }
+  const frame = state.uncertainty;
+  if (canvas.width !== frame.width || canvas.height !== frame.height) {
+    canvas.width = frame.width;
+    canvas.height = frame.height;
+  }
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(frame.width, frame.height);
+  const high = frame.range.high > 0 ? frame.range.high : 1;
+  for (let i = 0, n = frame.data.length; i < n; i++) {
+    const t = Math.min(Math.max(frame.data[i] / high, 0), 1);
+    image.data[4 * i] = 255;
+    image.data[4 * i + 1] = Math.round(200 * (1 - t));
+    image.data[4 * i + 2] = 0;
+    image.data[4 * i + 3] = Math.round(200 * t);
+  }
+  ctx.putImageData(image, 0, 0);
 }
 
 // The histograms of the shown images, computed once per image pair, and the display window(s).
@@ -564,6 +611,7 @@ function bindPage() {
   $("model").addEventListener("change", showModelReason);
   for (const id of ["brightness", "contrast", "gamma"]) $(id).addEventListener("input", scheduleRender);
   $("independent").addEventListener("change", scheduleRender);
+  $("show-uncertainty").addEventListener("change", drawUncertainty);
   $("display-reset").addEventListener("click", resetDisplay);
   $("cancel").addEventListener("click", cancel);
   for (const b of document.querySelectorAll(".modes button")) b.addEventListener("click", () => setMode(b.dataset.mode));
