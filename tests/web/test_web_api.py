@@ -109,7 +109,8 @@ def test_hspy_download_keeps_calibration_and_is_written_once(server, shared, tmp
     assert restored.pixel_size == pytest.approx(0.2485, abs=1e-4)
     assert restored.metadata["restoration"]["model"] == "lrstem"
     np.testing.assert_array_equal(restored.data, fetch_tif(server, result["result_tif"], tmp_path).data)
-    assert sorted(p.name for p in job_folder.iterdir()) == ["result.f32", "result.hspy", "result.png", "result.tif"]
+    assert sorted(p.name for p in job_folder.iterdir()) == ["result.f32", "result.hspy", "result.png", "result.tif",
+                                                           "uncertainty.f32", "uncertainty.tif"]
     # an upload has no HyperSpy file
     upload = result["input_png"].split("/")[3]
     assert_error(get(server.url, f"/api/files/{upload}/result.hspy"), 404)
@@ -165,7 +166,8 @@ def test_download_names_come_from_the_upload_but_never_make_paths(server, tmp_pa
     assert "attachment" not in inline.headers.get("content-disposition", "")
     # only server-made names exist in the server's folder; nothing escaped it
     names = {p.name for p in server.store.root.rglob("*") if p.is_file()}
-    assert names == {"upload.npy", "input.png", "input.f32", "result.tif", "result.png", "result.f32"}
+    assert names == {"upload.npy", "input.png", "input.f32", "result.tif", "result.png", "result.f32",
+                     "uncertainty.tif", "uncertainty.f32"}
     assert not (tmp_path.parent / "etc").exists()
 
 
