@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
 from napari.layers import Image
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
@@ -29,7 +29,7 @@ from ..restoration import choose_model_tag, shipped_models
 from ..restoration.engine import DEFAULT_TILE
 from ._job import RestoreCancelled, restore_with_progress
 from ._layers import layer_calibration, layer_kwargs, layer_modality, layer_state, layer_to_image
-from ._uncertainty import uncertainty_layer
+from ._uncertainty import restore_with_uncertainty, uncertainty_layer
 
 if TYPE_CHECKING:
     import napari
@@ -106,12 +106,16 @@ class RestoreWidget(Container):
                                 tooltip="Tile edge in pixels; 0 restores the whole image at once "
                                         "(more memory). Tiles overlap by the model's receptive field, "
                                         "so the result does not depend on it.")
+        self.uncertainty_box = CheckBox(text="uncertainty map", value=False,
+                                        tooltip="Also add a layer with the estimated local error of the "
+                                                "restoration (input units): where it may have removed or "
+                                                "invented signal (docs/uncertainty.md)")
         self.restore_button = PushButton(text="Restore")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress_bar = ProgressBar(label="tiles", min=0, max=1, value=0)
         self.status_label = Label(label="", value="")
         self.extend([self.layer_box, self.model_box, self.onnx_file, self.choice_label, self.tile_box,
-                     self.restore_button, self.cancel_button, self.progress_bar, self.status_label])
+                     self.uncertainty_box, self.restore_button, self.cancel_button, self.progress_bar, self.status_label])
         for label in (self.choice_label, self.status_label):
             label.native.setWordWrap(True)
 
@@ -202,7 +206,8 @@ class RestoreWidget(Container):
         self.cancel_button.enabled = True
         self._started = time.perf_counter()
         # ignore_errors: errors go to _report_error (status line + notification), not re-raised
-        worker = thread_worker(restore_with_progress, start_thread=False, ignore_errors=True)(
+        job = restore_with_uncertainty if self.uncertainty_box.value else restore_with_progress
+        worker = thread_worker(job, start_thread=False, ignore_errors=True)(
             image, model, tile=self.tile_box.value, progress=self._show_progress,
             cancel=self._cancel_event)
         worker.returned.connect(lambda restored: self._add_result(layer, restored))
