@@ -53,7 +53,7 @@ def frame_rhos(x: np.ndarray, truth: np.ndarray, restorer, dihedral: int, renois
     return out, m.noise[0]["source"]
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: C901
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
@@ -129,7 +129,11 @@ def spot_check(x: np.ndarray, y: np.ndarray) -> dict:
     that appeared: whether the *residual* ``x − y`` holds it (its smoothed spectrum ≥ 8×
     the local floor there) — the signal the physics check sees.
     """
-    from emrestore.evaluation.lattice import lattice_fidelity, local_floor, smoothed_spectrum
+    from emrestore.evaluation.lattice import (
+        lattice_fidelity,
+        local_floor,
+        smoothed_spectrum,
+    )
 
     fid = lattice_fidelity(x, y)
     spectrum = smoothed_spectrum(x.astype(np.float64) - y)
@@ -137,8 +141,8 @@ def spot_check(x: np.ndarray, y: np.ndarray) -> dict:
     lost = fid.spots.positions[~fid.survived]
     seen_lost = [bool(ratio[r, c] >= 8) for r, c in lost]
     seen_new = [bool(ratio[r, c] >= 8) for r, c in fid.appeared]
-    return {"spots": len(fid.spots), "lost": int(len(lost)), "lost_in_residual": int(sum(seen_lost)),
-            "appeared": int(len(fid.appeared)), "appeared_in_residual": int(sum(seen_new))}
+    return {"spots": len(fid.spots), "lost": len(lost), "lost_in_residual": int(sum(seen_lost)),
+            "appeared": len(fid.appeared), "appeared_in_residual": int(sum(seen_new))}
 
 
 def real_figures(outdir: str, dihedral: int, renoise: int) -> list[dict]:
@@ -146,7 +150,13 @@ def real_figures(outdir: str, dihedral: int, renoise: int) -> list[dict]:
     from pathlib import Path
 
     from emrestore import read
-    from emrestore.evaluation.figures import image_panel, pyplot, save_figure, scale_bar, slug
+    from emrestore.evaluation.figures import (
+        image_panel,
+        pyplot,
+        save_figure,
+        scale_bar,
+        slug,
+    )
 
     root = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     rows = []

@@ -16,7 +16,10 @@ from emrestore.restoration.uncertainty import (
     renoise_spread,
     uncertainty_map,
 )
-from emrestore.restoration.uncertainty.noise_model import NoiseVariance, spectral_noise_variance
+from emrestore.restoration.uncertainty.noise_model import (
+    NoiseVariance,
+    spectral_noise_variance,
+)
 
 SIZE = 128
 

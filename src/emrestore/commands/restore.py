@@ -401,7 +401,7 @@ def uncertainty_path(target: Path) -> Path:
     ``-o out.tif`` → ``out_uncertainty.tif``.
     """
     stem = target.stem
-    stem = stem[: -len("_restored")] if stem.endswith("_restored") else stem
+    stem = stem.removesuffix("_restored")
     return target.with_name(f"{stem}_uncertainty{target.suffix}")
 
 

@@ -22,5 +22,14 @@ from .noise_model import NoiseVariance, noise_variance
 from .renoise import renoise_spread
 from .residual import COMPONENTS, residual_components
 
-__all__ = ["UncertaintyMap", "uncertainty_map", "dihedral_spread", "renoise_spread", "NoiseVariance", "noise_variance",
-           "residual_components", "COMPONENTS", "DEFAULT_WINDOW"]
+__all__ = [
+    "COMPONENTS",
+    "DEFAULT_WINDOW",
+    "NoiseVariance",
+    "UncertaintyMap",
+    "dihedral_spread",
+    "noise_variance",
+    "renoise_spread",
+    "residual_components",
+    "uncertainty_map",
+]

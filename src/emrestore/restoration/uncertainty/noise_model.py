@@ -12,6 +12,7 @@ of the squared 4-neighbour high-pass in bins of intensity, scaled to that level.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,7 +97,7 @@ def spectral_noise_variance(frame: np.ndarray) -> float:
     radius = np.hypot(fy, fx)
     edges = np.arange(SPECTRAL_LOW_CUT, 0.5 + 1e-9, 0.02)
     levels = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         ring = (radius >= lo) & (radius < hi)
         levels.append(np.median(power[ring]) / np.log(2.0) if ring.sum() >= 32 else np.nan)
     levels_a = np.array(levels)
