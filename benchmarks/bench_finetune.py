@@ -34,8 +34,16 @@ import numpy as np
 
 
 def score_file(real, steps: int, out_root: Path, seed: int, progress: bool) -> dict:
-    from emrestore.evaluation.real_data import _accumulate, _scores, applicable_models, central_crop
-    from emrestore.evaluation.registration import difference_noise_variance, register_series
+    from emrestore.evaluation.real_data import (
+        _accumulate,
+        _scores,
+        applicable_models,
+        central_crop,
+    )
+    from emrestore.evaluation.registration import (
+        difference_noise_variance,
+        register_series,
+    )
     from emrestore.finetune import FinetuneSettings, finetune
     from emrestore.restoration import load_model
 

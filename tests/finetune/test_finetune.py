@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,7 +117,7 @@ def test_restore_cli_uses_the_finetuned_model(adapted, tmp_path):
     from emrestore.io import read
     from emrestore.restoration import load_model
 
-    path, series, result = adapted
+    _, series, result = adapted
     frame = tmp_path / "frame.npy"
     np.save(frame, series[4])
     assert main(["restore", str(frame), "--model", str(result.onnx_path), "-o", str(tmp_path / "out"), "-q"]) == 0
@@ -132,7 +131,7 @@ def test_restore_cli_uses_the_finetuned_model(adapted, tmp_path):
 
 def test_resume_continues_exactly(tmp_path):
     series = _series(3, seed=5)
-    kwargs = dict(model=MODEL, minutes=None, lr=5e-4, w_synthetic=0.0, batch=2, crop=32, seed=2)
+    kwargs = {"model": MODEL, "minutes": None, "lr": 5e-4, "w_synthetic": 0.0, "batch": 2, "crop": 32, "seed": 2}
     whole = finetune([series], tmp_path / "whole", FinetuneSettings(steps=4, **kwargs), progress=False)
     finetune([series], tmp_path / "split", FinetuneSettings(steps=2, **kwargs), progress=False)
     split = finetune([series], tmp_path / "split", FinetuneSettings(steps=4, **kwargs), resume=True, progress=False)
@@ -148,7 +147,7 @@ def test_resume_continues_exactly(tmp_path):
 def test_resume_refuses_other_inputs(tmp_path):
     from emrestore.errors import ParameterError
 
-    kwargs = dict(model=MODEL, minutes=None, w_synthetic=0.0, batch=1, crop=32)
+    kwargs = {"model": MODEL, "minutes": None, "w_synthetic": 0.0, "batch": 1, "crop": 32}
     finetune([_series(2, seed=1)], tmp_path / "run", FinetuneSettings(steps=1, **kwargs), progress=False)
     with pytest.raises(ParameterError, match="other inputs"):
         finetune([_series(2, seed=9)], tmp_path / "run", FinetuneSettings(steps=2, **kwargs), resume=True,

@@ -15,7 +15,10 @@ SERIES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real-
 def test_finetune_gains_on_held_out_real_frame(tmp_path):
     from emrestore.evaluation.metrics import data_range
     from emrestore.evaluation.real_data import central_crop
-    from emrestore.evaluation.registration import difference_noise_variance, register_series
+    from emrestore.evaluation.registration import (
+        difference_noise_variance,
+        register_series,
+    )
     from emrestore.finetune import FinetuneSettings, finetune
     from emrestore.io import read
     from emrestore.restoration import load_model

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import NotAnImageError, ParameterError
 from ..image import EMImage
 
-__all__ = ["AdaptInput", "read_inputs", "MIN_SIDE_PX"]
+__all__ = ["MIN_SIDE_PX", "AdaptInput", "read_inputs"]
 
 #: Smallest frame side accepted [px]: below it a crop holds too little context to adapt on.
 MIN_SIDE_PX = 32

@@ -31,7 +31,7 @@ from . import objectives as O
 from .inputs import AdaptInput, read_inputs
 from .pairs import FrameCrops, SeriesPairs, SyntheticPairs
 
-__all__ = ["FinetuneSettings", "FinetuneResult", "finetune", "CHECKPOINT_NAME", "FINETUNE_FORMAT"]
+__all__ = ["CHECKPOINT_NAME", "FINETUNE_FORMAT", "FinetuneResult", "FinetuneSettings", "finetune"]
 
 CHECKPOINT_NAME = "checkpoints/last.pt"
 FINETUNE_FORMAT = "emrestore-finetune/1"
@@ -152,9 +152,9 @@ class _Run:
     """One run's state: model, optimiser, samplers, RNG and progress."""
 
     def __init__(self, inputs: list[AdaptInput], settings: FinetuneSettings, out_dir: Path, progress: bool) -> None:
+        from ..nn import build_generator
         from ..restoration.models import find_model
         from ..training.export import checkpoint_from_onnx
-        from ..nn import build_generator
 
         self.settings, self.out_dir, self.progress = settings, out_dir, progress
         self.base = find_model(settings.model)

@@ -24,8 +24,14 @@ import numpy as np
 import torch
 from scipy.ndimage import convolve
 
-__all__ = ["blind_spot_mask", "n2n_loss", "blind_spot_loss", "synthetic_loss", "OBJECTIVES",
-           "DEFAULT_MASK_FRACTION"]
+__all__ = [
+    "DEFAULT_MASK_FRACTION",
+    "OBJECTIVES",
+    "blind_spot_loss",
+    "blind_spot_mask",
+    "n2n_loss",
+    "synthetic_loss",
+]
 
 #: Objective names, in the order the card lists them.
 OBJECTIVES = ("n2n", "blind_spot", "synthetic")
@@ -73,7 +79,7 @@ def blind_spot_mask(crops: np.ndarray, rng: np.random.Generator,
         raise ValueError(f"fraction must be in (0, 0.5], got {fraction}")
     data = np.asarray(crops, np.float64)
     b, h, w = data.shape
-    count = max(1, int(round(fraction * h * w)))
+    count = max(1, round(fraction * h * w))
     mask = np.zeros((b, h, w), bool)
     masked = data.copy()
     for i in range(b):

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import ParameterError
 from .inputs import AdaptInput
 
-__all__ = ["SeriesPairs", "FrameCrops", "SyntheticPairs", "flip", "crop_size"]
+__all__ = ["FrameCrops", "SeriesPairs", "SyntheticPairs", "crop_size", "flip"]
 
 
 def flip(arrays: tuple[np.ndarray, ...], rng: np.random.Generator) -> tuple[np.ndarray, ...]:
@@ -68,7 +68,7 @@ class SeriesPairs:
             frames = np.asarray(item.frames, np.float64)
             shifts = register_series(frames).shifts_px
             spread = np.abs(shifts[:, None, :] - shifts[None, :, :]).max()
-            margin = int(math.ceil(spread)) + 3
+            margin = math.ceil(spread) + 3
             h, w = frames.shape[1:]
             size = crop_size(crop, h - 2 * margin, w - 2 * margin)
             if size < 16:
