@@ -19,7 +19,7 @@ from .common_options import progress_enabled
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from ..finetune.loop import FinetuneSettings
+    from ..finetune.settings import FinetuneSettings
 
     d = FinetuneSettings()
     parser = subparsers.add_parser(

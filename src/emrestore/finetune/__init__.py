@@ -11,11 +11,27 @@ uses it. See ``docs/finetune.md``.
 
 Modules: :mod:`.inputs` (reading and fingerprinting the frames), :mod:`.pairs` (where the
 training crops come from), :mod:`.objectives` (masking and losses), :mod:`.loop` (the run,
-checkpoints, export).
+checkpoints, export), :mod:`.settings` (the run's settings, torch-free).
 """
 
 from __future__ import annotations
 
-from .loop import FinetuneResult, FinetuneSettings, finetune
+import importlib
+from typing import Any
+
+from .settings import FinetuneSettings
+
+# The loop needs PyTorch: imported on first use, so the settings (and `emrestore --help`)
+# work on an install without the train extra.
+_LAZY = {"FinetuneResult": ".loop", "finetune": ".loop"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["FinetuneResult", "FinetuneSettings", "finetune"]

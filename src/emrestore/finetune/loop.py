@@ -30,78 +30,13 @@ from ..errors import ParameterError
 from . import objectives as O
 from .inputs import AdaptInput, read_inputs
 from .pairs import FrameCrops, SeriesPairs, SyntheticPairs
+from .settings import FinetuneSettings
 
 __all__ = ["CHECKPOINT_NAME", "FINETUNE_FORMAT", "FinetuneResult", "FinetuneSettings", "finetune"]
 
 CHECKPOINT_NAME = "checkpoints/last.pt"
 FINETUNE_FORMAT = "emrestore-finetune/1"
 LOG_FIELDS = ["step", "wall_time_s", "loss", *O.OBJECTIVES]
-
-
-@dataclass
-class FinetuneSettings:
-    """How a fine-tuning run adapts (recorded in the checkpoint and the card).
-
-    Attributes
-    ----------
-    model : str
-        Starting model: a shipped tag or an ``.onnx`` exported by emrestore.
-    minutes : float or None
-        Wall-clock budget of this invocation [min] (None: until ``steps``).
-    steps : int or None
-        Total steps of the run, counting those before a resume (None: until ``minutes``).
-    batch : int
-        Crops per objective per step.
-    crop : int
-        Crop side [px] (smaller frames: the frame).
-    lr : float
-        Adam learning rate (small: the run adapts, it does not retrain).
-    w_n2n, w_blind_spot, w_synthetic : float
-        Weights of the objectives (0 turns one off). Defaults: Noise2Noise 1 (the unbiased,
-        strongest signal when a series is given), blind spot 1 (the only real-noise signal
-        for single frames; on a series it adds little but costs little), synthetic 0.5 (a
-        regulariser towards the shipped model's physics prior, not the goal).
-    mask_fraction : float
-        Share of pixels the blind-spot objective masks.
-    synthetic_pool : int
-        Forward-model pairs made at the start.
-    seed : int
-        Seeds crop sampling, masking and the forward model.
-    checkpoint_every : int
-        Steps between checkpoints (one is always written at the end).
-    """
-
-    model: str = "hrstem"
-    minutes: float | None = 5.0
-    steps: int | None = None
-    batch: int = 4
-    crop: int = 64
-    lr: float = 5e-5
-    w_n2n: float = 1.0
-    w_blind_spot: float = 1.0
-    w_synthetic: float = 0.5
-    mask_fraction: float = O.DEFAULT_MASK_FRACTION
-    synthetic_pool: int = 32
-    seed: int = 0
-    checkpoint_every: int = 25
-
-    def check(self) -> None:
-        """Raise :class:`ParameterError` for values that cannot work."""
-        if self.minutes is None and self.steps is None:
-            raise ParameterError("Neither a time budget nor a step count was given.", "Pass --minutes or --steps.")
-        if self.minutes is not None and not self.minutes > 0:
-            raise ParameterError(f"--minutes must be > 0, got {self.minutes}.", "Pass a positive number of minutes.")
-        if self.steps is not None and self.steps < 1:
-            raise ParameterError(f"--steps must be ≥ 1, got {self.steps}.", "Pass a positive step count.")
-        if self.batch < 1 or self.crop < 16:
-            raise ParameterError(f"batch {self.batch} / crop {self.crop} px too small.",
-                                 "Use batch ≥ 1 and crop ≥ 16 px.")
-        if min(self.w_n2n, self.w_blind_spot, self.w_synthetic) < 0 or not self.lr > 0:
-            raise ParameterError("Objective weights must be ≥ 0 and the learning rate > 0.", "Fix the values.")
-
-    def recipe(self) -> dict[str, Any]:
-        """The settings that must not change on resume (all but the time budget and step count)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("minutes", "steps", "checkpoint_every")}
 
 
 @dataclass

@@ -24,6 +24,9 @@ import numpy as np
 import torch
 from scipy.ndimage import convolve
 
+# Share of the pixels of a crop masked by the blind-spot objective (Noise2Void uses ≈ 0.2–2 %).
+from .settings import DEFAULT_MASK_FRACTION
+
 __all__ = [
     "DEFAULT_MASK_FRACTION",
     "OBJECTIVES",
@@ -35,8 +38,6 @@ __all__ = [
 
 #: Objective names, in the order the card lists them.
 OBJECTIVES = ("n2n", "blind_spot", "synthetic")
-#: Share of the pixels of a crop masked by the blind-spot objective (Noise2Void uses ≈ 0.2–2 %).
-DEFAULT_MASK_FRACTION = 0.015
 
 _RING3 = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.float64)
 _RING5 = np.ones((5, 5), np.float64)
