@@ -169,7 +169,8 @@ def real_figures(outdir: str, dihedral: int, renoise: int) -> list[dict]:
         x = np.asarray(image.data[0] if image.is_series else image.data, np.float32)
         plt = pyplot()
         fig, axes = plt.subplots(len(models), 3, figsize=(9.6, 3.3 * len(models)), squeeze=False)
-        for row, tag in zip(axes, models):
+        results = []
+        for tag in models:
             restorer = load_model(tag, tile=0, progress=False)
             y = restorer.restore_array(x)
             m = uncertainty_map(x, y, restore=restorer.restore_array, dihedral=dihedral, renoise=renoise,
@@ -178,11 +179,14 @@ def real_figures(outdir: str, dihedral: int, renoise: int) -> list[dict]:
             rows.append({"file": name, "model": tag, **check, "map_median": float(np.median(m.total)),
                          "map_p99": float(np.percentile(m.total, 99)), "noise_source": m.noise[0]["source"]})
             print(rows[-1], flush=True)
+            results.append((tag, y, m))
+        # the maps of one file are compared: one colour scale for all of them
+        high = max(float(np.percentile(m.total, 99.5)) for _, _, m in results)
+        for row, (tag, y, m) in zip(axes, results):
             image_panel(row[0], x, x, f"{Path(name).name}: input", image.pixel_size_nm)
             image_panel(row[1], y, x, f"restored ({tag}), input's grey scale", image.pixel_size_nm)
-            high = float(np.percentile(m.total, 99.5))
             shown = row[2].imshow(m.total, cmap="magma", vmin=0, vmax=high, interpolation="nearest")
-            row[2].set_title(f"uncertainty map ({tag}) [input units]", fontsize=7)
+            row[2].set_title(f"uncertainty map ({tag}), one scale per file", fontsize=7)
             row[2].set_axis_off()
             scale_bar(row[2], image.pixel_size_nm, x.shape[1], x.shape[0])
             fig.colorbar(shown, ax=row[2], fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
