@@ -1,8 +1,9 @@
 """Building the command line imports no heavy library: every command starts quickly.
 
 Checked by what is imported, not by timing (a loaded machine cannot fail it): PyTorch
-(seconds), the evaluation package (scipy.ndimage, about a second), napari, Dask's cluster
-and HyperSpy are imported only by the commands that use them, when they run.
+(seconds), the evaluation package (scipy.ndimage, about a second), napari, Dask and HyperSpy
+(optional extras: on a core install an import at parser time would break every command) are
+imported only by the commands that use them, when they run.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("torch", "emrestore.evaluation", "napari", "distributed", "hyperspy", "matplotlib.pyplot",
-         "flask")
+HEAVY = ("torch", "emrestore.evaluation", "napari", "PyQt6", "dask", "distributed", "hyperspy",
+         "matplotlib.pyplot", "skimage", "flask")
 
 
 def test_building_the_parser_imports_no_heavy_library():

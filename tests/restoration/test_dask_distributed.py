@@ -91,6 +91,15 @@ def test_an_unreachable_scheduler_is_one_error(tmp_path, stats_model, capsys, mo
     assert "Could not reach the scheduler" in capsys.readouterr().err
 
 
+def _is_worker(psutil, process) -> bool:
+    """A Dask worker or multiprocessing child (False for one that ended or is a zombie meanwhile)."""
+    try:
+        command = " ".join(process.cmdline())
+    except psutil.Error:  # NoSuchProcess, ZombieProcess, AccessDenied: it is not a running worker
+        return False
+    return "distributed" in command or "multiprocessing" in command
+
+
 @pytest.mark.parametrize(("signame", "status"), [("SIGINT", 130),
                                                pytest.param("SIGTERM", 143, marks=pytest.mark.slow)])
 def test_an_interrupt_shuts_the_cluster_down_and_leaves_no_part_file(tmp_path, stats_model, signame, status):
@@ -105,8 +114,7 @@ def test_an_interrupt_shuts_the_cluster_down_and_leaves_no_part_file(tmp_path, s
         workers: list = []
         while time.monotonic() < deadline:  # until both workers run a task (or one file is done)
             children = psutil.Process(proc.pid).children(recursive=True)
-            workers = [c for c in children if "distributed" in " ".join(c.cmdline()) or
-                       "multiprocessing" in " ".join(c.cmdline())]
+            workers = [c for c in children if _is_worker(psutil, c)]
             if len(workers) >= 2 and (out.exists() and any(out.iterdir())):
                 break
             assert proc.poll() is None, proc.stderr.read()[-2000:]
