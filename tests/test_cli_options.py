@@ -108,7 +108,8 @@ def test_restore_json_lines(tmp_path, stats_model, capsys):
     assert ok["status"] == "restored" and ok["error"] is None
     assert ok["output"] == str(tmp_path / "out" / "a_restored.tif") and Path(ok["output"]).is_file()
     assert ok["model"] == "stats_model" and isinstance(ok["tile_px"], int) and isinstance(ok["overlap_px"], int)
-    assert set(ok) == {"source", "output", "status", "error", "model", "model_choice", "tile_px", "overlap_px"}
+    assert set(ok) == {"source", "output", "status", "error", "model", "model_choice", "tile_px", "overlap_px",
+                       "uncertainty"}
     failed = by_source[str(bad)]
     assert failed["status"] == "failed" and failed["output"] is None and "broken.tif" in failed["error"]
     assert by_source[str(tmp_path / "none*.dm4")]["status"] == "failed"

@@ -88,7 +88,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                              "noise model (K extra restorations; e.g. 2)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per input on stdout (JSON Lines): source, output, status "
-                             "(restored/failed), error, model, model_choice, tile_px, overlap_px; errors also "
+                             "(restored/failed), error, model, model_choice, tile_px, overlap_px, uncertainty; errors also "
                              "go to stderr as usual")
     dask = parser.add_argument_group("Dask: many files, and frames larger than memory")
     dask.add_argument("--workers", type=int, metavar="N",
