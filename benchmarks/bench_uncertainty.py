@@ -14,6 +14,12 @@ Gaussian window ``w``. For the map and each component: Spearman ρ between it an
 local error over the pixels of each frame (a 2·w border left out, every 7th pixel), then the
 mean (and the range) over frames. ``noise_level`` (not part of the map) is ``sqrt(G_w * V)``,
 the predicted input noise: the reference a map that only knew the dose would reach.
+``total`` is the map as computed (with the spreads asked for), ``cheap`` the same without
+the spreads (the default of the web app and napari), ``total_v1`` the previous definition
+(``uncertainty-1``: ``sqrt(physics² + spreads²)``) and ``physics`` its cheap form.
+
+Frames used so far: 0–11 designed uncertainty-1, 12–27 scored it; 0–27 designed
+uncertainty-2; 28–43 (``--skip 28 --n 16``) scored it once.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from scipy import ndimage, stats
 from emrestore.datasets.registry import TAGS
 from emrestore.evaluation.validation import validation_pairs
 from emrestore.restoration import load_model
-from emrestore.restoration.uncertainty import uncertainty_map
+from emrestore.restoration.uncertainty import combine, uncertainty_map
 from emrestore.restoration.uncertainty.noise_model import noise_variance
 
 
@@ -41,8 +47,13 @@ def frame_rhos(x: np.ndarray, truth: np.ndarray, restorer, dihedral: int, renois
                         window=window, modality=modality)
     err = np.sqrt(ndimage.gaussian_filter((y.astype(np.float64) - truth) ** 2, window))
     noise = noise_variance(x, y, modality)
-    removed = np.maximum(m.components["excess"], m.components["neighbour_structure"])
-    feats = {"total": m.total, "physics": removed, **{k: np.abs(v) for k, v in m.components.items()},
+    c = m.components
+    removed = np.maximum(c["excess"], c["neighbour_structure"])
+    spreads = [c[k] for k in ("dihedral", "renoise") if k in c]
+    feats = {"total": m.total, "cheap": combine(removed, c["structure"]),
+             # uncertainty-1 (scored on frames 12–27): sqrt(removed² + spreads²), and removed alone
+             "total_v1": np.sqrt(removed.astype(np.float64) ** 2 + sum(v.astype(np.float64) ** 2 for v in spreads)),
+             "physics": removed, **{k: np.abs(v) for k, v in c.items()},
              "noise_level": np.sqrt(ndimage.gaussian_filter(noise(y), window))}
     b = int(2 * window)
     inner = (slice(b, -b), slice(b, -b))

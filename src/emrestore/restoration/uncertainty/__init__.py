@@ -8,7 +8,9 @@
 * optionally the **dihedral spread** (:mod:`.dihedral`): how much the restoration changes
   when the input is flipped/rotated (4× or 8× the restoration time).
 * optionally the **re-noise spread** (:mod:`.renoise`): how much it changes under fresh
-  noise drawn from the noise model (one restoration per copy).
+  noise drawn from the noise model (one restoration per copy);
+* the restoration's **local detail** (:func:`.map.local_structure`), which weights the
+  physics check (:func:`.map.combine`): there is more to get wrong where there is detail.
 
 The result, :class:`UncertaintyMap`, is an estimated local RMS error in the input's
 intensity units plus its components. What it means and what it cannot see: ``docs/uncertainty.md``.
@@ -17,7 +19,7 @@ intensity units plus its components. What it means and what it cannot see: ``doc
 from __future__ import annotations
 
 from .dihedral import dihedral_spread
-from .map import DEFAULT_WINDOW, UncertaintyMap, uncertainty_map
+from .map import DEFAULT_WINDOW, UncertaintyMap, combine, local_structure, uncertainty_map
 from .noise_model import NoiseVariance, noise_variance
 from .renoise import renoise_spread
 from .residual import COMPONENTS, residual_components
@@ -27,7 +29,9 @@ __all__ = [
     "DEFAULT_WINDOW",
     "NoiseVariance",
     "UncertaintyMap",
+    "combine",
     "dihedral_spread",
+    "local_structure",
     "noise_variance",
     "renoise_spread",
     "residual_components",

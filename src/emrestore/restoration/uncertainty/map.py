@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from ...errors import ParameterError
 from .dihedral import check_size, dihedral_spread
@@ -18,7 +19,7 @@ from .residual import COMPONENTS, residual_components
 #: (2–10 px), about 800 px of samples (⟨r²⟩ to ≈ 5 %).
 DEFAULT_WINDOW = 8.0
 #: Version of the map's definition (recorded with every map).
-METHOD_VERSION = "uncertainty-1"
+METHOD_VERSION = "uncertainty-2"
 
 
 @dataclass
@@ -29,15 +30,19 @@ class UncertaintyMap:
     ----------
     total : numpy.ndarray
         (H, W) or (N, H, W) float32 [input units]: the estimated local RMS error of the
-        restoration, ``sqrt(removed² + dihedral² + renoise²)`` with ``removed =
-        max(excess, neighbour_structure)`` (two estimates of the non-noise residual's
-        amplitude; the second needs no noise level) and ``dihedral``/``renoise`` only when
-        computed. An *estimate* from the input alone, not a calibrated error bar; see
-        ``docs/uncertainty.md`` for how well it ranks the true error.
+        restoration, ``sqrt(removed·sqrt(structure² + removed²) + dihedral² + renoise²)``
+        with ``removed = max(excess, neighbour_structure)`` (two estimates of the non-noise
+        residual's amplitude; the second needs no noise level), ``structure`` the
+        restoration's local RMS detail (so ``sqrt(structure² + removed²)`` is the local detail
+        of restored plus removed signal: the detail there is to get wrong) and
+        ``dihedral``/``renoise`` only when computed. An *estimate* from the input alone, not
+        a calibrated error bar; see ``docs/uncertainty.md`` for how well it ranks the true
+        error.
     components : dict of str to numpy.ndarray
         The parts, same shape and units: ``excess``, ``followed_noise`` (not in the total:
         on simulated frames it ranks the error inversely), ``neighbour_structure``,
         ``along_restored`` (signed) from :mod:`~emrestore.restoration.uncertainty.residual`;
+        ``structure`` (:func:`local_structure`);
         ``dihedral`` (spread under flips/rotations) and ``renoise`` (spread under fresh
         noise, :mod:`~emrestore.restoration.uncertainty.renoise`) when asked for.
     noise : list of dict
@@ -65,8 +70,8 @@ class UncertaintyMap:
     def record(self) -> dict[str, Any]:
         """JSON-ready description (no pixel data): method, window, noise models, summary."""
         return {"method": METHOD_VERSION, "units": "input intensity units (RMS error estimate)",
-                "total": "sqrt(max(excess, neighbour_structure)^2" + (" + dihedral^2" if self.dihedral else "")
-                         + (" + renoise^2" if self.renoise else "") + ")",
+                "total": "sqrt(removed*sqrt(structure^2 + removed^2)" + (" + dihedral^2" if self.dihedral else "")
+                         + (" + renoise^2" if self.renoise else "") + "), removed = max(excess, neighbour_structure)",
                 "window_sigma_px": float(self.window_px), "dihedral_copies": int(self.dihedral),
                 "renoise_copies": int(self.renoise),
                 "components": sorted(self.components), "noise_model": self.noise,
@@ -86,11 +91,42 @@ class UncertaintyMap:
         return out
 
 
+def local_structure(restored: np.ndarray, window: float) -> np.ndarray:
+    """The restoration's local RMS detail ``sqrt(⟨h²⟩)``, ``h = restored − ⟨restored⟩`` [input units].
+
+    ``⟨·⟩`` is the Gaussian window mean of σ ``window`` px. Where the restoration holds detail
+    (columns, edges, particles) there is more to get wrong than in a flat region: on the
+    simulated design frames the true error grows with it (docs/uncertainty.md).
+    """
+    y = np.asarray(restored, np.float64)
+    h = y - ndimage.gaussian_filter(y, window, mode="reflect")
+    return np.sqrt(ndimage.gaussian_filter(h * h, window, mode="reflect")).astype(np.float32)
+
+
+def combine(removed: np.ndarray, structure: np.ndarray, spreads: list[np.ndarray] | tuple = ()) -> np.ndarray:
+    """The total: ``sqrt(removed·sqrt(structure² + removed²) + Σ spread²)`` [input units].
+
+    ``removed·sqrt(structure² + removed²)`` is the geometric mean (squared) of the non-noise
+    residual and the local detail of the truth as the input shows it (the restored detail
+    plus what was removed, in quadrature): large only where the residual says something was
+    removed or invented *and* there is detail there; where the restoration is flat it is
+    ``removed²`` (a lattice erased to a flat background keeps its full amplitude). The
+    spreads (dihedral, re-noise) are variance terms and add in quadrature.
+    """
+    r = np.asarray(removed, np.float64)
+    s = np.asarray(structure, np.float64)
+    squares = r * np.sqrt(s * s + r * r)
+    for spread in spreads:
+        squares = squares + np.asarray(spread, np.float64) ** 2
+    return np.sqrt(squares).astype(np.float32)
+
+
 def _frame_map(frame: np.ndarray, restored: np.ndarray, restore: Callable[[np.ndarray], np.ndarray] | None,
                dihedral: int, renoise: int, window: float, modality: str | None, seed: int
                ) -> tuple[dict[str, np.ndarray], NoiseVariance]:
     noise = noise_variance(frame, restored, modality=modality, seed=seed)
     parts = residual_components(frame, restored, noise, window)
+    parts["structure"] = local_structure(restored, window)
     if dihedral:
         parts["dihedral"] = dihedral_spread(frame, restore, dihedral, restored=restored)
     if renoise:
@@ -154,14 +190,11 @@ def uncertainty_map(data: np.ndarray, restored: np.ndarray, *,
                                   modality, seed + i)
         per_frame.append(parts)
         noises.append(noise.to_dict())
-    names = list(COMPONENTS) + (["dihedral"] if dihedral else []) + (["renoise"] if renoise else [])
+    names = (list(COMPONENTS) + ["structure"] + (["dihedral"] if dihedral else [])
+             + (["renoise"] if renoise else []))
     stacked = {name: np.stack([p[name] for p in per_frame]) for name in names}
-    removed = np.maximum(stacked["excess"], stacked["neighbour_structure"]).astype(np.float64)
-    squares = removed ** 2
-    for name in ("dihedral", "renoise"):
-        if name in stacked:
-            squares += stacked[name].astype(np.float64) ** 2
-    total = np.sqrt(squares).astype(np.float32)
+    removed = np.maximum(stacked["excess"], stacked["neighbour_structure"])
+    total = combine(removed, stacked["structure"], [stacked[n] for n in ("dihedral", "renoise") if n in stacked])
     if x.ndim == 2:
         total = total[0]
         stacked = {name: value[0] for name, value in stacked.items()}
