@@ -19,7 +19,13 @@ intensity units plus its components. What it means and what it cannot see: ``doc
 from __future__ import annotations
 
 from .dihedral import dihedral_spread
-from .map import DEFAULT_WINDOW, UncertaintyMap, combine, local_structure, uncertainty_map
+from .map import (
+    DEFAULT_WINDOW,
+    UncertaintyMap,
+    combine,
+    local_structure,
+    uncertainty_map,
+)
 from .noise_model import NoiseVariance, noise_variance
 from .renoise import renoise_spread
 from .residual import COMPONENTS, residual_components
