@@ -2,11 +2,11 @@
 
 Usage (from the repository root)::
 
-    PYTHONPATH=src python benchmarks/bench_uncertainty.py [--n 16] [--skip 12] [--size 256]
+    PYTHONPATH=src python benchmarks/bench_uncertainty.py [--n 16] [--skip 28] [--size 256]
         [--dihedral 4] [--renoise 2] [--window 8] [--tags hrstem lrstem ...] [--cache /tmp/valcache]
         [--json out.json]
 
-For each tag: frames ``skip … skip + n − 1`` of its evaluation set (frames 0–11 were used
+For each tag: frames ``skip … skip + n − 1`` of its evaluation set (frames 0–27 were used
 while the map was designed; the default scores the 16 after them) (:func:`validation_pairs`, the
 frames ``emrestore evaluate`` scores; never seen in training), restored whole by the
 shipped model. True local error: ``sqrt(G_w * (restored − truth)²)`` with the map's own
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--skip", type=int, default=12)
+    parser.add_argument("--skip", type=int, default=28)
     parser.add_argument("--dihedral", type=int, default=4)
     parser.add_argument("--renoise", type=int, default=2)
     parser.add_argument("--window", type=float, default=8.0)
