@@ -97,6 +97,18 @@ def local_structure(restored: np.ndarray, window: float) -> np.ndarray:
     ``⟨·⟩`` is the Gaussian window mean of σ ``window`` px. Where the restoration holds detail
     (columns, edges, particles) there is more to get wrong than in a flat region: on the
     simulated design frames the true error grows with it (docs/uncertainty.md).
+
+    Parameters
+    ----------
+    restored : numpy.ndarray
+        (H, W) restoration [input units].
+    window : float
+        Gaussian window σ [px].
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W) float32 [input units].
     """
     y = np.asarray(restored, np.float64)
     h = y - ndimage.gaussian_filter(y, window, mode="reflect")
@@ -112,6 +124,20 @@ def combine(removed: np.ndarray, structure: np.ndarray, spreads: list[np.ndarray
     removed or invented *and* there is detail there; where the restoration is flat it is
     ``removed²`` (a lattice erased to a flat background keeps its full amplitude). The
     spreads (dihedral, re-noise) are variance terms and add in quadrature.
+
+    Parameters
+    ----------
+    removed : numpy.ndarray
+        ``max(excess, neighbour_structure)`` [input units].
+    structure : numpy.ndarray
+        :func:`local_structure` of the restoration, same shape [input units].
+    spreads : sequence of numpy.ndarray
+        Dihedral and/or re-noise spreads, same shape [input units]; may be empty.
+
+    Returns
+    -------
+    numpy.ndarray
+        The total, float32 [input units].
     """
     r = np.asarray(removed, np.float64)
     s = np.asarray(structure, np.float64)
