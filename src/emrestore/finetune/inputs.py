@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import NotAnImageError, ParameterError
 from ..image import EMImage
+from ..io.fingerprint import file_sha256
 
 __all__ = ["MIN_SIDE_PX", "AdaptInput", "read_inputs"]
 
@@ -57,14 +58,6 @@ class AdaptInput:
         return {"name": self.name, "sha256": self.sha256, "frames_used": self.frame_indices,
                 "shape": list(self.frames.shape[1:]), "series": self.series, "modality": self.modality,
                 "pixel_size_nm": self.pixel_size_nm}
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _from_image(image: EMImage, name: str, sha: str, frames: list[int] | None) -> AdaptInput:
@@ -121,6 +114,6 @@ def read_inputs(inputs: list[Any], frames: dict[int, list[int]] | None = None) -
         else:
             path = Path(item)
             image, name, sha = read(path), path.name, None
-            sha = _file_sha256(path)
+            sha = file_sha256(path)
         result.append(_from_image(image, name, sha, frames.get(k)))
     return result

@@ -17,7 +17,6 @@ an objective without data, e.g. Noise2Noise without a series, drops out).
 from __future__ import annotations
 
 import csv
-import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -342,10 +341,3 @@ def _export(run: _Run) -> tuple[Path, Path]:
     return onnx_path, card_path
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file (for tests and provenance)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -7,7 +7,6 @@ live in ``emrestore/models/`` inside the package; nothing is downloaded at run t
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from ..datasets.registry import TAGS
 from ..errors import EMRestoreError, InputNotFoundError, ParameterError
+from ..io.fingerprint import file_sha256
 
 #: Folder of the shipped models (inside the installed package).
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -100,11 +100,7 @@ class ModelInfo:
 
     def sha256(self) -> str:
         """SHA-256 of the ONNX file (for provenance)."""
-        digest = hashlib.sha256()
-        with open(self.onnx_path, "rb") as stream:
-            for chunk in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return file_sha256(self.onnx_path)
 
     def summary(self) -> dict[str, Any]:
         """One line of ``emrestore models --json``."""

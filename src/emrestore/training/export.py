@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import ParameterError
+from ..io.fingerprint import file_sha256
 
 __all__ = ["export_onnx", "save_torch_weights", "store_weights_float16", "checkpoint_from_onnx", "ONNX_INPUT",
            "ONNX_STATS", "ONNX_OUTPUT", "DEFAULT_OPSET", "WEIGHT_DTYPES"]
@@ -103,14 +103,6 @@ def store_weights_float16(proto: Any) -> int:
     del graph.node[:]
     graph.node.extend(nodes)
     return len(casts)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def export_onnx(
@@ -259,7 +251,7 @@ def export_onnx(
         module.train(was_training)
     return {
         "path": str(path),
-        "sha256": _sha256(path),
+        "sha256": file_sha256(path),
         "bytes": path.stat().st_size,
         "opset": opset,
         "weights": weights,
