@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 
-def score_file(real, steps: int, out_root: Path, seed: int, progress: bool) -> dict:
+def score_file(real, steps: int, out_root: Path, seed: int, progress: bool, blind_spot: str = "auto") -> dict:
     from emrestore.evaluation.real_data import (
         _accumulate,
         _scores,
@@ -63,13 +63,15 @@ def score_file(real, steps: int, out_root: Path, seed: int, progress: bool) -> d
         _accumulate(rows, (f"emrestore {tag} (shipped)", "model", True), base, reference, reference_var)
         started = time.monotonic()
         out = out_root / f"{Path(real.name).stem}-k{k}"
-        result = finetune([real.image], out, FinetuneSettings(model=tag, steps=steps, minutes=None, seed=seed),
+        result = finetune([real.image], out, FinetuneSettings(model=tag, steps=steps, minutes=None, seed=seed,
+                                                                    blind_spot=blind_spot),
                           frames={0: [i for i in range(n) if i != k]}, progress=progress, overwrite=True)
         tuned = registered.align(load_model(str(result.onnx_path), progress=False).restore_array(data[k]), k)[crop]
         _accumulate(rows, (f"emrestore {tag} fine-tuned", "model", False), tuned, reference, reference_var)
         card = json.loads(result.card_path.read_text())["finetune"]
         folds.append({"scored_frame": k, "adapted_on": [i for i in range(n) if i != k],
-                      "objectives": card["objectives"]["active"], "steps": result.steps,
+                      "objectives": card["objectives"]["active"],
+                      "blind_spot": card["objectives"]["blind_spot"], "steps": result.steps,
                       "wall_time_s": round(time.monotonic() - started, 1),
                       "loss_first": card["loss_first_steps"], "loss_last": card["loss_last_steps"]})
     return {"file": real.name, "tag": tag, "frames": n, "scored_shape": list(registered.frames[0][crop].shape),
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                         / "real-series", help="folder of real files (default ../shared/data/real-series)")
     parser.add_argument("--steps", type=int, default=100, help="fine-tuning steps per fold (default 100)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--blind-spot", default="auto", choices=("auto", "pixel", "row"),
+                        help="what the blind-spot objective hides (default auto: rows for STEM/SEM)")
     parser.add_argument("--only", help="score only files whose name contains this")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-finetune-") as tmp:
         for real in series:
-            result = score_file(real, args.steps, Path(tmp), args.seed, not args.quiet)
+            result = score_file(real, args.steps, Path(tmp), args.seed, not args.quiet, args.blind_spot)
             results.append(result)
             print(f"\n{result['file']} ({result['tag']}, {result['frames']} frames, scored {result['scored_shape']})")
             for m in result["methods"]:

@@ -19,7 +19,7 @@ from .common_options import progress_enabled
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from ..finetune.settings import FinetuneSettings
+    from ..finetune.settings import BLIND_SPOT_KINDS, FinetuneSettings
 
     d = FinetuneSettings()
     parser = subparsers.add_parser(
@@ -47,6 +47,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--w-n2n", type=float, default=d.w_n2n, help=f"weight of Noise2Noise (default {d.w_n2n:g})")
     parser.add_argument("--w-blind-spot", type=float, default=d.w_blind_spot,
                         help=f"weight of the blind-spot objective (default {d.w_blind_spot:g})")
+    parser.add_argument("--blind-spot", choices=BLIND_SPOT_KINDS, default=d.blind_spot,
+                        help="what the blind spot hides: single pixels (TEM cameras), whole scan lines (row: "
+                             "scanned frames, whose noise is shared along a line), auto: row for STEM/SEM "
+                             f"models, pixel for TEM (default {d.blind_spot})")
     parser.add_argument("--w-synthetic", type=float, default=d.w_synthetic,
                         help=f"weight of the forward-model pairs (default {d.w_synthetic:g}; 0 skips them)")
     parser.set_defaults(func=run)
@@ -99,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     settings = FinetuneSettings(model=str(model), minutes=args.minutes if args.minutes is not None
                                 else (None if args.steps is not None else FinetuneSettings().minutes),
                                 steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr, w_n2n=args.w_n2n,
-                                w_blind_spot=args.w_blind_spot, w_synthetic=args.w_synthetic, seed=args.seed)
+                                w_blind_spot=args.w_blind_spot, w_synthetic=args.w_synthetic,
+                                blind_spot=args.blind_spot, seed=args.seed)
     result = finetune(list(args.files), out, settings, frames=_frames(args.frames, len(args.files)),
                       resume=args.resume, progress=progress_enabled(args), overwrite=args.overwrite)
     print(f"{result.onnx_path}  ({result.steps} steps, {result.wall_time_s:.0f} s; card {result.card_path.name}); "

@@ -97,6 +97,7 @@ class _Run:
             raise ParameterError(f"The model card of {self.base.onnx_path} names no modality.",
                                  "Fine-tune a shipped model or one exported by emrestore.")
         self.modality = modality
+        self.blind_spot = settings.blind_spot_kind(modality)
         start = checkpoint_from_onnx(settings.model)
         self.model_config = start["config"]["model"]
         self.model = build_generator(self.model_config)
@@ -135,7 +136,8 @@ class _Run:
         if "blind_spot" in self.active:
             size = self.frames.sample(rng).shape[0]  # one side per batch (crops of one size stack)
             crops = np.stack([self.frames.sample(rng, size) for _ in range(s.batch)])
-            masked, mask = O.blind_spot_mask(crops, rng, s.mask_fraction)
+            hide = O.row_blind_spot_mask if self.blind_spot == "row" else O.blind_spot_mask
+            masked, mask = hide(crops, rng, s.mask_fraction)
             pred, target = _normalised(self.model, _stack(list(masked)), _stack(list(crops)))
             out["blind_spot"] = O.blind_spot_loss(pred, target, torch.from_numpy(mask[:, None]))
         if "synthetic" in self.active:
@@ -322,6 +324,7 @@ def _export(run: _Run) -> tuple[Path, Path]:
             "active": run.active,
             "weights": {"n2n": s.w_n2n, "blind_spot": s.w_blind_spot, "synthetic": s.w_synthetic},
             "n2n_series": run.series.records if run.series else [],
+            "blind_spot": run.blind_spot,
             "blind_spot_mask_fraction": s.mask_fraction,
             "synthetic": ({"pool": len(run.synthetic.pairs), "modality": run.modality,
                            "noise_estimates": [lvl.estimate | {"floor": lvl.floor, "dose_used": lvl.dose_per_px,

@@ -7,7 +7,12 @@ from typing import Any
 
 from ..errors import ParameterError
 
-__all__ = ["DEFAULT_MASK_FRACTION", "FinetuneSettings"]
+__all__ = ["BLIND_SPOT_KINDS", "DEFAULT_MASK_FRACTION", "FinetuneSettings"]
+
+#: What the blind-spot objective hides: ``pixel`` (Noise2Void: single pixels, for noise that is
+#: independent pixel to pixel), ``row`` (whole scan lines, for scanned frames whose noise is
+#: shared along a line), ``auto`` (``row`` for STEM and SEM models, ``pixel`` for TEM).
+BLIND_SPOT_KINDS = ("auto", "pixel", "row")
 
 #: Share of pixels the blind-spot objective masks per crop.
 DEFAULT_MASK_FRACTION = 0.015
@@ -36,8 +41,11 @@ class FinetuneSettings:
         strongest signal when a series is given), blind spot 1 (the only real-noise signal
         for single frames; on a series it adds little but costs little), synthetic 0.5 (a
         regulariser towards the shipped model's physics prior, not the goal).
+    blind_spot : {"auto", "pixel", "row"}
+        What the blind-spot objective hides (:data:`BLIND_SPOT_KINDS`); ``auto`` follows the
+        model's modality (:meth:`blind_spot_kind`).
     mask_fraction : float
-        Share of pixels the blind-spot objective masks.
+        Share of pixels (``pixel``) or of rows (``row``) the blind-spot objective masks.
     synthetic_pool : int
         Forward-model pairs made at the start.
     seed : int
@@ -55,6 +63,7 @@ class FinetuneSettings:
     w_n2n: float = 1.0
     w_blind_spot: float = 1.0
     w_synthetic: float = 0.5
+    blind_spot: str = "auto"
     mask_fraction: float = DEFAULT_MASK_FRACTION
     synthetic_pool: int = 32
     seed: int = 0
@@ -73,6 +82,17 @@ class FinetuneSettings:
                                  "Use batch ≥ 1 and crop ≥ 16 px.")
         if min(self.w_n2n, self.w_blind_spot, self.w_synthetic) < 0 or not self.lr > 0:
             raise ParameterError("Objective weights must be ≥ 0 and the learning rate > 0.", "Fix the values.")
+        if self.blind_spot not in BLIND_SPOT_KINDS:
+            raise ParameterError(f"Unknown blind spot {self.blind_spot!r}.",
+                                 f"Use one of {', '.join(BLIND_SPOT_KINDS)}.")
+
+    def blind_spot_kind(self, modality: str) -> str:
+        """The blind spot used for a model of ``modality``: ``row`` for scanned frames (STEM, SEM)
+        under ``auto``, whose line noise, dwell blur and row jitter are shared along a scan
+        line; ``pixel`` for TEM cameras."""
+        if self.blind_spot != "auto":
+            return self.blind_spot
+        return "row" if modality in ("stem", "sem") else "pixel"
 
     def recipe(self) -> dict[str, Any]:
         """The settings that must not change on resume (all but the time budget and step count)."""
