@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 
-def score_file(real, steps: int, out_root: Path, seed: int, progress: bool, blind_spot: str = "auto") -> dict:
+def score_file(real, steps: int, out_root: Path, seed: int, progress: bool, blind_spot: str = "auto",
+               w_synthetic: float | None = None) -> dict:
     from emrestore.evaluation.real_data import (
         _accumulate,
         _scores,
@@ -64,7 +65,9 @@ def score_file(real, steps: int, out_root: Path, seed: int, progress: bool, blin
         started = time.monotonic()
         out = out_root / f"{Path(real.name).stem}-k{k}"
         result = finetune([real.image], out, FinetuneSettings(model=tag, steps=steps, minutes=None, seed=seed,
-                                                                    blind_spot=blind_spot),
+                                                                    blind_spot=blind_spot,
+                                                                    **({} if w_synthetic is None
+                                                                       else {"w_synthetic": w_synthetic})),
                           frames={0: [i for i in range(n) if i != k]}, progress=progress, overwrite=True)
         tuned = registered.align(load_model(str(result.onnx_path), progress=False).restore_array(data[k]), k)[crop]
         _accumulate(rows, (f"emrestore {tag} fine-tuned", "model", False), tuned, reference, reference_var)
@@ -86,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--blind-spot", default="auto", choices=("auto", "pixel", "row"),
                         help="what the blind-spot objective hides (default auto: rows for STEM/SEM)")
+    parser.add_argument("--w-synthetic", type=float, help="weight of the forward-model pairs (default: finetune's)")
     parser.add_argument("--only", help="score only files whose name contains this")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -100,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-finetune-") as tmp:
         for real in series:
-            result = score_file(real, args.steps, Path(tmp), args.seed, not args.quiet, args.blind_spot)
+            result = score_file(real, args.steps, Path(tmp), args.seed, not args.quiet, args.blind_spot,
+                                args.w_synthetic)
             results.append(result)
             print(f"\n{result['file']} ({result['tag']}, {result['frames']} frames, scored {result['scored_shape']})")
             for m in result["methods"]:

@@ -1,4 +1,4 @@
-"""The row blind spot hides whole scan lines; ``auto`` picks it for scanned modalities."""
+"""The row blind spot hides whole scan lines; the automatic blind spot and synthetic weight follow the modality."""
 
 from __future__ import annotations
 
@@ -53,3 +53,14 @@ def test_auto_blind_spot_follows_the_modality(modality, kind):
 def test_unknown_blind_spot_is_refused():
     with pytest.raises(ParameterError, match="blind spot"):
         FinetuneSettings(blind_spot="column", steps=1).check()
+
+
+@pytest.mark.parametrize(("modality", "weight"), [("tem", 0.5), ("stem", 0.5), ("sem", 0.0)])
+def test_auto_synthetic_weight_follows_the_modality(modality, weight):
+    assert FinetuneSettings().synthetic_weight(modality) == weight
+    assert FinetuneSettings(w_synthetic=0.25).synthetic_weight(modality) == 0.25
+
+
+def test_negative_synthetic_weight_is_refused():
+    with pytest.raises(ParameterError, match="weights"):
+        FinetuneSettings(w_synthetic=-1.0, steps=1).check()

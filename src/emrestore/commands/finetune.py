@@ -52,7 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                              "scanned frames, whose noise is shared along a line), auto: row for STEM/SEM "
                              f"models, pixel for TEM (default {d.blind_spot})")
     parser.add_argument("--w-synthetic", type=float, default=d.w_synthetic,
-                        help=f"weight of the forward-model pairs (default {d.w_synthetic:g}; 0 skips them)")
+                        help="weight of the forward-model pairs (default: 0.5 for TEM and STEM models, 0 for SEM, "
+                             "whose noise is read only approximately; 0 skips them)")
     parser.set_defaults(func=run)
     return parser
 

@@ -109,7 +109,8 @@ class _Run:
         self.series = SeriesPairs(conditioned, settings.crop) if settings.w_n2n > 0 else None
         self.frames = FrameCrops(conditioned, settings.crop) if settings.w_blind_spot > 0 else None
         self.synthetic = None
-        if settings.w_synthetic > 0:
+        self.w_synthetic = settings.synthetic_weight(modality)
+        if self.w_synthetic > 0:
             restored = _base_restorations(settings.model, inputs)
             pool_rng = np.random.default_rng([settings.seed, 1])
             self.synthetic = SyntheticPairs(conditioned, restored, modality, settings.crop, settings.synthetic_pool,
@@ -151,7 +152,7 @@ class _Run:
 
     def weight(self, name: str) -> float:
         return {"n2n": self.settings.w_n2n, "blind_spot": self.settings.w_blind_spot,
-                "synthetic": self.settings.w_synthetic}[name]
+                "synthetic": self.w_synthetic}[name]
 
     def train_step(self) -> dict[str, float]:
         self.model.train()
@@ -322,7 +323,7 @@ def _export(run: _Run) -> tuple[Path, Path]:
         "inputs": [item.describe() for item in run.inputs],
         "objectives": {
             "active": run.active,
-            "weights": {"n2n": s.w_n2n, "blind_spot": s.w_blind_spot, "synthetic": s.w_synthetic},
+            "weights": {"n2n": s.w_n2n, "blind_spot": s.w_blind_spot, "synthetic": run.w_synthetic},
             "n2n_series": run.series.records if run.series else [],
             "blind_spot": run.blind_spot,
             "blind_spot_mask_fraction": s.mask_fraction,

@@ -36,11 +36,16 @@ class FinetuneSettings:
         Crop side [px] (smaller frames: the frame).
     lr : float
         Adam learning rate (small: the run adapts, it does not retrain).
-    w_n2n, w_blind_spot, w_synthetic : float
-        Weights of the objectives (0 turns one off). Defaults: Noise2Noise 1 (the unbiased,
-        strongest signal when a series is given), blind spot 1 (the only real-noise signal
-        for single frames; on a series it adds little but costs little), synthetic 0.5 (a
-        regulariser towards the shipped model's physics prior, not the goal).
+    w_n2n, w_blind_spot : float
+        Weights of the self-supervised objectives (0 turns one off). Defaults: Noise2Noise 1
+        (the unbiased, strongest signal when a series is given), blind spot 1 (the only
+        real-noise signal for single frames; on a series it adds little but costs little).
+    w_synthetic : float or None
+        Weight of the forward-model pairs, a regulariser towards the shipped model's physics
+        prior, not the goal. None (default): :meth:`synthetic_weight` — 0.5 for TEM and STEM,
+        0 for SEM, whose noise ``estimate_noise`` reads only as a noise-equivalent dose, so
+        the synthetic pairs do not look like the file's noise (on the Zeiss FIB-SEM series
+        they cost 1.2 dB, docs/finetune.md).
     blind_spot : {"auto", "pixel", "row"}
         What the blind-spot objective hides (:data:`BLIND_SPOT_KINDS`); ``auto`` follows the
         model's modality (:meth:`blind_spot_kind`).
@@ -62,7 +67,7 @@ class FinetuneSettings:
     lr: float = 5e-5
     w_n2n: float = 1.0
     w_blind_spot: float = 1.0
-    w_synthetic: float = 0.5
+    w_synthetic: float | None = None
     blind_spot: str = "auto"
     mask_fraction: float = DEFAULT_MASK_FRACTION
     synthetic_pool: int = 32
@@ -80,11 +85,17 @@ class FinetuneSettings:
         if self.batch < 1 or self.crop < 16:
             raise ParameterError(f"batch {self.batch} / crop {self.crop} px too small.",
                                  "Use batch ≥ 1 and crop ≥ 16 px.")
-        if min(self.w_n2n, self.w_blind_spot, self.w_synthetic) < 0 or not self.lr > 0:
+        if min(self.w_n2n, self.w_blind_spot, self.synthetic_weight("tem")) < 0 or not self.lr > 0:
             raise ParameterError("Objective weights must be ≥ 0 and the learning rate > 0.", "Fix the values.")
         if self.blind_spot not in BLIND_SPOT_KINDS:
             raise ParameterError(f"Unknown blind spot {self.blind_spot!r}.",
                                  f"Use one of {', '.join(BLIND_SPOT_KINDS)}.")
+
+    def synthetic_weight(self, modality: str) -> float:
+        """The weight of the forward-model pairs for a model of ``modality`` (see ``w_synthetic``)."""
+        if self.w_synthetic is not None:
+            return float(self.w_synthetic)
+        return 0.0 if modality == "sem" else 0.5
 
     def blind_spot_kind(self, modality: str) -> str:
         """The blind spot used for a model of ``modality``: ``row`` for scanned frames (STEM, SEM)
