@@ -97,18 +97,19 @@ def save_results(path: Path, results: dict) -> None:
     """Pickle the measured ``results`` (evaluations, real, real_data, machine, command) atomically."""
     import pickle
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as handle:
+    from ..io.atomic import write_atomic
+
+    def write(temp: Path) -> None:
+        with open(temp, "wb") as handle:
             pickle.dump(results, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_atomic(path, write)
     except (pickle.PicklingError, TypeError, AttributeError, OSError) as error:  # keep the report regardless
         import warnings
 
         warnings.warn(f"--save-results {path}: results not saved ({error}).", stacklevel=2)
-        tmp.unlink(missing_ok=True)
-        return
-    os.replace(tmp, path)
 
 
 def load_results(path: Path) -> dict:

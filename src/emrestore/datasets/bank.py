@@ -6,7 +6,7 @@
 ``bank.json`` with the configuration. Sample ``i`` is rendered from the generator seeded
 by ``SeedSequence(seed, spawn_key=(i,))``, so its content does not depend on the number
 of workers, on the order of completion, or on resuming. Files are written atomically
-(temporary file + :func:`os.replace`); an interrupted bank is completed by running the
+(:mod:`emrestore.io.atomic`); an interrupted bank is completed by running the
 same command again (valid files are kept, others re-rendered).
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
-from ..io.atomic import temp_file
+from ..io.atomic import save_npz_atomic, write_text_atomic
 from .registry import TAGS, get_renderer
 
 BANK_FILE = "bank.json"
@@ -80,20 +80,8 @@ def render_sample(tag: str, size: int, seed: int, index: int, pairs: bool = Fals
     return arrays
 
 
-def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    fd, tmp = temp_file(path.parent, prefix=f".{path.stem}.", suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _job(tag: str, size: int, seed: int, index: int, out: str, pairs: bool, distort_params: dict | None) -> int:
-    _write_atomic(sample_path(Path(out), index), render_sample(tag, size, seed, index, pairs, distort_params))
+    save_npz_atomic(sample_path(Path(out), index), **render_sample(tag, size, seed, index, pairs, distort_params))
     return index
 
 
@@ -172,10 +160,7 @@ def render_bank(
         config["n"] = max(int(n), int(old.get("n", 0)))
     else:
         config["n"] = int(n)
-    fd, tmp = temp_file(outdir, prefix=".bank.", suffix=".json.tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(config, fh, indent=2)
-    os.replace(tmp, meta_path)
+    write_text_atomic(meta_path, json.dumps(config, indent=2))
 
     todo = [i for i in range(n) if not is_valid_sample(sample_path(outdir, i), pairs, size)]
     skipped = n - len(todo)

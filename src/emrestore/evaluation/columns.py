@@ -437,12 +437,9 @@ def columns_markdown(evaluation: ColumnEvaluation) -> str:
 
 def columns_figure(evaluation: ColumnEvaluation, path: str | Path) -> Path:
     """Per-image column scores against dose, one colour per method (PNG, written atomically)."""
-    import matplotlib
+    from .figures import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
+    plt = pyplot()
     panels = (("rms_pm", "RMS position error [pm]", True), ("found", "columns found", False),
               ("spurious", "spurious detections", False), ("intensity_error", "column intensity error", True))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), constrained_layout=True)
@@ -459,9 +456,4 @@ def columns_figure(evaluation: ColumnEvaluation, path: str | Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{evaluation.tag}: atomic columns on {int(evaluation.scored.sum())} evaluation images", fontsize=11)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
+from ..io.atomic import write_text_atomic
 from .baselines import BASELINES, Baseline, oracle_gaussian
 from .columns import ColumnEvaluation, column_truth, columns_markdown, evaluate_columns
 from .figures import FigureRecord, image_panel, pyplot, save_figure, slug
@@ -140,9 +140,7 @@ def score_baseline(baseline: Baseline, valset: ValidationSet, indices: list[int]
         stored[str(i)] = {"psnr_db": p, "ssim": s, "ms": ms, "params": params}
         if cache is not None:  # after each image: slow baselines resume where they stopped
             cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp")
-            tmp.write_text(json.dumps(stored))
-            os.replace(tmp, cache)
+            write_text_atomic(cache, json.dumps(stored))
     scores = MethodScores(baseline.name, "baseline", np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan),
                           [{} for _ in range(n)])
     for i in indices:
@@ -503,9 +501,7 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
         "",
     ]
     path = out / "evaluation.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, "\n".join(lines))
     data = {"date": date, "machine": machine, "command": command,
             "tags": {e.tag: {"table": e.table(), "bm3d_gap_db": e.bm3d_gaps(),
                              **({"columns": e.columns.to_json()} if e.columns is not None else {})}
@@ -513,7 +509,5 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
             "real": [r.__dict__ for r in real],
             **({"real_data": real_data.to_json()} if real_data is not None else {})}
     json_path = figures / "evaluation.json"
-    tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float), encoding="utf-8")
-    os.replace(tmp, json_path)
+    write_text_atomic(json_path, json.dumps(data, indent=2, default=float))
     return path

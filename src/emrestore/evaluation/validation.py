@@ -20,6 +20,7 @@ import numpy as np
 from ..datasets.bank import render_sample
 from ..datasets.registry import TAGS
 from ..errors import ParameterError
+from ..io.atomic import save_npz_atomic
 
 #: Seed of the evaluation sets (training banks use seed 0).
 EVAL_SEED = 20261122
@@ -122,8 +123,6 @@ def validation_pairs(tag: str, n: int = 64, size: int = 256, seed: int = EVAL_SE
                            np.array(doses), np.array(pixels), key, seed)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez_compressed(tmp, inputs=result.inputs, targets=result.targets, doses=result.doses,
-                            pixel_size_nm=result.pixel_size_nm)
-        tmp.replace(path)
+        save_npz_atomic(path, inputs=result.inputs, targets=result.targets, doses=result.doses,
+                        pixel_size_nm=result.pixel_size_nm)
     return result

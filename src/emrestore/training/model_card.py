@@ -86,14 +86,9 @@ def write_model_card(path: str | Path, card: dict[str, Any]) -> Path:
     full = {"format": MODEL_CARD_FORMAT,
             "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **card}
     path.parent.mkdir(parents=True, exist_ok=True)
-    from ..io.atomic import temp_file
+    from ..io.atomic import write_text_atomic
 
-    fd, tmp = temp_file(path.parent, suffix=".json.tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(full, handle, indent=2, sort_keys=False, default=str)
-        handle.write("\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(full, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def build_model_card(
