@@ -163,12 +163,6 @@ def _normalise(image: np.ndarray) -> np.ndarray:
     return (image / mean).astype(np.float32)
 
 
-def _fov_atoms(grid: Grid, positions: np.ndarray, margin_A: float) -> np.ndarray:
-    lo = grid.margin_A - margin_A
-    hi = grid.margin_A + grid.size * grid.pixel_A + margin_A
-    return (positions[:, 0] >= lo) & (positions[:, 0] < hi) & (positions[:, 1] >= lo) & (positions[:, 1] < hi)
-
-
 def grid_for(tag: str, size: int, pixel_size_nm: float, **optics: Any) -> Grid:
     """The grid a renderer uses (to build an ``atoms`` override of the right extent)."""
     if tag == "hrstem":

@@ -136,12 +136,6 @@ def render_bank(
                              "Pass positive values, e.g. --n 100 --size 256 --workers 2.")
     if seed < 0:
         raise ParameterError(f"Seed must be non-negative, got {seed}.", "Pass --seed 0 or another integer >= 0.")
-    if pairs:
-        try:
-            from ..distortions import distort  # noqa: F401
-        except ImportError:
-            raise ParameterError("--pairs needs the distortion chain (emrestore.distortions), which is not available.",
-                                 "Update emrestore, or render clean targets without --pairs.") from None
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     config = {"tag": tag, "size": int(size), "seed": int(seed), "pairs": bool(pairs),

@@ -27,7 +27,6 @@ log-uniformly from a range [electrons per pixel at mean intensity 1].
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections import OrderedDict
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 from scipy import ndimage
 
+from ..dihedral import random_dihedral
 from ..errors import ParameterError
 
 __all__ = [
@@ -248,11 +248,7 @@ class SyntheticSource:
 
 def dihedral(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One of the 8 flips/90° rotations of a square image, chosen by ``rng``."""
-    k = int(rng.integers(8))
-    out = np.rot90(image, k % 4)
-    if k >= 4:
-        out = out[:, ::-1]
-    return np.ascontiguousarray(out, dtype=np.float32)
+    return random_dihedral(image, rng).astype(np.float32, copy=False)
 
 
 def get_augment(mode: str) -> Callable[[np.ndarray, np.random.Generator], np.ndarray] | None:
@@ -260,11 +256,9 @@ def get_augment(mode: str) -> Callable[[np.ndarray, np.random.Generator], np.nda
     if mode == "none":
         return None
     if mode == "auto":
-        try:
-            module = importlib.import_module("emrestore.datasets.augment")
-        except ImportError:
-            return dihedral
-        return module.augment
+        from ..datasets.augment import augment
+
+        return augment
     return dihedral
 
 
@@ -286,23 +280,11 @@ def get_degradation(name: str, dose_range: tuple[float, float] = (2.0, 2000.0)):
 
     ``pixel_size_nm`` [nm] lets the chain scale its scan noise to the image's sampling
     (:func:`emrestore.distortions.distort`); the Poisson degradation ignores it.
-
-    Raises
-    ------
-    ParameterError
-        For ``"chain"`` when :mod:`emrestore.distortions` is not installed.
     """
     if name == "poisson":
         return poisson_degradation(dose_range)
     if name == "chain":
-        try:
-            module = importlib.import_module("emrestore.distortions")
-            distort = module.distort
-        except (ImportError, AttributeError):
-            raise ParameterError(
-                "The physical distortion chain (emrestore.distortions) is not available in this install.",
-                "Install an emrestore version with emrestore.distortions, or set [data] degradation = 'poisson'.",
-            ) from None
+        from ..distortions import distort
 
         def degrade(clean: np.ndarray, modality: str, rng: np.random.Generator, pixel_size_nm: float | None = None):
             degraded, target, params = distort(clean, modality, seed=rng, pixel_size_nm=pixel_size_nm)
