@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 
-
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "demo",
