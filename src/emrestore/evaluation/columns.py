@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ..errors import ParameterError
 from .validation import ValidationSet
 
 #: Images with fewer visible columns than this are not scored.
@@ -73,46 +74,23 @@ class ImageColumns:
 
 
 # ---------------------------------------------------------------------------- truth
-def column_truth(valset: ValidationSet, cache_dir: str | Path | None = None,
-                 progress: bool = True) -> list[ColumnTruth]:
-    """True columns of each image of an atomic-resolution evaluation set (rendered once, cached).
+def column_truth(valset: ValidationSet) -> list[ColumnTruth]:
+    """True columns of each image of an atomic-resolution evaluation set (carried by the set).
 
     Parameters
     ----------
     valset : ValidationSet
         An ``hrstem`` (or ``hrtem``) set from :func:`~emrestore.evaluation.validation_pairs`.
-    cache_dir : path-like, optional
-        Folder for ``columns_TAG_KEY.npz``.
-    progress : bool
-        Progress bar while rendering.
+
+    Raises
+    ------
+    ParameterError
+        If the set's renderer gives no column positions (not an atomic-resolution tag).
     """
-    from tqdm.auto import tqdm
-
-    from ..datasets.bank import sample_rng
-    from ..datasets.registry import get_renderer
-
-    path = Path(cache_dir) / f"columns_{valset.tag}_{valset.key}.npz" if cache_dir is not None else None
-    if path is not None and path.is_file():
-        with np.load(path) as f:
-            xy, offsets, dark = f["xy"], f["offsets"], f["dark"]
-    else:
-        renderer = get_renderer(valset.tag)
-        size = valset.targets.shape[-1]
-        parts, dark_list = [], []
-        for i in tqdm(range(len(valset)), desc=f"{valset.tag}: true columns", unit="img", disable=not progress,
-                      leave=False):
-            clean = renderer(size, sample_rng(valset.seed, i))  # the clean image of pair i (same generator)
-            parts.append(np.asarray(clean.columns if clean.columns is not None else np.zeros((0, 2)),
-                                    np.float32).reshape(-1, 2))
-            dark_list.append(clean.params.get("detector") == "abf")
-        offsets = np.cumsum([0] + [len(p) for p in parts])
-        xy, dark = np.concatenate(parts), np.array(dark_list)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.stem + ".tmp.npz")
-            np.savez_compressed(tmp, xy=xy, offsets=offsets, dark=dark)
-            tmp.replace(path)
-    return [ColumnTruth(xy[offsets[i]:offsets[i + 1]], bool(dark[i])) for i in range(len(offsets) - 1)]
+    if valset.columns is None or valset.dark_columns is None:
+        raise ParameterError(f"The {valset.tag} evaluation set has no atomic-column positions.",
+                             "Score columns on an atomic-resolution tag (hrstem, hrtem).")
+    return [ColumnTruth(xy, bool(dark)) for xy, dark in zip(valset.columns, valset.dark_columns)]
 
 
 # ---------------------------------------------------------------------------- finding and fitting

@@ -232,7 +232,7 @@ def evaluate_tag(valset: ValidationSet, models: list[str | Path], bm3d_images: i
         images = {"raw input": list(valset.inputs),
                   "Gaussian (oracle σ)": [oracle_gaussian(valset.inputs[i], valset.targets[i])[0] for i in range(n)],
                   **restored}
-        column_scores = evaluate_columns(valset, images, column_truth(valset, cache_dir, progress), progress)
+        column_scores = evaluate_columns(valset, images, column_truth(valset), progress)
     return TagEvaluation(valset.tag, valset, methods, examples, cards, column_scores)
 
 
