@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     from ..datasets.registry import TAGS
     from ..errors import InputNotFoundError, ParameterError
     from ..evaluation import evaluate_tag, validation_pairs, write_report
-    from ..evaluation.report import restore_real
+    from ..evaluation.real_examples import restore_real
     from ..restoration.models import find_model, shipped_models
     from ..training.model_card import cpu_model, git_commit
 
