@@ -38,6 +38,24 @@ def sample_path(out: Path, index: int) -> Path:
     return Path(out) / f"{index:07d}.npz"
 
 
+def read_bank_config(directory: str | os.PathLike) -> dict[str, Any] | None:
+    """The configuration in ``directory``'s :data:`BANK_FILE` (``None``: missing or unreadable)."""
+    try:
+        config = json.loads((Path(directory) / BANK_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def stored_pixel_size_nm(params: np.ndarray | str) -> float | None:
+    """``pixel_size_nm`` [nm] from a sample file's JSON ``params`` (``None`` if absent or unreadable)."""
+    try:
+        value = json.loads(str(params)).get("pixel_size_nm")
+        return float(value) if value else None
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return None
+
+
 def is_valid_sample(path: Path, pairs: bool, size: int | None = None) -> bool:
     """True when ``path`` is a complete sample file (readable, finite, right shape)."""
     try:
@@ -142,10 +160,7 @@ def render_bank(
               "distort_params": distort_params or {}, "emrestore_version": _version()}
     meta_path = outdir / BANK_FILE
     if meta_path.exists():
-        try:
-            old = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            old = {}
+        old = read_bank_config(outdir) or {}
         if any(old.get(k) != config[k] for k in ("tag", "size", "seed", "pairs", "distort_params")):
             raise ParameterError(
                 f"{outdir} holds a bank made with another configuration ({old.get('tag')}, size {old.get('size')}, "
@@ -192,4 +207,5 @@ def load_sample(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
-__all__ = ["BANK_FILE", "render_bank", "render_sample", "sample_rng", "sample_path", "is_valid_sample", "load_sample"]
+__all__ = ["BANK_FILE", "is_valid_sample", "load_sample", "read_bank_config", "render_bank", "render_sample", "sample_path",
+           "sample_rng", "stored_pixel_size_nm"]

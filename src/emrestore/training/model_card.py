@@ -212,12 +212,10 @@ def training_data(config: dict[str, Any]) -> dict[str, Any]:
                              "crop_px": data.get("crop"), "augment": data.get("augment")}
     if data.get("source") == "bank" and data.get("bank"):
         entry["bank_dir"] = str(data["bank"])
-        try:
-            bank = json.loads((Path(data["bank"]) / "bank.json").read_text())
-            if isinstance(bank, dict):
-                entry["bank"] = bank
-                entry["regenerate"] = (f"emrestore simulate --tag {bank.get('tag')} --n {bank.get('n')} "
-                                       f"--size {bank.get('size')} --seed {bank.get('seed')} --out BANK")
-        except (OSError, json.JSONDecodeError):
-            entry["bank"] = None
+        from ..datasets.bank import read_bank_config
+
+        bank = entry["bank"] = read_bank_config(data["bank"])
+        if bank is not None:
+            entry["regenerate"] = (f"emrestore simulate --tag {bank.get('tag')} --n {bank.get('n')} "
+                                   f"--size {bank.get('size')} --seed {bank.get('seed')} --out BANK")
     return entry

@@ -27,7 +27,6 @@ log-uniformly from a range [electrons per pixel at mean intensity 1].
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -35,6 +34,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 from scipy import ndimage
 
+from ..datasets.bank import read_bank_config, stored_pixel_size_nm
 from ..dihedral import random_dihedral
 from ..errors import ParameterError
 
@@ -112,16 +112,11 @@ class BankSource:
             raise ParameterError(f"Bank directory {self.directory} holds no .npz files.",
                                  "Point [data] bank at a directory written by `emrestore simulate`.")
         self.modality = modality
-        meta = self.directory / "bank.json"
-        if meta.is_file():
-            try:
-                info = json.loads(meta.read_text())
-                if isinstance(info, dict):
-                    found = info.get("modality") or (info.get("tag") or "")[2:]
-                    if found in ("tem", "stem", "sem"):
-                        self.modality = found
-            except (json.JSONDecodeError, TypeError):
-                pass
+        info = read_bank_config(self.directory)
+        if info is not None:
+            found = info.get("modality") or (info.get("tag") or "")[2:]
+            if found in ("tem", "stem", "sem"):
+                self.modality = found
         self._cache: OrderedDict[Path, tuple[np.ndarray, float | None]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -134,7 +129,7 @@ class BankSource:
             if "target" not in data:
                 raise ParameterError(f"{path} has no 'target' array.", "Regenerate the bank with `emrestore simulate`.")
             image = np.asarray(data["target"], dtype=np.float32)
-            pixel_size_nm = _pixel_size(data["params"]) if "params" in data else None
+            pixel_size_nm = stored_pixel_size_nm(data["params"]) if "params" in data else None
         if image.ndim != 2:
             raise ParameterError(f"{path}: 'target' has shape {image.shape}, not (H, W).", "Store 2-D clean images.")
         self._cache[path] = (image, pixel_size_nm)
@@ -167,15 +162,6 @@ class BankSource:
                 return np.ascontiguousarray(crop / mean, dtype=np.float32), self.modality, pixel_size_nm
         raise ParameterError(f"No crop of {size} px with signal found in {self.MAX_TRIES} draws from "
                              f"{self.directory}.", "Check the bank: its images look empty.")
-
-
-def _pixel_size(params: np.ndarray) -> float | None:
-    """``pixel_size_nm`` from a bank file's JSON ``params`` (``None`` if absent or unreadable)."""
-    try:
-        value = json.loads(str(params)).get("pixel_size_nm")
-        return float(value) if value else None
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-        return None
 
 
 def _lattice(size: int, rng: np.random.Generator) -> np.ndarray:
