@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from emrestore.evaluation.column_fit import fit_gaussians
 from emrestore.evaluation.columns import (
     MIN_VISIBLE_COLUMNS,
     ColumnEvaluation,
@@ -12,7 +13,6 @@ from emrestore.evaluation.columns import (
     column_reference,
     columns_figure,
     columns_markdown,
-    fit_gaussians,
     score_columns,
 )
 
@@ -107,14 +107,14 @@ def test_evaluation_table_bins_doses_and_writes_a_figure(tmp_path):
 
 
 def test_the_alignment_map_ignores_noise_peaks():
-    from emrestore.evaluation.columns import _affine_fit, _robust_affine_fit
+    from emrestore.evaluation.column_fit import affine_fit, robust_affine_fit
 
     rng = np.random.default_rng(1)
     src = rng.uniform(0, 200, (60, 2))
     drift = np.array([[1.01, 0.02], [-0.01, 0.99], [3.0, -2.0]])  # scale, shear, shift
     dst = np.hstack([src, np.ones((60, 1))]) @ drift
     dst[:20] += rng.uniform(-6, 6, (20, 2))  # a third of the pairs are noise peaks near a column
-    robust, plain = _robust_affine_fit(src, dst, 2.0), _affine_fit(src, dst)
+    robust, plain = robust_affine_fit(src, dst, 2.0), affine_fit(src, dst)
     assert np.abs(robust - drift).max() < 0.2 < np.abs(plain - drift).max()
-    assert np.array_equal(robust, _robust_affine_fit(src, dst, 2.0))  # seeded: reproducible
-    assert np.allclose(_robust_affine_fit(src[:4], dst[:4], 2.0), _affine_fit(src[:4], dst[:4]))
+    assert np.array_equal(robust, robust_affine_fit(src, dst, 2.0))  # seeded: reproducible
+    assert np.allclose(robust_affine_fit(src[:4], dst[:4], 2.0), affine_fit(src[:4], dst[:4]))

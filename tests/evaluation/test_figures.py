@@ -20,7 +20,7 @@ from emrestore.evaluation.figures import (  # noqa: E402
     pyplot,
     scale_bar,
 )
-from emrestore.evaluation.report import comparison_indices  # noqa: E402
+from emrestore.evaluation.scoring import comparison_indices  # noqa: E402
 from emrestore.evaluation.sim_figures import (  # noqa: E402
     REPRODUCE_TOLERANCE_DB,
     comparison_columns,
@@ -180,7 +180,7 @@ def test_real_data_figures_carry_scale_bars_where_calibrated(tmp_path):
 
 def test_restored_real_file_figure_has_scale_bars(tmp_path):
     import emrestore
-    from emrestore.evaluation.report import real_file_figure
+    from emrestore.evaluation.real_examples import real_file_figure
 
     rng = np.random.default_rng(4)
     image = emrestore.EMImage(rng.poisson(30, (96, 80)).astype(np.float32), pixel_size=0.05, unit="nm",

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from emrestore.optics.lowmag_stem import render_lowmag_stem
-from emrestore.optics.lowmag_tem import (contrast_mean_free_path_nm, electron_wavelength_nm,
-                                         interaction_constant, render_lowmag_tem,
+from emrestore.optics.electron import interaction_constant_nm, wavelength_nm
+from emrestore.optics.lowmag_tem import (contrast_mean_free_path_nm, render_lowmag_tem,
                                          two_beam_diffracted)
 from emrestore.optics.sem import backscatter_coefficient, kanaya_okayama_range_nm, render_sem
 from emrestore.specimens.morphology import get_material
@@ -177,8 +177,8 @@ def test_bend_contours_appear_in_a_bent_crystal() -> None:
 
 
 def test_electron_optics_constants() -> None:
-    assert electron_wavelength_nm(200.0) == pytest.approx(2.508e-3, rel=1e-3)
-    assert interaction_constant(200.0) == pytest.approx(7.29e-3, rel=0.01)
+    assert wavelength_nm(200.0) == pytest.approx(2.508e-3, rel=1e-3)
+    assert interaction_constant_nm(200.0) == pytest.approx(7.29e-3, rel=0.01)
 
 
 # -- LR-STEM ---------------------------------------------------------------------------

@@ -2,11 +2,11 @@
 
 With no arguments it renders a clean HR-STEM image with emrestore's own simulator (fixed
 seed), degrades it with the STEM forward model at a low dose, restores it with the shipped
-``hrstem`` model (when this version ships one), and writes ``demo/``:
+``hrstem`` model, and writes ``demo/``:
 
 - ``input.tif`` — the simulated low-dose frame (calibrated float32 TIFF);
 - ``target.tif`` — the noise-free truth;
-- ``restored.tif`` — the restoration (when a model is shipped);
+- ``restored.tif`` — the restoration;
 - ``side_by_side.png`` — the panels next to each other, PSNR against the truth in the titles.
 """
 
@@ -17,8 +17,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
-from .common_options import is_quiet
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -66,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ..distortions import distort
     from ..evaluation.metrics import psnr  # lazily: scipy.ndimage costs every command ~1 s otherwise
     from ..image import EMImage
-    from ..restoration import restore, shipped_models
+    from ..restoration import restore
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -86,22 +84,16 @@ def run(args: argparse.Namespace) -> int:
                                                     indent=2, default=str))
     scores = {"input": psnr(degraded, target)}
     panels = [(f"input ({args.dose:g} e-/px): PSNR {scores['input']:.1f} dB", degraded)]
-    if any(m.name == "hrstem" for m in shipped_models()):
-        restored = restore(input_image, model="hrstem", progress=False)
-        written.append(io.write(restored, out / "restored.tif", overwrite=True))
-        scores["restored"] = psnr(restored.data, target)
-        panels.append((f"restored (hrstem): PSNR {scores['restored']:.1f} dB", restored.data))
-        note = ""
-    else:
-        note = " - no restoration model is shipped in this version yet"
+    restored = restore(input_image, model="hrstem", progress=False)
+    written.append(io.write(restored, out / "restored.tif", overwrite=True))
+    scores["restored"] = psnr(restored.data, target)
+    panels.append((f"restored (hrstem): PSNR {scores['restored']:.1f} dB", restored.data))
     panels.append(("noise-free truth", target))
     title = (f"emrestore demo: simulated HR-STEM, {sample.pixel_size_nm:.4g} nm/px, "
-             f"dose {args.dose:g} e-/px{note}")
+             f"dose {args.dose:g} e-/px")
     side_by_side(panels, out / "side_by_side.png", title)
     written.append(out / "side_by_side.png")
     for path in written:
         print(path)
     print("PSNR against the noise-free truth: " + ", ".join(f"{k} {v:.2f} dB" for k, v in scores.items()))
-    if note and not is_quiet(args):
-        print("No restoration model is shipped yet: the demo ran simulation and degradation only.")
     return 0

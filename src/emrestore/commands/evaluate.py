@@ -97,18 +97,19 @@ def save_results(path: Path, results: dict) -> None:
     """Pickle the measured ``results`` (evaluations, real, real_data, machine, command) atomically."""
     import pickle
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as handle:
+    from ..io.atomic import write_atomic
+
+    def write(temp: Path) -> None:
+        with open(temp, "wb") as handle:
             pickle.dump(results, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_atomic(path, write)
     except (pickle.PicklingError, TypeError, AttributeError, OSError) as error:  # keep the report regardless
         import warnings
 
         warnings.warn(f"--save-results {path}: results not saved ({error}).", stacklevel=2)
-        tmp.unlink(missing_ok=True)
-        return
-    os.replace(tmp, path)
 
 
 def load_results(path: Path) -> dict:
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     from ..datasets.registry import TAGS
     from ..errors import InputNotFoundError, ParameterError
     from ..evaluation import evaluate_tag, validation_pairs, write_report
-    from ..evaluation.report import restore_real
+    from ..evaluation.real_examples import restore_real
     from ..restoration.models import find_model, shipped_models
     from ..training.model_card import cpu_model, git_commit
 

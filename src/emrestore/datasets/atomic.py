@@ -29,6 +29,7 @@ from ase import Atoms
 from ase.data import chemical_symbols
 
 from ..errors import ParameterError
+from ..io.jsonsafe import json_safe
 from ..optics.aberrations import (
     ENERGIES_KV, Aberrations, random_probe_aberrations, random_tem_aberrations,
 )
@@ -162,12 +163,6 @@ def _normalise(image: np.ndarray) -> np.ndarray:
     return (image / mean).astype(np.float32)
 
 
-def _fov_atoms(grid: Grid, positions: np.ndarray, margin_A: float) -> np.ndarray:
-    lo = grid.margin_A - margin_A
-    hi = grid.margin_A + grid.size * grid.pixel_A + margin_A
-    return (positions[:, 0] >= lo) & (positions[:, 0] < hi) & (positions[:, 1] >= lo) & (positions[:, 1] < hi)
-
-
 def grid_for(tag: str, size: int, pixel_size_nm: float, **optics: Any) -> Grid:
     """The grid a renderer uses (to build an ``atoms`` override of the right extent)."""
     if tag == "hrstem":
@@ -241,7 +236,7 @@ def render_hrstem(size: int, rng: np.random.Generator, **overrides: Any) -> Clea
         "grid": {"n": grid.n, "sampling_A": grid.sampling, "margin_A": grid.margin_A},
         "specimen": desc, "n_columns": int(len(columns)),
     }
-    return CleanSample(image, pixel / 10, "stem", _jsonable(params), columns, info)
+    return CleanSample(image, pixel / 10, "stem", json_safe(params), columns, info)
 
 
 @register_renderer("hrtem")
@@ -293,24 +288,7 @@ def render_hrtem(size: int, rng: np.random.Generator, **overrides: Any) -> Clean
         "grid": {"n": grid.n, "sampling_A": grid.sampling, "margin_A": grid.margin_A},
         "specimen": desc, "n_columns": int(len(columns)),
     }
-    return CleanSample(image, pixel / 10, "tem", _jsonable(params), columns, info)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if np.isfinite(v) else None
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    return obj
+    return CleanSample(image, pixel / 10, "tem", json_safe(params), columns, info)
 
 
 __all__ = ["PIXEL_RANGE_NM", "PIXEL_COMMON_NM", "PIXEL_COMMON_P", "render_hrstem", "render_hrtem", "atomic_columns", "grid_for", "grid_specimen"]

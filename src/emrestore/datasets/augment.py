@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
+from ..dihedral import random_dihedral, random_flip
 from ..errors import NonFiniteDataError, NotAnImageError, ParameterError
 
 #: Default options of :func:`augment`.
@@ -62,15 +63,6 @@ def _check_nonneg(name: str, value: Any, hi: float) -> float:
         raise ParameterError(f"{name}={value!r} is outside [0, {hi}].",
                              f"Pass {name} in [0, {hi}].")
     return v
-
-
-def random_dihedral(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One of the 8 rotations/flips of ``image``, uniformly."""
-    k = int(rng.integers(0, 4))
-    out = np.rot90(image, k)
-    if rng.random() < 0.5:
-        out = out[:, ::-1]
-    return np.ascontiguousarray(out)
 
 
 def slow_gradient(shape: tuple[int, int], rng: np.random.Generator, amplitude: float
@@ -255,11 +247,7 @@ def augment(image: np.ndarray, rng: np.random.Generator, **options: Any) -> np.n
         if square:
             out = random_dihedral(out, rng)
         else:  # 90° rotations would change the shape: use the two flips and 180°
-            if rng.random() < 0.5:
-                out = out[::-1]
-            if rng.random() < 0.5:
-                out = out[:, ::-1]
-            out = np.ascontiguousarray(out)
+            out = random_flip((out,), rng)[0]
     if rng.random() < p_gradient:
         out = out * slow_gradient(out.shape, rng, amp)
     if rng.random() < p_warp:

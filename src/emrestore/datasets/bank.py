@@ -6,7 +6,7 @@
 ``bank.json`` with the configuration. Sample ``i`` is rendered from the generator seeded
 by ``SeedSequence(seed, spawn_key=(i,))``, so its content does not depend on the number
 of workers, on the order of completion, or on resuming. Files are written atomically
-(temporary file + :func:`os.replace`); an interrupted bank is completed by running the
+(:mod:`emrestore.io.atomic`); an interrupted bank is completed by running the
 same command again (valid files are kept, others re-rendered).
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
-from ..io.atomic import temp_file
+from ..io.atomic import save_npz_atomic, write_text_atomic
 from .registry import TAGS, get_renderer
 
 BANK_FILE = "bank.json"
@@ -36,6 +36,24 @@ def sample_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
 def sample_path(out: Path, index: int) -> Path:
     """File of sample ``index``."""
     return Path(out) / f"{index:07d}.npz"
+
+
+def read_bank_config(directory: str | os.PathLike) -> dict[str, Any] | None:
+    """The configuration in ``directory``'s :data:`BANK_FILE` (``None``: missing or unreadable)."""
+    try:
+        config = json.loads((Path(directory) / BANK_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def stored_pixel_size_nm(params: np.ndarray | str) -> float | None:
+    """``pixel_size_nm`` [nm] from a sample file's JSON ``params`` (``None`` if absent or unreadable)."""
+    try:
+        value = json.loads(str(params)).get("pixel_size_nm")
+        return float(value) if value else None
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return None
 
 
 def is_valid_sample(path: Path, pairs: bool, size: int | None = None) -> bool:
@@ -80,20 +98,8 @@ def render_sample(tag: str, size: int, seed: int, index: int, pairs: bool = Fals
     return arrays
 
 
-def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    fd, tmp = temp_file(path.parent, prefix=f".{path.stem}.", suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _job(tag: str, size: int, seed: int, index: int, out: str, pairs: bool, distort_params: dict | None) -> int:
-    _write_atomic(sample_path(Path(out), index), render_sample(tag, size, seed, index, pairs, distort_params))
+    save_npz_atomic(sample_path(Path(out), index), **render_sample(tag, size, seed, index, pairs, distort_params))
     return index
 
 
@@ -148,22 +154,13 @@ def render_bank(
                              "Pass positive values, e.g. --n 100 --size 256 --workers 2.")
     if seed < 0:
         raise ParameterError(f"Seed must be non-negative, got {seed}.", "Pass --seed 0 or another integer >= 0.")
-    if pairs:
-        try:
-            from ..distortions import distort  # noqa: F401
-        except ImportError:
-            raise ParameterError("--pairs needs the distortion chain (emrestore.distortions), which is not available.",
-                                 "Update emrestore, or render clean targets without --pairs.") from None
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     config = {"tag": tag, "size": int(size), "seed": int(seed), "pairs": bool(pairs),
               "distort_params": distort_params or {}, "emrestore_version": _version()}
     meta_path = outdir / BANK_FILE
     if meta_path.exists():
-        try:
-            old = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            old = {}
+        old = read_bank_config(outdir) or {}
         if any(old.get(k) != config[k] for k in ("tag", "size", "seed", "pairs", "distort_params")):
             raise ParameterError(
                 f"{outdir} holds a bank made with another configuration ({old.get('tag')}, size {old.get('size')}, "
@@ -172,10 +169,7 @@ def render_bank(
         config["n"] = max(int(n), int(old.get("n", 0)))
     else:
         config["n"] = int(n)
-    fd, tmp = temp_file(outdir, prefix=".bank.", suffix=".json.tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(config, fh, indent=2)
-    os.replace(tmp, meta_path)
+    write_text_atomic(meta_path, json.dumps(config, indent=2))
 
     todo = [i for i in range(n) if not is_valid_sample(sample_path(outdir, i), pairs, size)]
     skipped = n - len(todo)
@@ -213,4 +207,5 @@ def load_sample(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
-__all__ = ["BANK_FILE", "render_bank", "render_sample", "sample_rng", "sample_path", "is_valid_sample", "load_sample"]
+__all__ = ["BANK_FILE", "is_valid_sample", "load_sample", "read_bank_config", "render_bank", "render_sample", "sample_path",
+           "sample_rng", "stored_pixel_size_nm"]

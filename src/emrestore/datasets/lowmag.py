@@ -47,7 +47,8 @@ from ..optics.lowmag_stem import render_lowmag_stem
 from ..optics.lowmag_tem import render_lowmag_tem
 from ..optics.sem import render_sem
 from ..specimens.morphology import KINDS, Canvas, MorphologyMaps, add_film_texture, add_substrate
-from ..specimens.morphology.base import check_size, log_uniform, to_jsonable
+from ..io.jsonsafe import json_safe
+from ..specimens.morphology.base import PARAM_DIGITS, check_size, log_uniform
 from .registry import register_renderer
 from .sample import CleanSample
 
@@ -280,7 +281,7 @@ def _render(tag: str, size: int, rng: np.random.Generator, overrides: dict[str, 
               "specimen": {"kind": f"{kind} ({contrast.upper()})", "material": material},
               "morphology": maps.params, "optics": oparams}
     return CleanSample(image=image, pixel_size_nm=float(p), modality=cfg.modality,
-                       params=to_jsonable(params), columns=None)
+                       params=json_safe(params, digits=PARAM_DIGITS), columns=None)
 
 
 @register_renderer("hrsem")

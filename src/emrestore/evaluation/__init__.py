@@ -9,7 +9,8 @@ parameters, and :func:`evaluate_tag` / :func:`write_report` make the tables, fig
 
 from .baselines import BASELINES, Baseline
 from .metrics import psnr, ssim
-from .report import evaluate_tag, write_report
+from .report import write_report
+from .scoring import evaluate_tag
 from .validation import EVAL_SEED, ValidationSet, validation_pairs
 
 __all__ = [

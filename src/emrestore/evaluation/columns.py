@@ -13,7 +13,8 @@ knows the true projected column positions (from the renderer), finds columns in 
 - **intensity error**: median relative difference of each column's fitted integrated
   intensity from the same fit on the clean target (scattering cross-sections).
 
-Images whose clean target resolves fewer than :data:`MIN_VISIBLE_COLUMNS` columns (lattices
+The numerics (peaks, Gaussian fits, matching, affine maps) are in
+:mod:`~emrestore.evaluation.column_fit`. Images whose clean target resolves fewer than :data:`MIN_VISIBLE_COLUMNS` columns (lattices
 seen off axis, unresolved spacings) are left out and counted.
 """
 
@@ -25,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ..errors import ParameterError
+from .column_fit import affine_fit, apply_affine, find_peaks, fit_gaussians, mutual_pairs, robust_affine_fit
 from .validation import ValidationSet
 
 #: Images with fewer visible columns than this are not scored.
@@ -37,10 +40,6 @@ MATCH_FRACTION = 0.4
 DETECT_FRACTION = 0.25
 #: Half-width of the fit window, as a fraction of the median spacing [px ≥ 2].
 WINDOW_FRACTION = 0.35
-#: A peak must rise this fraction of the image's (99th percentile − median) above the median.
-PEAK_THRESHOLD = 0.2
-#: Levenberg–Marquardt iterations of the Gaussian fits.
-FIT_ITERATIONS = 20
 
 
 @dataclass
@@ -73,152 +72,23 @@ class ImageColumns:
 
 
 # ---------------------------------------------------------------------------- truth
-def column_truth(valset: ValidationSet, cache_dir: str | Path | None = None,
-                 progress: bool = True) -> list[ColumnTruth]:
-    """True columns of each image of an atomic-resolution evaluation set (rendered once, cached).
+def column_truth(valset: ValidationSet) -> list[ColumnTruth]:
+    """True columns of each image of an atomic-resolution evaluation set (carried by the set).
 
     Parameters
     ----------
     valset : ValidationSet
         An ``hrstem`` (or ``hrtem``) set from :func:`~emrestore.evaluation.validation_pairs`.
-    cache_dir : path-like, optional
-        Folder for ``columns_TAG_KEY.npz``.
-    progress : bool
-        Progress bar while rendering.
+
+    Raises
+    ------
+    ParameterError
+        If the set's renderer gives no column positions (not an atomic-resolution tag).
     """
-    from tqdm.auto import tqdm
-
-    from ..datasets.bank import sample_rng
-    from ..datasets.registry import get_renderer
-
-    path = Path(cache_dir) / f"columns_{valset.tag}_{valset.key}.npz" if cache_dir is not None else None
-    if path is not None and path.is_file():
-        with np.load(path) as f:
-            xy, offsets, dark = f["xy"], f["offsets"], f["dark"]
-    else:
-        renderer = get_renderer(valset.tag)
-        size = valset.targets.shape[-1]
-        parts, dark_list = [], []
-        for i in tqdm(range(len(valset)), desc=f"{valset.tag}: true columns", unit="img", disable=not progress,
-                      leave=False):
-            clean = renderer(size, sample_rng(valset.seed, i))  # the clean image of pair i (same generator)
-            parts.append(np.asarray(clean.columns if clean.columns is not None else np.zeros((0, 2)),
-                                    np.float32).reshape(-1, 2))
-            dark_list.append(clean.params.get("detector") == "abf")
-        offsets = np.cumsum([0] + [len(p) for p in parts])
-        xy, dark = np.concatenate(parts), np.array(dark_list)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.stem + ".tmp.npz")
-            np.savez_compressed(tmp, xy=xy, offsets=offsets, dark=dark)
-            tmp.replace(path)
-    return [ColumnTruth(xy[offsets[i]:offsets[i + 1]], bool(dark[i])) for i in range(len(offsets) - 1)]
-
-
-# ---------------------------------------------------------------------------- finding and fitting
-def find_peaks(image: np.ndarray, min_distance: int, dark: bool = False) -> np.ndarray:
-    """Local maxima (minima when ``dark``) that rise :data:`PEAK_THRESHOLD` of the image's
-    (99th percentile − median) above its median; (K, 2) integer positions (x, y) [px]."""
-    from skimage.feature import peak_local_max
-
-    data = -np.asarray(image, np.float64) if dark else np.asarray(image, np.float64)
-    median, high = np.percentile(data, [50, 99])
-    rc = peak_local_max(data, min_distance=max(1, int(min_distance)),
-                        threshold_abs=median + PEAK_THRESHOLD * (high - median), exclude_border=False)
-    return rc[:, ::-1].astype(np.float64)
-
-
-def fit_gaussians(image: np.ndarray, xy: np.ndarray, half_width: int, dark: bool = False,
-                  iterations: int = FIT_ITERATIONS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fit ``B + A exp(-r² / 2s²)`` around each start position, all columns at once.
-
-    Levenberg–Marquardt on (2·half_width + 1)² windows (reflecting borders), vectorised
-    over columns.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        (H, W) image.
-    xy : numpy.ndarray
-        (K, 2) start positions (x, y) [px].
-    half_width : int
-        Half-width of the fit windows [px].
-    dark : bool
-        Dark columns (ABF): the image is negated first.
-    iterations : int
-        LM iterations.
-
-    Returns
-    -------
-    (positions, volumes, ok) : tuple of numpy.ndarray
-        (K, 2) fitted (x, y) [px]; (K,) integrated intensities 2π·A·s² [image units · px²];
-        (K,) True where the fit converged inside its window with a positive amplitude.
-    """
-    data = -np.asarray(image, np.float64) if dark else np.asarray(image, np.float64)
-    k = len(xy)
-    if k == 0:
-        return np.zeros((0, 2)), np.zeros(0), np.zeros(0, bool)
-    w = int(half_width)
-    padded = np.pad(data, w, mode="reflect")
-    centre = np.rint(xy).astype(int)
-    offs = np.arange(-w, w + 1)
-    dy, dx = np.meshgrid(offs, offs, indexing="ij")
-    rows = centre[:, 1, None, None] + dy[None] + w
-    cols = centre[:, 0, None, None] + dx[None] + w
-    rows = np.clip(rows, 0, padded.shape[0] - 1)
-    cols = np.clip(cols, 0, padded.shape[1] - 1)
-    win = padded[rows, cols].reshape(k, -1)  # (K, N)
-    gx = (centre[:, 0, None] + dx.ravel()[None]).astype(np.float64)  # pixel coordinates
-    gy = (centre[:, 1, None] + dy.ravel()[None]).astype(np.float64)
-
-    background = win.min(axis=1)
-    p = np.stack([background, win.max(axis=1) - background, xy[:, 0].astype(np.float64),
-                  xy[:, 1].astype(np.float64), np.full(k, max(0.5, w / 2.0))], axis=1)
-    lam = np.full(k, 1e-2)
-
-    def residual_and_jacobian(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        b, a, x0, y0, s = (q[:, i, None] for i in range(5))
-        s2 = s * s
-        ddx, ddy = gx - x0, gy - y0
-        g = np.exp(-(ddx * ddx + ddy * ddy) / (2 * s2))
-        r = b + a * g - win
-        jac = np.stack([np.ones_like(g), g, a * g * ddx / s2, a * g * ddy / s2,
-                        a * g * (ddx * ddx + ddy * ddy) / (s2 * s)], axis=2)  # (K, N, 5)
-        return r, jac
-
-    r, jac = residual_and_jacobian(p)
-    cost = np.sum(r * r, axis=1)
-    eye = np.eye(5)
-    for _ in range(iterations):
-        jtj = np.einsum("kni,knj->kij", jac, jac)
-        jtr = np.einsum("kni,kn->ki", jac, r)
-        diag = np.einsum("kii->ki", jtj)[:, :, None] * eye[None]
-        step = np.linalg.solve(jtj + lam[:, None, None] * (diag + 1e-12 * eye[None]), -jtr[..., None])[..., 0]
-        trial = p + step
-        trial[:, 4] = np.maximum(trial[:, 4], 0.3)
-        r_new, jac_new = residual_and_jacobian(trial)
-        cost_new = np.sum(r_new * r_new, axis=1)
-        better = cost_new < cost
-        p = np.where(better[:, None], trial, p)
-        r = np.where(better[:, None], r_new, r)
-        jac = np.where(better[:, None, None], jac_new, jac)
-        cost = np.where(better, cost_new, cost)
-        lam = np.where(better, lam / 3.0, lam * 4.0)
-    positions = p[:, 2:4]
-    ok = (p[:, 1] > 0) & (np.abs(positions - xy).max(axis=1) <= w)
-    volumes = 2 * np.pi * p[:, 1] * p[:, 4] ** 2
-    return positions, volumes, ok
-
-
-def _mutual_pairs(a: np.ndarray, b: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (ia, ib) of points of ``a`` and ``b`` that are each other's nearest within ``radius``."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros(0, int), np.zeros(0, int)
-    da, ia = cKDTree(b).query(a, distance_upper_bound=radius)
-    db, ib = cKDTree(a).query(b, distance_upper_bound=radius)
-    first = np.flatnonzero(np.isfinite(da))
-    mutual = first[ib[ia[first]] == first]
-    return mutual, ia[mutual]
+    if valset.columns is None or valset.dark_columns is None:
+        raise ParameterError(f"The {valset.tag} evaluation set has no atomic-column positions.",
+                             "Score columns on an atomic-resolution tag (hrstem, hrtem).")
+    return [ColumnTruth(xy, bool(dark)) for xy, dark in zip(valset.columns, valset.dark_columns)]
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -253,7 +123,7 @@ def column_reference(target: np.ndarray, truth: ColumnTruth) -> ColumnReference 
     nn = cKDTree(true).query(true, 2)[0][:, 1]
     start = max(1.0, 0.5 * float(np.median(nn)))
     peaks = find_peaks(target, int(round(start)), truth.dark)
-    _, it = _mutual_pairs(peaks, true, start)
+    _, it = mutual_pairs(peaks, true, start)
     if len(it) < MIN_VISIBLE_COLUMNS:
         return None
     visible = true[np.sort(it)]
@@ -270,39 +140,6 @@ def column_reference(target: np.ndarray, truth: ColumnTruth) -> ColumnReference 
     _, volumes, ok = fit_gaussians(target, reference.visible, reference.half_width, truth.dark)
     reference.volumes = np.where(ok, volumes, np.nan)
     return reference
-
-
-def _affine_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares (3, 2) matrix M with [src, 1] @ M ≈ dst (translation only for < 6 pairs)."""
-    if len(src) < 6:
-        shift = np.median(dst - src, axis=0) if len(src) else np.zeros(2)
-        return np.vstack([np.eye(2), shift])
-    design = np.hstack([src, np.ones((len(src), 1))])
-    return np.linalg.lstsq(design, dst, rcond=None)[0]
-
-
-def _robust_affine_fit(src: np.ndarray, dst: np.ndarray, threshold: float) -> np.ndarray:
-    """Affine (3, 2) matrix from ``src`` to ``dst`` that ignores outlying pairs.
-
-    RANSAC (scikit-image, fixed seed: reproducible) over the pairs, residual ``threshold``
-    [px], then a least-squares refit on its inliers. At low dose most peak–column pairs
-    are noise peaks next to a column; a plain least-squares map would follow them. Falls
-    back to :func:`_affine_fit` for fewer than 6 pairs or when RANSAC finds no model.
-    """
-    if len(src) < 6:
-        return _affine_fit(src, dst)
-    from skimage.measure import ransac
-    from skimage.transform import AffineTransform
-
-    model, inliers = ransac((src, dst), AffineTransform, min_samples=3, residual_threshold=threshold,
-                            max_trials=200, rng=0)
-    if model is None or inliers is None or inliers.sum() < 6:
-        return _affine_fit(src, dst)
-    return _affine_fit(src[inliers], dst[inliers])
-
-
-def _apply(matrix: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    return np.hstack([xy, np.ones((len(xy), 1))]) @ matrix
 
 
 def score_columns(image: np.ndarray, reference: ColumnReference, pixel_size_nm: float) -> ImageColumns:
@@ -326,18 +163,18 @@ def score_columns(image: np.ndarray, reference: ColumnReference, pixel_size_nm: 
         d, near = cKDTree(visible).query(peaks, distance_upper_bound=0.5 * reference.spacing_px)
         close = np.isfinite(d)
         radius = reference.detect_radius
-        to_image = _robust_affine_fit(visible[near[close]], peaks[close], radius)
-        to_true = _robust_affine_fit(peaks[close], visible[near[close]], radius)
-        mapped = _apply(to_true, peaks)
-        _, ivis = _mutual_pairs(mapped, visible, reference.detect_radius)
+        to_image = robust_affine_fit(visible[near[close]], peaks[close], radius)
+        to_true = robust_affine_fit(peaks[close], visible[near[close]], radius)
+        mapped = apply_affine(to_true, peaks)
+        _, ivis = mutual_pairs(mapped, visible, reference.detect_radius)
         nearest = cKDTree(reference.all_true).query(mapped, distance_upper_bound=reference.detect_radius)[0]
         spurious = float(np.mean(~np.isfinite(nearest)))
     else:
         ivis, spurious = np.zeros(0, int), 0.0
     found = len(ivis) / len(visible)
-    positions, volumes, ok = fit_gaussians(image, _apply(to_image, visible), reference.half_width, reference.dark)
+    positions, volumes, ok = fit_gaussians(image, apply_affine(to_image, visible), reference.half_width, reference.dark)
     if ok.any():
-        aligned = _apply(_affine_fit(positions[ok], visible[ok]), positions[ok])
+        aligned = apply_affine(affine_fit(positions[ok], visible[ok]), positions[ok])
         err = aligned - visible[ok]
         rms_pm = float(np.sqrt(np.mean(np.sum(err * err, axis=1)))) * pixel_size_nm * 1e3
         ref = reference.volumes
@@ -437,12 +274,9 @@ def columns_markdown(evaluation: ColumnEvaluation) -> str:
 
 def columns_figure(evaluation: ColumnEvaluation, path: str | Path) -> Path:
     """Per-image column scores against dose, one colour per method (PNG, written atomically)."""
-    import matplotlib
+    from .figures import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
+    plt = pyplot()
     panels = (("rms_pm", "RMS position error [pm]", True), ("found", "columns found", False),
               ("spurious", "spurious detections", False), ("intensity_error", "column intensity error", True))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), constrained_layout=True)
@@ -459,9 +293,4 @@ def columns_figure(evaluation: ColumnEvaluation, path: str | Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{evaluation.tag}: atomic columns on {int(evaluation.scored.sum())} evaluation images", fontsize=11)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

@@ -21,7 +21,7 @@ from .figures import FigureRecord, Panel, image_panel, pyplot, save_figure
 from .metrics import psnr
 
 if TYPE_CHECKING:
-    from .report import MethodScores, TagEvaluation
+    from .scoring import MethodScores, TagEvaluation
 
 #: Methods left out of the dose plot (close to raw and clutter it).
 DOSE_PLOT_SKIP = ("median 3×3",)

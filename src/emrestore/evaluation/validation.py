@@ -20,6 +20,7 @@ import numpy as np
 from ..datasets.bank import render_sample
 from ..datasets.registry import TAGS
 from ..errors import ParameterError
+from ..io.atomic import save_npz_atomic
 
 #: Seed of the evaluation sets (training banks use seed 0).
 EVAL_SEED = 20261122
@@ -51,6 +52,11 @@ class ValidationSet:
         Hash of (tag, n, size, seed, :data:`SIMULATOR_VERSION`): names caches built on this set.
     seed : int
         The seed it was made with (pair ``i`` is sample ``i`` of that seed).
+    columns : tuple of numpy.ndarray, optional
+        For atomic-resolution tags: the (K, 2) float32 true column positions (x, y) [px] of
+        each pair, as the renderer returned them; ``None`` for tags without columns.
+    dark_columns : numpy.ndarray, optional
+        (N,) True where the columns appear dark (ABF detector); ``None`` with ``columns``.
     """
 
     tag: str
@@ -60,6 +66,8 @@ class ValidationSet:
     pixel_size_nm: np.ndarray
     key: str
     seed: int = EVAL_SEED
+    columns: tuple[np.ndarray, ...] | None = None
+    dark_columns: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -107,10 +115,12 @@ def validation_pairs(tag: str, n: int = 64, size: int = 256, seed: int = EVAL_SE
     path = Path(cache_dir) / f"valset_{tag}_{key}.npz" if cache_dir is not None else None
     if path is not None and path.is_file():
         with np.load(path) as f:
-            return ValidationSet(tag, f["inputs"], f["targets"], f["doses"], f["pixel_size_nm"], key, seed)
+            if "column_offsets" in f:  # sets cached before they carried their columns are rendered again
+                return ValidationSet(tag, f["inputs"], f["targets"], f["doses"], f["pixel_size_nm"], key, seed,
+                                     *_unpack_columns(f["column_xy"], f["column_offsets"], f["dark_columns"]))
     from tqdm.auto import tqdm
 
-    inputs, targets, doses, pixels = [], [], [], []
+    inputs, targets, doses, pixels, columns, dark = [], [], [], [], [], []
     for i in tqdm(range(n), desc=f"render {tag} evaluation set", unit="pair", disable=not progress):
         arrays = render_sample(tag, size, seed, i, pairs=True, distort_params={"clean_pair": False})
         params = json.loads(str(arrays["params"]))
@@ -118,12 +128,32 @@ def validation_pairs(tag: str, n: int = 64, size: int = 256, seed: int = EVAL_SE
         targets.append(arrays["target"])
         doses.append(_dose(params))
         pixels.append(float(params["pixel_size_nm"]))
+        if "columns" in arrays:
+            columns.append(arrays["columns"])
+            dark.append(params["clean"].get("detector") == "abf")
     result = ValidationSet(tag, np.stack(inputs).astype(np.float32), np.stack(targets).astype(np.float32),
-                           np.array(doses), np.array(pixels), key, seed)
+                           np.array(doses), np.array(pixels), key, seed,
+                           tuple(columns) if columns else None, np.array(dark) if columns else None)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez_compressed(tmp, inputs=result.inputs, targets=result.targets, doses=result.doses,
-                            pixel_size_nm=result.pixel_size_nm)
-        tmp.replace(path)
+        save_npz_atomic(path, inputs=result.inputs, targets=result.targets, doses=result.doses,
+                        pixel_size_nm=result.pixel_size_nm, **_pack_columns(result))
     return result
+
+
+def _pack_columns(valset: ValidationSet) -> dict[str, np.ndarray]:
+    """The set's columns as three arrays for its cache file (an offset of -1: no columns)."""
+    if valset.columns is None:
+        return {"column_xy": np.zeros((0, 2), np.float32), "column_offsets": np.array([-1]),
+                "dark_columns": np.zeros(0, bool)}
+    offsets = np.cumsum([0] + [len(xy) for xy in valset.columns])
+    return {"column_xy": np.concatenate(valset.columns).astype(np.float32).reshape(-1, 2),
+            "column_offsets": offsets, "dark_columns": np.asarray(valset.dark_columns, bool)}
+
+
+def _unpack_columns(xy: np.ndarray, offsets: np.ndarray, dark: np.ndarray
+                    ) -> tuple[tuple[np.ndarray, ...] | None, np.ndarray | None]:
+    """(columns, dark_columns) from the arrays :func:`_pack_columns` wrote."""
+    if len(offsets) and offsets[0] < 0:
+        return None, None
+    return tuple(xy[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)), np.asarray(dark, bool)

@@ -21,23 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from ..dihedral import random_flip
 from ..errors import ParameterError
 from .inputs import AdaptInput
 
-__all__ = ["FrameCrops", "SeriesPairs", "SyntheticPairs", "crop_size", "flip"]
-
-
-def flip(arrays: tuple[np.ndarray, ...], rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """The same random up/down and left/right flip of every (H, W) array."""
-    up, left = rng.random(2) < 0.5
-    out = []
-    for a in arrays:
-        if up:
-            a = a[::-1]
-        if left:
-            a = a[:, ::-1]
-        out.append(np.ascontiguousarray(a))
-    return tuple(out)
+__all__ = ["FrameCrops", "SeriesPairs", "SyntheticPairs", "crop_size"]
 
 
 def crop_size(requested: int, h: int, w: int, multiple: int = 4) -> int:
@@ -95,7 +83,7 @@ class SeriesPairs:
         moved = spline_shift(window, shifts[j] - shifts[i], order=3, mode="nearest")
         target = moved[margin:margin + size, margin:margin + size]
         source = frames[i, y:y + size, x:x + size]
-        a, b = flip((source, target), rng)
+        a, b = random_flip((source, target), rng)
         return a.astype(np.float32), b.astype(np.float32)
 
 
@@ -116,7 +104,7 @@ class FrameCrops:
         c = crop_size(size or self.crops[k], *frame.shape)
         y = int(rng.integers(0, frame.shape[0] - c + 1))
         x = int(rng.integers(0, frame.shape[1] - c + 1))
-        return flip((frame[y:y + c, x:x + c],), rng)[0]
+        return random_flip((frame[y:y + c, x:x + c],), rng)[0]
 
 
 @dataclass
@@ -213,4 +201,4 @@ class SyntheticPairs:
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One (degraded, clean) pair from the pool, flipped at random."""
         degraded, target = self.pairs[int(rng.integers(len(self.pairs)))]
-        return flip((degraded, target), rng)
+        return random_flip((degraded, target), rng)

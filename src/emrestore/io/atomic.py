@@ -8,6 +8,9 @@
 - :func:`atomic_path` writes to a hidden ``.<stem>.XXXXXXXX.part<suffix>`` file and renames it
   onto the output; an error or an interrupt (SIGINT, and SIGTERM under the command line) at any
   point removes the temporary file;
+- :func:`write_atomic` (a writer given the temporary path), :func:`write_text_atomic`,
+  :func:`write_bytes_atomic` and :func:`save_npz_atomic` are :func:`atomic_path` for the
+  common cases: every file emrestore writes goes through them;
 - :func:`memory_file` lets a writer that must not meet a full disk itself (h5py crashes the
   interpreter when HDF5 runs out of space) write into memory; the bytes are then copied with
   ordinary Python I/O, which fails with a clean :class:`OSError`;
@@ -26,10 +29,12 @@ import signal
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+import numpy as np
 
 from ..errors import OutputExistsError, OutputWriteError
 
@@ -416,6 +421,46 @@ def atomic_path(path: Path) -> Iterator[Path]:
                 temp.unlink()
 
 
+def write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(temp)`` on a temporary file next to ``path``, then move it onto ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The output (its folder must exist).
+    write : callable
+        Writes the whole file to the path it is given (which keeps ``path``'s suffix).
+
+    Returns
+    -------
+    Path
+        ``path``; on an error the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    with atomic_path(path) as temp:
+        write(temp)
+    return path
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file (:func:`write_atomic`)."""
+    return write_atomic(path, lambda temp: temp.write_bytes(data))
+
+
+def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` through a temporary file (:func:`write_atomic`)."""
+    return write_bytes_atomic(path, text.encode(encoding))
+
+
+def save_npz_atomic(path: str | Path, **arrays: Any) -> Path:
+    """:func:`numpy.savez_compressed` ``arrays`` to ``path`` through a temporary file."""
+    def write(temp: Path) -> None:
+        with open(temp, "wb") as stream:
+            np.savez_compressed(stream, **arrays)
+
+    return write_atomic(path, write)
+
+
 class MemoryFile(io.BytesIO):
     """An in-memory file that also carries a path (``os.fspath`` gives it).
 
@@ -467,5 +512,9 @@ __all__ = [
     "memory_file",
     "name_max",
     "output_write_error",
+    "save_npz_atomic",
     "temp_file",
+    "write_atomic",
+    "write_bytes_atomic",
+    "write_text_atomic",
 ]

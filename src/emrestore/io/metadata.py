@@ -9,13 +9,12 @@ infer the modality (TEM, STEM or SEM) from whatever the vendor wrote.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
+from .jsonsafe import json_safe
 
 #: Keys of :attr:`EMImage.metadata` that emrestore fills where the file has them.
 STANDARD_KEYS = (
@@ -320,34 +319,17 @@ def infer_modality(tree: Mapping[str, Any], original: Mapping[str, Any]) -> str 
     return None
 
 
-def json_safe(value: Any) -> Any:
-    """Convert numpy scalars/arrays, tuples, bytes and dates into JSON-ready values.
+#: Largest numpy array written into file metadata as numbers (larger ones as a summary).
+METADATA_ARRAY_ITEMS = 64
 
-    Entries that cannot be represented (objects, NaN) become strings or are dropped
-    (``None`` values are dropped from dicts).
+
+def metadata_json_safe(value: Any) -> Any:
+    """``value`` ready for a file's JSON metadata (:func:`~emrestore.io.jsonsafe.json_safe`).
+
+    NaN and ±inf become text, arrays of more than :data:`METADATA_ARRAY_ITEMS` elements a
+    ``"<array SHAPE DTYPE>"`` summary, and ``None`` entries of mappings are dropped.
     """
-    if isinstance(value, Mapping):
-        out = {}
-        for key, item in value.items():
-            safe = json_safe(item)
-            if safe is not None:
-                out[str(key)] = safe
-        return out
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist()) if value.size <= 64 else f"<array {value.shape} {value.dtype}>"
-    if isinstance(value, np.generic):
-        return json_safe(value.item())
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, bytes):
-        return value.decode(errors="replace")
-    if isinstance(value, (_dt.date, _dt.datetime, _dt.time)):
-        return value.isoformat()
-    return str(value)
+    return json_safe(value, non_finite="text", max_array_items=METADATA_ARRAY_ITEMS, drop_none=True)
 
 
 # ------------------------------------------------------------------ restoration record
@@ -376,11 +358,11 @@ def set_restoration_record(target: Any, record: Mapping[str, Any]) -> None:
     if hasattr(target, "axes_manager") and hasattr(target.metadata, "set_item"):  # HyperSpy
         if target.metadata.has_item(f"{EMRESTORE_SECTION}.{RESTORATION_KEY}"):
             target.metadata.get_item(EMRESTORE_SECTION).__delattr__(RESTORATION_KEY)
-        target.metadata.set_item(f"{EMRESTORE_SECTION}.{RESTORATION_KEY}", json_safe(record))
+        target.metadata.set_item(f"{EMRESTORE_SECTION}.{RESTORATION_KEY}", metadata_json_safe(record))
         return
     if isinstance(target, dict) and "data" in target:  # a RosettaSciIO signal dictionary
         section = target.setdefault("metadata", {}).setdefault(EMRESTORE_SECTION, {})
-        section[RESTORATION_KEY] = json_safe(record)
+        section[RESTORATION_KEY] = metadata_json_safe(record)
         return
     metadata = getattr(target, "metadata", None)
     if isinstance(metadata, dict):  # EMImage
@@ -419,4 +401,4 @@ def restoration_record(source: Any) -> dict[str, Any] | None:
         metadata = getattr(source, "metadata", None)
         if isinstance(metadata, Mapping):
             record = metadata.get(RESTORATION_KEY)
-    return json_safe(dict(record)) if isinstance(record, Mapping) else None
+    return metadata_json_safe(dict(record)) if isinstance(record, Mapping) else None

@@ -12,7 +12,7 @@ from PIL import Image, PngImagePlugin
 from ..errors import CorruptFileError, LimitExceededError
 from ..image import EMImage
 from .limits import DEFAULT_LIMITS, ReadLimits
-from .metadata import json_safe
+from .metadata import metadata_json_safe
 from .signal import rgb_to_grey
 
 PNG_TEXT_KEY = "emrestore"
@@ -109,7 +109,7 @@ def write_png(image: EMImage, path: Path) -> None:
     """
     data = montage(image.data) if image.is_series else image.data
     info = PngImagePlugin.PngInfo()
-    info.add_text(PNG_TEXT_KEY, json.dumps(json_safe({
+    info.add_text(PNG_TEXT_KEY, json.dumps(metadata_json_safe({
         "pixel_size": image.pixel_size, "unit": image.unit, "modality": image.modality,
         "metadata": image.metadata,
     })))

@@ -23,7 +23,7 @@ from .metadata import (
     apply_mapping,
     flatten_metadata,
     infer_modality,
-    json_safe,
+    metadata_json_safe,
     restoration_record,
     set_restoration_record,
 )
@@ -242,7 +242,7 @@ def signal_to_image(
 
     return EMImage(
         data=data,
-        metadata=json_safe(metadata),
+        metadata=metadata_json_safe(metadata),
         source=str(path),
         allow_nonfinite=allow_nonfinite,
         **fields,
@@ -270,7 +270,7 @@ def image_to_signal(image: EMImage) -> dict[str, Any]:
     metadata = {
         "General": {"title": str(image.metadata.get("title", ""))},
         "Signal": {"signal_type": "", "quantity": "Intensity"},
-        EMRESTORE_SECTION: json_safe({
+        EMRESTORE_SECTION: metadata_json_safe({
             "modality": image.modality,
             "pixel_size": image.pixel_size,
             "unit": image.unit,
@@ -287,7 +287,7 @@ def image_to_signal(image: EMImage) -> dict[str, Any]:
         "data": image.data,
         "axes": axes,
         "metadata": metadata,
-        "original_metadata": json_safe(image.original_metadata),
+        "original_metadata": metadata_json_safe(image.original_metadata),
         # fields RosettaSciIO's HSPY writer expects from a HyperSpy signal
         "tmp_parameters": {},
         "attributes": {"_lazy": False},
@@ -328,7 +328,7 @@ def _acquisition_instrument(image: EMImage) -> dict[str, Any]:
         section["dwell_time"] = image.metadata["dwell_time_us"] * 1e-6  # HyperSpy: seconds
     if not section:
         return {}
-    return {"SEM" if image.modality == "sem" else "TEM": json_safe(section)}
+    return {"SEM" if image.modality == "sem" else "TEM": metadata_json_safe(section)}
 
 
 def _version() -> str:

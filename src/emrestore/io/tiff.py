@@ -29,7 +29,7 @@ import tifffile
 from .. import __name__ as _package
 from ..image import EMImage
 from .limits import DEFAULT_LIMITS, ReadLimits
-from .metadata import json_safe
+from .metadata import metadata_json_safe
 from .signal import EMRestoreWarning, signal_to_image
 
 #: ImageJ spells some units its own way (its description is ASCII).
@@ -213,7 +213,7 @@ def calibration_tags(pixel_size: float | None, unit: str | None, *, shape: tuple
     if len(shape) not in (2, 3):
         raise ValueError(f"calibration_tags needs an (H, W) or (N, H, W) shape, got {shape}.")
     origin_y, origin_x = (float(v) for v in origin)
-    block = json_safe({
+    block = metadata_json_safe({
         "pixel_size": pixel_size,
         "unit": unit if pixel_size is not None else None,
         "origin": [origin_y, origin_x],

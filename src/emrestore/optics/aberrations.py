@@ -1,4 +1,4 @@
-"""Electron wavelength, interaction constant and the aberration function.
+"""The aberration function, random aberrations and Scherzer defocus.
 
 Aberration coefficients follow Krivanek's notation and abTEM's sign convention:
 ``C10 = -defocus`` (a positive ``defocus`` is underfocus), ``C12`` twofold astigmatism,
@@ -20,29 +20,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import ParameterError
+from .electron import wavelength_A
 
 #: Accelerating voltages offered by the generators [kV].
 ENERGIES_KV = (60, 80, 120, 200, 300)
-
-_MC2_KEV = 510.99895
-_HC_KEV_A = 12.398419843
-
-
-def wavelength_A(energy_kv: float) -> float:
-    """Relativistic electron wavelength [Å] at ``energy_kv`` [kV]."""
-    if not energy_kv > 0:
-        raise ParameterError(f"Beam energy must be positive, got {energy_kv} kV.", "Pass an energy such as 200 kV.")
-    e = float(energy_kv)
-    return _HC_KEV_A / np.sqrt(e * (2 * _MC2_KEV + e))
-
-
-def interaction_constant(energy_kv: float) -> float:
-    """Interaction constant σ [rad / (V·Å)]: phase shift per unit projected potential."""
-    e = float(energy_kv)
-    lam = wavelength_A(e)
-    return 2 * np.pi / (lam * e * 1e3) * (_MC2_KEV + e) / (2 * _MC2_KEV + e)
-
 
 @dataclass
 class Aberrations:
@@ -154,6 +135,6 @@ def random_tem_aberrations(rng: np.random.Generator, energy_kv: float) -> tuple[
 
 
 __all__ = [
-    "ENERGIES_KV", "Aberrations", "wavelength_A", "interaction_constant", "scherzer_defocus_A",
+    "ENERGIES_KV", "Aberrations", "scherzer_defocus_A",
     "random_probe_aberrations", "random_tem_aberrations",
 ]

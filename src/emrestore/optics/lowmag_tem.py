@@ -31,24 +31,11 @@ import numpy as np
 
 from ..specimens.morphology.base import (Material, MorphologyMaps, check_range, label_values,
                                           random_field)
+from .electron import interaction_constant_nm, wavelength_nm
 
 #: Atoms/nm³ × Z^(4/3) of amorphous carbon (the reference of Λ_C).
 _CARBON_N = 2.0 * 602.214 / 12.01
 _CARBON_SIGMA = _CARBON_N * 6.0 ** (4.0 / 3.0)
-
-
-def electron_wavelength_nm(beam_kv: float) -> float:
-    """Relativistic electron wavelength [nm] at accelerating voltage ``beam_kv`` [kV]."""
-    v = beam_kv * 1e3
-    return 1.226426 / np.sqrt(v * (1.0 + 0.978476e-6 * v))
-
-
-def interaction_constant(beam_kv: float) -> float:
-    """Interaction constant C_E [rad / (V nm)]."""
-    v = beam_kv * 1e3
-    lam = electron_wavelength_nm(beam_kv)
-    mc2 = 510998.95  # eV
-    return float(2 * np.pi / (lam * v) * (mc2 + v) / (2 * mc2 + v))
 
 
 def contrast_mean_free_path_nm(material: Material, carbon_mfp_nm: float) -> float:
@@ -256,8 +243,8 @@ def render_lowmag_tem(maps: MorphologyMaps, rng: np.random.Generator, *,
     transmission = mass_thickness_transmission(maps, carbon_mfp_nm)
     ig, dinfo = diffraction_attenuation(maps, rng, bend_radius_nm, orientation_spread)
     intensity = transmission * (1.0 - diffraction * ig)
-    lam = electron_wavelength_nm(beam_kv)
-    ce = interaction_constant(beam_kv)
+    lam = wavelength_nm(beam_kv)
+    ce = interaction_constant_nm(beam_kv)
     phase = np.zeros(maps.shape, np.float32)
     for m, t in zip(maps.materials, maps.thickness_nm):
         phase += ce * m.inner_potential_v * t

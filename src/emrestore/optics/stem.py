@@ -17,7 +17,8 @@ import numpy as np
 import scipy.fft as sfft
 
 from ..errors import ParameterError
-from .aberrations import Aberrations, wavelength_A
+from .aberrations import Aberrations
+from .electron import wavelength_A
 from .grid import Grid, make_grid, splat, splat_transfer, to_image
 
 

@@ -20,7 +20,8 @@ import numpy as np
 import scipy.fft as sfft
 
 from ..errors import ParameterError
-from .aberrations import Aberrations, interaction_constant, wavelength_A
+from .aberrations import Aberrations
+from .electron import interaction_constant, wavelength_A
 from .grid import Grid, make_grid, to_image
 from .potential import projected_potential_slices
 

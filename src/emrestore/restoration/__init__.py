@@ -100,10 +100,7 @@ def _restore_signal(x: Any, model: str | Path | None, settings: dict[str, Any],
     blockwise = None
     umap = None
     if lazy and uncertainty is None:
-        try:
-            from .blockwise import restore_dask_array as blockwise
-        except ImportError:  # no block-wise restorer in this version: restore in memory
-            blockwise = None
+        from .blockwise import restore_dask_array as blockwise
     if lazy and blockwise is not None:
         content = _signal_dict(x)
         fields = signal_fields(content, _signal_name(x))

@@ -71,8 +71,8 @@ class DataConfig:
     workers : int
         DataLoader worker processes (0 = in the main process).
     augment : {"auto", "dihedral", "none"}
-        ``auto``: :func:`emrestore.datasets.augment.augment` when installed, else dihedral
-        flips/rotations; ``dihedral``: the 8 flips/rotations only; ``none``.
+        ``auto``: :func:`emrestore.datasets.augment.augment`; ``dihedral``: the 8
+        flips/rotations only (:func:`emrestore.dihedral.random_dihedral`); ``none``.
     degradation : {"chain", "poisson"}
         ``chain``: the tag's physical distortion chain (:func:`emrestore.distortions.distort`);
         ``poisson``: shot noise only, at a dose drawn log-uniformly from ``dose_range``.

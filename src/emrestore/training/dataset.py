@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..conditioning import clip_percentiles
 from ..datasets.registry import TAGS
 from ..errors import ParameterError
+from ..io.atomic import save_npz_atomic
 from .config import TrainConfig
 from .sources import BankSource, RendererSource, SyntheticSource, get_augment, get_degradation
 
@@ -229,9 +230,7 @@ def validation_set(config: TrainConfig, cache_dir: str | Path | None = None) -> 
     target = np.stack([p[1] for p in pairs])[:, None].astype(np.float32)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, degraded=degraded, target=target)
-        tmp.replace(path)
+        save_npz_atomic(path, degraded=degraded, target=target)
     return _clip_inputs(degraded, data.input_clip_percent), target
 
 

@@ -86,14 +86,9 @@ def write_model_card(path: str | Path, card: dict[str, Any]) -> Path:
     full = {"format": MODEL_CARD_FORMAT,
             "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **card}
     path.parent.mkdir(parents=True, exist_ok=True)
-    from ..io.atomic import temp_file
+    from ..io.atomic import write_text_atomic
 
-    fd, tmp = temp_file(path.parent, suffix=".json.tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(full, handle, indent=2, sort_keys=False, default=str)
-        handle.write("\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(full, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def build_model_card(
@@ -217,12 +212,10 @@ def training_data(config: dict[str, Any]) -> dict[str, Any]:
                              "crop_px": data.get("crop"), "augment": data.get("augment")}
     if data.get("source") == "bank" and data.get("bank"):
         entry["bank_dir"] = str(data["bank"])
-        try:
-            bank = json.loads((Path(data["bank"]) / "bank.json").read_text())
-            if isinstance(bank, dict):
-                entry["bank"] = bank
-                entry["regenerate"] = (f"emrestore simulate --tag {bank.get('tag')} --n {bank.get('n')} "
-                                       f"--size {bank.get('size')} --seed {bank.get('seed')} --out BANK")
-        except (OSError, json.JSONDecodeError):
-            entry["bank"] = None
+        from ..datasets.bank import read_bank_config
+
+        bank = entry["bank"] = read_bank_config(data["bank"])
+        if bank is not None:
+            entry["regenerate"] = (f"emrestore simulate --tag {bank.get('tag')} --n {bank.get('n')} "
+                                   f"--size {bank.get('size')} --seed {bank.get('seed')} --out BANK")
     return entry

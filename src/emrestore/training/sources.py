@@ -27,8 +27,6 @@ log-uniformly from a range [electrons per pixel at mean intensity 1].
 
 from __future__ import annotations
 
-import importlib
-import json
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -36,6 +34,8 @@ from typing import Any, Callable, Protocol
 import numpy as np
 from scipy import ndimage
 
+from ..datasets.bank import read_bank_config, stored_pixel_size_nm
+from ..dihedral import random_dihedral
 from ..errors import ParameterError
 
 __all__ = [
@@ -112,16 +112,11 @@ class BankSource:
             raise ParameterError(f"Bank directory {self.directory} holds no .npz files.",
                                  "Point [data] bank at a directory written by `emrestore simulate`.")
         self.modality = modality
-        meta = self.directory / "bank.json"
-        if meta.is_file():
-            try:
-                info = json.loads(meta.read_text())
-                if isinstance(info, dict):
-                    found = info.get("modality") or (info.get("tag") or "")[2:]
-                    if found in ("tem", "stem", "sem"):
-                        self.modality = found
-            except (json.JSONDecodeError, TypeError):
-                pass
+        info = read_bank_config(self.directory)
+        if info is not None:
+            found = info.get("modality") or (info.get("tag") or "")[2:]
+            if found in ("tem", "stem", "sem"):
+                self.modality = found
         self._cache: OrderedDict[Path, tuple[np.ndarray, float | None]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -134,7 +129,7 @@ class BankSource:
             if "target" not in data:
                 raise ParameterError(f"{path} has no 'target' array.", "Regenerate the bank with `emrestore simulate`.")
             image = np.asarray(data["target"], dtype=np.float32)
-            pixel_size_nm = _pixel_size(data["params"]) if "params" in data else None
+            pixel_size_nm = stored_pixel_size_nm(data["params"]) if "params" in data else None
         if image.ndim != 2:
             raise ParameterError(f"{path}: 'target' has shape {image.shape}, not (H, W).", "Store 2-D clean images.")
         self._cache[path] = (image, pixel_size_nm)
@@ -167,15 +162,6 @@ class BankSource:
                 return np.ascontiguousarray(crop / mean, dtype=np.float32), self.modality, pixel_size_nm
         raise ParameterError(f"No crop of {size} px with signal found in {self.MAX_TRIES} draws from "
                              f"{self.directory}.", "Check the bank: its images look empty.")
-
-
-def _pixel_size(params: np.ndarray) -> float | None:
-    """``pixel_size_nm`` from a bank file's JSON ``params`` (``None`` if absent or unreadable)."""
-    try:
-        value = json.loads(str(params)).get("pixel_size_nm")
-        return float(value) if value else None
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-        return None
 
 
 def _lattice(size: int, rng: np.random.Generator) -> np.ndarray:
@@ -248,11 +234,7 @@ class SyntheticSource:
 
 def dihedral(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One of the 8 flips/90° rotations of a square image, chosen by ``rng``."""
-    k = int(rng.integers(8))
-    out = np.rot90(image, k % 4)
-    if k >= 4:
-        out = out[:, ::-1]
-    return np.ascontiguousarray(out, dtype=np.float32)
+    return random_dihedral(image, rng).astype(np.float32, copy=False)
 
 
 def get_augment(mode: str) -> Callable[[np.ndarray, np.random.Generator], np.ndarray] | None:
@@ -260,11 +242,9 @@ def get_augment(mode: str) -> Callable[[np.ndarray, np.random.Generator], np.nda
     if mode == "none":
         return None
     if mode == "auto":
-        try:
-            module = importlib.import_module("emrestore.datasets.augment")
-        except ImportError:
-            return dihedral
-        return module.augment
+        from ..datasets.augment import augment
+
+        return augment
     return dihedral
 
 
@@ -286,23 +266,11 @@ def get_degradation(name: str, dose_range: tuple[float, float] = (2.0, 2000.0)):
 
     ``pixel_size_nm`` [nm] lets the chain scale its scan noise to the image's sampling
     (:func:`emrestore.distortions.distort`); the Poisson degradation ignores it.
-
-    Raises
-    ------
-    ParameterError
-        For ``"chain"`` when :mod:`emrestore.distortions` is not installed.
     """
     if name == "poisson":
         return poisson_degradation(dose_range)
     if name == "chain":
-        try:
-            module = importlib.import_module("emrestore.distortions")
-            distort = module.distort
-        except (ImportError, AttributeError):
-            raise ParameterError(
-                "The physical distortion chain (emrestore.distortions) is not available in this install.",
-                "Install an emrestore version with emrestore.distortions, or set [data] degradation = 'poisson'.",
-            ) from None
+        from ..distortions import distort
 
         def degrade(clean: np.ndarray, modality: str, rng: np.random.Generator, pixel_size_nm: float | None = None):
             degraded, target, params = distort(clean, modality, seed=rng, pixel_size_nm=pixel_size_nm)

@@ -12,21 +12,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ...dihedral import SHAPE_KEEPING, TRANSFORMS
 from ...errors import ParameterError
 
-#: (forward, inverse) pairs on (H, W) arrays: identity, flips, rot180, then the four with a transpose.
-TRANSFORMS: tuple[tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]], ...] = (
-    (lambda a: a, lambda a: a),
-    (np.flipud, np.flipud),
-    (np.fliplr, np.fliplr),
-    (lambda a: np.rot90(a, 2), lambda a: np.rot90(a, 2)),
-    (np.transpose, np.transpose),
-    (lambda a: np.rot90(a, 1), lambda a: np.rot90(a, -1)),
-    (lambda a: np.rot90(a, -1), lambda a: np.rot90(a, 1)),
-    (lambda a: np.rot90(a, 2).T, lambda a: np.rot90(a.T, 2)),
-)
-#: Group sizes accepted: 0 (no spread), 4 (flips and rot180: no transpose), 8 (the whole group).
-SIZES = (0, 4, 8)
+#: Group sizes accepted: 0 (no spread), 4 (flips and rot180: no transpose), 8 (the whole group);
+#: the copies are the first ``n`` of :data:`emrestore.dihedral.TRANSFORMS`.
+SIZES = (0, SHAPE_KEEPING, len(TRANSFORMS))
 
 
 def check_size(n: int) -> int:

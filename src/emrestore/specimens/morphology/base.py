@@ -24,6 +24,10 @@ import numpy as np
 from scipy import ndimage
 
 from ...errors import ParameterError
+from ...io.jsonsafe import json_safe
+
+#: Decimals of the floats recorded in a specimen's parameters.
+PARAM_DIGITS = 6
 
 #: Avogadro's number divided by 1e21 nm³/cm³: atoms/nm³ = density [g/cm³] · this / A [g/mol].
 _AVOGADRO_PER_NM3 = 602.214
@@ -229,7 +233,7 @@ class Canvas:
 
     def record(self, kind: str, **info: Any) -> None:
         """Append a JSON-serialisable component description to ``params``."""
-        self.params["components"].append({"kind": kind, **to_jsonable(info)})
+        self.params["components"].append({"kind": kind, **json_safe(info, digits=PARAM_DIGITS)})
 
     # -- drawing -----------------------------------------------------------------------
     def fill(self, material: str, thickness_nm: np.ndarray | float, height_nm: np.ndarray | float,
@@ -302,7 +306,7 @@ class Canvas:
         thickness = (np.stack(self.thickness) if self.thickness
                      else np.zeros((0, self.size, self.size), np.float32))
         info = dict(self.params)
-        info.update(to_jsonable(params))
+        info.update(json_safe(params, digits=PARAM_DIGITS))
         info["pixel_size_nm"] = self.pixel_size_nm
         info["materials"] = [m.name for m in self.materials]
         return MorphologyMaps(
@@ -505,22 +509,3 @@ def smooth(image: np.ndarray, sigma_px: float) -> np.ndarray:
     if sigma_px < 0.3:
         return image
     return ndimage.gaussian_filter(image, sigma_px, mode="reflect", truncate=3.0)
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays (recursively) into plain Python for JSON."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return round(float(obj), 6)
-    if isinstance(obj, float):
-        return round(obj, 6)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
