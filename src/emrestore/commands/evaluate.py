@@ -38,6 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                              "scoring of series, near-clean frames degraded at a dose ladder, Bragg-spot fidelity")
     parser.add_argument("--real-only", action="store_true",
                         help="only the real-data benchmark (no simulated evaluation sets)")
+    parser.add_argument("--finetune-steps", type=int, default=0, metavar="N",
+                        help="also fine-tune the chosen model on all frames but one of every real series, N steps "
+                             "per frame, and score the held-out frame (needs the train extra; minutes per frame; "
+                             "with --from-results: measured now and added to the saved results)")
     parser.add_argument("--n", type=int, default=64, help="evaluation pairs per tag (default 64)")
     parser.add_argument("--size", type=int, default=256, help="image edge [px] (default 256)")
     parser.add_argument("--bm3d-images", type=int, default=8, metavar="N",
@@ -93,6 +97,28 @@ def _check_dependencies() -> None:
                              "pip install 'emrestore[eval]' (and 'emrestore[bench]' for the BM3D baseline).")
 
 
+def _check_finetune_dependencies() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("onnx") is None:
+        from ..errors import ParameterError
+
+        raise ParameterError("--finetune-steps needs PyTorch and onnx, which are not installed.",
+                             "pip install 'emrestore[train]', or drop --finetune-steps.")
+
+
+def _add_finetune(saved: dict, steps: int, progress: bool) -> None:
+    """Measure the fine-tuning frame split of the saved real series now and attach it to ``saved``."""
+    from ..errors import ParameterError
+    from ..evaluation.real_data import finetune_series
+
+    real_data = saved.get("real_data")
+    if real_data is None or not real_data.series:
+        raise ParameterError("--finetune-steps with --from-results: the saved results hold no real series.",
+                             "Save results of a run with --real-series DIR.")
+    real_data.finetuned = finetune_series([r.file for r in real_data.series], steps, progress)
+
+
 def save_results(path: Path, results: dict) -> None:
     """Pickle the measured ``results`` (evaluations, real, real_data, machine, command) atomically."""
     import pickle
@@ -122,15 +148,48 @@ def load_results(path: Path) -> dict:
         raise InputNotFoundError(f"--from-results {path} does not exist.",
                                  "Write it first: emrestore evaluate ... --save-results FILE.")
     with open(path, "rb") as handle:
-        return pickle.load(handle)
+        return _ResultsUnpickler(handle).load()
+
+
+#: Modules of the evaluation package a saved class may have moved to since it was saved.
+_EVALUATION_MODULES = ("scoring", "real_examples", "report", "columns", "column_fit", "real_data", "validation",
+                       "baselines", "lattice", "metrics", "registration", "real_files", "figures")
+
+
+class _ResultsUnpickler(__import__("pickle").Unpickler):
+    """Unpickles saved results whose classes have since moved within ``emrestore.evaluation``."""
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle's signature
+        try:
+            return super().find_class(module, name)
+        except AttributeError:
+            if not module.startswith("emrestore.evaluation."):
+                raise
+        import importlib
+
+        for candidate in _EVALUATION_MODULES:
+            found = getattr(importlib.import_module(f"emrestore.evaluation.{candidate}"), name, None)
+            if isinstance(found, type):
+                return found
+        raise AttributeError(f"{module}.{name} (saved results of an older emrestore)")
 
 
 def run(args: argparse.Namespace) -> int:
     _check_dependencies()
+    if args.finetune_steps < 0:
+        from ..errors import ParameterError
+
+        raise ParameterError(f"--finetune-steps {args.finetune_steps} is negative.", "Pass N ≥ 1, or 0 to skip it.")
+    if args.finetune_steps:
+        _check_finetune_dependencies()
     if args.from_results is not None:
         from ..evaluation import write_report
 
         saved = load_results(args.from_results)
+        if args.finetune_steps:
+            _add_finetune(saved, args.finetune_steps, progress_enabled(args))
+            if args.save_results is not None:
+                save_results(args.save_results, saved)
         path = write_report(saved["evaluations"], saved["real"], args.out, saved["machine"],
                             command=saved["command"], real_data=saved["real_data"], date=saved.get("date"))
         print(path)
@@ -167,6 +226,9 @@ def run(args: argparse.Namespace) -> int:
         if not folder.is_dir():
             raise InputNotFoundError(f"--real-series {folder} is not a folder.",
                                      "Point --real-series at a folder of real micrographs (e.g. ../shared/data/real-series).")
+    if args.finetune_steps and not args.real_series:
+        raise ParameterError("--finetune-steps needs --real-series DIR (the series to adapt on).",
+                             "Add --real-series DIR, or drop --finetune-steps.")
     if args.real_only and not args.real_series:
         raise ParameterError("--real-only needs --real-series DIR.", "Add --real-series DIR, or drop --real-only.")
     cache = _cache_dir(args.cache)
@@ -177,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
         from ..evaluation.real_data import run_real_benchmark
 
         real_data = run_real_benchmark([str(p) for p in args.real_series], bm3d=args.bm3d_images != 0,
-                                       progress=progress)
+                                       progress=progress, finetune_steps=args.finetune_steps)
         for r in real_data.series:
             for m in r.methods:
                 print(f"real    {r.file.name[:28]:28s} {m.name:34s} PSNR {m.psnr_db:6.2f} dB  "

@@ -359,17 +359,20 @@ class RealBenchmark:
     frames: list[FrameResult]
     skipped: list[tuple[str, str]]
     manifests: list[str]
+    #: Fine-tuning frame splits (:mod:`~emrestore.evaluation.finetune_split`), when measured.
+    finetuned: list[Any] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"folders": self.folders, "manifests": self.manifests,
                 "series": [r.to_json() for r in self.series],
+                "finetuned": [r.to_json() for r in getattr(self, "finetuned", [])],
                 "near_clean": [r.to_json() for r in self.near_clean],
                 "frames": [r.to_json() for r in self.frames],
                 "skipped": [{"file": n, "reason": r} for n, r in self.skipped]}
 
 
 def run_real_benchmark(folders: list[str], bm3d: bool = True, doses: tuple[float, ...] = DOSE_LADDER,
-                       progress: bool = True) -> RealBenchmark:
+                       progress: bool = True, finetune_steps: int = 0) -> RealBenchmark:
     """Score every real file of ``folders`` (series, near-clean, lattice).
 
     Parameters
@@ -382,6 +385,10 @@ def run_real_benchmark(folders: list[str], bm3d: bool = True, doses: tuple[float
         The dose ladder of the near-clean frames.
     progress : bool
         A progress bar over the files.
+    finetune_steps : int
+        With > 0, also the fine-tuning frame split of every series
+        (:func:`~emrestore.evaluation.finetune_split.score_finetune_split`, that many steps per
+        fold; needs the ``train`` extra; minutes per frame).
     """
     from tqdm.auto import tqdm
 
@@ -403,4 +410,15 @@ def run_real_benchmark(folders: list[str], bm3d: bool = True, doses: tuple[float
         elif real.role == "near-clean":
             near.append(score_near_clean(real, doses=doses, bm3d=bm3d))
         frames.append(score_frame(real))
-    return RealBenchmark(list(folders), series, near, frames, skipped, manifests)
+    finetuned = finetune_series([r.file for r in series], finetune_steps, progress) if finetune_steps > 0 else []
+    return RealBenchmark(list(folders), series, near, frames, skipped, manifests, finetuned)
+
+
+def finetune_series(files: list[RealFile], steps: int, progress: bool = True) -> list[Any]:
+    """The fine-tuning frame split of each series in ``files`` (``steps`` per fold)."""
+    from tqdm.auto import tqdm
+
+    from .finetune_split import score_finetune_split
+
+    return [score_finetune_split(real, steps, progress=False)
+            for real in tqdm(files, desc="fine-tuning frame split", unit="series", disable=not progress)]

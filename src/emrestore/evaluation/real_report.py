@@ -178,6 +178,37 @@ def series_lines(results: list[SeriesResult], figures: Path, subdir: str) -> lis
     return lines
 
 
+def finetune_lines(results: list) -> list[str]:
+    """The fine-tuning frame split (:mod:`~emrestore.evaluation.finetune_split`), when it was measured."""
+    if not results:
+        return []
+    lines = ["### Series of one field: fine-tuned on the other frames (`emrestore finetune`)", "",
+             "For each frame *k*, the automatically chosen shipped model is fine-tuned on the *other* frames "
+             "of the series (`emrestore finetune` with its default objectives for the model's modality, a "
+             "fixed number of steps, seed 0), then frame *k* is restored by the shipped and the fine-tuned "
+             "model and scored as above, against the registered mean of the other frames. Caveat: that "
+             "reference is made of the frames the model adapted on (their noise only served as targets, "
+             "never frame *k*'s), so a model that learned their content is favoured, more than on a new "
+             "field. Details and the objectives compared: `docs/finetune.md`.", "",
+             "| file | frames | steps per fold | objectives (blind spot) | method | PSNR [dB] | corrected PSNR [dB] "
+             "| SSIM | gain over shipped [dB] |", "|---|---:|---:|---|---|---:|---:|---:|---:|"]
+    for r in results:
+        fold = r.folds[0] if r.folds else {}
+        objectives = f"{', '.join(fold.get('objectives', []))} ({fold.get('blind_spot') or '?'})"
+        shipped = r.method(f"emrestore {r.tag} (shipped)").psnr_corrected_db
+        for i, m in enumerate(r.methods):
+            head = (f"| {r.file.name} | {r.file.frames} | {r.steps} | {objectives} " if i == 0 else "| | | | ")
+            gain = f"{m.psnr_corrected_db - shipped:+.2f}" if m.kind == "model" else ""
+            name = f"**{m.name}**" if m.name.endswith("fine-tuned") else m.name
+            lines.append(f"{head}| {name} | {_fmt(m.psnr_db)} | {_fmt(m.psnr_corrected_db)} | {_fmt(m.ssim, 3)} | "
+                         f"{gain} |")
+    dates = sorted({r.date for r in results if r.date})
+    lines += ["", f"Measured {', '.join(dates) or 'with the rest'}; wall time per fold "
+              + ", ".join(f"{r.file.name}: {np.mean([f['wall_time_s'] for f in r.folds]) / 60:.1f} min"
+                          for r in results) + " (2 CPU cores).", ""]
+    return lines
+
+
 def near_clean_lines(results: list[NearCleanResult], figures: Path, subdir: str) -> list[str]:
     if not results:
         return []
@@ -264,6 +295,7 @@ def real_data_lines(bench: RealBenchmark, figures: Path, subdir: str) -> list[st
              "shipped model of the file's modality is scored; *(auto)* marks the one `emrestore restore` "
              "would choose.", ""]
     lines += series_lines(bench.series, figures, subdir)
+    lines += finetune_lines(getattr(bench, "finetuned", []))  # results saved before it existed have none
     lines += near_clean_lines(bench.near_clean, figures, subdir)
     lines += frame_lines(bench.frames, figures, subdir)
     if bench.skipped:
