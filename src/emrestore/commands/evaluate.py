@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 from pathlib import Path
 
 from .common_options import progress_enabled
@@ -121,8 +122,6 @@ def _add_finetune(saved: dict, steps: int, progress: bool) -> None:
 
 def save_results(path: Path, results: dict) -> None:
     """Pickle the measured ``results`` (evaluations, real, real_data, machine, command) atomically."""
-    import pickle
-
     from ..io.atomic import write_atomic
 
     def write(temp: Path) -> None:
@@ -140,8 +139,6 @@ def save_results(path: Path, results: dict) -> None:
 
 def load_results(path: Path) -> dict:
     """The results a ``--save-results`` run kept (only load files you wrote yourself: pickle)."""
-    import pickle
-
     from ..errors import InputNotFoundError
 
     if not path.is_file():
@@ -156,7 +153,7 @@ _EVALUATION_MODULES = ("scoring", "real_examples", "report", "columns", "column_
                        "baselines", "lattice", "metrics", "registration", "real_files", "figures")
 
 
-class _ResultsUnpickler(__import__("pickle").Unpickler):
+class _ResultsUnpickler(pickle.Unpickler):
     """Unpickles saved results whose classes have since moved within ``emrestore.evaluation``."""
 
     def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle's signature
