@@ -8,7 +8,6 @@ import pytest
 from emrestore.distortions import (
     Afterglow,
     BrightnessContrast,
-    CleanPair,
     Display,
     ElectronicNoise,
     Integration,
@@ -131,12 +130,6 @@ def test_display_maps_to_8_bits_and_target_identically():
     assert not np.array_equal(mapped, np.round(mapped))  # no rounding of the target
     jpeg = Display(display_applied=True, display_jpeg_quality=60)(degraded)
     assert jpeg.shape == degraded.shape and not np.array_equal(jpeg, stage(degraded))
-
-
-def test_clean_pair():
-    degraded, target = np.zeros((4, 4)), np.ones((4, 4))
-    assert np.all(CleanPair(clean_pair=True).apply(degraded, target) == 1)
-    assert np.all(CleanPair(clean_pair=False).apply(degraded, target) == 0)
 
 
 def test_display_percentile_order_is_checked():

@@ -14,7 +14,8 @@ from emrestore.distortions import (
     LineJitter,
     ScanSpeedWarp,
 )
-from emrestore.distortions.scan import ar1, sample_separable
+from emrestore.distortions.resampling import sample_separable
+from emrestore.distortions.sampling import ar1
 
 from distortion_stats import Z99, assert_variance
 
