@@ -6,12 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from distortion_stats import assert_mean, assert_variance
 
 import emrestore.distortions as d
 from emrestore.distortions import CHAINS, distort, parameter_names
 from emrestore.image import EMImage
-
-from distortion_stats import assert_mean, assert_variance
 
 #: Stages with intrinsic noise and no neutral setting (see docs/distortions.md).
 NOISE_ONLY = {d.ShotNoise, d.SecondaryEmission}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from distortion_stats import assert_mean, assert_variance
 
 from emrestore.distortions import (
     Afterglow,
@@ -16,8 +17,6 @@ from emrestore.distortions import (
     SecondaryEmission,
 )
 from emrestore.distortions.detector import brightness_contrast_for
-
-from distortion_stats import assert_mean, assert_variance
 
 
 def test_afterglow_impulse_response_is_exponential():

@@ -7,7 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from emrestore.distortions import ADC, DetectorBlur, Dose, ReadoutNoise, distort, parameter_names
+from emrestore.distortions import (
+    ADC,
+    DetectorBlur,
+    Dose,
+    ReadoutNoise,
+    distort,
+    parameter_names,
+)
 from emrestore.distortions.parameters import Param
 from emrestore.errors import NonFiniteDataError, NotAnImageError, ParameterError
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from distortion_stats import Z99, assert_variance
 
 from emrestore.distortions import (
     Drift,
@@ -16,8 +17,6 @@ from emrestore.distortions import (
 )
 from emrestore.distortions.resampling import sample_separable
 from emrestore.distortions.sampling import ar1
-
-from distortion_stats import Z99, assert_variance
 
 
 def ramp_x(height: int = 48, width: int = 160) -> np.ndarray:

@@ -6,7 +6,11 @@ import numpy as np
 from helpers import tiny_config
 
 from emrestore.training import make_dataset
-from emrestore.training.dataset import CLEAN_PAIR_FRACTION, PairDataset, clean_pair_fraction
+from emrestore.training.dataset import (
+    CLEAN_PAIR_FRACTION,
+    PairDataset,
+    clean_pair_fraction,
+)
 from emrestore.training.sources import SyntheticSource, get_degradation
 
 

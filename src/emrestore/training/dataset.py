@@ -28,7 +28,13 @@ from ..conditioning import clip_percentiles
 from ..datasets.registry import TAGS
 from ..errors import ParameterError
 from .config import TrainConfig
-from .sources import BankSource, RendererSource, SyntheticSource, get_augment, get_degradation
+from .sources import (
+    BankSource,
+    RendererSource,
+    SyntheticSource,
+    get_augment,
+    get_degradation,
+)
 
 __all__ = [
     "CLEAN_PAIR_FRACTION",
