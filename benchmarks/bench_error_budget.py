@@ -59,7 +59,7 @@ DOSE_DERIVED = {"offset_adu", "contrast_adu_per_e", "gain_adu_per_e"}
 def rerender(tag: str, size: int, seed: int, index: int, overrides: dict[str, float],
              reference: dict) -> dict[str, np.ndarray]:
     """Pair ``index`` again with ``overrides``; checks that no other parameter moved."""
-    arrays = render_sample(tag, size, seed, index, pairs=True, distort_params={"clean_pair": False, **overrides})
+    arrays = render_sample(tag, size, seed, index, pairs=True, distort_params=overrides)
     params = json.loads(str(arrays["params"]))["distortion"]
     moved = [k for k, v in params.items()
              if k not in overrides and k not in DOSE_DERIVED and reference.get(k) != v]
@@ -89,7 +89,7 @@ def budget(tag: str, stride: int, cache: Path) -> dict[str, float]:
 
     for i in range(0, len(valset), stride):
         target = valset.targets[i]
-        original = render_sample(tag, size, valset.seed, i, pairs=True, distort_params={"clean_pair": False})
+        original = render_sample(tag, size, valset.seed, i, pairs=True)
         if not np.allclose(original["input"], valset.inputs[i]):
             raise RuntimeError(f"pair {i} renders differently from the cached evaluation set: re-run emrestore evaluate")
         reference = json.loads(str(original["params"]))["distortion"]

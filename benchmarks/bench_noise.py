@@ -43,7 +43,7 @@ def clean_frame(size: int = 256, seed: int = 0, density: float = 1 / 1600, sigma
 TEM_NEUTRAL = {"counting_camera": False, "psf_sigma_px": 0.0, "psf_tail_weight": 0.0, "dark_e_per_px": 0.0,
                "dark_subtracted": False, "gain_nonuniformity_sigma": 0.0, "band_sigma_adu": 0.0,
                "dead_fraction": 0.0, "hot_fraction": 0.0, "dead_segment": False, "adc_bits": 16,
-               "display_applied": False, "clean_pair": False}
+               "display_applied": False}
 
 
 def poisson_frame(clean, dose, gain, offset, read_sigma, seed):

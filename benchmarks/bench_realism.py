@@ -103,7 +103,7 @@ def render_degraded(tag: str, size: int, seed: int, pixel_size_nm: float | None 
     clean = get_renderer(tag)(size, np.random.default_rng([seed, 1]), **ov)
     took = time.perf_counter() - start
     degraded, _, params = distort(clean.image, clean.modality, seed=np.random.default_rng([seed, 2]),
-                                  pixel_size_nm=clean.pixel_size_nm, **{"clean_pair": False, **(distort_params or {})})
+                                  pixel_size_nm=clean.pixel_size_nm, **(distort_params or {}))
     return np.asarray(clean.image), np.asarray(degraded, float), clean.pixel_size_nm, params, took
 
 
@@ -181,8 +181,8 @@ def hr_section(tag: str, data: Path, figs: Path, n: int, size: int, results: dic
             # noise level: many draws of the chain on this clean frame, without / with the dose tail
             for j in range(15):
                 drng = np.random.default_rng([900 + k, j])
-                before = distort(clean, modality, seed=drng, clean_pair=False, dose_e_per_px=old_dose.draw(drng))[0]
-                after = distort(clean, modality, seed=np.random.default_rng([950 + k, j]), clean_pair=False)[0]
+                before = distort(clean, modality, seed=drng, dose_e_per_px=old_dose.draw(drng))[0]
+                after = distort(clean, modality, seed=np.random.default_rng([950 + k, j]))[0]
                 noise_before.append(white_noise_fraction(np.asarray(before, float)))
                 noise_after.append(white_noise_fraction(np.asarray(after, float)))
                 if k == 0:  # for the figure: the draw whose noise level is closest to the real frame's
@@ -519,7 +519,7 @@ def dose_section(draws: int = 20000) -> Section:
         spec = CHAINS[modality].specs()[name]
         rng = np.random.default_rng(11)
         values = np.array([spec.draw(rng) for _ in range(draws)])
-        rows.append([modality, f"`{name}`", f"logU[{spec.low:g}, {old_hi:g}]", spec.describe_range(),
+        rows.append([modality, f"`{name}`", f"logU[{spec.low:g}, {old_hi:g}]", f"logU[{spec.low:g}, {spec.high:g}] (with p = {spec.tail_p:g} instead logU[{spec.high:g}, {spec.tail_high:g}])",
                      pct(float((values >= 1e4).mean())), pct(float((values >= 1e5).mean())),
                      f"{values.max():.3g}"])
     sec.table(["chain", "parameter", "before", "after", "P(dose ≥ 10⁴)", "P(dose ≥ 10⁵)", f"max of {draws} draws"], rows)

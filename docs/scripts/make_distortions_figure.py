@@ -111,7 +111,7 @@ def stem_panels(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
         panels.append((title_of(stage, keep) + note, out))
     for dose in (2.0, 200.0):
         noisy, _, params = d.distort(hrstem_clean(), "stem", seed=4, dose_e_per_px=dose,
-                                     display_applied=False, clean_pair=False)
+                                     display_applied=False)
         panels.append((f"full STEM chain, {dose:g} e⁻/px\n(seed 4, other parameters drawn)", noisy))
     return panels
 
@@ -143,7 +143,7 @@ def tem_panels(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
         panels.append((title_of(stage, keep) + note, stage(image, rng)))
     for dose in (5.0, 500.0):
         noisy, _, params = d.distort(hrtem_clean(), "tem", seed=2, dose_e_per_px=dose,
-                                     display_applied=False, clean_pair=False)
+                                     display_applied=False)
         panels.append((f"full TEM chain, {dose:g} e⁻/px\n(seed 2, other parameters drawn)", noisy))
     return panels
 

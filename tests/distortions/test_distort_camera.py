@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.fft as sfft
+from distortion_stats import Z99, assert_mean, assert_variance
 
 from emrestore.distortions import (
     ADC,
@@ -19,8 +20,6 @@ from emrestore.distortions import (
     ShotNoise,
     XRayHits,
 )
-
-from distortion_stats import Z99, assert_mean, assert_variance
 
 
 def test_dose_scales_the_clean_image():

@@ -6,12 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from distortion_stats import assert_mean, assert_variance
 
 import emrestore.distortions as d
 from emrestore.distortions import CHAINS, distort, parameter_names
 from emrestore.image import EMImage
-
-from distortion_stats import assert_mean, assert_variance
 
 #: Stages with intrinsic noise and no neutral setting (see docs/distortions.md).
 NOISE_ONLY = {d.ShotNoise, d.SecondaryEmission}
@@ -37,7 +36,6 @@ def test_every_stage_samples_valid_parameters(stage):
         instance = stage.sample(rng)
         assert set(instance.parameters()) == set(stage.param_names())
         json.dumps(instance.parameters())
-    assert stage.NAME in instance.describe()
 
 
 @pytest.mark.parametrize("modality", ["tem", "stem", "sem"])
@@ -53,9 +51,9 @@ def test_chains_keep_shape_and_dtype(modality, shape, lattice):
 
 @pytest.mark.parametrize("modality", ["tem", "stem", "sem"])
 def test_same_seed_same_output_and_different_seeds_differ(modality, lattice):
-    a = distort(lattice, modality, seed=7, clean_pair=False)
-    b = distort(lattice, modality, seed=7, clean_pair=False)
-    c = distort(lattice, modality, seed=8, clean_pair=False)
+    a = distort(lattice, modality, seed=7)
+    b = distort(lattice, modality, seed=7)
+    c = distort(lattice, modality, seed=8)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
     assert not np.array_equal(a[0], c[0])
     g1 = distort(lattice, modality, seed=np.random.default_rng(3))
@@ -107,7 +105,7 @@ NEUTRAL_TEM = dict(
     counting_camera=True, psf_sigma_px=0.0, psf_tail_weight=0.0, dark_e_per_px=0.0,
     gain_nonuniformity_sigma=0.0, band_sigma_adu=0.0, read_sigma_adu=0.0, xray_rate_per_px=0.0,
     dead_fraction=0.0, hot_fraction=0.0, dead_segment=False, adc_bits=None,
-    display_applied=False, clean_pair=False,
+    display_applied=False,
 )
 
 
@@ -140,8 +138,7 @@ def test_tem_exposure_control_keeps_the_target_in_range(lattice):
 
 def test_tem_adc_output_is_integer_in_range(lattice):
     for seed in range(10):
-        degraded, _, params = distort(lattice, "tem", seed=seed, display_applied=False,
-                                      clean_pair=False)
+        degraded, _, params = distort(lattice, "tem", seed=seed, display_applied=False)
         assert np.array_equal(degraded, np.round(degraded))
         assert degraded.min() >= 0 and degraded.max() <= 2 ** params["adc_bits"] - 1
 
@@ -164,8 +161,7 @@ def test_stem_chain_with_neutral_stages_is_poisson():
 
 def test_stem_adc_and_brightness(lattice):
     for seed in range(10):
-        degraded, target, params = distort(lattice, "stem", seed=seed, display_applied=False,
-                                           clean_pair=False)
+        degraded, target, params = distort(lattice, "stem", seed=seed, display_applied=False)
         fs = 2 ** params["adc_bits"] - 1
         assert np.array_equal(degraded, np.round(degraded))
         assert degraded.min() >= 0 and degraded.max() <= fs
@@ -178,7 +174,7 @@ def test_sem_is_noisier_than_poisson_and_integration_reduces_noise():
     common = dict(se_yield_delta0=0.5, collection_efficiency=0.5, dose_pe_per_px=200.0,
                   scintillator_k=None, afterglow_tau_dwells=0.0, electronic_sigma_e=0.0,
                   offset_adu=0.0, contrast_adu_per_e=1.0, line_noise_sigma=0.0, adc_bits=None,
-                  display_applied=False, clean_pair=False, integration_mode="frame")
+                  display_applied=False, integration_mode="frame")
     single, target, _ = distort(flat, "sem", seed=4, integration_frames=1, **common)
     assert np.allclose(target, 50.0)
     assert_mean(single, 50.0)
@@ -187,10 +183,8 @@ def test_sem_is_noisier_than_poisson_and_integration_reduces_noise():
     assert_variance(averaged, 50.0 * 1.25 / 4)
 
 
-def test_clean_pair_and_display_in_chain(lattice):
-    degraded, target, _ = distort(lattice, "stem", seed=5, clean_pair=True)
-    assert np.array_equal(degraded, target)
-    degraded, target, _ = distort(lattice, "tem", seed=5, display_applied=True, clean_pair=False,
+def test_display_in_chain(lattice):
+    degraded, target, _ = distort(lattice, "tem", seed=5, display_applied=True,
                                   display_jpeg_quality=0)
     assert degraded.min() >= 0 and degraded.max() <= 255
     assert np.array_equal(degraded, np.round(degraded))
@@ -220,8 +214,8 @@ def test_scale_of_the_clean_image_does_not_matter(lattice):
 
 def test_chain_objects_are_callable(lattice):
     for chain in (d.tem, d.stem, d.sem):
-        degraded, target, params = chain(lattice, seed=2, clean_pair=False)
-        again = distort(lattice, chain.modality, seed=2, clean_pair=False)
+        degraded, target, params = chain(lattice, seed=2)
+        again = distort(lattice, chain.modality, seed=2)
         assert np.array_equal(degraded, again[0]) and params == again[2]
 
 

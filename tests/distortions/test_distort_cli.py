@@ -51,7 +51,7 @@ def test_distort_set_fixes_parameters(tmp_path, clean_file, capsys):
     status, stdout, _ = run_cli(
         capsys, "distort", str(clean_file), str(out), "--modality", "tem", "--seed", "1",
         "--set", "dose_e_per_px=25", "--set", "counting_camera=true",
-        "--set", "adc_bits=12", "--set", "display_applied=false", "--set", "clean_pair=false",
+        "--set", "adc_bits=12", "--set", "display_applied=false",
     )
     assert status == 0
     params = json.loads(stdout)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from distortion_stats import assert_mean, assert_variance
 
 from emrestore.distortions import (
     Afterglow,
     BrightnessContrast,
-    CleanPair,
     Display,
     ElectronicNoise,
     Integration,
@@ -17,8 +17,6 @@ from emrestore.distortions import (
     SecondaryEmission,
 )
 from emrestore.distortions.detector import brightness_contrast_for
-
-from distortion_stats import assert_mean, assert_variance
 
 
 def test_afterglow_impulse_response_is_exponential():
@@ -131,12 +129,6 @@ def test_display_maps_to_8_bits_and_target_identically():
     assert not np.array_equal(mapped, np.round(mapped))  # no rounding of the target
     jpeg = Display(display_applied=True, display_jpeg_quality=60)(degraded)
     assert jpeg.shape == degraded.shape and not np.array_equal(jpeg, stage(degraded))
-
-
-def test_clean_pair():
-    degraded, target = np.zeros((4, 4)), np.ones((4, 4))
-    assert np.all(CleanPair(clean_pair=True).apply(degraded, target) == 1)
-    assert np.all(CleanPair(clean_pair=False).apply(degraded, target) == 0)
 
 
 def test_display_percentile_order_is_checked():

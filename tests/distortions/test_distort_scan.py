@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from distortion_stats import Z99, assert_variance
 
 from emrestore.distortions import (
     Drift,
@@ -14,9 +15,8 @@ from emrestore.distortions import (
     LineJitter,
     ScanSpeedWarp,
 )
-from emrestore.distortions.scan import ar1, sample_separable
-
-from distortion_stats import Z99, assert_variance
+from emrestore.distortions.resampling import sample_separable
+from emrestore.distortions.sampling import ar1
 
 
 def ramp_x(height: int = 48, width: int = 160) -> np.ndarray:

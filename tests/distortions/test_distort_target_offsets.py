@@ -14,7 +14,7 @@ def test_target_mean_matches_degraded_mean(subtracted):
     degraded, target, params = distort(
         clean, "tem", seed=5, dose_e_per_px=200.0, dark_e_per_px=15.0, dark_subtracted=subtracted,
         counting_camera=False, gain_adu_per_e=2.0, bias_adu=100.0, xray_rate_per_px=1e-9,
-        dead_fraction=1e-9, hot_fraction=1e-9, display_applied=False, clean_pair=False, adc_bits=16,
+        dead_fraction=1e-9, hot_fraction=1e-9, display_applied=False, adc_bits=16,
     )
     kept = 0.0 if subtracted else 100.0 + 2.0 * 15.0
     assert target.mean() == pytest.approx(kept + 2.0 * 200.0, rel=1e-5)
@@ -26,5 +26,5 @@ def test_display_does_not_blacken_a_low_contrast_target():
     y = np.linspace(0.9, 1.05, 256, dtype=np.float32)
     clean = np.tile(y, (256, 1))
     _, target, _ = distort(clean, "tem", seed=14, dose_e_per_px=50.0, dark_e_per_px=20.0,
-                           dark_subtracted=False, display_applied=True, clean_pair=False)
+                           dark_subtracted=False, display_applied=True)
     assert target.std() > 1.0  # in display units 0…255: not mapped to one value

@@ -40,7 +40,7 @@ def test_shipped_model_restores_held_out_images_of_its_tag(tag):
     restorer = Restorer(tag, progress=False)
     gains, over_median = [], []
     for index in range(8):
-        arrays = render_sample(tag, 128, EVAL_SEED + 1, index, pairs=True, distort_params={"clean_pair": False})
+        arrays = render_sample(tag, 128, EVAL_SEED + 1, index, pairs=True)
         degraded, target = arrays["input"], arrays["target"]
         restored = restorer.restore_array(degraded)
         assert restored.shape == degraded.shape and np.isfinite(restored).all()

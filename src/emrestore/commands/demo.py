@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     sample = get_renderer("hrstem")(args.size, rng, pixel_size_nm=DEMO_PIXEL_NM)
     degraded, target, params = distort(
         sample.image, "stem", seed=args.seed, dose_e_per_px=args.dose,
-        display_applied=False, clean_pair=False,
+        display_applied=False,
     )
     meta = {"simulated": True, "dose_e_per_px": args.dose, "specimen": sample.params.get("specimen")}
     calibration = dict(pixel_size=sample.pixel_size_nm, unit="nm", modality="stem")

@@ -2,9 +2,10 @@
 
 Each stage is a small class with physical parameters (units in their names), a
 ``sample(rng, **fixed)`` classmethod drawing them from the default ranges, and
-``__call__(image, rng)``. The chains :data:`tem`, :data:`stem` and :data:`sem` apply
-them in the order of the specification and return ``(degraded, target)``; the
-public entry point is :func:`distort`.
+``__call__(image, rng)``. The chains :data:`tem`, :data:`stem` and :data:`sem` are
+ordered lists of stages, drawn and applied in the order of the specification
+(:mod:`emrestore.distortions.chains`); the public entry point is :func:`distort`, which
+always returns a degraded image and its target.
 
 Examples
 --------
@@ -30,7 +31,16 @@ from .camera import (
     ShotNoise,
     XRayHits,
 )
-from .chains import CHAINS, Chain, distort, normalise_clean, parameter_names, sem, stem, tem
+from .chains import (
+    CHAINS,
+    Chain,
+    distort,
+    normalise_clean,
+    parameter_names,
+    sem,
+    stem,
+    tem,
+)
 from .detector import (
     Afterglow,
     BrightnessContrast,
@@ -40,7 +50,7 @@ from .detector import (
     ScintillatorGain,
     SecondaryEmission,
 )
-from .display import CleanPair, Display
+from .display import Display
 from .parameters import Param, Stage
 from .scan import (
     Drift,
@@ -95,5 +105,4 @@ __all__ = [
     "Integration",
     # common
     "Display",
-    "CleanPair",
 ]

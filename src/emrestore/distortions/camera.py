@@ -17,7 +17,7 @@ import numpy as np
 
 from .adc import full_scale
 from .parameters import Param, Stage, as_float_image
-from .sampling import poisson_constant
+from .sampling import add_gaussian_noise, poisson_constant
 
 __all__ = [
     "Dose",
@@ -302,11 +302,7 @@ class ReadoutNoise(Stage):
     read_sigma_adu: float = 0.0
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        image = as_float_image(image)
-        if self.read_sigma_adu == 0:
-            return image.copy()
-        noise = rng.standard_normal(image.shape, dtype=np.float32)
-        return image + np.float32(self.read_sigma_adu) * noise
+        return add_gaussian_noise(image, self.read_sigma_adu, rng)
 
 
 @dataclass(frozen=True)

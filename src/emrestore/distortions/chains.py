@@ -1,16 +1,20 @@
 """Degradation chains for TEM, STEM and SEM, and the public :func:`distort`.
 
-A chain is an ordered list of stage classes. :meth:`Chain.sample_parameters` draws
-every parameter of every stage (always all of them, from a generator of its own, so
-fixing some parameters never changes the draws of the others), replaces the fixed
-ones, and resolves the couplings between stages (counting camera, exposure control,
-brightness/contrast). :meth:`Chain.run` applies the stages with a second, independent
-generator. Hence ``distort(image, m, seed=s, **params)`` with the returned ``params``
-reproduces the output exactly.
+A chain is declared once, as an ordered list of stage classes: the stages of one
+acquisition, then the stages on the final image. :meth:`Chain.sample_parameters` draws
+every parameter of every stage in that order (always all of them, from a generator of
+its own, so fixing some parameters never changes the draws of the others), replaces the
+fixed ones, and resolves the couplings between stages (counting camera, exposure
+control, brightness/contrast). :meth:`Chain.run` applies the same stages, in the same
+order, with a second, independent generator: each stage takes part through
+:meth:`Stage.apply <emrestore.distortions.parameters.Stage.apply>`, so no stage can be
+drawn and recorded without being applied. Hence ``distort(image, m, seed=s, **params)``
+with the returned ``params`` reproduces the output exactly.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -19,42 +23,10 @@ import numpy as np
 
 from ..errors import NonFiniteDataError, NotAnImageError, ParameterError
 from ..image import EMImage
+from . import camera, detector, scan
 from .adc import ADC, full_scale
-from .camera import (
-    DOSE_PARAM,
-    Bias,
-    ConversionGain,
-    DarkCurrent,
-    DeadHotPixels,
-    DetectorBlur,
-    Dose,
-    FixedPattern,
-    ReadoutNoise,
-    ShotNoise,
-    XRayHits,
-)
-from .detector import (
-    Afterglow,
-    BrightnessContrast,
-    ElectronicNoise,
-    Integration,
-    LineIntensityNoise,
-    ScintillatorGain,
-    SecondaryEmission,
-    brightness_contrast_for,
-)
-from .display import CleanPair, Display
-from .parameters import Param, Stage, Value, stage_fields
-from .scan import (
-    DisplacementStage,
-    Drift,
-    DwellBlur,
-    FastJitter,
-    FlybackSettling,
-    Interference,
-    LineJitter,
-    ScanSpeedWarp,
-)
+from .display import Display
+from .parameters import ChainState, Param, Stage, Value, stage_fields
 
 __all__ = ["Chain", "CHAINS", "SCAN_NOISE_REF_NM", "distort", "normalise_clean", "parameter_names", "tem", "stem", "sem"]
 
@@ -74,9 +46,11 @@ SCAN_NOISE_REF_NM = 0.5
 SCAN_NOISE_PARAMS = ("jitter_sigma_x_px", "jitter_sigma_y_px", "fast_jitter_sigma_px",
                      *(f"interference_amp_{axis}_px_{k}" for k in (1, 2, 3) for axis in ("x", "y")))
 
-SCAN_EFFECTS: tuple[type[DisplacementStage], ...] = (
-    Drift, LineJitter, Interference, FastJitter, FlybackSettling, ScanSpeedWarp,
-)
+#: Parameters :func:`distort` no longer takes, with the fix its error names.
+MOVED_PARAMETERS = {
+    "clean_pair": "distort always degrades; training mixes in clean pairs itself "
+                  "(emrestore.training.dataset.CLEAN_PAIR_FRACTION): drop clean_pair.",
+}
 
 
 def normalise_clean(image: np.ndarray) -> np.ndarray:
@@ -164,21 +138,52 @@ def split_generator(rng: np.random.Generator) -> tuple[np.random.Generator, np.r
 
 @dataclass(frozen=True)
 class Chain:
-    """An ordered list of stages for one modality.
+    """The ordered list of stages of one modality, and how to draw and run them.
+
+    Running the chain makes ``integration_frames`` acquisitions (the chain's
+    :class:`~emrestore.distortions.detector.Integration` stage; one without it), each
+    through the ``acquisition`` stages in order, averages them, sets the target, and
+    applies the ``image`` stages in order. Parameters are drawn in the same order.
 
     Parameters
     ----------
     modality : {"tem", "stem", "sem"}
         The modality.
-    stages : tuple of Stage subclasses
-        The stages, in the order the spec lists them.
-    ranges : dict
+    acquisition : tuple of Stage subclasses
+        The stages of one acquisition, in the order the spec lists them.
+    image : tuple of Stage subclasses
+        The stages on the final (averaged) image and its target, in order.
+    ranges : tuple of (str, Param)
         Per-modality replacements of default sampling ranges, by parameter name.
+
+    Raises
+    ------
+    ValueError
+        A scan displacement stage is not followed by a
+        :class:`~emrestore.distortions.scan.DwellBlur` that renders it.
     """
 
     modality: str
-    stages: tuple[type[Stage], ...]
+    acquisition: tuple[type[Stage], ...]
+    image: tuple[type[Stage], ...]
     ranges: tuple[tuple[str, Param], ...] = ()
+
+    def __post_init__(self) -> None:
+        pending = []
+        for stage in self.acquisition:
+            if issubclass(stage, scan.DisplacementStage):
+                pending.append(stage.__name__)
+            elif issubclass(stage, scan.DwellBlur):
+                pending = []
+        misplaced = pending + [s.__name__ for s in self.image if issubclass(s, scan.DisplacementStage)]
+        if misplaced:
+            raise ValueError(f"Chain {self.modality}: {', '.join(misplaced)} would be drawn but never "
+                             "applied; list a DwellBlur after the displacement stages of an acquisition.")
+
+    @property
+    def stages(self) -> tuple[type[Stage], ...]:
+        """Every stage, in the order of drawing and applying."""
+        return self.acquisition + self.image
 
     # ------------------------------------------------------------- parameters
     def specs(self) -> dict[str, Param]:
@@ -196,9 +201,10 @@ class Chain:
         specs = self.specs()
         unknown = sorted(set(fixed) - set(specs))
         if unknown:
+            moved = " ".join(MOVED_PARAMETERS[name] for name in unknown if name in MOVED_PARAMETERS)
             raise ParameterError(
                 f"Unknown parameter(s) for modality {self.modality}: {', '.join(unknown)}.",
-                f"Valid names: {', '.join(specs)}.",
+                (moved + " " if moved else "") + f"Valid names: {', '.join(specs)}.",
             )
         owners = {spec.name: spec for stage in self.stages for spec in stage.PARAMS}
         return {name: owners[name].check(value) for name, value in fixed.items()}
@@ -244,12 +250,17 @@ class Chain:
         """Scale drawn, pixel-size-dependent parameters in place (none for a camera chain)."""
 
     def build(self, values: dict[str, Value]) -> dict[type[Stage], Stage]:
-        """Instantiate every stage from a flat parameter dict."""
+        """Instantiate every stage from a flat parameter dict (in chain order)."""
         built = {}
         for stage in self.stages:
             kwargs = {name: values[name] for name in stage_fields(stage) if name in values}
             built[stage] = stage(**kwargs)
         return built
+
+    def target(self, clean: np.ndarray, values: dict[str, Value],
+               built: dict[type[Stage], Stage]) -> np.ndarray:
+        """The expected, noise-free signal of the acquired image (before the image stages)."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------- run
     def __call__(
@@ -270,27 +281,35 @@ class Chain:
 
     def run(self, clean: np.ndarray, values: dict[str, Value],
             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Apply the chain to a normalised clean image; return ``(degraded, target)``."""
-        raise NotImplementedError
-
-    @staticmethod
-    def finish(stages: dict[type[Stage], Stage], degraded: np.ndarray,
-               target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Common stages: display/transmission, then clean pairs."""
-        display = stages[Display]
-        assert isinstance(display, Display)
-        if display.display_applied:
-            target = display.map_target(target, degraded)
-            degraded = display(degraded)
-        pair = stages[CleanPair]
-        assert isinstance(pair, CleanPair)
-        degraded = pair.apply(degraded, target)
-        return degraded.astype(np.float32, copy=False), target.astype(np.float32, copy=False)
+        """Apply every stage to a normalised clean image; return ``(degraded, target)`` (float32)."""
+        built = self.build(values)
+        integration = built.get(detector.Integration, detector.Integration())
+        assert isinstance(integration, detector.Integration)
+        frames = integration.integration_frames
+        static: dict = {}  # fly-back and scan-speed warp: the same in every acquisition
+        total = np.zeros(clean.shape, dtype=np.float32) if frames > 1 else None
+        signal = clean
+        for index in range(frames):  # ≤ 8 acquisitions
+            starts = functools.partial(integration.row_starts_us, clean.shape[0], acquisition=index)
+            state = ChainState(clean, clean, row_start_us=starts, static=static)
+            for stage in self.acquisition:
+                built[stage].apply(state, rng)
+            if total is None:
+                signal = state.signal
+            else:
+                total += state.signal
+        if total is not None:
+            signal = total / np.float32(frames)
+        state = ChainState(clean, signal, target=self.target(clean, values, built))
+        for stage in self.image:
+            built[stage].apply(state, rng)
+        assert state.target is not None
+        return state.signal.astype(np.float32, copy=False), state.target.astype(np.float32, copy=False)
 
 
 class TEMChain(Chain):
     """TEM (spec §1): dose → shot noise → gain → blur → dark → fixed pattern → read → bias
-    → X-rays → dead/hot → ADC, then display and clean pairs."""
+    → X-rays → dead/hot → ADC, then display."""
 
     def resolve(self, values: dict[str, Value], fixed: dict[str, Value],
                 clean: np.ndarray) -> None:
@@ -324,25 +343,21 @@ class TEMChain(Chain):
             if float(values["gain_adu_per_e"]) > limit:  # type: ignore[arg-type]
                 values["gain_adu_per_e"] = float(max(limit, 1e-6))
 
-    def run(self, clean: np.ndarray, values: dict[str, Value],
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        s = self.build(values)
-        signal = s[Dose](clean, rng)
-        for stage in (ShotNoise, ConversionGain, DetectorBlur, DarkCurrent, FixedPattern,
-                      ReadoutNoise, Bias, XRayHits, DeadHotPixels, ADC):
-            signal = s[stage](signal, rng)
-        bias, gain, dark = s[Bias], s[ConversionGain], s[DarkCurrent]
-        assert isinstance(bias, Bias) and isinstance(gain, ConversionGain) and isinstance(dark, DarkCurrent)
+    def target(self, clean: np.ndarray, values: dict[str, Value],
+               built: dict[type[Stage], Stage]) -> np.ndarray:
+        """``g·D·c`` plus the offsets the camera leaves in [ADU]."""
+        bias, gain, dark = built[camera.Bias], built[camera.ConversionGain], built[camera.DarkCurrent]
+        assert isinstance(bias, camera.Bias) and isinstance(gain, camera.ConversionGain)
+        assert isinstance(dark, camera.DarkCurrent)
         dose = float(values["dose_e_per_px"])  # type: ignore[arg-type]
         # The expected signal keeps the offsets the camera leaves in: the bias and, when no
         # dark reference was subtracted, the mean dark signal (a restorer cannot know either).
         offset = np.float32(bias.kept_adu + dark.kept_adu)
-        target = offset + np.float32(gain.gain_adu_per_e * dose) * clean
-        return self.finish(s, signal, target)
+        return offset + np.float32(gain.gain_adu_per_e * dose) * clean
 
 
 class ScanChain(Chain):
-    """STEM and SEM: scan model, detector and electronics, then display and clean pairs."""
+    """STEM and SEM: scan model, detector and electronics, then display."""
 
     def expected_signal(self, clean: np.ndarray, values: dict[str, Value]) -> np.ndarray:
         """Expected detected electrons per pixel on the nominal grid [e⁻/px]."""
@@ -351,7 +366,7 @@ class ScanChain(Chain):
     def resolve(self, values: dict[str, Value], fixed: dict[str, Value],
                 clean: np.ndarray) -> None:
         if values["offset_adu"] is None or values["contrast_adu_per_e"] is None:
-            offset, contrast = brightness_contrast_for(
+            offset, contrast = detector.brightness_contrast_for(
                 self.expected_signal(clean, values), float(values["black_level_fraction"]),  # type: ignore[arg-type]
                 float(values["signal_span_fraction"]), values["adc_bits"])  # type: ignore[arg-type]
             if values["offset_adu"] is None:
@@ -368,46 +383,19 @@ class ScanChain(Chain):
                 if name in values and name not in fixed:
                     values[name] = float(values[name]) * factor  # type: ignore[arg-type]
 
-    def detect(self, s: dict[type[Stage], Stage], electrons: np.ndarray,
-               rng: np.random.Generator) -> np.ndarray:
-        """Detected electrons → scintillator gain → afterglow → electronic noise."""
-        signal = s[ScintillatorGain](electrons, rng)
-        signal = s[Afterglow](signal, rng)
-        return s[ElectronicNoise](signal, rng)
-
-    def electronics(self, s: dict[type[Stage], Stage], signal: np.ndarray,
-                    rng: np.random.Generator) -> np.ndarray:
-        """Brightness/contrast → line intensity noise → ADC."""
-        signal = s[BrightnessContrast](signal, rng)
-        signal = s[LineIntensityNoise](signal, rng)
-        return s[ADC](signal, rng)
-
-    def target(self, clean: np.ndarray, values: dict[str, Value]) -> np.ndarray:
-        """``o + c·(expected signal)`` on the nominal grid."""
+    def target(self, clean: np.ndarray, values: dict[str, Value],
+               built: dict[type[Stage], Stage]) -> np.ndarray:
+        """``o + c·(expected signal)`` on the nominal grid [ADU]."""
         return (np.float32(values["offset_adu"])  # type: ignore[arg-type]
                 + np.float32(values["contrast_adu_per_e"]) * self.expected_signal(clean, values))  # type: ignore[arg-type]
-
-    @staticmethod
-    def effects(s: dict[type[Stage], Stage]) -> tuple[DisplacementStage, ...]:
-        return tuple(s[e] for e in SCAN_EFFECTS)  # type: ignore[misc]
 
 
 class STEMChain(ScanChain):
     """STEM (spec §2): scan → dose + shot noise → scintillator → afterglow → electronic
-    noise → brightness/contrast → line noise → ADC, then display and clean pairs."""
+    noise → brightness/contrast → line noise → ADC, then display."""
 
     def expected_signal(self, clean: np.ndarray, values: dict[str, Value]) -> np.ndarray:
         return clean * np.float32(values["dose_e_per_px"])  # type: ignore[arg-type]
-
-    def run(self, clean: np.ndarray, values: dict[str, Value],
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        s = self.build(values)
-        dwell = s[DwellBlur]
-        assert isinstance(dwell, DwellBlur)
-        scanned = dwell.render(clean, rng, self.effects(s))
-        electrons = s[ShotNoise](s[Dose](scanned, rng), rng)
-        signal = self.electronics(s, self.detect(s, electrons, rng), rng)
-        return self.finish(s, signal, self.target(clean, values))
 
 
 class SEMChain(ScanChain):
@@ -419,42 +407,32 @@ class SEMChain(ScanChain):
                  * float(values["collection_efficiency"]))  # type: ignore[arg-type]
         return clean * np.float32(scale)
 
-    def run(self, clean: np.ndarray, values: dict[str, Value],
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        s = self.build(values)
-        dwell, integration = s[DwellBlur], s[Integration]
-        assert isinstance(dwell, DwellBlur) and isinstance(integration, Integration)
-        line_time = dwell.raster(clean.shape).line_time_us
-        total = np.zeros(clean.shape, dtype=np.float32)
-        static: dict = {}  # fly-back and scan-speed warp: the same in every acquisition
-        for acquisition in range(integration.integration_frames):  # ≤ 8 acquisitions
-            starts = integration.row_starts_us(clean.shape[0], line_time, acquisition)
-            scanned = dwell.render(clean, rng, self.effects(s), starts, static)
-            total += self.detect(s, s[SecondaryEmission](scanned, rng), rng)
-        signal = total / np.float32(integration.integration_frames)
-        signal = self.electronics(s, signal, rng)
-        return self.finish(s, signal, self.target(clean, values))
 
-
-_COMMON = (Display, CleanPair)
-_SCAN = (*SCAN_EFFECTS, DwellBlur)
-_SCAN_ELECTRONICS = (ScintillatorGain, Afterglow, ElectronicNoise, BrightnessContrast,
-                     LineIntensityNoise, ADC)
+#: The scan of one acquisition: the displacement effects, rendered by the dwell blur.
+_SCAN = (scan.Drift, scan.LineJitter, scan.Interference, scan.FastJitter, scan.FlybackSettling,
+         scan.ScanSpeedWarp, scan.DwellBlur)
+#: The scintillator detector of one acquisition (after the electrons are counted).
+_SCINTILLATOR = (detector.ScintillatorGain, detector.Afterglow, detector.ElectronicNoise)
+#: The electronics on the scanned image, then its display.
+_SCAN_IMAGE = (detector.BrightnessContrast, detector.LineIntensityNoise, ADC, Display)
 
 #: The TEM chain (spec §1 + §4).
 tem = TEMChain(
     "tem",
-    (Dose, ShotNoise, ConversionGain, DetectorBlur, DarkCurrent, FixedPattern, ReadoutNoise,
-     Bias, XRayHits, DeadHotPixels, ADC, *_COMMON),
-    (("adc_bits", ADC.PARAMS[0].with_range(choices=(12, 14, 16))),),
+    acquisition=(camera.Dose, camera.ShotNoise, camera.ConversionGain, camera.DetectorBlur,
+                 camera.DarkCurrent, camera.FixedPattern, camera.ReadoutNoise, camera.Bias,
+                 camera.XRayHits, camera.DeadHotPixels, ADC),
+    image=(Display,),
+    ranges=(("adc_bits", ADC.PARAMS[0].with_range(choices=(12, 14, 16))),),
 )
 
 #: The STEM chain (spec §2 + §4).
 stem = STEMChain(
     "stem",
-    (*_SCAN, Dose, ShotNoise, *_SCAN_ELECTRONICS, *_COMMON),
-    (
-        ("dose_e_per_px", DOSE_PARAM.with_range(low=0.1, high=2000.0, tail_high=2e5, tail_p=0.05)),
+    acquisition=(*_SCAN, camera.Dose, camera.ShotNoise, *_SCINTILLATOR),
+    image=_SCAN_IMAGE,
+    ranges=(
+        ("dose_e_per_px", camera.DOSE_PARAM.with_range(low=0.1, high=2000.0, tail_high=2e5, tail_p=0.05)),
         ("adc_bits", ADC.PARAMS[0].with_range(choices=(8, 12, 16))),
     ),
 )
@@ -462,10 +440,11 @@ stem = STEMChain(
 #: The SEM chain (spec §3 + §4).
 sem = SEMChain(
     "sem",
-    (*_SCAN, SecondaryEmission, Integration, *_SCAN_ELECTRONICS, *_COMMON),
-    (
+    acquisition=(*_SCAN, detector.SecondaryEmission, detector.Integration, *_SCINTILLATOR),
+    image=_SCAN_IMAGE,
+    ranges=(
         ("adc_bits", ADC.PARAMS[0].with_range(choices=(8, 12, 16))),
-        ("afterglow_tau_dwells", Afterglow.PARAMS[0].with_range(high=6.0)),
+        ("afterglow_tau_dwells", detector.Afterglow.PARAMS[0].with_range(high=6.0)),
     ),
 )
 

@@ -18,8 +18,8 @@ from typing import ClassVar
 import numpy as np
 
 from .adc import full_scale
-from .parameters import Param, Stage, Value, as_float_image
-from .sampling import poisson_constant
+from .parameters import ChainState, Param, Stage, as_float_image
+from .sampling import add_gaussian_noise, ar1, poisson_constant
 
 __all__ = [
     "SecondaryEmission",
@@ -157,7 +157,8 @@ class Afterglow(Stage):
         a = self.pixel_decay
         if a == 0.0:
             return image.copy()
-        from scipy.signal import lfilter  # imported on first use: scipy.signal is slow to import
+        # imported on first use: scipy.signal is slow to import
+        from scipy.signal import lfilter
 
         height, width = image.shape
         rows = lfilter([1.0 - a], [1.0, -a], image, axis=1)  # zero state at every line start
@@ -192,11 +193,7 @@ class ElectronicNoise(Stage):
     electronic_sigma_e: float = 0.0
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        image = as_float_image(image)
-        if self.electronic_sigma_e == 0:
-            return image.copy()
-        return image + np.float32(self.electronic_sigma_e) * rng.standard_normal(
-            image.shape, dtype=np.float32)
+        return add_gaussian_noise(image, self.electronic_sigma_e, rng)
 
 
 def brightness_contrast_for(
@@ -270,9 +267,9 @@ class BrightnessContrast(Stage):
         Param("signal_span_fraction", "float", "fraction of the ADC range the clean signal spans [-]",
               neutral=0.5, low=0.1, high=0.9, minimum=0.001, maximum=0.96),
         Param("offset_adu", "float", "brightness offset o [ADU]", neutral=0.0,
-              low=0.0, high=0.0, allow_none=True),
+              allow_none=True, derived=True),
         Param("contrast_adu_per_e", "float", "contrast c [ADU/e⁻]", neutral=1.0,
-              low=1.0, high=1.0, minimum=0.0, allow_none=True),
+              minimum=0.0, allow_none=True, derived=True),
     )
     SHARED: ClassVar[tuple[str, ...]] = ("adc_bits",)
 
@@ -281,14 +278,6 @@ class BrightnessContrast(Stage):
     offset_adu: float | None = 0.0
     contrast_adu_per_e: float | None = 1.0
     adc_bits: int | None = None
-
-    @classmethod
-    def draw_parameters(cls, rng: np.random.Generator,
-                        ranges: dict[str, Param] | None = None) -> dict[str, Value]:
-        values = super().draw_parameters(rng, ranges)
-        values["offset_adu"] = None  # derived from the clean signal by the chain
-        values["contrast_adu_per_e"] = None
-        return values
 
     def resolved(self, expected: np.ndarray) -> "BrightnessContrast":
         """A copy with ``None`` offset/contrast derived from the expected signal."""
@@ -340,8 +329,6 @@ class LineIntensityNoise(Stage):
     offset_adu: float | None = 0.0
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        from .scan import ar1
-
         image = as_float_image(image)
         if self.line_noise_sigma == 0:
             return image.copy()
@@ -388,3 +375,7 @@ class Integration(Stage):
     def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         stack = np.asarray(image, dtype=np.float32)
         return stack.mean(axis=0) if stack.ndim == 3 else stack.copy()
+
+    def apply(self, state: ChainState, rng: np.random.Generator) -> None:
+        """In a chain: nothing within one acquisition (the chain makes
+        ``integration_frames`` acquisitions with :meth:`row_starts_us` and averages them)."""

@@ -1,4 +1,4 @@
-"""Stages common to every modality (spec §4): display/transmission and clean pairs."""
+"""The stage common to every modality (spec §4): display/transmission of the image."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from .parameters import Param, Stage, as_float_image
+from .parameters import ChainState, Param, Stage, as_float_image
 
-__all__ = ["Display", "CleanPair"]
+__all__ = ["Display"]
 
 
 @dataclass(frozen=True)
@@ -101,28 +101,9 @@ class Display(Stage):
             shown = np.asarray(Image.open(buffer), dtype=np.float32)
         return shown.astype(np.float32, copy=False)
 
-
-@dataclass(frozen=True)
-class CleanPair(Stage):
-    """A small fraction of pairs has input = target, so a network leaves clean images alone.
-
-    Parameters
-    ----------
-    clean_pair : bool
-        Replace the degraded image by the target (default p = 0.05). Neutral: False.
-    """
-
-    NAME: ClassVar[str] = "clean pair"
-    PARAMS: ClassVar[tuple[Param, ...]] = (
-        Param("clean_pair", "bool", "input = target (a clean pair)", neutral=False, p_active=0.05),
-    )
-
-    clean_pair: bool = False
-
-    def apply(self, degraded: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """Return the input image of the pair: ``target`` if ``clean_pair`` else ``degraded``."""
-        return as_float_image(target).copy() if self.clean_pair else as_float_image(degraded)
-
-    def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        """On a single image the stage is the identity (it acts on pairs, see :meth:`apply`)."""
-        return as_float_image(image).copy()
+    def apply(self, state: ChainState, rng: np.random.Generator) -> None:
+        """In a chain: map the pair, the target as :meth:`map_target`, the image as ``self(image)``."""
+        if self.display_applied:
+            assert state.target is not None
+            state.target = self.map_target(state.target, state.signal)
+            state.signal = self(state.signal)

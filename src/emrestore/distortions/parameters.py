@@ -5,14 +5,18 @@ name (with the unit in it), default sampling range, the neutral value (at which 
 stage does nothing) and the valid domain. The base class turns these into validation
 on construction, a ``sample(rng, **fixed)`` classmethod that draws the free parameters
 from the default ranges, and a flat ``parameters()`` dict that can be saved as JSON and
-passed back to reproduce a stage exactly.
+passed back to reproduce a stage exactly. Every random parameter is drawn by
+:meth:`Param.draw` (optional ones through ``p_active``, a high tail through ``tail_p``,
+chain-derived ones through ``derived``). A chain runs a stage through
+:meth:`Stage.apply` on a :class:`ChainState`.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -56,6 +60,9 @@ class Param:
         instead of ``[low, high]`` — e.g. the near-clean, very high doses of a dose range.
     tail_p : float
         Probability of the tail (0: no tail).
+    derived : bool
+        The chain derives the value (from the clean image and other parameters) unless
+        the caller fixes it; a draw gives ``None`` (needs ``allow_none``).
     """
 
     name: str
@@ -72,13 +79,17 @@ class Param:
     allow_none: bool = False
     tail_high: float | None = None
     tail_p: float = 0.0
+    derived: bool = False
 
     # ------------------------------------------------------------------ sampling
     def draw(self, rng: np.random.Generator) -> Value:
-        """Draw one value from the default range.
+        """Draw one value: the one way every random parameter is drawn.
 
-        Always consumes the same number of random numbers (two), whatever the
-        outcome, so fixing one parameter never changes the draws of the others.
+        With probability ``1 − p_active`` the value is ``neutral`` (a ``bool`` is
+        ``True`` with probability ``p_active``), with ``tail_p`` (of the active draws) it
+        comes from the tail, and a ``derived`` parameter draws ``None``. Always consumes
+        the same number of random numbers (two), whatever the outcome, so fixing one
+        parameter never changes the draws of the others.
 
         Parameters
         ----------
@@ -86,9 +97,12 @@ class Param:
             Source of randomness.
         """
         u_active, u_value = rng.random(2)
+        active = bool(u_active < self.p_active)
         if self.kind == "bool":
-            return bool(u_active < self.p_active)
-        if u_active >= self.p_active:
+            return active
+        if self.derived:
+            return None
+        if not active:
             return self.neutral
         if self.kind == "choice":
             assert self.choices is not None
@@ -197,23 +211,6 @@ class Param:
             text = f"a{'n integer' if self.kind == 'int' else ' number'} in [{low}, {high}]"
         return text + (" (or None)" if self.allow_none else "") + f" — {self.doc}"
 
-    def describe_range(self) -> str:
-        """The default sampling range in words (for documentation)."""
-        if self.kind == "bool":
-            return f"True with p = {self.p_active:g}"
-        if self.kind == "choice":
-            text = "{" + ", ".join(str(c) for c in self.choices or ()) + "}"
-        elif self.kind == "int":
-            text = f"U{{{self.low:g}, …, {self.high:g}}}"
-        else:
-            text = f"{'logU' if self.log else 'U'}[{self.low:g}, {self.high:g}]"
-            if self.tail_high is not None and self.tail_p > 0:
-                text += (f" (with p = {self.tail_p:g} instead {'logU' if self.log else 'U'}"
-                         f"[{self.high:g}, {self.tail_high:g}])")
-        if self.p_active < 1:
-            text += f" with p = {self.p_active:g}, else {self.neutral}"
-        return text
-
 
 class Stage:
     """Base class of a distortion stage (one physical effect).
@@ -285,20 +282,48 @@ class Stage:
         """The owned parameters as a flat, JSON-serialisable dict."""
         return {spec.name: getattr(self, spec.name) for spec in self.PARAMS}
 
-    def describe(self) -> str:
-        """Stage name and its non-neutral parameters, for figure titles."""
-        parts = []
-        for spec in self.PARAMS:
-            value = getattr(self, spec.name)
-            if isinstance(value, float):
-                parts.append(f"{spec.name}={value:.3g}")
-            else:
-                parts.append(f"{spec.name}={value}")
-        return f"{self.NAME}: " + ", ".join(parts) if parts else self.NAME
-
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Apply the stage to an image (float32 (H, W)); return a new array."""
         raise NotImplementedError
+
+    def apply(self, state: "ChainState", rng: np.random.Generator) -> None:
+        """Take part in a running chain: by default ``state.signal ← stage(state.signal, rng)``.
+
+        Stages that do not map an image to an image (scan displacements, the scan
+        renderer, the display stage acting on the pair) override this.
+        """
+        state.signal = self(state.signal, rng)
+
+
+@dataclass
+class ChainState:
+    """What the stages of a running chain read and write (see :meth:`Stage.apply`).
+
+    Parameters
+    ----------
+    clean : numpy.ndarray
+        The normalised clean image (H, W), mean 1.
+    signal : numpy.ndarray
+        The image so far (H, W), in the unit of the last stage applied.
+    target : numpy.ndarray, optional
+        The expected, noise-free signal (H, W); set by the chain before the stages on
+        the final image, ``None`` while acquisitions are made.
+    row_start_us : callable, optional
+        ``row_start_us(line_time_us)``: start time [µs] of every row of this
+        acquisition for a line time [µs] (scanned chains); ``None``: one frame from t = 0.
+    effects : list of Stage
+        Displacement stages met so far in this acquisition; the next scan renderer
+        applies them together.
+    static : dict
+        Displacements of ``STATIC`` scan effects, shared by all acquisitions of an image.
+    """
+
+    clean: np.ndarray
+    signal: np.ndarray
+    target: np.ndarray | None = None
+    row_start_us: Callable[[float], np.ndarray] | None = None
+    effects: list[Stage] = field(default_factory=list)
+    static: dict = field(default_factory=dict)
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""Fast exact random variates used by several stages."""
+"""Random variates used by several stages: Poisson counts, AR(1) sequences, Gaussian noise."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import math
 
 import numpy as np
 
-__all__ = ["poisson_constant"]
+from .parameters import as_float_image
+
+__all__ = ["add_gaussian_noise", "ar1", "poisson_constant"]
 
 #: Above this mean numpy's sampler (PTRS) is as fast as the table; it is used there.
 _TABLE_MAX_MEAN = 300.0
@@ -58,3 +60,51 @@ def poisson_constant(mean: float, shape: tuple[int, ...], rng: np.random.Generat
         index[todo] += 1
         todo = todo[u[todo] >= cdf[index[todo]]]
     return (index + low).astype(np.int64, copy=False).reshape(shape)
+
+
+def ar1(n: int, sigma: float, phi: float, rng: np.random.Generator) -> np.ndarray:
+    """Stationary AR(1) sequence ``δ_i = φ·δ_{i−1} + σ·√(1 − φ²)·n_i``.
+
+    Parameters
+    ----------
+    n : int
+        Length of the sequence.
+    sigma : float
+        Stationary standard deviation σ.
+    phi : float
+        Lag-1 correlation φ in [0, 1).
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 array of shape (n,) (zeros if ``sigma == 0``).
+    """
+    noise = rng.standard_normal(n)
+    if sigma == 0:
+        return np.zeros(n)
+    # imported on first use: scipy.signal is slow to import
+    from scipy.signal import lfilter
+
+    drive = sigma * math.sqrt(1.0 - phi * phi) * noise
+    drive[0] = sigma * noise[0]  # start in the stationary distribution
+    return lfilter([1.0], [1.0, -phi], drive)
+
+
+def add_gaussian_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """``image + σ·n`` with white ``n ~ N(0, 1)`` per pixel (float32; a copy when ``σ = 0``).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Image (H, W), in the unit of ``sigma`` (ADU or detected electrons).
+    sigma : float
+        Standard deviation σ of the added noise, in the unit of the image.
+    rng : numpy.random.Generator
+        Source of randomness (not used when ``σ = 0``).
+    """
+    image = as_float_image(image)
+    if sigma == 0:
+        return image.copy()
+    return image + np.float32(sigma) * rng.standard_normal(image.shape, dtype=np.float32)

@@ -9,18 +9,11 @@ detector integrates the object along the probe path during the dwell (average of
 the borders.
 
 Each displacement effect is a stage on its own (``effect(image, rng)`` warps an image
-with that effect alone); in the chains they are summed into one field and the clean
-image is sampled once.
-
-Implementation notes
---------------------
-The displacement is evaluated on the dwell *boundaries* (``H × (W + 1)`` times), and
-the probe moves linearly between them during a dwell. Sampling is separable: a
-vertical cubic pass at each pixel's mean ``y`` displacement, then a horizontal cubic
-pass at the ``K`` positions along the fast scan. The vertical pass uses the ``y``
-displacement of the nominal column, which differs from that of the displaced column
-only by ``∂δy/∂j·δx`` (second order for smooth fields; for the white fast jitter it
-just picks a neighbour's independent draw).
+with that effect alone); in a chain (:meth:`DisplacementStage.apply`) they are collected
+and summed into one field by the next :class:`DwellBlur`, which samples the clean image
+once. The displacement is evaluated on the dwell *boundaries* (``H × (W + 1)`` times),
+and the probe moves linearly between them during a dwell; the sampling numerics are in
+:mod:`emrestore.distortions.resampling`.
 """
 
 from __future__ import annotations
@@ -31,7 +24,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from .parameters import Param, Stage, Value, as_float_image
+from .parameters import ChainState, Param, Stage, Value, as_float_image
+from .resampling import DwellPath, dwell_samples, sample_separable
+from .sampling import ar1
 
 __all__ = [
     "Raster",
@@ -43,34 +38,15 @@ __all__ = [
     "FlybackSettling",
     "ScanSpeedWarp",
     "DwellBlur",
-    "DwellPath",
-    "sample_separable",
     "MAINS_FREQUENCIES_HZ",
-    "ar1",
-    "cubic_weights",
 ]
 
 #: Mains and mechanical-resonance frequencies drawn with p = 0.5 for interference [Hz].
 MAINS_FREQUENCIES_HZ = (50.0, 60.0, 100.0, 120.0, 150.0, 180.0)
 
-#: Largest number of probe positions averaged per dwell (spec: K ≈ 4).
-DWELL_SAMPLES = 4
-
-#: Largest spacing of the dwell samples along the path [px].
-DWELL_SAMPLE_SPACING_PX = 0.5
-
-
-def dwell_samples(travel_px: float) -> int:
-    """Samples K along a dwell path of ``travel_px``: 1 below 0.05 px, else spaced ≤ 0.5 px, ≤ 4.
-
-    The K samples sit at the midpoints of K equal parts of the path (midpoint rule
-    for the path average). Short paths need fewer samples; this saves most of the
-    sampling time for stepped (digital) scans.
-    """
-    if travel_px < 0.05:
-        return 1
-    return int(min(DWELL_SAMPLES, 1 + math.ceil(travel_px / DWELL_SAMPLE_SPACING_PX)))
-
+#: The draw that replaces an interference frequency by a mains one (with p = 0.5).
+MAINS_FREQUENCY = Param("interference_mains_hz", "choice", "mains or resonance frequency [Hz]",
+                        neutral=None, choices=MAINS_FREQUENCIES_HZ, p_active=0.5, allow_none=True)
 
 @dataclass(frozen=True)
 class Raster:
@@ -115,60 +91,6 @@ class Raster:
         return self.row_starts()[:, None] + np.arange(self.width + 1)[None, :] * self.dwell_time_us
 
 
-def ar1(n: int, sigma: float, phi: float, rng: np.random.Generator) -> np.ndarray:
-    """Stationary AR(1) sequence ``δ_i = φ·δ_{i−1} + σ·√(1 − φ²)·n_i``.
-
-    Parameters
-    ----------
-    n : int
-        Length of the sequence.
-    sigma : float
-        Stationary standard deviation σ.
-    phi : float
-        Lag-1 correlation φ in [0, 1).
-    rng : numpy.random.Generator
-        Source of randomness.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 array of shape (n,) (zeros if ``sigma == 0``).
-    """
-    noise = rng.standard_normal(n)
-    if sigma == 0:
-        return np.zeros(n)
-    from scipy.signal import lfilter  # imported on first use: scipy.signal is slow to import
-
-    drive = sigma * math.sqrt(1.0 - phi * phi) * noise
-    drive[0] = sigma * noise[0]  # start in the stationary distribution
-    return lfilter([1.0], [1.0, -phi], drive)
-
-
-def cubic_weights(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Catmull-Rom (Keys, a = −0.5) weights of the 4 taps at offsets −1, 0, 1, 2.
-
-    Parameters
-    ----------
-    t : numpy.ndarray
-        Fractional position in [0, 1) past the tap at offset 0 (float32 for speed).
-    """
-    half = t.dtype.type(0.5)
-    tm1 = t - 1
-    w3 = t * t
-    w3 *= tm1
-    w3 *= half  # ½t²(t − 1)
-    w0 = tm1 * tm1
-    w0 *= t
-    w0 *= -half  # −½t(1 − t)²
-    w2 = np.add(t, w0, out=tm1)
-    w2 -= w3
-    w2 -= w3  # w2 = t + w0 − 2·w3 (the first moment of the kernel is t)
-    w1 = 1 - w0
-    w1 -= w2
-    w1 -= w3  # partition of unity
-    return w0, w1, w2, w3
-
-
 class DisplacementStage(Stage):
     """A scan effect that displaces the probe: ``displacement(raster, rng) -> (dx, dy)``.
 
@@ -191,6 +113,10 @@ class DisplacementStage(Stage):
     def displacement(self, raster: Raster, rng: np.random.Generator
                      ) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
+
+    def apply(self, state: ChainState, rng: np.random.Generator) -> None:
+        """In a chain: join the effects the next :class:`DwellBlur` renders together."""
+        state.effects.append(self)
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         image = as_float_image(image)
@@ -354,10 +280,9 @@ class Interference(DisplacementStage):
                         ranges: dict[str, Param] | None = None) -> dict[str, Value]:
         values = super().draw_parameters(rng, ranges)
         for k in (1, 2, 3):
-            u_set, u_pick = rng.random(2)
-            if u_set < 0.5:
-                index = min(int(u_pick * len(MAINS_FREQUENCIES_HZ)), len(MAINS_FREQUENCIES_HZ) - 1)
-                values[f"interference_freq_hz_{k}"] = MAINS_FREQUENCIES_HZ[index]
+            mains = MAINS_FREQUENCY.draw(rng)
+            if mains is not None:
+                values[f"interference_freq_hz_{k}"] = mains
         return values
 
     def terms(self) -> list[tuple[float, float, float]]:
@@ -559,8 +484,8 @@ class DwellBlur(Stage):
         """Probe positions: ``y`` (H, W) at mid-dwell and ``x`` (K × (H, W)) along the dwell [px].
 
         ``x`` is a (1, H, W) array when the probe does not move during a dwell, else a
-        :class:`DwellPath` (a lazy sequence of K (H, W) arrays; ``numpy.asarray`` of it
-        gives (K, H, W)).
+        :class:`~emrestore.distortions.resampling.DwellPath` (a lazy sequence of K (H, W)
+        arrays).
 
         Parameters
         ----------
@@ -650,94 +575,12 @@ class DwellBlur(Stage):
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return self.render(image, rng)
 
-
-class DwellPath:
-    """The K column positions of the probe during each dwell, made on demand.
-
-    ``path[k] = start + travel·(k + ½)/K`` (float32 (H, W)); a sequence of length K.
-    """
-
-    def __init__(self, start: np.ndarray, travel: np.ndarray, samples: int) -> None:
-        self.start = np.ascontiguousarray(start, dtype=np.float32)
-        self.travel = np.ascontiguousarray(travel, dtype=np.float32)
-        self.samples = samples
-
-    def __len__(self) -> int:
-        return self.samples
-
-    def __getitem__(self, k: int) -> np.ndarray:
-        if k < 0:
-            k += self.samples
-        if not 0 <= k < self.samples:
-            raise IndexError(k)
-        out = self.travel * np.float32((k + 0.5) / self.samples)
-        out += self.start
-        return out
-
-    def __iter__(self):
-        return (self[k] for k in range(self.samples))
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        return np.stack(list(self)).astype(dtype or np.float32)
+    def apply(self, state: ChainState, rng: np.random.Generator) -> None:
+        """In a chain: scan the clean image with the effects met so far in this acquisition."""
+        starts = None
+        if state.row_start_us is not None:
+            starts = state.row_start_us(self.raster(state.clean.shape).line_time_us)
+        state.signal = self.render(state.clean, rng, tuple(state.effects), starts, state.static)
+        state.effects.clear()
 
 
-def sample_separable(image: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Cubic sampling: vertical pass at ``y`` (H, W), horizontal at ``x`` (K, H, W), mean over K.
-
-    Borders are reflected (``d c b a | a b c d``).
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        float32 (H, W).
-    y : numpy.ndarray
-        Row coordinate of each pixel [px], (H, W).
-    x : numpy.ndarray
-        Column coordinates of the K samples of each pixel [px]: (K, H, W), or a
-        sequence of K (H, W) arrays such as :class:`DwellPath`.
-    """
-    height, width = image.shape
-    reach = max(float(np.abs(y - np.arange(height, dtype=np.float32)[:, None]).max(initial=0.0)),
-                float(np.abs(x[0] - np.arange(width, dtype=np.float32)).max(initial=0.0)),
-                float(np.abs(x[-1] - np.arange(width, dtype=np.float32)).max(initial=0.0)))
-    pad = int(math.ceil(reach)) + 3
-    padded = np.pad(image, pad, mode="symmetric")
-    ph, pw = padded.shape
-
-    # vertical pass on every padded column; y of the padded columns is edge-extended
-    y_pad = np.pad(y, ((0, 0), (pad, pad)), mode="edge") + np.float32(pad)
-    y0 = np.floor(y_pad)
-    y_pad -= y0  # fractional part
-    wy = cubic_weights(y_pad)
-    np.clip(y0, 1, ph - 3, out=y0)
-    y0 -= 1  # first tap
-    y0 *= np.float32(pw)
-    y0 += np.arange(pw, dtype=np.float32)[None, :]  # exact: indices < 2**24
-    first = y0.astype(np.intp)
-    flat = padded.reshape(-1)
-    rows = wy[0] * flat.take(first)
-    for tap in (1, 2, 3):
-        gathered = flat[tap * pw:].take(first)
-        gathered *= wy[tap]
-        rows += gathered
-
-    # horizontal pass at the K samples along the dwell, one sample at a time (the
-    # arrays then stay in cache)
-    flat = rows.reshape(-1)
-    row_offset = (np.arange(height, dtype=np.float32) * np.float32(pw) - 1)[:, None]
-    total = np.zeros((height, width), dtype=np.float32)
-    for xk in x:  # K ≤ 4 samples
-        x_pad = xk + np.float32(pad)
-        x0 = np.floor(x_pad)
-        x_pad -= x0  # fractional part
-        wx = cubic_weights(x_pad)
-        np.clip(x0, 1, pw - 3, out=x0)
-        x0 += row_offset
-        first = x0.astype(np.intp)
-        for tap in range(4):
-            gathered = flat[tap:].take(first)
-            gathered *= wx[tap]
-            total += gathered
-    if len(x) > 1:
-        total *= np.float32(1.0 / len(x))
-    return total

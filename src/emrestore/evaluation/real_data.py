@@ -263,7 +263,7 @@ def score_near_clean(real: RealFile, doses: tuple[float, ...] = DOSE_LADDER, bm3
     ladder: dict[float, list[MethodScore]] = {}
     for dose in doses:
         noisy, target, _ = distort(clean - min(0.0, float(clean.min())), modality, seed=seed,
-                                   pixel_size_nm=real.image.pixel_size_nm, clean_pair=False,
+                                   pixel_size_nm=real.image.pixel_size_nm,
                                    **{DOSE_PARAMETER[modality]: float(dose)})
         noisy, target = np.asarray(noisy, np.float64), np.asarray(target, np.float64)
         rows: dict[tuple[str, str, bool], list] = {}

@@ -561,7 +561,7 @@ def simulated_series(tag: str, pixel_size_nm: float | None, size: int, seed: int
     root = np.random.SeedSequence(int(seed))
     clean_ss, param_ss, *noise_ss = root.spawn(2 + n_frames)
     clean = get_renderer(tag)(size, np.random.default_rng(clean_ss), **overrides)
-    fixed = {"clean_pair": False, **(distort_params or {})}
+    fixed = dict(distort_params or {})
     _, _, params = distort(clean.image, clean.modality, seed=np.random.default_rng(param_ss),
                            pixel_size_nm=clean.pixel_size_nm if pixel_aware else None, **fixed)
     params = {k: v for k, v in params.items() if k != "modality"}

@@ -122,7 +122,7 @@ def validation_pairs(tag: str, n: int = 64, size: int = 256, seed: int = EVAL_SE
 
     inputs, targets, doses, pixels, columns, dark = [], [], [], [], [], []
     for i in tqdm(range(n), desc=f"render {tag} evaluation set", unit="pair", disable=not progress):
-        arrays = render_sample(tag, size, seed, i, pairs=True, distort_params={"clean_pair": False})
+        arrays = render_sample(tag, size, seed, i, pairs=True)
         params = json.loads(str(arrays["params"]))
         inputs.append(arrays["input"])
         targets.append(arrays["target"])

@@ -184,7 +184,7 @@ class SyntheticPairs:
             window = clean[y:y + c, x:x + c]
             if window.mean() <= 0:
                 continue
-            fixed: dict[str, Any] = {"display_applied": False, "clean_pair": False}
+            fixed: dict[str, Any] = {"display_applied": False}
             if level.dose_per_px is not None:
                 # the chain normalises the crop to mean 1: its dose per px is the frame's at the crop's mean
                 crop_dose = level.dose_per_px * float(window.mean() / max(clean.mean(), 1e-12))

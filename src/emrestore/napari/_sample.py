@@ -36,7 +36,7 @@ def simulated_pair() -> tuple[EMImage, EMImage]:
     rng = np.random.default_rng(SEED)
     sample = get_renderer("hrstem")(SIZE_PX, rng, pixel_size_nm=DEMO_PIXEL_NM)
     degraded, target, _ = distort(sample.image, "stem", seed=SEED, dose_e_per_px=DOSE_E_PER_PX,
-                                  display_applied=False, clean_pair=False)
+                                  display_applied=False)
     meta = {"simulated": True, "seed": SEED, "specimen": sample.params.get("specimen")}
     calibration = {"pixel_size": sample.pixel_size_nm, "unit": "nm", "modality": "stem"}
     noisy = EMImage(degraded, metadata={**meta, "dose_e_per_px": DOSE_E_PER_PX}, **calibration)

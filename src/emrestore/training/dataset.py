@@ -6,7 +6,9 @@ Step ``s`` of a run with ``P`` processes and ``b`` pairs per process uses the gl
 ``s·P·b … (s+1)·P·b − 1`` (process ``r`` takes ``s·P·b + r·b …``), so resuming at step ``s``,
 changing the number of workers, or splitting a batch over processes gives the same pairs.
 Workers also seed numpy's and Python's global generators from their torch seed
-(:func:`worker_init`) for any third-party code that uses them.
+(:func:`worker_init`) for any third-party code that uses them. Pairs of the physical chain
+are clean pairs (input = target) with probability :data:`CLEAN_PAIR_FRACTION`, so a network
+learns to leave clean images alone; :func:`emrestore.distortions.distort` itself always degrades.
 """
 
 from __future__ import annotations
@@ -27,10 +29,18 @@ from ..datasets.registry import TAGS
 from ..errors import ParameterError
 from ..io.atomic import save_npz_atomic
 from .config import TrainConfig
-from .sources import BankSource, RendererSource, SyntheticSource, get_augment, get_degradation
+from .sources import (
+    BankSource,
+    RendererSource,
+    SyntheticSource,
+    get_augment,
+    get_degradation,
+)
 
 __all__ = [
+    "CLEAN_PAIR_FRACTION",
     "PairDataset",
+    "clean_pair_fraction",
     "StepSampler",
     "make_source",
     "make_dataset",
@@ -38,6 +48,16 @@ __all__ = [
     "worker_init",
     "validation_set",
 ]
+
+#: Share of the training and validation pairs of the physical chain whose input is their
+#: target (a clean pair), so a network learns to leave clean images alone [-].
+CLEAN_PAIR_FRACTION = 0.05
+
+
+def clean_pair_fraction(degradation: str) -> float:
+    """Share of clean pairs for a ``[data] degradation``: :data:`CLEAN_PAIR_FRACTION` for
+    ``"chain"``, 0 for ``"poisson"`` (a shot-noise-only degradation has no clean pairs)."""
+    return CLEAN_PAIR_FRACTION if degradation == "chain" else 0.0
 
 
 def make_source(config: TrainConfig, held_out: bool = False):
@@ -73,15 +93,21 @@ class PairDataset(Dataset):
     clip_percent : float
         Clip each degraded input to its ``[p, 100 − p]`` percentiles (``[data]
         input_clip_percent``; 0 = off).
+    clean_fraction : float
+        Probability that a pair is a clean pair: its input is replaced by its target
+        (drawn after the degradation, from the pair's generator) [-]; see
+        :func:`clean_pair_fraction`.
     """
 
-    def __init__(self, source, degrade, crop: int, seed: int, augment=None, clip_percent: float = 0.0) -> None:
+    def __init__(self, source, degrade, crop: int, seed: int, augment=None, clip_percent: float = 0.0,
+                 clean_fraction: float = 0.0) -> None:
         self.source = source
         self.degrade = degrade
         self.crop = crop
         self.seed = seed
         self.augment = augment
         self.clip_percent = float(clip_percent)
+        self.clean_fraction = float(clean_fraction)
 
     def __len__(self) -> int:  # effectively infinite; indices come from StepSampler
         return 2**62
@@ -107,6 +133,10 @@ class PairDataset(Dataset):
                 f"Pair source returned shapes {degraded.shape}/{target.shape}, not ({self.crop}, {self.crop}).",
                 "Check the renderer/bank/distortion settings.",
             )
+        if self.clean_fraction > 0:
+            params["clean_pair"] = bool(rng.random() < self.clean_fraction)
+            if params["clean_pair"]:
+                degraded = target.copy()
         return clip_percentiles(degraded, self.clip_percent), target, params
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,6 +189,7 @@ def make_dataset(config: TrainConfig, seed: int | None = None) -> PairDataset:
         config.seed if seed is None else seed,
         get_augment(data.augment),
         data.input_clip_percent,
+        clean_pair_fraction(data.degradation),
     )
 
 
@@ -196,6 +227,7 @@ def _validation_key(config: TrainConfig) -> str:
         "augment": data.augment,
         "degradation": data.degradation,
         "dose_range": list(data.dose_range),
+        "clean_pair_fraction": clean_pair_fraction(data.degradation),
         "n": data.validation_size,
         "seed": data.validation_seed,
     }
@@ -224,6 +256,7 @@ def validation_set(config: TrainConfig, cache_dir: str | Path | None = None) -> 
         data.crop,
         data.validation_seed,
         None,
+        clean_fraction=clean_pair_fraction(data.degradation),
     )
     pairs = [dataset.pair(i)[:2] for i in range(data.validation_size)]
     degraded = np.stack([p[0] for p in pairs])[:, None].astype(np.float32)
