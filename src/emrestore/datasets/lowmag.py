@@ -47,7 +47,8 @@ from ..optics.lowmag_stem import render_lowmag_stem
 from ..optics.lowmag_tem import render_lowmag_tem
 from ..optics.sem import render_sem
 from ..specimens.morphology import KINDS, Canvas, MorphologyMaps, add_film_texture, add_substrate
-from ..specimens.morphology.base import check_size, log_uniform, to_jsonable
+from ..specimens.morphology.jsonable import to_jsonable
+from ..specimens.morphology.parameters import check_size, log_uniform
 from .registry import register_renderer
 from .sample import CleanSample
 
