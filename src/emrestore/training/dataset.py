@@ -26,7 +26,7 @@ from ..conditioning import clip_percentiles
 from ..datasets.registry import TAGS
 from ..errors import ParameterError
 from .config import TrainConfig
-from .sources import BankSource, RendererSource, SyntheticSource, get_augment, get_degradation
+from ..datasets.sources import BankSource, RendererSource, SyntheticSource, get_augment, get_degradation
 
 __all__ = [
     "PairDataset",
