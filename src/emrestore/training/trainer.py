@@ -26,19 +26,14 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..errors import ParameterError
 from ..nn import build_discriminator, build_generator
 from ..nn import losses as L
-from .checkpoint import (
-    capture_rng,
-    find_checkpoint,
-    load_checkpoint,
-    restore_rng,
-    save_checkpoint,
-)
-from .config import TrainConfig, config_from_dict
+from .checkpoint import capture_rng, restore_rng, save_checkpoint
+from .config import TrainConfig
 from .dataset import make_loader, validation_set
 from .ddp import all_reduce_max, cleanup_distributed, init_distributed
 from .export import export_onnx, save_torch_weights
 from .model_card import build_model_card, git_commit, hardware_info, write_model_card
 from .run_log import RunLog
+from .run_start import parent_weights, resumed_state, run_config
 from .schedule import ScheduleFit, check_fit_schedule, lr_factor
 from .validation import evaluate
 
@@ -116,26 +111,8 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         state = None
         if resume:
-            source = self.run_dir if resume is True else Path(resume)
-            # RNG states must stay CPU tensors; weights and optimiser states are moved to the
-            # device by load_state_dict
-            state = load_checkpoint(find_checkpoint(source), map_location="cpu")
-            stored = config_from_dict(state["config"])
-            if config is not None:
-                for key in ("tag", "model", "discriminator"):
-                    if getattr(config, key) != getattr(stored, key):
-                        raise ParameterError(
-                            f"The given config's {key} differs from the checkpoint's.",
-                            "Resume without --config, or start a new run directory.",
-                        )
-                stored.schedule.minutes = config.schedule.minutes
-            config = stored
-        if config is None:
-            raise ParameterError("No configuration given.", "Pass a TrainConfig or resume from a checkpoint.")
-        for key, value in (schedule or {}).items():
-            if key not in ("pixel_steps", "gan_steps"):
-                raise ParameterError(f"Unknown schedule override {key!r}.", "Use pixel_steps or gan_steps.")
-            setattr(config.schedule, key, int(value))
+            state = resumed_state(self.run_dir if resume is True else Path(resume))
+        config = run_config(config, state, schedule)
         self.config = config.validate()
         self.weights = config.loss_weights()
         self.progress = progress
@@ -185,43 +162,11 @@ class Trainer:
         self._git = git_commit()
 
     def _load_initial_weights(self, source: str | Path) -> None:
-        """Copy generator and discriminator weights from another run's checkpoint.
-
-        ``source`` may also be a shipped model tag or an exported ``.onnx`` file
-        (:func:`~emrestore.training.export.checkpoint_from_onnx`). A generator-only checkpoint (no
-        ``discriminator`` entry, e.g. one slimmed for transfer off a GPU machine, or an ONNX file) keeps this run's freshly initialised discriminator; the model card
-        records which (``initialised_from.discriminator``: ``"copied"`` or ``"fresh"``).
-        """
-        from ..restoration.models import shipped_models
-
-        if str(source).endswith(".onnx") or str(source) in {m.name for m in shipped_models()}:
-            from .export import checkpoint_from_onnx
-
-            parent = checkpoint_from_onnx(source)  # an exported model: weights from its graph
-            path = Path(parent["path"])
-        else:
-            path = find_checkpoint(Path(source))
-            parent = load_checkpoint(path, map_location="cpu")
-        parent_config = config_from_dict(parent["config"])
-        has_discriminator = "discriminator" in parent
-        for key in ("model", "discriminator") if has_discriminator else ("model",):
-            if getattr(parent_config, key) != getattr(self.config, key):
-                raise ParameterError(
-                    f"The checkpoint {path} has another {key} configuration than this run.",
-                    f"Use the checkpoint's {key} settings (e.g. --model {parent_config.model.name}).",
-                )
+        """Copy generator (and, when the parent has one, discriminator) weights from ``source``."""
+        parent, self.initialised_from = parent_weights(source, self.config)
         self.generator.load_state_dict(parent["generator"])
-        if has_discriminator:
+        if "discriminator" in parent:
             self.discriminator.load_state_dict(parent["discriminator"])
-        self.initialised_from = {
-            "checkpoint": str(path.resolve()),
-            "discriminator": "copied" if has_discriminator else "fresh",
-            "tag": parent_config.tag,
-            "steps": int(parent["step"]),
-            "pairs_seen": int(parent["pairs_seen"]),
-            "wall_time_s": float(parent["wall_time_s"]),
-            "initialised_from": parent.get("initialised_from"),
-        }
 
     # ------------------------------------------------------------------ helpers
     @property
