@@ -11,7 +11,7 @@ from emrestore.optics.lowmag_tem import (contrast_mean_free_path_nm, render_lowm
                                          two_beam_diffracted)
 from emrestore.optics.sem import backscatter_coefficient, kanaya_okayama_range_nm, render_sem
 from emrestore.specimens.morphology import get_material
-from emrestore.specimens.morphology.base import MorphologyMaps
+from emrestore.specimens.morphology.maps import MorphologyMaps
 
 N = 64
 QUIET_SE = dict(detector="se", edge_gain=0.0, se2_edge_gain=0.0, detector_gain=0.0,

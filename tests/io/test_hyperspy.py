@@ -139,11 +139,11 @@ def test_hyperspy_signal_keeps_its_offsets_through_restore(shared):
 
 # ---------------------------------------------------------------- 3. data bar
 def test_zeiss_signal_data_bar_is_found_like_the_reader_does(shared):
-    from emrestore.restoration import _signal_to_image
+    from emrestore.restoration.hyperspy import signal_as_image
 
     path = shared("real/zeiss_sem_1k.tif")
     signal = hs.load(path)
-    image = _signal_to_image(signal)
+    image = signal_as_image(signal)
     read = emrestore.read(path)
     assert image.metadata["databar_height_px"] == read.metadata["databar_height_px"] == 77
     assert image.shape == read.shape == (691, 1024)

@@ -82,14 +82,14 @@ def test_glob_and_refusal_to_overwrite(tmp_path, stats_model, capsys):
     assert "already exists" in capsys.readouterr().err
     assert main(["restore", str(tmp_path / "x1.tif"), "--model", str(stats_model), "--overwrite"]) == 0
     # a later run over the folder does not restore the outputs again
-    from emrestore.commands.restore import expand_inputs
+    from emrestore.restoration.inputs import expand_inputs
 
     files, _ = expand_inputs([str(tmp_path)])
     assert sorted(p.name for p in files) == ["x1.tif", "x2.tif"]
 
 
 def test_emi_and_its_ser_are_restored_once(shared, tmp_path):
-    from emrestore.commands.restore import expand_inputs
+    from emrestore.restoration.inputs import expand_inputs
 
     for name in ("128x128-TEM_search.emi", "128x128-TEM_search_1.ser"):
         shutil.copy(shared(f"formats/{name}"), tmp_path / name)

@@ -200,14 +200,14 @@ def test_init_from_a_generator_only_checkpoint_keeps_a_fresh_discriminator(tmp_p
 
 
 def test_fit_schedule_on_the_command_line(tmp_path, capsys, monkeypatch):
-    from emrestore.training import trainer
+    from emrestore.training import schedule
 
     config = tmp_path / "c.json"
     config.write_text(json.dumps(tiny_config_dict(schedule={"pixel_steps": 10**6, "gan_steps": 0})))
     run = tmp_path / "run"
     # a reserve longer than the 60-min budget leaves no time to fit: the phase ends right after the
     # first measured steps, however fast or loaded the machine (the budget itself is never reached)
-    monkeypatch.setattr(trainer, "FIT_RESERVE_S", 1e6)
+    monkeypatch.setattr(schedule, "FIT_RESERVE_S", 1e6)
     assert main(["train", "--config", str(config), "--out", str(run), "--minutes", "60", "--fit-schedule",
                  "--no-progress", "--no-export"]) == 0
     summary = json.loads(capsys.readouterr().out)

@@ -12,7 +12,7 @@ from emrestore.cli import main  # noqa: E402
 from emrestore.errors import InputNotFoundError, ParameterError  # noqa: E402
 from emrestore.training import Trainer  # noqa: E402
 from emrestore.training.curves import CURVES_NAME, plot_training_curves  # noqa: E402
-from emrestore.training.trainer import read_log  # noqa: E402
+from emrestore.training.run_log import read_log  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from helpers import tiny_config
 
 from emrestore.errors import ParameterError
 from emrestore.training import StepSampler, make_dataset, make_loader, validation_set
-from emrestore.training.sources import (
+from emrestore.datasets.sources import (
     BankSource,
     RendererSource,
     dihedral,
@@ -189,7 +189,7 @@ def test_distortion_chain_is_wired_when_available():
 def test_an_augmentation_that_removes_all_signal_is_dropped():
     """A warp can move a sparse crop's only particle out of view: the pair keeps the crop as drawn."""
     from emrestore.training.dataset import PairDataset
-    from emrestore.training.sources import poisson_degradation
+    from emrestore.datasets.sources import poisson_degradation
 
     class OneParticle:
         def sample(self, size, rng):

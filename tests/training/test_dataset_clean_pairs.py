@@ -11,7 +11,7 @@ from emrestore.training.dataset import (
     PairDataset,
     clean_pair_fraction,
 )
-from emrestore.training.sources import SyntheticSource, get_degradation
+from emrestore.datasets.sources import SyntheticSource, get_degradation
 
 
 def test_chain_pairs_include_clean_pairs_at_the_training_fraction():

@@ -13,7 +13,7 @@ import torch
 from helpers import tiny_config, tiny_config_dict
 
 from emrestore.training import Trainer, load_checkpoint
-from emrestore.training.trainer import read_log
+from emrestore.training.run_log import read_log
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 

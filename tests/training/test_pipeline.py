@@ -8,7 +8,7 @@ import pytest
 from emrestore.datasets import available_tags
 from emrestore.datasets.registry import TAGS
 from emrestore.training import Trainer, config_from_dict, default_config, make_dataset
-from emrestore.training.trainer import read_log
+from emrestore.training.run_log import read_log
 
 
 @pytest.mark.parametrize("tag", TAGS)

@@ -10,7 +10,7 @@ from helpers import tiny_config
 
 from emrestore.errors import ParameterError
 from emrestore.training import Trainer, load_checkpoint
-from emrestore.training.trainer import read_log
+from emrestore.training.run_log import read_log
 
 
 def test_two_phases_logs_checkpoints_and_model_card(tmp_path):
@@ -182,7 +182,7 @@ def test_evaluate_input_baseline_metrics_are_exact():
 
 
 def test_fitted_pixel_steps_ends_the_phase_with_the_budget():
-    from emrestore.training.trainer import fitted_pixel_steps
+    from emrestore.training.schedule import fitted_pixel_steps
 
     assert fitted_pixel_steps(100, 10.0, 30.0) == 400
     assert fitted_pixel_steps(100, 10.0, -5.0) == 100  # out of time: the phase ends now
@@ -190,10 +190,10 @@ def test_fitted_pixel_steps_ends_the_phase_with_the_budget():
 
 
 def test_fit_schedule_ends_the_learning_rate_decay_with_the_budget(tmp_path, monkeypatch):
-    from emrestore.training import trainer as trainer_module
-    from emrestore.training.trainer import lr_factor
+    from emrestore.training import schedule
+    from emrestore.training.schedule import lr_factor
 
-    monkeypatch.setattr(trainer_module, "FIT_RESERVE_S", 1.0)
+    monkeypatch.setattr(schedule, "FIT_RESERVE_S", 1.0)
     config = tiny_config(schedule={"pixel_steps": 10**6, "gan_steps": 0, "log_every": 5})
     trainer = Trainer(config, tmp_path / "run", progress=False, export=False)
     _step_clock(monkeypatch, trainer, 0.05)

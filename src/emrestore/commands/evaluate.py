@@ -252,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
                   f"low-dose {row['low_dose_psnr_mean_db']:6.2f} dB  {row['ms_median']:8.1f} ms  ({row['n']} images)")
     real = []
     if args.real is not None:
-        from .restore import (
+        from ..restoration.inputs import (
             expand_inputs,  # readable files only, .emi preferred to its .ser
         )
 

@@ -2,7 +2,7 @@
 and with ``--noise`` the noise model read from the (first) frame (:func:`emrestore.estimate_noise`).
 
 FILE may be a folder or a quoted glob pattern, expanded as ``emrestore restore`` does
-(:func:`emrestore.commands.restore.expand_inputs`); a pattern or folder that gives no file is
+(:func:`emrestore.restoration.inputs.expand_inputs`); a pattern or folder that gives no file is
 reported on one line and makes the exit status 2, like a file that cannot be read."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 from ..errors import EMRestoreError, ParameterError
 from ..io import read
 from ..noise_estimate import estimate_noise
+from ..restoration.inputs import expand_inputs, nothing_found
 from .read_options import add_read_limit_arguments, read_limits
-from .restore import expand_inputs, nothing_found
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

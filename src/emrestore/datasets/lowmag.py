@@ -48,7 +48,7 @@ from ..optics.lowmag_tem import render_lowmag_tem
 from ..optics.sem import render_sem
 from ..specimens.morphology import KINDS, Canvas, MorphologyMaps, add_film_texture, add_substrate
 from ..io.jsonsafe import json_safe
-from ..specimens.morphology.base import PARAM_DIGITS, check_size, log_uniform
+from ..specimens.morphology.parameters import PARAM_DIGITS, check_size, log_uniform
 from .registry import register_renderer
 from .sample import CleanSample
 

@@ -125,7 +125,7 @@ def read_manifest(folder: Path) -> tuple[dict[str, dict[str, Any]], str]:
 
 
 def _files(folder: Path) -> list[Path]:
-    from ..commands.restore import expand_inputs  # readable files only, a .ser behind its .emi skipped
+    from ..restoration.inputs import expand_inputs  # readable files only, a .ser behind its .emi skipped
 
     found, _ = expand_inputs([str(folder)])
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):

@@ -16,9 +16,7 @@ checkpoints, export), :mod:`.settings` (the run's settings, torch-free).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from ..lazy import lazy_getattr
 from .settings import FinetuneSettings
 
 # The loop needs PyTorch: imported on first use, so the settings (and `emrestore --help`)
@@ -26,12 +24,7 @@ from .settings import FinetuneSettings
 _LAZY = {"FinetuneResult": ".loop", "finetune": ".loop"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 __all__ = ["FinetuneResult", "FinetuneSettings", "finetune"]

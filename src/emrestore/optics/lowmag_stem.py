@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..specimens.morphology.base import (MorphologyMaps, check_choice, check_range, label_values,
-                                          log_uniform)
+from ..specimens.morphology.maps import MorphologyMaps, label_values
+from ..specimens.morphology.parameters import check_choice, check_range, log_uniform
 from .lowmag_tem import diffraction_attenuation, draw_bend_radius, mass_thickness_transmission
 
 DETECTORS = ("haadf", "bf")

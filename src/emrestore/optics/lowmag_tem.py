@@ -29,8 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from ..specimens.morphology.base import (Material, MorphologyMaps, check_range, label_values,
-                                          random_field)
+from ..specimens.morphology.fields import random_field
+from ..specimens.morphology.maps import MorphologyMaps, label_values
+from ..specimens.morphology.materials import Material
+from ..specimens.morphology.parameters import check_range
 from .electron import interaction_constant_nm, wavelength_nm
 
 #: Atoms/nm³ × Z^(4/3) of amorphous carbon (the reference of Λ_C).

@@ -34,8 +34,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import ParameterError
-from ..specimens.morphology.base import (MorphologyMaps, check_choice, check_range, label_values,
-                                          log_uniform)
+from ..specimens.morphology.maps import MorphologyMaps, label_values
+from ..specimens.morphology.parameters import check_choice, check_range, log_uniform
 
 DETECTORS = ("se", "bse")
 

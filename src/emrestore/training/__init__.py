@@ -9,8 +9,14 @@ TrainConfig, load_config, default_config, config_from_dict
     Configurations (TOML per tag in ``emrestore/configs``).
 PairDataset, make_dataset, make_loader, validation_set, StepSampler, worker_init
     Pairs made on the fly (bank/renderer/synthetic source → augmentation → distortion).
-Trainer, train, evaluate, lr_factor
+Trainer, train
     The two-phase trainer with checkpoints, exact resume and wall-time budget.
+lr_factor
+    The learning-rate schedule (:mod:`.schedule`, also the pixel phase fitted to a budget).
+evaluate
+    Validation metrics (:mod:`.validation`).
+read_log
+    Rows of a run's CSV logs (:mod:`.run_log`).
 export_onnx
     ONNX export with parity check.
 save_checkpoint, load_checkpoint
@@ -21,10 +27,8 @@ write_model_card, build_model_card
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 # Configurations need no torch; the rest imports torch on first use.
+from ..lazy import lazy_getattr
 from .config import TrainConfig, config_from_dict, default_config, load_config
 
 _LAZY = {
@@ -40,19 +44,20 @@ _LAZY = {
     "save_torch_weights": ".export",
     "build_model_card": ".model_card",
     "write_model_card": ".model_card",
+    "read_log": ".run_log",
+    "lr_factor": ".schedule",
     "Trainer": ".trainer",
-    "evaluate": ".trainer",
-    "lr_factor": ".trainer",
     "train": ".trainer",
+    "evaluate": ".validation",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
-__all__ = sorted(["TrainConfig", "config_from_dict", "default_config", "load_config", *_LAZY])
+__all__ = [
+    "PairDataset", "StepSampler", "TrainConfig", "Trainer", "build_model_card", "config_from_dict",
+    "default_config", "evaluate", "export_onnx", "load_checkpoint", "load_config", "lr_factor",
+    "make_dataset", "make_loader", "read_log", "save_checkpoint", "save_torch_weights", "train",
+    "validation_set", "worker_init", "write_model_card",
+]

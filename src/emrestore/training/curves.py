@@ -1,6 +1,6 @@
 """Training curves of a run: loss terms, learning rate and validation PSNR against steps.
 
-Drawn from the run directory's ``log.csv`` and ``validation.csv`` (:mod:`~emrestore.training.trainer`),
+Drawn from the run directory's ``log.csv`` and ``validation.csv`` (:mod:`~emrestore.training.run_log`),
 so any run, finished, interrupted or still going, can be redrawn::
 
     emrestore train --plot runs/hrstem-20261201-120000        # writes RUN_DIR/curves.png

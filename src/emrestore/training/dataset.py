@@ -29,13 +29,7 @@ from ..datasets.registry import TAGS
 from ..errors import ParameterError
 from ..io.atomic import save_npz_atomic
 from .config import TrainConfig
-from .sources import (
-    BankSource,
-    RendererSource,
-    SyntheticSource,
-    get_augment,
-    get_degradation,
-)
+from ..datasets.sources import BankSource, RendererSource, SyntheticSource, get_augment, get_degradation
 
 __all__ = [
     "CLEAN_PAIR_FRACTION",

@@ -15,8 +15,6 @@ A run directory holds::
 
 from __future__ import annotations
 
-import csv
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -28,121 +26,21 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..errors import ParameterError
 from ..nn import build_discriminator, build_generator
 from ..nn import losses as L
-from .checkpoint import capture_rng, find_checkpoint, load_checkpoint, restore_rng, save_checkpoint
-from .config import TrainConfig, config_from_dict
+from .checkpoint import capture_rng, restore_rng, save_checkpoint
+from .config import TrainConfig
 from .dataset import make_loader, validation_set
 from .ddp import all_reduce_max, cleanup_distributed, init_distributed
 from .export import export_onnx, save_torch_weights
 from .model_card import build_model_card, git_commit, hardware_info, write_model_card
+from .run_log import RunLog
+from .run_start import parent_weights, resumed_state, run_config
+from .schedule import ScheduleFit, check_fit_schedule, lr_factor
+from .validation import evaluate
 
-__all__ = ["Trainer", "lr_factor", "evaluate", "train", "read_log"]
-
-LOG_FIELDS = [
-    "step", "phase", "wall_time_s", "lr_g", "lr_d", "loss_g", "l1", "mlwt", "fourier", "mean", "std",
-    "adv_g", "loss_d", "grad_norm_g", "pairs_per_s",
-]
-VAL_FIELDS = ["step", "l1", "mlwt", "fourier", "mean", "std", "mae", "psnr_db", "psnr_median_db",
-              "input_l1", "input_mae", "input_psnr_db", "input_psnr_median_db"]
-
+__all__ = ["PRECISIONS", "Trainer", "train"]
 
 #: Training arithmetic: float32 everywhere, or bfloat16 autocast around the networks.
 PRECISIONS = ("fp32", "bf16")
-
-#: ``fit_schedule``: steps skipped before the step rate is measured (loader start-up, cuDNN
-#: autotuning), and steps measured before the first fit.
-FIT_SKIP_STEPS = 5
-FIT_MIN_STEPS = 10
-#: ``fit_schedule``: wall time kept for the final validation, checkpoint and export
-#: [s, at least; 3 % of the budget when that is more].
-FIT_RESERVE_S = 15.0
-
-
-def fitted_pixel_steps(step: int, rate: float, remaining_s: float) -> int:
-    """Length of the pixel phase that ends when the time left runs out.
-
-    Parameters
-    ----------
-    step : int
-        Steps done so far.
-    rate : float
-        Measured optimiser steps per second.
-    remaining_s : float
-        Wall time left for training steps [s] (budget minus elapsed minus a reserve for the
-        final validation, checkpoint and export).
-
-    Returns
-    -------
-    int
-        ``step + rate × remaining_s``; ``step`` (end now) when no time is left.
-    """
-    return step + int(rate * max(remaining_s, 0.0))
-
-
-def lr_factor(step: int, total: int, warmup: int, decay: str, min_ratio: float) -> float:
-    """Learning-rate multiplier at ``step`` (0-based) of ``total``: linear warm-up, then decay.
-
-    Cosine decay goes from 1 to ``min_ratio`` over the steps after warm-up; exponential
-    decay multiplies by a constant per step to reach ``min_ratio`` at the last step.
-    """
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    if decay == "none" or total - warmup <= 1:
-        return 1.0
-    progress = min(max((step - warmup) / (total - warmup - 1), 0.0), 1.0)
-    if decay == "cosine":
-        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-    return min_ratio**progress
-
-
-@torch.inference_mode()
-def evaluate(
-    model: torch.nn.Module,
-    degraded: np.ndarray,
-    target: np.ndarray,
-    device: torch.device | str = "cpu",
-    batch_size: int = 8,
-) -> dict[str, float]:
-    """Metrics of ``model`` on pairs (N, 1, H, W).
-
-    Returns the loss terms (normalised units, image-weighted, as in training), the raw mean
-    absolute error ``mae`` [input units], the mean PSNR ``psnr_db`` [dB] with the target's
-    max − min as peak, its median ``psnr_median_db`` (robust to pairs whose input equals
-    the target, where the input's PSNR is unbounded), and for the degraded input itself as
-    a baseline: ``input_l1`` (the L1 term), ``input_mae``, ``input_psnr_db`` and
-    ``input_psnr_median_db``.
-    """
-    module = getattr(model, "module", model)
-    was_training = module.training
-    module.eval()
-    sums: dict[str, float] = {k: 0.0 for k in VAL_FIELDS if k != "step" and "median" not in k}
-    psnrs: dict[str, list[float]] = {"": [], "input_": []}
-    n = degraded.shape[0]
-    try:
-        for start in range(0, n, batch_size):
-            x = torch.from_numpy(degraded[start:start + batch_size]).to(device)
-            y = torch.from_numpy(target[start:start + batch_size]).to(device)
-            k = x.shape[0]
-            pred, m, s = module(x, return_normalised=True)
-            t = (y - m) / s
-            _, terms = L.pixel_losses(pred, t, L.LossWeights())
-            for name, value in terms.items():
-                sums[name] += float(value) * k
-            sums["input_l1"] += float(L.l1_loss((x - m) / s, t)) * k
-            raw = pred * s + m
-            peak = (y.amax(dim=(1, 2, 3)) - y.amin(dim=(1, 2, 3))).clamp_min(1e-12)
-            for prefix, est in (("", raw), ("input_", x)):
-                err = est - y
-                mse = err.square().mean(dim=(1, 2, 3)).clamp_min(1e-20)
-                sums[prefix + "mae"] += float(err.abs().mean(dim=(1, 2, 3)).sum())
-                psnr = 10 * torch.log10(peak.square() / mse)
-                sums[prefix + "psnr_db"] += float(psnr.sum())
-                psnrs[prefix].extend(psnr.tolist())
-    finally:
-        module.train(was_training)
-    out = {k: v / n for k, v in sums.items()}
-    for prefix, values in psnrs.items():
-        out[prefix + "psnr_median_db"] = float(np.median(values))
-    return out
 
 
 class Trainer:
@@ -213,26 +111,8 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         state = None
         if resume:
-            source = self.run_dir if resume is True else Path(resume)
-            # RNG states must stay CPU tensors; weights and optimiser states are moved to the
-            # device by load_state_dict
-            state = load_checkpoint(find_checkpoint(source), map_location="cpu")
-            stored = config_from_dict(state["config"])
-            if config is not None:
-                for key in ("tag", "model", "discriminator"):
-                    if getattr(config, key) != getattr(stored, key):
-                        raise ParameterError(
-                            f"The given config's {key} differs from the checkpoint's.",
-                            "Resume without --config, or start a new run directory.",
-                        )
-                stored.schedule.minutes = config.schedule.minutes
-            config = stored
-        if config is None:
-            raise ParameterError("No configuration given.", "Pass a TrainConfig or resume from a checkpoint.")
-        for key, value in (schedule or {}).items():
-            if key not in ("pixel_steps", "gan_steps"):
-                raise ParameterError(f"Unknown schedule override {key!r}.", "Use pixel_steps or gan_steps.")
-            setattr(config.schedule, key, int(value))
+            state = resumed_state(self.run_dir if resume is True else Path(resume))
+        config = run_config(config, state, schedule)
         self.config = config.validate()
         self.weights = config.loss_weights()
         self.progress = progress
@@ -277,48 +157,16 @@ class Trainer:
             self.d_train: torch.nn.Module = DDP(self.discriminator, device_ids=ids)
         else:
             self.g_train, self.d_train = self.generator, self.discriminator
-        self._tb = None
+        self.log = RunLog(self.run_dir, self.is_main)
         self._hardware = {**hardware_info(self.device, self.dist.world_size), "precision": precision}
         self._git = git_commit()
 
     def _load_initial_weights(self, source: str | Path) -> None:
-        """Copy generator and discriminator weights from another run's checkpoint.
-
-        ``source`` may also be a shipped model tag or an exported ``.onnx`` file
-        (:func:`~emrestore.training.export.checkpoint_from_onnx`). A generator-only checkpoint (no
-        ``discriminator`` entry, e.g. one slimmed for transfer off a GPU machine, or an ONNX file) keeps this run's freshly initialised discriminator; the model card
-        records which (``initialised_from.discriminator``: ``"copied"`` or ``"fresh"``).
-        """
-        from ..restoration.models import shipped_models
-
-        if str(source).endswith(".onnx") or str(source) in {m.name for m in shipped_models()}:
-            from .export import checkpoint_from_onnx
-
-            parent = checkpoint_from_onnx(source)  # an exported model: weights from its graph
-            path = Path(parent["path"])
-        else:
-            path = find_checkpoint(Path(source))
-            parent = load_checkpoint(path, map_location="cpu")
-        parent_config = config_from_dict(parent["config"])
-        has_discriminator = "discriminator" in parent
-        for key in ("model", "discriminator") if has_discriminator else ("model",):
-            if getattr(parent_config, key) != getattr(self.config, key):
-                raise ParameterError(
-                    f"The checkpoint {path} has another {key} configuration than this run.",
-                    f"Use the checkpoint's {key} settings (e.g. --model {parent_config.model.name}).",
-                )
+        """Copy generator (and, when the parent has one, discriminator) weights from ``source``."""
+        parent, self.initialised_from = parent_weights(source, self.config)
         self.generator.load_state_dict(parent["generator"])
-        if has_discriminator:
+        if "discriminator" in parent:
             self.discriminator.load_state_dict(parent["discriminator"])
-        self.initialised_from = {
-            "checkpoint": str(path.resolve()),
-            "discriminator": "copied" if has_discriminator else "fresh",
-            "tag": parent_config.tag,
-            "steps": int(parent["step"]),
-            "pairs_seen": int(parent["pairs_seen"]),
-            "wall_time_s": float(parent["wall_time_s"]),
-            "initialised_from": parent.get("initialised_from"),
-        }
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -473,42 +321,6 @@ class Trainer:
             torch.distributed.barrier()
         return metrics
 
-    # --------------------------------------------------------------- logging
-    def _open_logs(self) -> None:
-        if not self.is_main:
-            return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.json").write_text(self.config.to_json() + "\n")
-        for name, fields in (("log.csv", LOG_FIELDS), ("validation.csv", VAL_FIELDS)):
-            path = self.run_dir / name
-            rows: list[dict[str, str]] = []
-            if path.is_file():  # keep only rows up to the resumed step
-                with open(path, newline="") as handle:
-                    rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= self.step]
-            with open(path, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=fields)
-                writer.writeheader()
-                writer.writerows(rows)
-        if self.config.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise ParameterError("tensorboard = true but the tensorboard package is not installed.",
-                                     "pip install tensorboard, or set tensorboard = false.") from None
-            self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step)
-
-    def _append(self, name: str, fields: list[str], row: dict[str, Any]) -> None:
-        if not self.is_main:
-            return
-        with open(self.run_dir / name, "a", newline="") as handle:
-            csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore").writerow(
-                {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        if self._tb is not None:
-            prefix = "val/" if name == "validation.csv" else "train/"
-            for key, value in row.items():
-                if isinstance(value, float):
-                    self._tb.add_scalar(prefix + key, value, int(row["step"]))
-
     # ------------------------------------------------------------------ loop
     def fit(self, minutes: float | None = None, max_steps: int | None = None,
             fit_schedule: bool = False) -> dict[str, Any]:
@@ -538,20 +350,13 @@ class Trainer:
         cfg = self.config
         budget_s = 60.0 * (cfg.schedule.minutes if minutes is None else minutes)
         if fit_schedule:
-            if budget_s <= 0:
-                raise ParameterError("Fitting the schedule needs a wall-time budget, and none was given.",
-                                     "Pass --minutes M (or set [schedule] minutes).")
-            if cfg.schedule.gan_steps > 0:
-                raise ParameterError(
-                    f"Fitting the schedule covers the pixel phase only; this run has an adversarial "
-                    f"phase (gan_steps = {cfg.schedule.gan_steps}).",
-                    "Pass --gan-steps 0, or give pixel_steps yourself.")
+            check_fit_schedule(budget_s, cfg.schedule.gan_steps)
         total = cfg.total_steps
         end = total if max_steps is None else min(total, self.step + max_steps)
         first_step = self.step
-        rate_origin: tuple[int, float] | None = None
-        self._open_logs()
+        self.log.open(cfg, self.step)
         start_time = time.perf_counter()
+        fit = ScheduleFit(first_step, budget_s, start_time) if fit_schedule else None
         stopped_on_time = False
         loader = make_loader(cfg, self.step, self.dist.rank, self.dist.world_size,
                              pin_memory=self.device.type == "cuda")
@@ -569,7 +374,7 @@ class Trainer:
             window["start"], window["pairs"] = now, 0
             phase = "gan" if self.step > cfg.schedule.pixel_steps else "pixel"
             elapsed = self.wall_time_before + now - start_time
-            self._append("log.csv", LOG_FIELDS, {"step": self.step, "phase": phase, "wall_time_s": elapsed, **values})
+            self.log.training_row({"step": self.step, "phase": phase, "wall_time_s": elapsed, **values})
             if bar is not None:
                 bar.set_postfix(loss=f"{values['loss_g']:.4g}", pairs_s=f"{values['pairs_per_s']:.3g}")
 
@@ -587,21 +392,14 @@ class Trainer:
                 window["pairs"] += degraded.shape[0] * self.dist.world_size
                 if bar is not None:
                     bar.update(1)
-                if fit_schedule:
-                    done = self.step - first_step
-                    if done == FIT_SKIP_STEPS:
-                        rate_origin = (self.step, time.perf_counter())
-                    elif rate_origin is not None and done >= FIT_SKIP_STEPS + FIT_MIN_STEPS and (
-                            done == FIT_SKIP_STEPS + FIT_MIN_STEPS or self.step % cfg.schedule.log_every == 0):
-                        now = time.perf_counter()
-                        rate = (self.step - rate_origin[0]) / max(now - rate_origin[1], 1e-9)
-                        remaining = budget_s - (now - start_time) - max(FIT_RESERVE_S, 0.03 * budget_s)
-                        steps = fitted_pixel_steps(self.step, rate, remaining)
-                        cfg.schedule.pixel_steps = int(all_reduce_max(float(steps), self.dist))  # same on every rank
-                        total = cfg.total_steps
-                        end = total if max_steps is None else min(total, first_step + max_steps)
-                        if bar is not None:
-                            bar.total = total
+                steps = None if fit is None else fit.pixel_steps(self.step, time.perf_counter,
+                                                                 cfg.schedule.log_every)
+                if steps is not None:
+                    cfg.schedule.pixel_steps = int(all_reduce_max(float(steps), self.dist))  # same on every rank
+                    total = cfg.total_steps
+                    end = total if max_steps is None else min(total, first_step + max_steps)
+                    if bar is not None:
+                        bar.total = total
                 if self.step % cfg.schedule.log_every == 0 or self.step == end:
                     log_row(pending)
                     pending = None
@@ -631,29 +429,14 @@ class Trainer:
         }
         if self.export and self.is_main:
             result.update(self.export_model(wall))
-        if self._tb is not None:
-            self._tb.close()
+        self.log.close()
         return result
 
     def _log_validation(self) -> dict[str, float] | None:
         metrics = self.validate()
         if metrics is not None:
-            self._append("validation.csv", VAL_FIELDS, {"step": self.step, **metrics})
-            self._draw_curves()
+            self.log.validation_row({"step": self.step, **metrics})
         return metrics
-
-    def _draw_curves(self) -> None:
-        """Redraw ``curves.png`` from the logs (main process; skipped without matplotlib)."""
-        if not self.is_main:
-            return
-        from .curves import plot_training_curves
-
-        try:
-            plot_training_curves(self.run_dir)
-        except (ParameterError, OSError) as error:  # curves are a convenience: never stop training for them
-            import warnings
-
-            warnings.warn(f"Training curves not drawn: {error}", stacklevel=2)
 
     def export_model(self, wall_time_s: float, onnx_path: str | Path | None = None) -> dict[str, Any]:
         """Export the generator to ONNX, with ``.pt`` weights and the model card next to it."""
@@ -690,10 +473,4 @@ def train(
         return trainer.fit(minutes=minutes, fit_schedule=fit_schedule)
     finally:
         cleanup_distributed()
-
-
-def read_log(run_dir: str | Path, name: str = "log.csv") -> list[dict[str, str]]:
-    """Rows of a run's CSV log."""
-    with open(Path(run_dir) / name, newline="") as handle:
-        return list(csv.DictReader(handle))
 

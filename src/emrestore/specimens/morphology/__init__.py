@@ -1,10 +1,10 @@
 """Procedural low-resolution morphologies: height, thickness and material maps [nm].
 
 One small module per family; each exposes ``add_<family>(canvas, rng, **params)``, which
-draws into a :class:`~emrestore.specimens.morphology.base.Canvas` and returns a
+draws into a :class:`~emrestore.specimens.morphology.canvas.Canvas` and returns a
 JSON-serialisable description. :func:`generate_morphology` builds a complete specimen
 (substrate or support plus one family) and returns
-:class:`~emrestore.specimens.morphology.base.MorphologyMaps`.
+:class:`~emrestore.specimens.morphology.maps.MorphologyMaps`.
 
 Examples
 --------
@@ -24,11 +24,13 @@ from typing import Any
 import numpy as np
 
 from ...errors import ParameterError
-from .base import MATERIALS, Canvas, Material, MorphologyMaps, get_material
+from .canvas import Canvas
 from .fibres import add_fibres
 from .fracture import add_fracture
 from .grains import add_grains
 from .holey import add_holey_film
+from .maps import MorphologyMaps
+from .materials import MATERIALS, Material, get_material
 from .membranes import add_membranes
 from .particles import add_particles
 from .pores import add_pores

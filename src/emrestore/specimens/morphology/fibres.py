@@ -10,8 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from .base import Canvas, check_range, feature_range_nm, get_material, log_uniform, wavy_path
+from .canvas import Canvas
+from .materials import get_material
+from .parameters import check_range, feature_size_nm, given_or_drawn
 from .rods import draw_tube
+from .shapes import wavy_path
 
 FIBRE_MATERIALS = ("polymer", "polymer", "silica", "amorphous_carbon", "protein", "titania")
 
@@ -28,7 +31,7 @@ def add_fibres(canvas: Canvas, rng: np.random.Generator, *, diameter_nm: float |
     Parameters
     ----------
     canvas : Canvas
-        Target canvas.
+        Canvas the fibres are laid on.
     rng : numpy.random.Generator
         Random source.
     diameter_nm : float, optional
@@ -50,20 +53,16 @@ def add_fibres(canvas: Canvas, rng: np.random.Generator, *, diameter_nm: float |
     dict
         Description (sizes in nm).
     """
-    p = canvas.pixel_size_nm
-    fov = canvas.size
-    if diameter_nm is None:
-        lo, hi = feature_range_nm(canvas, *DIAMETER_RANGE_NM, min_px=3.0, max_fraction=0.12)
-        diameter_nm = log_uniform(rng, lo, hi)
-    diameter_nm = check_range("diameter_nm", diameter_nm, *DIAMETER_RANGE_NM, "nm")
-    spread = rng.uniform(0.05, 0.4) if spread is None else spread
-    spread = check_range("spread", spread, 0.0, 1.0)
-    waviness = rng.uniform(0.0, 0.15) if waviness is None else waviness
-    waviness = check_range("waviness", waviness, 0.0, 0.5, "rad")
-    beads = (0.5 if rng.random() < 0.2 else 0.0) if beads is None else beads
-    beads = check_range("beads", beads, 0.0, 1.0)
+    diameter_nm = feature_size_nm(canvas, rng, "diameter_nm", diameter_nm, DIAMETER_RANGE_NM,
+                                  3.0, 0.12)
+    spread = given_or_drawn("spread", spread, lambda: rng.uniform(0.05, 0.4), 0.0, 1.0)
+    waviness = given_or_drawn("waviness", waviness, lambda: rng.uniform(0.0, 0.15), 0.0, 0.5,
+                              "rad")
+    beads = given_or_drawn("beads", beads, lambda: 0.5 if rng.random() < 0.2 else 0.0, 0.0, 1.0)
     material = material or str(rng.choice(FIBRE_MATERIALS))
     mat = get_material(material)
+    p = canvas.pixel_size_nm
+    fov = canvas.size
     r_px = diameter_nm / 2 / p
     if count is None:
         density = rng.uniform(0.6, 3.0)  # total projected fibre area / field area

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from .base import (Canvas, check_choice, check_range, feature_range_nm, log_uniform, random_field,
-                   smooth)
+from .canvas import Canvas
+from .fields import random_field, smooth
 from .grains import voronoi
+from .parameters import feature_size_nm, given_or_chosen, given_or_drawn, log_uniform
 
 STYLES = ("fractal", "dimples", "cleavage")
 FRACTURE_MATERIALS = ("iron", "aluminium", "copper", "nickel", "alumina", "silicon",
@@ -53,18 +54,15 @@ def add_fracture(canvas: Canvas, rng: np.random.Generator, *, style: str | None 
     dict
         Description (sizes in nm).
     """
+    style = given_or_chosen("fracture style", style, rng, STYLES, p=[0.25, 0.4, 0.35])
+    feature_nm = feature_size_nm(canvas, rng, "feature_nm", feature_nm, FEATURE_RANGE_NM,
+                                 10.0, 0.4)
+    hurst = given_or_drawn("hurst", hurst, lambda: rng.uniform(0.6, 0.9), 0.3, 0.95)
+    roughness = given_or_drawn("roughness", roughness, lambda: log_uniform(rng, 0.005, 0.04),
+                               0.0, 0.5)
+    material = material or str(rng.choice(FRACTURE_MATERIALS))
     p = canvas.pixel_size_nm
     fov = canvas.size
-    style = style or str(rng.choice(STYLES, p=[0.25, 0.4, 0.35]))
-    check_choice("fracture style", style, STYLES)
-    if feature_nm is None:
-        feature_nm = log_uniform(rng, *feature_range_nm(canvas, *FEATURE_RANGE_NM, 10.0, 0.4))
-    feature_nm = check_range("feature_nm", feature_nm, *FEATURE_RANGE_NM, "nm")
-    hurst = rng.uniform(0.6, 0.9) if hurst is None else hurst
-    hurst = check_range("hurst", hurst, 0.3, 0.95)
-    roughness = log_uniform(rng, 0.005, 0.04) if roughness is None else roughness
-    roughness = check_range("roughness", roughness, 0.0, 0.5)
-    material = material or str(rng.choice(FRACTURE_MATERIALS))
     fov_nm = fov * p
     h = roughness * fov_nm * random_field((fov, fov), rng, corr_px=fov, hurst=hurst)
     f_px = feature_nm / p

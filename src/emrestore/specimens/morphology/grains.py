@@ -17,7 +17,10 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .base import Canvas, check_range, feature_range_nm, get_material, log_uniform, random_field
+from .canvas import Canvas
+from .fields import random_field
+from .materials import get_material
+from .parameters import check_range, feature_size_nm, given_or_drawn, log_uniform
 
 GRAIN_MATERIALS = ("copper", "nickel", "aluminium", "iron", "alumina", "silicon", "zirconia",
                    "titania", "gold", "tungsten")
@@ -81,7 +84,7 @@ def add_grains(canvas: Canvas, rng: np.random.Generator, *, grain_nm: float | No
     Parameters
     ----------
     canvas : Canvas
-        Target canvas.
+        Canvas the grain structure is drawn on (replaces its surface).
     rng : numpy.random.Generator
         Random source.
     grain_nm : float, optional
@@ -108,19 +111,16 @@ def add_grains(canvas: Canvas, rng: np.random.Generator, *, grain_nm: float | No
     dict
         Description (sizes in nm).
     """
-    p = canvas.pixel_size_nm
-    fov = canvas.size
-    if grain_nm is None:
-        grain_nm = log_uniform(rng, *feature_range_nm(canvas, *GRAIN_RANGE_NM, 10.0, 0.6))
-    grain_nm = check_range("grain_nm", grain_nm, *GRAIN_RANGE_NM, "nm")
-    size_spread = rng.uniform(0.0, 0.8) if size_spread is None else size_spread
-    size_spread = check_range("size_spread", size_spread, 0.0, 1.0)
+    grain_nm = feature_size_nm(canvas, rng, "grain_nm", grain_nm, GRAIN_RANGE_NM, 10.0, 0.6)
+    size_spread = given_or_drawn("size_spread", size_spread, lambda: rng.uniform(0.0, 0.8),
+                                 0.0, 1.0)
     material = material or str(rng.choice(GRAIN_MATERIALS))
     mat = get_material(material)
     metal = material in ("copper", "nickel", "aluminium", "iron", "gold", "tungsten")
-    if twin_probability is None:
-        twin_probability = rng.uniform(0.0, 0.6) if metal else 0.0
-    twin_probability = check_range("twin_probability", twin_probability, 0.0, 1.0)
+    twin_probability = given_or_drawn("twin_probability", twin_probability,
+                                      lambda: rng.uniform(0.0, 0.6) if metal else 0.0, 0.0, 1.0)
+    p = canvas.pixel_size_nm
+    fov = canvas.size
     g_px = grain_nm / p
     margin = 2 * g_px
     area = (fov + 2 * margin) ** 2

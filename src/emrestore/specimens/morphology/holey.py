@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from .base import (Canvas, check_choice, check_range, feature_range_nm, log_uniform,
-                   radial_harmonics, radius_at, random_field, smooth)
+from .canvas import Canvas
+from .fields import random_field, smooth
+from .parameters import feature_size_nm, given_or_chosen, given_or_drawn, log_uniform
+from .shapes import radial_harmonics, radius_at
 
 STYLES = ("regular", "random", "lacey")
 
@@ -29,7 +31,7 @@ def add_holey_film(canvas: Canvas, rng: np.random.Generator, *, style: str | Non
     Parameters
     ----------
     canvas : Canvas
-        Target canvas.
+        Canvas the film is laid on.
     rng : numpy.random.Generator
         Random source.
     style : {"regular", "random", "lacey"}, optional
@@ -49,19 +51,18 @@ def add_holey_film(canvas: Canvas, rng: np.random.Generator, *, style: str | Non
     dict
         Description (sizes in nm).
     """
+    style = given_or_chosen("holey-film style", style, rng, STYLES, p=[0.3, 0.35, 0.35])
+    lacey = style == "lacey"
+    # lacey openings are irregular: larger; lacey carbon is mostly open (thin strands)
+    hole_nm = feature_size_nm(canvas, rng, "hole_nm", hole_nm, HOLE_RANGE_NM,
+                              30.0 if lacey else 12.0, 0.6)
+    thickness_nm = given_or_drawn("thickness_nm", thickness_nm, lambda: log_uniform(rng, 8.0, 40.0),
+                                  3.0, 100.0, "nm")
+    open_fraction = given_or_drawn(
+        "open_fraction", open_fraction,
+        lambda: rng.uniform(0.6, 0.8) if lacey else rng.uniform(0.15, 0.5), 0.05, 0.8)
     p = canvas.pixel_size_nm
     fov = canvas.size
-    style = style or str(rng.choice(STYLES, p=[0.3, 0.35, 0.35]))
-    check_choice("holey-film style", style, STYLES)
-    if hole_nm is None:
-        min_px = 30.0 if style == "lacey" else 12.0  # lacey openings are irregular: larger
-        hole_nm = log_uniform(rng, *feature_range_nm(canvas, *HOLE_RANGE_NM, min_px, 0.6))
-    hole_nm = check_range("hole_nm", hole_nm, *HOLE_RANGE_NM, "nm")
-    thickness_nm = log_uniform(rng, 8.0, 40.0) if thickness_nm is None else thickness_nm
-    thickness_nm = check_range("thickness_nm", thickness_nm, 3.0, 100.0, "nm")
-    if open_fraction is None:  # lacey carbon is mostly open: thin strands
-        open_fraction = rng.uniform(0.6, 0.8) if style == "lacey" else rng.uniform(0.15, 0.5)
-    open_fraction = check_range("open_fraction", open_fraction, 0.05, 0.8)
     r = hole_nm / 2 / p
     yy, xx = np.mgrid[0:fov, 0:fov].astype(np.float32)
     if style == "regular":

@@ -19,9 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from .base import (Canvas, check_choice, check_range, feature_range_nm, log_uniform, patch,
-                   radial_harmonics, radius_at, random_field, wavy_path)
+from .canvas import Canvas
+from .fields import random_field
+from .parameters import check_choice, feature_size_nm, given_or_drawn, log_uniform
 from .rods import draw_tube
+from .shapes import patch, radial_harmonics, radius_at, wavy_path
 
 STYLES_THIN = ("section", "vesicles")
 STYLES_BULK = ("cells",)
@@ -229,27 +231,24 @@ def add_membranes(canvas: Canvas, rng: np.random.Generator, *, style: str | None
         style = str(rng.choice(styles)) if canvas.bulk or canvas.pixel_size_nm >= 2.0 \
             else "vesicles"
     check_choice("membrane style", style, styles)
-    membrane_nm = rng.uniform(4.0, 9.0) if membrane_nm is None else membrane_nm
-    membrane_nm = check_range("membrane_nm", membrane_nm, 3.0, 15.0, "nm")
+    membrane_nm = given_or_drawn("membrane_nm", membrane_nm, lambda: rng.uniform(4.0, 9.0),
+                                 3.0, 15.0, "nm")
     info: dict[str, Any] = {"style": style, "membrane_nm": membrane_nm,
                             "material": {"section": "stained_membrane", "vesicles": "lipid",
                                          "cells": "protein"}[style]}
     if style == "vesicles":
-        if vesicle_nm is None:
-            vesicle_nm = log_uniform(rng, *feature_range_nm(canvas, *VESICLE_RANGE_NM, 8.0, 0.35))
-        vesicle_nm = check_range("vesicle_nm", vesicle_nm, *VESICLE_RANGE_NM, "nm")
-        coverage = log_uniform(rng, 0.05, 0.5) if coverage is None else coverage
-        coverage = check_range("coverage", coverage, 0.01, 1.0)
+        vesicle_nm = feature_size_nm(canvas, rng, "vesicle_nm", vesicle_nm, VESICLE_RANGE_NM,
+                                     8.0, 0.35)
+        coverage = given_or_drawn("coverage", coverage, lambda: log_uniform(rng, 0.05, 0.5),
+                                  0.01, 1.0)
         info.update(vesicle_nm=vesicle_nm, coverage=coverage)
         info.update(_vesicles(canvas, rng, vesicle_nm, membrane_nm, coverage))
     else:
-        if cell_nm is None:
-            cell_nm = log_uniform(rng, *feature_range_nm(canvas, *CELL_RANGE_NM, 24.0, 0.9))
-        cell_nm = check_range("cell_nm", cell_nm, *CELL_RANGE_NM, "nm")
+        cell_nm = feature_size_nm(canvas, rng, "cell_nm", cell_nm, CELL_RANGE_NM, 24.0, 0.9)
         info["cell_nm"] = cell_nm
         if style == "section":
-            section_nm = rng.uniform(50.0, 120.0) if section_nm is None else section_nm
-            section_nm = check_range("section_nm", section_nm, 30.0, 300.0, "nm")
+            section_nm = given_or_drawn("section_nm", section_nm,
+                                        lambda: rng.uniform(50.0, 120.0), 30.0, 300.0, "nm")
             info.update(_section(canvas, rng, cell_nm, section_nm, membrane_nm))
         else:
             info.update(_cells_bulk(canvas, rng, cell_nm))

@@ -10,8 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from .base import (PARTICLE_MATERIALS, Canvas, check_choice, check_range, feature_range_nm,
-                   get_material, log_uniform, patch)
+from .canvas import Canvas
+from .materials import PARTICLE_MATERIALS, get_material
+from .parameters import feature_size_nm, given_or_chosen, given_or_drawn, log_uniform
+from .shapes import patch
 
 SHAPES = ("sphere", "ellipsoid", "faceted")
 ARRANGEMENTS = ("dispersed", "aggregated")
@@ -68,7 +70,7 @@ def add_particles(canvas: Canvas, rng: np.random.Generator, *, shape: str | None
     Parameters
     ----------
     canvas : Canvas
-        Target canvas.
+        Canvas the particles are scattered on.
     rng : numpy.random.Generator
         Random source.
     shape : {"sphere", "ellipsoid", "faceted", "mixed"}, optional
@@ -92,22 +94,18 @@ def add_particles(canvas: Canvas, rng: np.random.Generator, *, shape: str | None
     dict
         Description (sizes in nm).
     """
-    p = canvas.pixel_size_nm
-    shape = shape or str(rng.choice(SHAPES + ("mixed",), p=[0.35, 0.2, 0.3, 0.15]))
-    check_choice("particle shape", shape, SHAPES + ("mixed",))
-    if diameter_nm is None:
-        lo, hi = feature_range_nm(canvas, *DIAMETER_RANGE_NM, min_px=4.0, max_fraction=0.3)
-        diameter_nm = log_uniform(rng, lo, hi)
-    diameter_nm = check_range("diameter_nm", diameter_nm, *DIAMETER_RANGE_NM, "nm")
-    spread = rng.uniform(0.05, 0.45) if spread is None else spread
-    spread = check_range("spread", spread, 0.0, 1.0)
-    coverage = log_uniform(rng, 0.03, 0.5) if coverage is None else coverage
-    coverage = check_range("coverage", coverage, 0.005, 1.5)
-    arrangement = arrangement or str(rng.choice(ARRANGEMENTS, p=[0.55, 0.45]))
-    check_choice("arrangement", arrangement, ARRANGEMENTS)
+    shape = given_or_chosen("particle shape", shape, rng, SHAPES + ("mixed",),
+                            p=[0.35, 0.2, 0.3, 0.15])
+    diameter_nm = feature_size_nm(canvas, rng, "diameter_nm", diameter_nm, DIAMETER_RANGE_NM,
+                                  4.0, 0.3)
+    spread = given_or_drawn("spread", spread, lambda: rng.uniform(0.05, 0.45), 0.0, 1.0)
+    coverage = given_or_drawn("coverage", coverage, lambda: log_uniform(rng, 0.03, 0.5),
+                              0.005, 1.5)
+    arrangement = given_or_chosen("arrangement", arrangement, rng, ARRANGEMENTS, p=[0.55, 0.45])
     material = material or str(rng.choice(PARTICLE_MATERIALS))
     mat = get_material(material)
 
+    p = canvas.pixel_size_nm
     r_med = diameter_nm / 2.0 / p  # [px]
     fov = canvas.size
     area = (fov + 2 * r_med) ** 2

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from .base import (Canvas, check_choice, check_range, feature_range_nm, log_uniform, patch,
-                   random_field)
+from .canvas import Canvas
+from .fields import random_field
+from .parameters import feature_size_nm, given_or_chosen, given_or_drawn
+from .shapes import patch
 
 STYLES = ("voids", "sponge")
 MATRIX_MATERIALS = ("alumina", "silica", "titania", "zirconia", "silicon", "aluminium",
@@ -37,7 +39,7 @@ def add_pores(canvas: Canvas, rng: np.random.Generator, *, style: str | None = N
     Parameters
     ----------
     canvas : Canvas
-        Target canvas.
+        Canvas the porous material is drawn on (replaces its surface).
     rng : numpy.random.Generator
         Random source.
     style : {"voids", "sponge"}, optional
@@ -58,23 +60,19 @@ def add_pores(canvas: Canvas, rng: np.random.Generator, *, style: str | None = N
     dict
         Description (sizes in nm).
     """
+    style = given_or_chosen("pore style", style, rng, STYLES)
+    voids = style == "voids"
+    pore_nm = feature_size_nm(canvas, rng, "pore_nm", pore_nm, PORE_RANGE_NM,
+                              3.0 if voids else 12.0, 0.2 if voids else 0.15)
+    porosity = given_or_drawn(
+        "porosity", porosity, lambda: rng.uniform(0.02, 0.3) if voids else rng.uniform(0.3, 0.7),
+        0.002, 0.8)
+    material = material or str(rng.choice(MATRIX_MATERIALS if voids else SPONGE_MATERIALS))
+    film_nm = given_or_drawn(
+        "film_nm", film_nm, lambda: float(np.clip(pore_nm * rng.uniform(1.0, 3.0), 10.0, 150.0)),
+        5.0, 500.0, "nm")
     p = canvas.pixel_size_nm
     fov = canvas.size
-    style = style or str(rng.choice(STYLES))
-    check_choice("pore style", style, STYLES)
-    if pore_nm is None:
-        lo, hi = feature_range_nm(canvas, *PORE_RANGE_NM, 3.0 if style == "voids" else 12.0,
-                                  0.2 if style == "voids" else 0.15)
-        pore_nm = log_uniform(rng, lo, hi)
-    pore_nm = check_range("pore_nm", pore_nm, *PORE_RANGE_NM, "nm")
-    if porosity is None:
-        porosity = rng.uniform(0.02, 0.3) if style == "voids" else rng.uniform(0.3, 0.7)
-    porosity = check_range("porosity", porosity, 0.002, 0.8)
-    material = material or str(rng.choice(MATRIX_MATERIALS if style == "voids"
-                                           else SPONGE_MATERIALS))
-    if film_nm is None:
-        film_nm = float(np.clip(pore_nm * rng.uniform(1.0, 3.0), 10.0, 150.0))
-    film_nm = check_range("film_nm", film_nm, 5.0, 500.0, "nm")
     r0 = pore_nm / 2 / p
     full = (slice(0, fov), slice(0, fov))
     info: dict[str, Any] = {"style": style, "pore_nm": pore_nm, "porosity": porosity,

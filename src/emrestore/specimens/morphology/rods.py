@@ -10,8 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from .base import (Canvas, check_choice, check_range, feature_range_nm, get_material, log_uniform,
-                   segment_distance, wavy_path)
+from .canvas import Canvas
+from .materials import get_material
+from .parameters import (
+    check_range,
+    feature_size_nm,
+    given_or_chosen,
+    given_or_drawn,
+    log_uniform,
+)
+from .shapes import segment_distance, wavy_path
 
 STYLES = ("rods", "wires")
 ROD_MATERIALS = ("gold", "silver", "silicon", "titania", "iron_oxide", "copper", "alumina",
@@ -31,7 +39,7 @@ def draw_tube(canvas: Canvas, material: str, vertices: np.ndarray, radius_px: fl
     Parameters
     ----------
     canvas : Canvas
-        Target canvas.
+        Canvas the tube is drawn on.
     material : str
         Material name.
     vertices : numpy.ndarray
@@ -102,7 +110,7 @@ def add_rods(canvas: Canvas, rng: np.random.Generator, *, style: str | None = No
     Parameters
     ----------
     canvas : Canvas
-        Target canvas.
+        Canvas the rods or wires are scattered on.
     rng : numpy.random.Generator
         Random source.
     style : {"rods", "wires"}, optional
@@ -125,24 +133,20 @@ def add_rods(canvas: Canvas, rng: np.random.Generator, *, style: str | None = No
     dict
         Description (sizes in nm).
     """
-    p = canvas.pixel_size_nm
-    fov = canvas.size
-    style = style or str(rng.choice(STYLES))
-    check_choice("rod style", style, STYLES)
-    if diameter_nm is None:
-        frac = 0.12 if style == "rods" else 0.15
-        lo, hi = feature_range_nm(canvas, *DIAMETER_RANGE_NM, min_px=3.0, max_fraction=frac)
-        diameter_nm = log_uniform(rng, lo, hi)
-    diameter_nm = check_range("diameter_nm", diameter_nm, *DIAMETER_RANGE_NM, "nm")
-    aspect_ratio = log_uniform(rng, 2.0, 15.0) if aspect_ratio is None else aspect_ratio
-    aspect_ratio = check_range("aspect_ratio", aspect_ratio, 1.5, 50.0)
-    alignment = rng.uniform(0, 1) ** 2 if alignment is None else alignment
-    alignment = check_range("alignment", alignment, 0.0, 1.0)
-    if hollow is None:
-        hollow = rng.uniform(0.4, 0.7) if (style == "wires" and rng.random() < 0.15) else 0.0
-    hollow = check_range("hollow", hollow, 0.0, 0.9)
+    style = given_or_chosen("rod style", style, rng, STYLES)
+    diameter_nm = feature_size_nm(canvas, rng, "diameter_nm", diameter_nm, DIAMETER_RANGE_NM,
+                                  3.0, 0.12 if style == "rods" else 0.15)
+    aspect_ratio = given_or_drawn("aspect_ratio", aspect_ratio,
+                                  lambda: log_uniform(rng, 2.0, 15.0), 1.5, 50.0)
+    alignment = given_or_drawn("alignment", alignment, lambda: rng.uniform(0, 1) ** 2, 0.0, 1.0)
+    hollow = given_or_drawn(
+        "hollow", hollow,
+        lambda: rng.uniform(0.4, 0.7) if (style == "wires" and rng.random() < 0.15) else 0.0,
+        0.0, 0.9)
     material = material or str(rng.choice(ROD_MATERIALS))
     mat = get_material(material)
+    p = canvas.pixel_size_nm
+    fov = canvas.size
     r_px = diameter_nm / 2 / p
     if style == "rods":
         length_px = np.clip(2 * r_px * aspect_ratio, 2 * r_px, 2 * fov)

@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from .base import Canvas, check_range, feature_range_nm, log_uniform, segment_distance
+from .canvas import Canvas
+from .parameters import feature_range_nm, given_or_drawn, log_uniform
+from .shapes import segment_distance
 
 #: Physically sensible scratch widths [nm].
 WIDTH_RANGE_NM = (5.0, 50000.0)
@@ -45,17 +47,19 @@ def add_scratches(canvas: Canvas, rng: np.random.Generator, *, width_nm: float |
     """
     p = canvas.pixel_size_nm
     fov = canvas.size
-    if width_nm is None:
+
+    def draw_width_nm() -> float:  # 1–6 px wide
         lo, hi = feature_range_nm(canvas, *WIDTH_RANGE_NM, 1.0, 0.1)
-        width_nm = log_uniform(rng, lo, min(hi, max(lo, 6 * p)))
-    width_nm = check_range("width_nm", width_nm, *WIDTH_RANGE_NM, "nm")
-    count = int(rng.integers(10, 81)) if count is None else count
-    count = int(check_range("count", count, 1, 300))
-    if spread_deg is None:
-        spread_deg = rng.uniform(30, 90) if rng.random() < 0.2 else rng.uniform(2, 15)
-    spread_deg = check_range("spread_deg", spread_deg, 0.0, 90.0, "deg")
-    depth_ratio = log_uniform(rng, 0.05, 0.4) if depth_ratio is None else depth_ratio
-    depth_ratio = check_range("depth_ratio", depth_ratio, 0.01, 1.0)
+        return log_uniform(rng, lo, min(hi, max(lo, 6 * p)))
+
+    width_nm = given_or_drawn("width_nm", width_nm, draw_width_nm, *WIDTH_RANGE_NM, "nm")
+    count = int(given_or_drawn("count", count, lambda: int(rng.integers(10, 81)), 1, 300))
+    spread_deg = given_or_drawn(
+        "spread_deg", spread_deg,
+        lambda: rng.uniform(30, 90) if rng.random() < 0.2 else rng.uniform(2, 15), 0.0, 90.0,
+        "deg")
+    depth_ratio = given_or_drawn("depth_ratio", depth_ratio, lambda: log_uniform(rng, 0.05, 0.4),
+                                 0.01, 1.0)
     if material is None:
         vals, counts = np.unique(canvas.surface[canvas.surface >= 0], return_counts=True)
         material = canvas.materials[int(vals[np.argmax(counts)])].name if len(vals) else "silicon"

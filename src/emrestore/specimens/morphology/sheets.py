@@ -12,8 +12,11 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from .base import (Canvas, check_range, feature_range_nm, get_material, log_uniform,
-                   radial_harmonics, radius_at, random_field, smooth)
+from .canvas import Canvas
+from .fields import random_field, smooth
+from .materials import get_material
+from .parameters import feature_range_nm, given_or_drawn, log_uniform
+from .shapes import radial_harmonics, radius_at
 
 SHEET_MATERIALS = ("graphite", "graphite", "mos2", "amorphous_carbon", "silica", "alumina")
 
@@ -47,7 +50,7 @@ def add_sheets(canvas: Canvas, rng: np.random.Generator, *, lateral_nm: float | 
     Parameters
     ----------
     canvas : Canvas
-        Target canvas.
+        Canvas the flakes are laid on.
     rng : numpy.random.Generator
         Random source.
     lateral_nm : float, optional
@@ -70,14 +73,16 @@ def add_sheets(canvas: Canvas, rng: np.random.Generator, *, lateral_nm: float | 
     """
     p = canvas.pixel_size_nm
     fov = canvas.size
-    if lateral_nm is None:
+
+    def draw_lateral_nm() -> float:  # at least 0.3 × the field where that is visible
         lo, hi = feature_range_nm(canvas, *LATERAL_RANGE_NM, min_px=24.0, max_fraction=1.5)
-        lateral_nm = log_uniform(rng, max(lo, 0.3 * fov * p) if 0.3 * fov * p <= hi else lo, hi)
-    lateral_nm = check_range("lateral_nm", lateral_nm, *LATERAL_RANGE_NM, "nm")
-    thickness_nm = log_uniform(rng, 0.7, 20.0) if thickness_nm is None else thickness_nm
-    thickness_nm = check_range("thickness_nm", thickness_nm, 0.3, 100.0, "nm")
-    count = int(rng.integers(1, 5)) if count is None else count
-    count = int(check_range("count", count, 1, 30))
+        return log_uniform(rng, max(lo, 0.3 * fov * p) if 0.3 * fov * p <= hi else lo, hi)
+
+    lateral_nm = given_or_drawn("lateral_nm", lateral_nm, draw_lateral_nm, *LATERAL_RANGE_NM,
+                                "nm")
+    thickness_nm = given_or_drawn("thickness_nm", thickness_nm, lambda: log_uniform(rng, 0.7, 20.0),
+                                  0.3, 100.0, "nm")
+    count = int(given_or_drawn("count", count, lambda: int(rng.integers(1, 5)), 1, 30))
     material = material or str(rng.choice(SHEET_MATERIALS))
     mat = get_material(material)
     yy, xx = np.mgrid[0:fov, 0:fov].astype(np.float32)
@@ -87,7 +92,7 @@ def add_sheets(canvas: Canvas, rng: np.random.Generator, *, lateral_nm: float | 
         cy, cx = rng.uniform(0.0, fov, 2)
         mask = _flake_mask(fov, cy, cx, radius, rng)
         layers = mask.astype(np.float32)
-        nf = int(rng.integers(0, 3)) if folds is None else int(check_range("folds", folds, 0, 3))
+        nf = int(given_or_drawn("folds", folds, lambda: int(rng.integers(0, 3)), 0, 3))
         fold_lines = []
         for _f in range(nf):
             a = rng.uniform(0, 2 * np.pi)
@@ -104,8 +109,7 @@ def add_sheets(canvas: Canvas, rng: np.random.Generator, *, lateral_nm: float | 
         if not (layers > 0).any():
             continue
         t = layers * thickness_nm
-        nw = int(rng.integers(0, 7)) if wrinkles is None else int(
-            check_range("wrinkles", wrinkles, 0, 20))
+        nw = int(given_or_drawn("wrinkles", wrinkles, lambda: int(rng.integers(0, 7)), 0, 20))
         if nw:
             ridge = np.zeros_like(t)
             w_px = max(rng.uniform(3, 15) * thickness_nm / p, 1.0)

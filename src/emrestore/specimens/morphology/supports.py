@@ -12,7 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from .base import Canvas, check_range, get_material, log_uniform, random_field, smooth
+from .canvas import Canvas
+from .fields import random_field, smooth
+from .materials import get_material
+from .parameters import given_or_drawn, log_uniform
 
 #: Bulk substrates seen in SEM.
 SEM_SUBSTRATES = ("silicon", "amorphous_carbon", "aluminium", "silica", "copper", "polymer")
@@ -28,7 +31,7 @@ def add_substrate(canvas: Canvas, rng: np.random.Generator, material: str | None
     Parameters
     ----------
     canvas : Canvas
-        Target canvas.
+        Canvas to lay the substrate or film on (usually still empty).
     rng : numpy.random.Generator
         Random source.
     material : str, optional
@@ -55,13 +58,12 @@ def add_substrate(canvas: Canvas, rng: np.random.Generator, material: str | None
     get_material(material)
     p = canvas.pixel_size_nm
     c0 = rng.uniform(1.5, 5.0) if canvas.bulk else rng.uniform(0.5, 1.5)
-    if roughness_nm is None:
-        sigma0 = log_uniform(rng, 0.2, 1.0) if canvas.bulk else log_uniform(rng, 0.1, 0.4)
-        roughness_nm = sigma0 * min(1.0, c0 / p)
-    roughness_nm = check_range("roughness_nm", roughness_nm, 0.0, 50.0, "nm")
-    if correlation_nm is None:
-        correlation_nm = max(c0, 0.8 * p)
-    correlation_nm = check_range("correlation_nm", correlation_nm, 0.0, 1e7, "nm")
+    sigma0_nm = (0.2, 1.0) if canvas.bulk else (0.1, 0.4)  # intrinsic roughness range
+    roughness_nm = given_or_drawn("roughness_nm", roughness_nm,
+                                  lambda: log_uniform(rng, *sigma0_nm) * min(1.0, c0 / p),
+                                  0.0, 50.0, "nm")
+    correlation_nm = given_or_drawn("correlation_nm", correlation_nm, lambda: max(c0, 0.8 * p),
+                                    0.0, 1e7, "nm")
     rough = roughness_nm * random_field((canvas.size, canvas.size), rng, correlation_nm / p)
     if canvas.bulk:
         canvas.fill(material, 0.0, rough, grains=None)
@@ -69,9 +71,8 @@ def add_substrate(canvas: Canvas, rng: np.random.Generator, material: str | None
         canvas.height[:] = rough
         info = {"material": material, "roughness_nm": roughness_nm}
     else:
-        if thickness_nm is None:
-            thickness_nm = log_uniform(rng, 3.0, 30.0)
-        thickness_nm = check_range("thickness_nm", thickness_nm, 2.0, 200.0, "nm")
+        thickness_nm = given_or_drawn("thickness_nm", thickness_nm,
+                                      lambda: log_uniform(rng, 3.0, 30.0), 2.0, 200.0, "nm")
         t = np.maximum(thickness_nm + rough, 0.0)
         canvas.fill(material, t, t)
         info = {"material": material, "thickness_nm": thickness_nm, "roughness_nm": roughness_nm}
@@ -121,12 +122,11 @@ def add_film_texture(canvas: Canvas, rng: np.random.Generator, relative_sigma: f
     material = supports[-1]["material"]
     t_film = float(supports[-1]["thickness_nm"])
     p = canvas.pixel_size_nm
-    if relative_sigma is None:
-        relative_sigma = log_uniform(rng, 0.03, 0.3)
-    relative_sigma = check_range("relative_sigma", relative_sigma, 0.0, 1.0)
-    if correlation_nm is None:
-        correlation_nm = log_uniform(rng, 5.0, 300.0)
-    correlation_nm = max(check_range("correlation_nm", correlation_nm, 0.0, 1e7, "nm"), 2.0 * p)
+    relative_sigma = given_or_drawn("relative_sigma", relative_sigma,
+                                    lambda: log_uniform(rng, 0.03, 0.3), 0.0, 1.0)
+    correlation_nm = max(given_or_drawn("correlation_nm", correlation_nm,
+                                        lambda: log_uniform(rng, 5.0, 300.0), 0.0, 1e7, "nm"),
+                         2.0 * p)
     field = random_field((canvas.size, canvas.size), rng, correlation_nm / p, hurst=0.5)
     extra = np.maximum(relative_sigma * t_film * field, -0.7 * t_film)
     idx = canvas.material_index(material)
@@ -136,9 +136,8 @@ def add_film_texture(canvas: Canvas, rng: np.random.Generator, relative_sigma: f
     if contamination is None:
         contamination = bool(rng.random() < 0.4)
     if contamination:
-        if contamination_nm is None:
-            contamination_nm = log_uniform(rng, 0.5, 8.0)
-        contamination_nm = check_range("contamination_nm", contamination_nm, 0.0, 50.0, "nm")
+        contamination_nm = given_or_drawn("contamination_nm", contamination_nm,
+                                          lambda: log_uniform(rng, 0.5, 8.0), 0.0, 50.0, "nm")
         patch_nm = log_uniform(rng, 20.0, 500.0)
         blobs = random_field((canvas.size, canvas.size), rng, max(patch_nm / p, 2.0))
         level = float(rng.uniform(0.0, 1.2))
