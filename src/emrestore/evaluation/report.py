@@ -164,7 +164,7 @@ def score_model(model: str | Path, valset: ValidationSet, keep: list[int],
         raise ParameterError(f"Model {model} was trained for {restorer.info.tag!r}, not {valset.tag!r}.",
                              "Evaluate a model on its own tag's set (--tag).")
     name = f"emrestore {restorer.info.name}"
-    config = restorer.info.card.get("config_name")
+    config = restorer.info.card.config_name
     n = len(valset)
     scores = MethodScores(name, "model", np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan),
                           note=f"{config} preset" if config else "")
@@ -177,7 +177,7 @@ def score_model(model: str | Path, valset: ValidationSet, keep: list[int],
         scores.psnr_db[i], scores.ssim[i] = _score(out, valset.targets[i])
         if i in keep:
             kept[i] = out
-    return scores, kept, restorer.info.card
+    return scores, kept, restorer.info.card.to_dict()
 
 
 def evaluate_tag(valset: ValidationSet, models: list[str | Path], bm3d_images: int = 8,
@@ -391,6 +391,8 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
     ``real_data`` (:func:`~emrestore.evaluation.real_data.run_real_benchmark`) leads the report;
     ``date``: when the numbers were measured (default now, UTC).
     """
+    from .sim_figures import dose_unit
+
     out = Path(out_dir)
     figures = out / figure_subdir
     figures.mkdir(parents=True, exist_ok=True)
@@ -421,7 +423,7 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
                   f"{len(vs)} held-out pairs of {vs.inputs.shape[-1]}×{vs.inputs.shape[-1]} px "
                   f"(evaluation seed, specimens never seen in training); dose "
                   f"{vs.doses.min():.3g}–{vs.doses.max():.3g}, low dose ≤ {np.quantile(vs.doses, 1 / 3):.3g} "
-                  f"{'primary e⁻/px' if evaluation.tag.endswith('sem') else 'e⁻/px'}; pixel size "
+                  f"{dose_unit(evaluation.tag)}; pixel size "
                   f"{vs.pixel_size_nm.min():.3g}–{vs.pixel_size_nm.max():.3g} nm.", "",
                   markdown_table(evaluation), ""]
         for name, gap in evaluation.bm3d_gaps().items():

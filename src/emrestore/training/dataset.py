@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..conditioning import clip_percentiles
 from ..datasets.registry import TAGS
+from ..model.conditioning import clip_percentiles
 from ..errors import ParameterError
 from .config import TrainConfig
 from .sources import BankSource, RendererSource, SyntheticSource, get_augment, get_degradation

@@ -37,6 +37,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import ParameterError
+from ..tags import MODALITIES, TAG_NAMES, Tag
 
 __all__ = [
     "CleanSource",
@@ -117,8 +118,9 @@ class BankSource:
             try:
                 info = json.loads(meta.read_text())
                 if isinstance(info, dict):
-                    found = info.get("modality") or (info.get("tag") or "")[2:]
-                    if found in ("tem", "stem", "sem"):
+                    tag = info.get("tag")
+                    found = info.get("modality") or (Tag.get(tag).modality if tag in TAG_NAMES else None)
+                    if found in MODALITIES:
                         self.modality = found
             except (json.JSONDecodeError, TypeError):
                 pass

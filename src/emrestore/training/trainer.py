@@ -289,7 +289,7 @@ class Trainer:
         ``discriminator`` entry, e.g. one slimmed for transfer off a GPU machine, or an ONNX file) keeps this run's freshly initialised discriminator; the model card
         records which (``initialised_from.discriminator``: ``"copied"`` or ``"fresh"``).
         """
-        from ..restoration.models import shipped_models
+        from ..model.registry import shipped_models
 
         if str(source).endswith(".onnx") or str(source) in {m.name for m in shipped_models()}:
             from .export import checkpoint_from_onnx
