@@ -141,9 +141,9 @@ def test_odd_and_tiny_sizes(stats_model, shape):
 
 
 def test_tag_that_is_not_shipped(monkeypatch, tmp_path):
-    from emrestore.restoration import models
+    from emrestore.model import registry
 
-    monkeypatch.setattr(models, "MODELS_DIR", tmp_path)
+    monkeypatch.setattr(registry, "MODELS_DIR", tmp_path)
     with pytest.raises(ParameterError, match="not shipped"):
         emrestore.restore(_image((16, 16)), model="lrtem")
 
