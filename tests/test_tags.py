@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from emrestore.errors import ParameterError
-from emrestore.image import EMImage
+from emrestore.image import MODALITIES, EMImage
 from emrestore.restoration.choose import choose_model_tag
-from emrestore.tags import MODALITIES, SCALES, TAG_NAMES, TAGS, Tag
+from emrestore.tags import SCALES, TAG_NAMES, TAGS, Tag
 
 
 def test_every_tag_is_its_scale_and_modality():

@@ -24,10 +24,8 @@ from dataclasses import dataclass
 
 from .errors import ParameterError
 
-__all__ = ["Tag", "TAGS", "TAG_NAMES", "MODALITIES", "SCALES"]
+__all__ = ["Tag", "TAGS", "TAG_NAMES", "SCALES"]
 
-#: The modalities, in the order the tags list them.
-MODALITIES = ("stem", "tem", "sem")
 #: The scales: atomic resolution (SEM: nanoparticles) and morphology.
 SCALES = ("hr", "lr")
 

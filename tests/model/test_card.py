@@ -7,7 +7,12 @@ import json
 import pytest
 
 from emrestore.errors import EMRestoreError, ParameterError
-from emrestore.model.card import CARD_FORMAT_VERSION, EXPORTED_SIGNATURE, ModelCard, OnnxSignature
+from emrestore.model.card import (
+    CARD_FORMAT_VERSION,
+    EXPORTED_SIGNATURE,
+    ModelCard,
+    OnnxSignature,
+)
 from emrestore.model.registry import MODELS_DIR, shipped_models
 from emrestore.tags import TAG_NAMES
 
@@ -32,7 +37,7 @@ def test_every_shipped_card_loads_and_writes_back_unchanged(tmp_path):
     ("receptive_field_px", "wide", "receptive_field_px='wide', not an integer ≥ 0"),
     ("receptive_field_px", True, "receptive_field_px=True"),
     ("size_multiple", 0, "size_multiple=0, not an integer ≥ 1"),
-    ("modality", "xray", "modality='xray', not one of stem, tem, sem"),
+    ("modality", "xray", "modality='xray', not one of tem, stem, sem"),
     ("pixel_size_nm", -1.0, "pixel_size_nm=-1.0"),
     ("training", [1, 2], "training section that is not a JSON object"),
 ])

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EMRestoreError, ParameterError
-from ..tags import MODALITIES
+from ..image import MODALITIES
 from .conditioning import MAX_CLIP_PERCENT
 
 __all__ = ["ModelCard", "OnnxSignature", "EXPORTED_SIGNATURE", "CARD_FORMAT", "CARD_FORMAT_VERSION"]

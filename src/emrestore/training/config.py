@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError
+from ..image import MODALITIES
 from ..model.conditioning import MAX_CLIP_PERCENT
 from ..nn.configs import DiscriminatorConfig, GeneratorConfig, generator_config
-from ..tags import MODALITIES, Tag
+from ..tags import Tag
 
 __all__ = [
     "TrainConfig",

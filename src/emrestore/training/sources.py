@@ -37,7 +37,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import ParameterError
-from ..tags import MODALITIES, TAG_NAMES, Tag
+from ..image import MODALITIES
+from ..tags import TAG_NAMES, Tag
 
 __all__ = [
     "CleanSource",
