@@ -55,9 +55,9 @@ def real_frames() -> list[tuple[str, np.ndarray]]:
 
 def measure(models: list[str], write_cards: bool) -> None:
     from emrestore.restoration import Restorer
-    from emrestore.restoration.models import MODELS_DIR
-    from emrestore.restoration.receptive import (DEFAULT_TOLERANCE, card_entry, measure_receptive_field,
-                                                 probe_frames, radius_at)
+    from emrestore.model.receptive import DEFAULT_TOLERANCE, card_entry
+    from emrestore.model.registry import MODELS_DIR
+    from emrestore.restoration.receptive import measure_receptive_field, probe_frames, radius_at
 
     real = real_frames()
     print(f"# tolerance {DEFAULT_TOLERANCE:g} of the frame's std, {time.strftime('%Y-%m-%d')}")

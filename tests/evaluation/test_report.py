@@ -43,7 +43,7 @@ def test_validation_set_is_seeded_cached_and_held_out(valset, tmp_path):
 def test_validation_set_rejects_bad_requests():
     from emrestore.errors import ParameterError
 
-    with pytest.raises(ParameterError, match="Unknown model tag"):
+    with pytest.raises(ParameterError, match="Unknown tag"):
         validation_pairs("xxstem", n=4, size=64)
     with pytest.raises(ParameterError, match="n ≥ 3"):
         validation_pairs("lrstem", n=1, size=64)

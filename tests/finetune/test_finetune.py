@@ -74,8 +74,8 @@ def test_finetune_changes_weights_and_lowers_heldout_loss(adapted):
     import onnx
     from onnx import numpy_helper
 
+    from emrestore.model.registry import find_model
     from emrestore.restoration import load_model
-    from emrestore.restoration.models import find_model
 
     _, series, result = adapted
     base = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(find_model(MODEL).onnx_path)).graph.initializer}

@@ -101,9 +101,14 @@ def test_cli_simulate(tmp_path, capsys):
 
 
 def test_cli_reports_tag_without_renderer(tmp_path, capsys, monkeypatch):
+    import dataclasses
+
+    from emrestore import tags
     from emrestore.datasets import registry
 
     monkeypatch.delitem(registry._RENDERERS, "lrtem", raising=False)
-    monkeypatch.delitem(registry._RENDERER_MODULES, "lrtem")
+    # a tag whose renderer module registers nothing (a tag added without its renderer)
+    monkeypatch.setattr(tags, "TAGS", tuple(dataclasses.replace(t, renderer_module="emrestore.datasets.sample")
+                                            if t.name == "lrtem" else t for t in tags.TAGS))
     assert main(["simulate", "--tag", "lrtem", "--n", "1", "--out", str(tmp_path)]) == 2
     assert "No clean-image renderer" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import pytest
 from emrestore.datasets import get_renderer
 from emrestore.datasets.lowmag import TAG_CONFIGS
 from emrestore.errors import ParameterError
+from emrestore.tags import Tag
 
 TAGS = ("hrsem", "lrsem", "lrtem", "lrstem")
 MODALITY = {"hrsem": "sem", "lrsem": "sem", "lrtem": "tem", "lrstem": "stem"}
@@ -21,7 +22,7 @@ def _check(sample, tag: str, size: int) -> None:
     assert np.all(np.isfinite(img)) and img.min() >= 0
     assert img.mean(dtype=np.float64) == pytest.approx(1.0, rel=1e-4)
     assert img.std() > 0
-    lo, hi = TAG_CONFIGS[tag].pixel_range_nm
+    lo, hi = Tag.get(tag).pixel_range_nm
     assert lo <= sample.pixel_size_nm <= hi
     assert sample.modality == MODALITY[tag]
     assert sample.columns is None

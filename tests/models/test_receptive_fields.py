@@ -38,8 +38,7 @@ def _tiled_error(tag, image, tile):
 
 def test_every_shipped_card_records_its_receptive_field():
     for model in shipped_models():
-        card = model.card
-        context, field = card["receptive_field_px"], card["receptive_field"]
+        context, field = model.card.receptive_field_px, model.card.receptive_field
         assert isinstance(context, int) and context == field["effective_px"] == model.receptive_field_px
         assert field["converged"] and field["tolerance_of_std"] <= CRITERION
         assert field["measured_radius_px"] + field["safety_px"] <= context <= field["theoretical_px"]
@@ -97,8 +96,8 @@ def test_remeasured_receptive_field_agrees_with_the_card():
 def test_an_exported_model_card_records_a_measured_receptive_field(tmp_path):
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
+    from emrestore.model.receptive import theoretical_radius
     from emrestore.nn import build_generator
-    from emrestore.restoration.receptive import theoretical_radius
     from emrestore.training.export import export_onnx
     from emrestore.training.model_card import build_model_card
 
@@ -110,9 +109,9 @@ def test_an_exported_model_card_records_a_measured_receptive_field(tmp_path):
     info = export_onnx(model, tmp_path / "m.onnx", check_shapes=((1, 16, 16),))
     config = {"tag": "hrstem", "seed": 0, "model": sizes, "data": {"source": "synthetic"}}
     card = build_model_card(config, {"steps": 1}, None, info, {}, {})
-    keys = list(card)
+    keys = list(card.to_dict())
     assert keys.index("receptive_field_px") == keys.index("size_multiple") + 1
-    assert 0 < card["receptive_field_px"] <= theoretical_radius(sizes) == card["receptive_field"]["theoretical_px"]
-    assert card["receptive_field"]["converged"]
+    assert 0 < card.receptive_field_px <= theoretical_radius(sizes) == card.receptive_field["theoretical_px"]
+    assert card.receptive_field["converged"]
     unmeasured = build_model_card(config, {"steps": 1}, None, info, {}, {}, receptive_field=False)
-    assert unmeasured["receptive_field_px"] == theoretical_radius(sizes)
+    assert unmeasured.receptive_field_px == theoretical_radius(sizes)

@@ -5,29 +5,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emrestore.datasets.registry import TAGS
 from emrestore.evaluation import psnr
 from emrestore.evaluation.baselines import median3
+from emrestore.model.registry import MODELS_DIR
 from emrestore.restoration import Restorer, shipped_models
-from emrestore.restoration.models import MODELS_DIR
+from emrestore.tags import TAG_NAMES, Tag
 
 
 def test_every_tag_ships_a_small_model_with_its_card():
     models = {m.name: m for m in shipped_models()}
-    assert sorted(models) == sorted(TAGS)
+    assert sorted(models) == sorted(TAG_NAMES)
     for tag, model in models.items():
         assert model.onnx_path.stat().st_size <= 15e6
         card = model.card
-        assert card["tag"] == tag and card["modality"] == tag[2:]
-        training = card["training"]
+        assert card.tag == tag and card.modality == Tag.get(tag).modality
         for key in ("config", "seed", "steps", "pairs_seen", "wall_time_s", "git_commit", "hardware"):
-            assert training.get(key) not in (None, ""), (tag, key)
-        assert card["data"]["source"] == "bank" and card["data"]["bank"]["n"] >= 1000
-        assert card["validation"]["psnr_db"] > card["validation"]["input_psnr_median_db"]
+            assert card.training.get(key) not in (None, ""), (tag, key)
+        assert card.data["source"] == "bank" and card.data["bank"]["n"] >= 1000
+        assert card.validation["psnr_db"] > card.validation["input_psnr_median_db"]
     assert not list(MODELS_DIR.glob("*.pt")), "PyTorch weights are not shipped (package size)"
 
 
-@pytest.mark.parametrize("tag", TAGS)
+@pytest.mark.parametrize("tag", TAG_NAMES)
 def test_shipped_model_restores_held_out_images_of_its_tag(tag):
     """On 8 held-out pairs the model gains over the input and over a 3×3 median filter.
 

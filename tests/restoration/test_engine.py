@@ -109,18 +109,18 @@ def test_tiled_matches_whole_with_global_stats(stats_model, shape):
 def test_a_model_card_clip_is_applied_to_the_whole_frame_before_tiling(stats_model):
     import json
 
-    from emrestore.conditioning import clip_percentiles
+    from emrestore.model.conditioning import clip_percentiles
 
     image = _image((160, 150), seed=5)
     image[10, 20] = image[90, 100] = 6.5e4  # X-ray hits
     plain = Restorer(stats_model, tile=64, overlap=16, progress=False)
     expected = plain.restore_array(clip_percentiles(image, 0.5))
-    stats_model.with_suffix(".json").write_text(json.dumps({**plain.info.card, "input_clip_percent": 0.5}))
+    stats_model.with_suffix(".json").write_text(json.dumps({**plain.info.card.to_dict(), "input_clip_percent": 0.5}))
     clipping = Restorer(stats_model, tile=64, overlap=16, progress=False)
     assert clipping.info.input_clip_percent == 0.5
     np.testing.assert_array_equal(clipping.restore_array(image), expected)
     assert not np.allclose(plain.restore_array(image), expected)
-    stats_model.with_suffix(".json").write_text(json.dumps({**plain.info.card, "input_clip_percent": 60}))
+    stats_model.with_suffix(".json").write_text(json.dumps({**plain.info.card.to_dict(), "input_clip_percent": 60}))
     with pytest.raises(ParameterError, match="input_clip_percent=60"):
         Restorer(stats_model, progress=False)
 
@@ -141,9 +141,9 @@ def test_odd_and_tiny_sizes(stats_model, shape):
 
 
 def test_tag_that_is_not_shipped(monkeypatch, tmp_path):
-    from emrestore.restoration import models
+    from emrestore.model import registry
 
-    monkeypatch.setattr(models, "MODELS_DIR", tmp_path)
+    monkeypatch.setattr(registry, "MODELS_DIR", tmp_path)
     with pytest.raises(ParameterError, match="not shipped"):
         emrestore.restore(_image((16, 16)), model="lrtem")
 

@@ -11,8 +11,8 @@ import pytest
 from emrestore.errors import ParameterError
 from emrestore.restoration import Restorer
 from emrestore.restoration.engine import DEFAULT_OVERLAP, TilingWarning
-from emrestore.restoration.receptive import (impulse_profile, measure_receptive_field, radius_at,
-                                             theoretical_radius, truncation_profile)
+from emrestore.model.receptive import theoretical_radius
+from emrestore.restoration.receptive import impulse_profile, measure_receptive_field, radius_at, truncation_profile
 from emrestore.restoration.tiling import BLEND_PX, min_tile, needed_overlap, ramp_1d, window_margin
 
 

@@ -72,7 +72,7 @@ def make_server(models_dir, tmp_path):
     def start(**options):
         if "models_dir" not in options and "models" not in options:
             # only the test models, whatever this version ships (tests rely on which tags exist)
-            from emrestore.restoration.models import find_model
+            from emrestore.model.registry import find_model
 
             options["models"] = {p.stem: find_model(p) for p in sorted(models_dir.glob("*.onnx"))}
         options.setdefault("temp_dir", tmp_path)

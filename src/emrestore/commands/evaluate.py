@@ -191,29 +191,28 @@ def run(args: argparse.Namespace) -> int:
                             command=saved["command"], real_data=saved["real_data"], date=saved.get("date"))
         print(path)
         return 0
-    from ..datasets.registry import TAGS
     from ..errors import InputNotFoundError, ParameterError
     from ..evaluation import evaluate_tag, validation_pairs, write_report
     from ..evaluation.real_examples import restore_real
-    from ..restoration.models import find_model, shipped_models
+    from ..model.registry import find_model, shipped_models
+    from ..tags import TAG_NAMES, Tag
     from ..training.model_card import cpu_model, git_commit
 
     shipped = {m.name for m in shipped_models()}
     extra: dict[str, list[str]] = {}
     for path in args.model:
         info = find_model(path)
-        if info.tag not in TAGS:
+        if info.tag not in TAG_NAMES:
             raise ParameterError(f"Model {path} has no model tag in its card.",
                                  "Score models exported by `emrestore train` / `emrestore export`.")
         extra.setdefault(info.tag, []).append(str(info.onnx_path))
-    tags = args.tag or [t for t in TAGS if t in shipped or t in extra]
+    tags = args.tag or [t for t in TAG_NAMES if t in shipped or t in extra]
     for tag, paths in extra.items():
         if tag not in tags:
             raise ParameterError(f"{paths[0]} is a {tag} model, but only {', '.join(tags)} is evaluated.",
                                  f"Add --tag {tag}, or drop --tag.")
     for tag in tags:
-        if tag not in TAGS:
-            raise ParameterError(f"Unknown model tag {tag!r}.", f"Use one of {', '.join(TAGS)}.")
+        Tag.get(tag)  # an unknown tag raises
     if not tags:
         raise ParameterError("No model to evaluate: this version ships none and no --model was given.",
                              "Pass --model FILE.onnx (e.g. a run's model.onnx).")

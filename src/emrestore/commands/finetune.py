@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
         model = choose_model_tag(read(args.files[0])).tag
     else:
-        from ..restoration.models import find_model
+        from ..model.registry import find_model
 
         find_model(model)  # unknown tag / missing file: a one-line error before any work
     if args.resume and args.out is None:

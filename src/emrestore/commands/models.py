@@ -15,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..restoration.models import MODELS_DIR, shipped_models
+    from ..model.registry import MODELS_DIR, shipped_models
 
     models = shipped_models()
     if args.json:

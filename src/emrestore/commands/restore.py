@@ -628,8 +628,8 @@ def _share_cores(image: Any, settings: Settings) -> None:
 
     if distributed.WORKER_THREADS is None or settings.backend not in (None, "onnx"):
         return
+    from ..model.registry import find_model
     from ..restoration.engine import resolve_choice
-    from ..restoration.models import find_model
 
     try:
         chosen, _ = resolve_choice(image, settings.model)

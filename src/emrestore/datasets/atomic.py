@@ -38,12 +38,13 @@ from ..optics.potential import resolve_potential
 from ..optics.stem import STEMOptics, stem_grid, stem_image
 from ..optics.tem import TEMOptics, abtem_exit_wave, multislice_exit_wave, tem_grid, tem_image
 from ..specimens import group_columns, random_specimen
+from ..tags import Tag
 from .registry import register_renderer
 from .sample import CleanSample
 
 #: Pixel-size range of the atomic-resolution tags [nm] (0.05–1.0 Å). Real HR frames are
 #: often sampled coarser than 0.4 Å (hrstem_example.ser: 0.52 Å/px); see docs/realism.md.
-PIXEL_RANGE_NM = (0.005, 0.1)
+PIXEL_RANGE_NM = Tag.get("hrstem").pixel_range_nm
 #: Sub-range most pixel sizes are drawn from [nm] (0.1–0.6 Å) and its probability.
 PIXEL_COMMON_NM = (0.01, 0.06)
 PIXEL_COMMON_P = 0.7

@@ -23,7 +23,8 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..io.atomic import save_npz_atomic, write_text_atomic
-from .registry import TAGS, get_renderer
+from ..tags import Tag
+from .registry import get_renderer
 
 BANK_FILE = "bank.json"
 
@@ -146,8 +147,7 @@ def render_bank(
     ParameterError
         Bad tag, sizes, or a directory holding a bank with another configuration.
     """
-    if tag not in TAGS:
-        raise ParameterError(f"Unknown tag {tag!r}.", f"Use one of {', '.join(TAGS)}.")
+    Tag.get(tag)  # an unknown tag raises
     get_renderer(tag)
     if n < 1 or size < 8 or workers < 1:
         raise ParameterError(f"Need n >= 1, size >= 8 and workers >= 1 (got n={n}, size={size}, workers={workers}).",

@@ -49,48 +49,40 @@ from ..optics.sem import render_sem
 from ..specimens.morphology import KINDS, Canvas, MorphologyMaps, add_film_texture, add_substrate
 from ..io.jsonsafe import json_safe
 from ..specimens.morphology.parameters import PARAM_DIGITS, check_size, log_uniform
+from ..tags import Tag
 from .registry import register_renderer
 from .sample import CleanSample
 
 
 @dataclass(frozen=True)
 class TagConfig:
-    """Sampling configuration of one tag.
+    """Sampling configuration of one tag (its modality and pixel-size range, drawn
+    log-uniformly: :class:`emrestore.tags.Tag`).
 
     Parameters
     ----------
-    modality : str
-        "sem", "tem" or "stem".
-    pixel_range_nm : tuple of float
-        Pixel-size range [nm] (drawn log-uniformly).
     kinds : dict
         Morphology family → relative probability.
     contrasts : dict
         Contrast variant → probability.
     """
 
-    modality: str
-    pixel_range_nm: tuple[float, float]
     kinds: dict[str, float]
     contrasts: dict[str, float]
 
 
 TAG_CONFIGS: dict[str, TagConfig] = {
-    "hrsem": TagConfig("sem", (0.5, 5.0),
-                       {"particles": 0.4, "rods": 0.2, "pores": 0.2, "sheets": 0.1,
+    "hrsem": TagConfig({"particles": 0.4, "rods": 0.2, "pores": 0.2, "sheets": 0.1,
                         "grains": 0.05, "fibres": 0.05},
                        {"se": 0.7, "bse": 0.3}),
-    "lrsem": TagConfig("sem", (5.0, 5000.0),
-                       {"grains": 0.17, "pores": 0.13, "fracture": 0.16, "fibres": 0.12,
+    "lrsem": TagConfig({"grains": 0.17, "pores": 0.13, "fracture": 0.16, "fibres": 0.12,
                         "particles": 0.16, "scratches": 0.06, "rods": 0.06, "membranes": 0.08,
                         "sheets": 0.06},
                        {"se": 0.7, "bse": 0.3}),
-    "lrtem": TagConfig("tem", (0.5, 50.0),
-                       {"particles": 0.3, "sheets": 0.15, "membranes": 0.15, "holey_film": 0.12,
+    "lrtem": TagConfig({"particles": 0.3, "sheets": 0.15, "membranes": 0.15, "holey_film": 0.12,
                         "rods": 0.12, "grains": 0.1, "pores": 0.06},
                        {"bf": 1.0}),
-    "lrstem": TagConfig("stem", (0.2, 50.0),
-                        {"particles": 0.35, "rods": 0.15, "grains": 0.15, "holey_film": 0.1,
+    "lrstem": TagConfig({"particles": 0.35, "rods": 0.15, "grains": 0.15, "holey_film": 0.1,
                          "sheets": 0.1, "membranes": 0.05, "pores": 0.1},
                         {"haadf": 0.8, "bf": 0.2}),
 }
@@ -166,8 +158,7 @@ def build_specimen(tag: str, kind: str, size: int, pixel_size_nm: float,
     MorphologyMaps
         The specimen.
     """
-    cfg = TAG_CONFIGS[tag]
-    bulk = cfg.modality == "sem"
+    bulk = Tag.get(tag).modality == "sem"
     canvas = Canvas(size, pixel_size_nm, bulk)
     params = dict(morphology or {})
     fov = size * pixel_size_nm
@@ -222,8 +213,8 @@ def _render(tag: str, size: int, rng: np.random.Generator, overrides: dict[str, 
     if not isinstance(rng, np.random.Generator):
         raise ParameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}.",
                              "Pass numpy.random.default_rng(seed).")
-    cfg = TAG_CONFIGS[tag]
-    lo, hi = cfg.pixel_range_nm
+    cfg, modality = TAG_CONFIGS[tag], Tag.get(tag).modality
+    lo, hi = Tag.get(tag).pixel_range_nm
     p = overrides.get("pixel_size_nm")
     if p is None:
         p = log_uniform(rng, lo, hi)
@@ -253,9 +244,9 @@ def _render(tag: str, size: int, rng: np.random.Generator, overrides: dict[str, 
     for _attempt in range(8):
         maps = build_specimen(tag, kind, size, p, rng, morph, compose, overrides.get("support_texture"))
         try:
-            if cfg.modality == "sem":
+            if modality == "sem":
                 image, oparams = render_sem(maps, rng, detector=contrast, **optics)
-            elif cfg.modality == "tem":
+            elif modality == "tem":
                 image, oparams = render_lowmag_tem(maps, rng, **optics)
             else:
                 image, oparams = render_lowmag_stem(maps, rng, detector=contrast, **optics)
@@ -280,7 +271,7 @@ def _render(tag: str, size: int, rng: np.random.Generator, overrides: dict[str, 
               # short summary in the layout the gallery/bank tools read
               "specimen": {"kind": f"{kind} ({contrast.upper()})", "material": material},
               "morphology": maps.params, "optics": oparams}
-    return CleanSample(image=image, pixel_size_nm=float(p), modality=cfg.modality,
+    return CleanSample(image=image, pixel_size_nm=float(p), modality=modality,
                        params=json_safe(params, digits=PARAM_DIGITS), columns=None)
 
 

@@ -12,28 +12,16 @@ import importlib
 from collections.abc import Callable
 
 from ..errors import ParameterError
+from ..tags import TAG_NAMES as TAGS
+from ..tags import Tag
 from .sample import CleanSample
-
-#: The six model tags (atomic-resolution "hr" and low-magnification "lr").
-TAGS = ("hrstem", "hrtem", "hrsem", "lrstem", "lrtem", "lrsem")
-
-#: Modules that register renderers when imported (tag -> module).
-_RENDERER_MODULES: dict[str, str] = {
-    "hrstem": "emrestore.datasets.atomic",
-    "hrtem": "emrestore.datasets.atomic",
-    "hrsem": "emrestore.datasets.lowmag",
-    "lrsem": "emrestore.datasets.lowmag",
-    "lrstem": "emrestore.datasets.lowmag",
-    "lrtem": "emrestore.datasets.lowmag",
-}
 
 _RENDERERS: dict[str, Callable[..., CleanSample]] = {}
 
 
 def register_renderer(tag: str) -> Callable[[Callable[..., CleanSample]], Callable[..., CleanSample]]:
     """Decorator that registers ``func`` as the clean-image renderer of ``tag``."""
-    if tag not in TAGS:
-        raise ParameterError(f"Unknown tag {tag!r}.", f"Use one of {', '.join(TAGS)}.")
+    Tag.get(tag)  # an unknown tag raises
 
     def decorator(func: Callable[..., CleanSample]) -> Callable[..., CleanSample]:
         _RENDERERS[tag] = func
@@ -48,8 +36,8 @@ def available_tags() -> list[str]:
 
 
 def _load(tag: str) -> bool:
-    if tag not in _RENDERERS and tag in _RENDERER_MODULES:
-        importlib.import_module(_RENDERER_MODULES[tag])
+    if tag not in _RENDERERS:
+        importlib.import_module(Tag.get(tag).renderer_module)
     return tag in _RENDERERS
 
 
@@ -61,8 +49,7 @@ def get_renderer(tag: str) -> Callable[..., CleanSample]:
     ParameterError
         If the tag is unknown or has no renderer yet.
     """
-    if tag not in TAGS:
-        raise ParameterError(f"Unknown tag {tag!r}.", f"Use one of {', '.join(TAGS)}.")
+    Tag.get(tag)  # an unknown tag raises
     if not _load(tag):
         raise ParameterError(
             f"No clean-image renderer is available for tag {tag!r}.",

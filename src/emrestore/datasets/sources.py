@@ -34,9 +34,11 @@ from typing import Any, Callable, Protocol
 import numpy as np
 from scipy import ndimage
 
-from ..datasets.bank import read_bank_config, stored_pixel_size_nm
+from .bank import read_bank_config, stored_pixel_size_nm
 from ..dihedral import random_dihedral
 from ..errors import ParameterError
+from ..image import MODALITIES
+from ..tags import TAG_NAMES, Tag
 
 __all__ = [
     "CleanSource",
@@ -114,8 +116,9 @@ class BankSource:
         self.modality = modality
         info = read_bank_config(self.directory)
         if info is not None:
-            found = info.get("modality") or (info.get("tag") or "")[2:]
-            if found in ("tem", "stem", "sem"):
+            tag = info.get("tag")
+            found = info.get("modality") or (Tag.get(tag).modality if tag in TAG_NAMES else None)
+            if found in MODALITIES:
                 self.modality = found
         self._cache: OrderedDict[Path, tuple[np.ndarray, float | None]] = OrderedDict()
         self._cache_size = cache_size

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
+from ..tags import TAGS, Tag
 from .baselines import BASELINES, Baseline
 from .lattice import MIN_SPOTS, LatticeFidelity, find_spots, lattice_fidelity
 from .metrics import data_range, psnr, ssim
@@ -80,9 +81,9 @@ def applicable_models(real: RealFile) -> list[tuple[str, bool]]:
     from ..restoration import choose_model_tag, shipped_models
 
     chosen = choose_model_tag(real.image).tag
-    modality = chosen[2:]
+    modality = Tag.get(chosen).modality
     shipped = {m.name for m in shipped_models()}
-    tags = [chosen] + [t for t in (f"hr{modality}", f"lr{modality}") if t != chosen]
+    tags = [chosen] + [t.name for t in TAGS if t.modality == modality and t.name != chosen]
     return [(t, t == chosen) for t in tags if t in shipped]
 
 

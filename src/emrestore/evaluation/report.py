@@ -92,6 +92,9 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
     ``real_data`` (:func:`~emrestore.evaluation.real_data.run_real_benchmark`) leads the report;
     ``date``: when the numbers were measured (default now, UTC).
     """
+    from ..model.card import ModelCard
+    from .sim_figures import dose_unit
+
     out = Path(out_dir)
     figures = out / figure_subdir
     figures.mkdir(parents=True, exist_ok=True)
@@ -122,16 +125,17 @@ def write_report(evaluations: list[TagEvaluation], real: list[RealResult], out_d
                   f"{len(vs)} held-out pairs of {vs.inputs.shape[-1]}×{vs.inputs.shape[-1]} px "
                   f"(evaluation seed, specimens never seen in training); dose "
                   f"{vs.doses.min():.3g}–{vs.doses.max():.3g}, low dose ≤ {np.quantile(vs.doses, 1 / 3):.3g} "
-                  f"{'primary e⁻/px' if evaluation.tag.endswith('sem') else 'e⁻/px'}; pixel size "
+                  f"{dose_unit(evaluation.tag)}; pixel size "
                   f"{vs.pixel_size_nm.min():.3g}–{vs.pixel_size_nm.max():.3g} nm.", "",
                   markdown_table(evaluation), ""]
         for name, gap in evaluation.bm3d_gaps().items():
             verdict = "meets" if gap >= 3.0 else "does not meet"
             lines.append(f"{name} vs oracle BM3D on the same images: **{gap:+.2f} dB** mean PSNR "
                          f"({verdict} the +3 dB target).")
-        for name, card in evaluation.model_cards.items():
-            training = card.get("training", {})
-            lines.append(f"{name}: {card.get('config_name', '?')} preset, {card.get('parameters', 0):,} parameters, "
+        for name, fields in evaluation.model_cards.items():
+            card = ModelCard.from_dict(fields)
+            training = card.training or {}
+            lines.append(f"{name}: {card.config_name or '?'} preset, {card.parameters or 0:,} parameters, "
                          f"{training.get('steps', '?')} steps, {training.get('pairs_seen', '?')} pairs, "
                          f"{(training.get('wall_time_s') or 0) / 60:.0f} min of training.")
         lines += ["", *_figure_lines(evaluation, figures, figure_subdir), ""]

@@ -158,7 +158,7 @@ def score_model(model: str | Path, valset: ValidationSet, keep: list[int],
         raise ParameterError(f"Model {model} was trained for {restorer.info.tag!r}, not {valset.tag!r}.",
                              "Evaluate a model on its own tag's set (--tag).")
     name = f"emrestore {restorer.info.name}"
-    config = restorer.info.card.get("config_name")
+    config = restorer.info.card.config_name
     n = len(valset)
     scores = MethodScores(name, "model", np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan),
                           note=f"{config} preset" if config else "")
@@ -171,7 +171,7 @@ def score_model(model: str | Path, valset: ValidationSet, keep: list[int],
         scores.psnr_db[i], scores.ssim[i] = _score(out, valset.targets[i])
         if i in keep:
             kept[i] = out
-    return scores, kept, restorer.info.card
+    return scores, kept, restorer.info.card.to_dict()
 
 
 def evaluate_tag(valset: ValidationSet, models: list[str | Path], bm3d_images: int = 8,

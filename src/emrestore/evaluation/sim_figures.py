@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage
 
+from ..tags import Tag
 from .figures import FigureRecord, Panel, image_panel, pyplot, save_figure
 from .metrics import psnr
 
@@ -35,7 +36,7 @@ COLUMN_METRIC = ("rms_pm", "RMS column-position error [pm]")
 
 def dose_unit(tag: str) -> str:
     """Unit of the tag's dose: primary electrons per pixel for SEM, electrons per pixel otherwise."""
-    return "primary e⁻/px" if tag.endswith("sem") else "e⁻/px"
+    return "primary e⁻/px" if Tag.get(tag).modality == "sem" else "e⁻/px"
 
 
 def _binned_median(doses: np.ndarray, values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

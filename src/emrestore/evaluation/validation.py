@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.bank import render_sample
-from ..datasets.registry import TAGS
 from ..errors import ParameterError
 from ..io.atomic import save_npz_atomic
+from ..tags import Tag
 
 #: Seed of the evaluation sets (training banks use seed 0).
 EVAL_SEED = 20261122
@@ -105,8 +105,7 @@ def validation_pairs(tag: str, n: int = 64, size: int = 256, seed: int = EVAL_SE
     progress : bool
         Progress bar while rendering.
     """
-    if tag not in TAGS:
-        raise ParameterError(f"Unknown model tag {tag!r}.", f"Use one of {', '.join(TAGS)}.")
+    Tag.get(tag)  # an unknown tag raises
     if n < 3 or size < 32:
         raise ParameterError(f"An evaluation set needs n ≥ 3 pairs of ≥ 32 px (got n={n}, size={size}).",
                              "Use the defaults, n=64 and size=256.")

@@ -61,7 +61,7 @@ def _conditioned(inputs: list[AdaptInput], clip_percent: float) -> list[AdaptInp
     """Inputs with each frame clipped like the restore engine does for this model."""
     from dataclasses import replace
 
-    from ..conditioning import clip_percentiles
+    from ..model.conditioning import clip_percentiles
 
     if not clip_percent:
         return inputs
@@ -86,14 +86,14 @@ class _Run:
     """One run's state: model, optimiser, samplers, RNG and progress."""
 
     def __init__(self, inputs: list[AdaptInput], settings: FinetuneSettings, out_dir: Path, progress: bool) -> None:
+        from ..model.registry import find_model
         from ..nn import build_generator
-        from ..restoration.models import find_model
         from ..training.export import checkpoint_from_onnx
 
         self.settings, self.out_dir, self.progress = settings, out_dir, progress
         self.base = find_model(settings.model)
-        modality = self.base.card.get("modality")
-        if modality not in ("tem", "stem", "sem"):
+        modality = self.base.card.modality
+        if modality is None:
             raise ParameterError(f"The model card of {self.base.onnx_path} names no modality.",
                                  "Fine-tune a shipped model or one exported by emrestore.")
         self.modality = modality
@@ -293,15 +293,14 @@ def _mean_losses(history: list[dict[str, float]], first: bool, n: int = 20) -> d
 
 def _export(run: _Run) -> tuple[Path, Path]:
     """Write ``model.onnx`` and ``model.json`` (the base card + a ``finetune`` section)."""
-    import copy
-
     from .. import __version__
+    from ..model.card import ModelCard
     from ..training.export import export_onnx
     from ..training.model_card import git_commit, hardware_info, write_model_card
 
     onnx_path = run.out_dir / "model.onnx"
     onnx = export_onnx(run.model, onnx_path, metadata={"finetuned_from": run.base.name})
-    card = copy.deepcopy(run.base.card)
+    card = run.base.card.to_dict()
     card.pop("format", None)
     card.pop("created_utc", None)
     base_validation = card.get("validation")
@@ -341,7 +340,7 @@ def _export(run: _Run) -> tuple[Path, Path]:
         "hardware": hardware_info(),
         **git_commit(),
     }
-    card_path = write_model_card(run.out_dir / "model.json", card)
+    card_path = write_model_card(run.out_dir / "model.json", ModelCard.from_dict(card))
     return onnx_path, card_path
 
 

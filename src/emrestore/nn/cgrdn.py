@@ -8,12 +8,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..model.conditioning import STD_EPS
 from .configs import GeneratorConfig, generator_config
 
 __all__ = ["CGRDN", "ResidualDenseBlock", "DenseGroup", "build_generator", "normalise_images"]
-
-#: Smallest std used to normalise an image (guards flat or empty images) [input units].
-STD_EPS = 1e-6
 
 
 def normalise_images(x: Tensor, eps: float = STD_EPS) -> tuple[Tensor, Tensor, Tensor]:
@@ -24,7 +22,7 @@ def normalise_images(x: Tensor, eps: float = STD_EPS) -> tuple[Tensor, Tensor, T
     x : Tensor
         (N, 1, H, W) raw intensities.
     eps : float
-        Floor of the std [input units].
+        Floor of the std [input units] (:data:`emrestore.model.conditioning.STD_EPS`).
 
     Returns
     -------

@@ -15,11 +15,11 @@ import numpy as np
 from ..errors import ParameterError
 from ..image import EMImage
 from ..io.signal import EMRestoreWarning
+from ..model.registry import ModelInfo, find_model, shipped_models
 from .choose import ModelChoice, choose_model_tag
 from .engine import Restorer, resolve_choice
 from .hyperspy import is_hyperspy_signal, restore_signal
 from .loaded import load_model
-from .models import ModelInfo, find_model, shipped_models
 
 logger = logging.getLogger("emrestore")
 

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import EMRestoreError, ParameterError
+from ..model.card import OnnxSignature
+from ..model.conditioning import batch_stats
 
 BACKENDS = ("onnx", "torch")
 #: Accepted ``device`` values; ``"auto"`` is the default.
@@ -248,36 +250,52 @@ class OnnxBackend:
         Where to run; :attr:`device` says where it runs.
     threads : int, optional
         Intra-op threads (default: all cores).
+    signature : OnnxSignature, optional
+        The graph's input and output names, as its model card records them; checked against
+        the graph. Without one (a graph exported elsewhere): the first input and output, and a
+        second input as the (mean, std).
+
+    Raises
+    ------
+    EMRestoreError
+        The graph lacks an input or output the signature names.
     """
 
     name = "onnx"
 
-    def __init__(self, path: Path, device: str = DEFAULT_DEVICE, threads: int | None = None) -> None:
+    def __init__(self, path: Path, device: str = DEFAULT_DEVICE, threads: int | None = None,
+                 signature: OnnxSignature | None = None) -> None:
         self.path = Path(path)
         session, used = open_session(self.path, device, threads)
         #: The device the session runs on: ``"cpu"`` or ``"cuda"``.
         self.device = used
         self.session = session
-        inputs = session.get_inputs()
-        self.input_name = inputs[0].name
+        inputs = [i.name for i in session.get_inputs()]
+        outputs = [o.name for o in session.get_outputs()]
+        if signature is None:
+            signature = OnnxSignature.by_position(inputs, outputs)
+        elif ({signature.image, signature.stats} - {None}) != set(inputs) or signature.restored not in outputs:
+            raise EMRestoreError(
+                f"The model card of {self.path.name} names the graph's inputs {signature.image!r}"
+                + (f", {signature.stats!r}" if signature.stats else "")
+                + f" and output {signature.restored!r}, but the graph has inputs {inputs} and outputs {outputs}.",
+                "Re-export the model with `emrestore export`, or fix the onnx section of its .json card.")
+        #: The graph's input and output names.
+        self.signature = signature
         #: Models exported by emrestore take the image's (mean, std) as a second input, so
         #: every tile is normalised with the whole image's statistics.
-        self.stats_name = inputs[1].name if len(inputs) > 1 else None
-        self.takes_stats = self.stats_name is not None
-        self.output_name = session.get_outputs()[0].name
+        self.takes_stats = signature.stats is not None
 
     def __call__(self, batch: np.ndarray, stats: np.ndarray | None = None) -> np.ndarray:
-        feeds = {self.input_name: batch}
-        if self.stats_name is not None:
-            if stats is None:
-                flat = batch.reshape(len(batch), -1)
-                stats = np.stack([flat.mean(axis=1), np.maximum(flat.std(axis=1), 1e-6)], axis=1)
-            feeds[self.stats_name] = stats.astype(np.float32)
-        return self.session.run([self.output_name], feeds)[0]
+        """Restore a (B, 1, h, w) float32 batch; ``stats`` (B, 2) default: each image's own."""
+        feeds = {self.signature.image: batch}
+        if self.signature.stats is not None:
+            feeds[self.signature.stats] = (batch_stats(batch) if stats is None else stats).astype(np.float32)
+        return self.session.run([self.signature.restored], feeds)[0]
 
 
 def make_backend(onnx_path: Path, backend: str | None, device: str | None,
-                 torch_loader: Any = None) -> Any:
+                 torch_loader: Any = None, signature: OnnxSignature | None = None) -> Any:
     """Create the backend that runs a model.
 
     Parameters
@@ -290,6 +308,8 @@ def make_backend(onnx_path: Path, backend: str | None, device: str | None,
         None means ``"auto"``: CUDA when it can be used, else the CPU (module docstring).
     torch_loader : callable, optional
         Returns a torch backend for this model (used when ``backend == "torch"``).
+    signature : OnnxSignature, optional
+        The graph's input and output names from the model card (see :class:`OnnxBackend`).
 
     Returns
     -------
@@ -301,7 +321,7 @@ def make_backend(onnx_path: Path, backend: str | None, device: str | None,
     if backend not in BACKENDS:
         raise ParameterError(f"Unknown backend {backend!r}.", f"Use one of {', '.join(BACKENDS)}.")
     if backend == "onnx":
-        return OnnxBackend(onnx_path, device=device)
+        return OnnxBackend(onnx_path, device=device, signature=signature)
     if torch_loader is None:
         raise EMRestoreError(
             f"The PyTorch backend needs the model's PyTorch weights, which {onnx_path.name} does not have.",

@@ -154,9 +154,9 @@ def frame_statistics(restorer: Restorer, frame: da.Array) -> tuple[float | None,
     -------
     (low, high, mean, std)
         Clip limits (None, None without clipping), and the mean and std of the clipped
-        frame [input units], std at least :data:`~emrestore.restoration.engine.MIN_STD`.
+        frame [input units], std at least :data:`~emrestore.model.conditioning.STD_EPS`.
     """
-    from .engine import MIN_STD
+    from ..model.conditioning import STD_EPS
 
     frame = frame.astype(np.float32)
     low = high = None
@@ -167,7 +167,7 @@ def frame_statistics(restorer: Restorer, frame: da.Array) -> tuple[float | None,
     count = int(np.prod(frame.shape))
     mean = float(frame.sum(dtype=np.float64).compute()) / count
     variance = float(((frame.astype(np.float64) - mean) ** 2).sum().compute()) / count
-    return low, high, mean, max(float(np.sqrt(variance)), MIN_STD)
+    return low, high, mean, max(float(np.sqrt(variance)), STD_EPS)
 
 
 # --------------------------------------------------------------------------- restoration

@@ -5,12 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..image import EMImage
-
-#: Largest pixel size [nm] treated as atomic resolution in TEM/STEM: atomic columns
-#: 0.2-0.4 nm apart need at least ~3 px per spacing.
-ATOMIC_MAX_PIXEL_NM = 0.1
-#: Largest pixel size [nm] for the high-resolution SEM model (nanoparticles, 0.5-5 nm/px).
-HRSEM_MAX_PIXEL_NM = 5.0
+from ..tags import Tag
 
 
 def _per_px(size_nm: float) -> str:
@@ -44,8 +39,9 @@ def choose_model_tag(image: EMImage | None) -> ModelChoice:
 
     Notes
     -----
-    TEM/STEM: pixel ≤ 0.1 nm → atomic-resolution model (hr), else low-magnification (lr).
-    SEM: pixel ≤ 5 nm → hrsem, else lrsem. An unknown modality is assumed to be STEM
+    Each modality's ``"hr"`` tag takes the pixel sizes up to its
+    :attr:`~emrestore.tags.Tag.choice_max_pixel_nm` (TEM/STEM: 0.1 nm, atomic resolution;
+    SEM: 5 nm), its ``"lr"`` tag the larger ones. An unknown modality is assumed to be STEM
     and an unknown pixel size atomic resolution; the reason says so, and ``model=`` /
     ``--model`` overrides the choice.
     """
@@ -55,16 +51,18 @@ def choose_model_tag(image: EMImage | None) -> ModelChoice:
         modality = "stem"
         notes.append("modality unknown (no acquisition metadata), assumed STEM")
     size_nm = image.pixel_size_nm if image is not None else None
+    fine = Tag.of(modality, "hr")
+    limit = fine.choice_max_pixel_nm
     if size_nm is None:
-        scale = "hr"
+        tag = fine
         notes.append("pixel size unknown, assumed atomic resolution")
-    elif modality == "sem":
-        scale = "hr" if size_nm <= HRSEM_MAX_PIXEL_NM else "lr"
-        notes.append(f"SEM at {_per_px(size_nm)} {'≤' if scale == 'hr' else '>'} {HRSEM_MAX_PIXEL_NM} nm/px")
     else:
-        scale = "hr" if size_nm <= ATOMIC_MAX_PIXEL_NM else "lr"
-        what = "atomic resolution" if scale == "hr" else "morphology scale"
-        notes.append(f"{modality.upper()} at {_per_px(size_nm)} ({what}, threshold {ATOMIC_MAX_PIXEL_NM} nm/px)")
+        tag = fine if size_nm <= limit else Tag.of(modality, "lr")
+        if modality == "sem":
+            notes.append(f"SEM at {_per_px(size_nm)} {'≤' if tag is fine else '>'} {limit} nm/px")
+        else:
+            what = "atomic resolution" if tag is fine else "morphology scale"
+            notes.append(f"{modality.upper()} at {_per_px(size_nm)} ({what}, threshold {limit} nm/px)")
     if image is not None and image.modality is not None and image.pixel_size_nm is not None:
         notes.insert(0, "from the file's metadata")
-    return ModelChoice(tag=f"{scale}{modality}", reason="; ".join(notes))
+    return ModelChoice(tag=tag.name, reason="; ".join(notes))

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..conditioning import clip_percentiles
 from ..errors import NonFiniteDataError, NotAnImageError, ParameterError
 from ..image import EMImage
+from ..model.conditioning import condition
+from ..model.registry import ModelInfo, find_model
 from .backends import check_device, make_backend
 from .choose import ModelChoice, choose_model_tag
-from .models import ModelInfo, find_model
 from .tiling import TileGrid, make_grid, min_tile, needed_overlap, pad_to_multiple, restore_tiled, window_margin
 
 if TYPE_CHECKING:
@@ -34,8 +34,6 @@ DEFAULT_TILE = 1024
 DEFAULT_OVERLAP = 64
 #: Default number of tiles per network call.
 DEFAULT_BATCH = 2
-#: Smallest standard deviation used to normalise an image (flat images).
-MIN_STD = 1e-6
 
 
 class TilingWarning(UserWarning):
@@ -109,11 +107,11 @@ class Restorer:
         self.backend_name = backend or "onnx"
         self.progress = progress
         self.run = make_backend(self.info.onnx_path, self.backend_name, device,
-                                torch_loader=_torch_loader(self.info))
+                                torch_loader=_torch_loader(self.info), signature=self.info.card.onnx_signature)
         #: The device the network runs on, ``"cpu"`` or ``"cuda"`` (for ``"auto"``: the one chosen).
         self.device = str(getattr(self.run, "device", None) or check_device(device))
         self.takes_stats = bool(getattr(self.run, "takes_stats", False))
-        self.clip_percent = self.info.input_clip_percent  # checked now: a bad card fails at load
+        self.clip_percent = self.info.input_clip_percent
 
     @property
     def needed_overlap(self) -> int:
@@ -138,7 +136,7 @@ class Restorer:
         if self.tile == 0:
             return
         if requested_overlap is not None and self.context is not None and self.overlap < self.needed_overlap:
-            expected = self._expected_error(self.margin)
+            expected = self.info.card.tile_error_of_std(self.margin)
             warnings.warn(
                 f"Overlap {self.overlap} px is below the {self.needed_overlap} px that model {self.info.name} "
                 f"needs (its receptive field: {self.context} px of context at each tile edge): tiled "
@@ -158,15 +156,6 @@ class Restorer:
             tile = smallest
         self.tile = tile
 
-    def _expected_error(self, context: int) -> float | None:
-        """Largest tile-vs-whole difference [fraction of std] the card measured with
-        ``context`` px of context (the nearest measured distance below), if recorded."""
-        table = (self.info.card.get("receptive_field") or {}).get("max_error_of_std_beyond_px")
-        if not isinstance(table, dict):
-            return None
-        below = [(int(d), float(e)) for d, e in table.items() if str(d).isdigit() and int(d) <= context]
-        return max(below)[1] if below else None
-
     # ------------------------------------------------------------------ core
     def _plan(self, height: int, width: int) -> tuple[int, int, TileGrid]:
         """Padded size and tile grid for a (height, width) frame."""
@@ -182,12 +171,10 @@ class Restorer:
         """The frame as the network gets it, and the whole frame's mean and std.
 
         Models with ``input_clip_percent`` get the frame clipped to its percentiles first;
-        mean and std are those of the (clipped) whole frame, shared by all its tiles.
+        mean and std are those of the (clipped) whole frame, shared by all its tiles
+        (:func:`emrestore.model.conditioning.condition`).
         """
-        data = clip_percentiles(np.asarray(image, dtype=np.float32), self.clip_percent)
-        mean = float(data.mean(dtype=np.float64))
-        std = max(float(data.std(dtype=np.float64)), MIN_STD)
-        return data, mean, std
+        return condition(image, self.clip_percent)
 
     def predictor(self, mean: float, std: float) -> Callable[[np.ndarray], np.ndarray]:
         """The network as a function of a (B, 1, h, w) batch, normalised with (mean, std)."""
@@ -263,7 +250,7 @@ class Restorer:
             "model": self.info.name,
             "model_file": self.info.onnx_path.name,
             "model_sha256": self.info.sha256(),
-            "model_config": self.info.card.get("config_name"),
+            "model_config": self.info.card.config_name,
             "backend": self.backend_name,
             "device": self.device,
             "tile_px": self.tile,

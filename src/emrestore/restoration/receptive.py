@@ -1,15 +1,10 @@
-"""How much context a restoration network needs: its receptive field, in theory and in effect.
+"""Measuring a restoration network's effective receptive field.
 
-A tile's output near an interior tile edge differs from the whole-frame output, because the
-network sees its zero padding where the frame goes on. How far in that difference reaches is
-the network's receptive field:
-
-- the **theoretical** radius (:func:`theoretical_radius`) is where an input pixel stops being
-  able to influence an output pixel at all — for the CGRDN the chain of every 3×3 convolution
-  of the body at 1/2 or 1/4 resolution: 149 px for the `fast` preset, 69 px for `tiny`;
-- the **effective** radius (:func:`truncation_profile`, :func:`measure_receptive_field`) is
-  the context beyond which cutting the frame changes the output by less than a tolerance: the
-  far end of the theoretical field carries a vanishing weight, so it is much smaller.
+The effective radius (:func:`truncation_profile`, :func:`measure_receptive_field`) is the
+context beyond which cutting the frame changes the output by less than a tolerance; the far end
+of the theoretical field (:func:`emrestore.model.receptive.theoretical_radius`) carries a
+vanishing weight, so it is much smaller. What a model card records of it is in
+:mod:`emrestore.model.receptive`.
 
 The effective radius is measured with the very perturbation that tiling makes: a crop of a
 frame is restored (with the whole frame's normalisation, as the engine does) and compared with
@@ -20,99 +15,25 @@ crop edge. That is a half-plane of context replaced by padding, not one pixel ch
 
 from __future__ import annotations
 
-import datetime as _dt
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..model.receptive import DEFAULT_TOLERANCE, SAFETY_PX, ReceptiveField, card_entry
+
 if TYPE_CHECKING:
+    from ..model.card import ModelCard
     from .engine import Restorer
 
-__all__ = ["ReceptiveField", "theoretical_radius", "truncation_profile", "impulse_profile",
-           "measure_receptive_field", "radius_at", "probe_frames", "card_entry", "card_fields",
-           "DEFAULT_TOLERANCE", "SAFETY_PX", "MAX_PROBE_PX"]
+__all__ = ["truncation_profile", "impulse_profile", "measure_receptive_field", "radius_at", "probe_frames",
+           "card_fields", "MAX_PROBE_PX"]
 
-#: Largest tile-vs-whole difference accepted at the context a model records [fraction of the
-#: frame's std]. The engine's requirement is 1e-3; a tolerance four times stricter leaves room
-#: for frames whose content reaches farther than the probe frames.
-DEFAULT_TOLERANCE = 2.5e-4
-#: Pixels added to the measured radius (rounded up to the model's grid afterwards).
-SAFETY_PX = 4
 #: Largest distance probed by default [px]: the shipped models fall to float32 rounding
 #: (≈ 1e-6 of the std) by 72 px; a model still above the tolerance here gets its
 #: theoretical radius.
 MAX_PROBE_PX = 160
-
-
-@dataclass
-class ReceptiveField:
-    """The measured receptive field of one model.
-
-    Parameters
-    ----------
-    theoretical_px : int or None
-        Radius beyond which an input pixel cannot influence an output pixel (None: unknown
-        architecture).
-    effective_px : int
-        Context [px] a tile needs beyond each output pixel for the tile to agree with the
-        whole frame within ``tolerance`` × the frame's std: ``radius_px + safety_px``
-        rounded up to the model's grid, at most the theoretical radius.
-    radius_px : int
-        Smallest distance from which on the measured difference stays below ``tolerance``.
-    tolerance : float
-        Fraction of the frame's std.
-    profile : numpy.ndarray
-        ``profile[d]``: largest |tile − whole| / std over all probe frames and crops, at
-        the pixels whose distance to the nearest interior crop edge is ``d`` px or more.
-    frames : list of str
-        What the probe frames were.
-    safety_px : int
-        Added to ``radius_px``.
-    converged : bool
-        False if the difference was still above ``tolerance`` at the largest distance
-        probed (``effective_px`` is then the theoretical radius).
-    """
-
-    theoretical_px: int | None
-    effective_px: int
-    radius_px: int
-    tolerance: float
-    profile: np.ndarray
-    frames: list[str] = field(default_factory=list)
-    safety_px: int = SAFETY_PX
-    converged: bool = True
-
-    def error_at(self, distance: int) -> float:
-        """Largest |tile − whole| / std with at least ``distance`` px of context."""
-        return float(self.profile[min(max(int(distance), 0), len(self.profile) - 1)])
-
-
-def theoretical_radius(config: Any) -> int:
-    """Radius [px] of the CGRDN's theoretical receptive field.
-
-    The longest path from input to output runs through the 3×3 stem, every one of the
-    ``groups × blocks × layers`` 3×3 convolutions of the body (at 1/f resolution, f the
-    down-sampling factor) and the 3×3 output convolution. Each body convolution reaches one
-    low-resolution pixel (f px) farther; the stem, the output convolution and the f×f grid
-    of the down/up-sampling add 5 px for both f = 2 and f = 4 (worst output phase).
-
-    Parameters
-    ----------
-    config : str, dict or GeneratorConfig
-        Generator sizes (a preset name such as ``"fast"``).
-
-    Returns
-    -------
-    int
-        ``f · G · B · L + 5``: 149 px for `fast`, 69 px for `tiny`, 261 px for `paper`.
-    """
-    from ..nn.configs import generator_config
-
-    c = generator_config(config)
-    return c.downsample * c.groups * c.blocks * c.layers + 5
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -260,9 +181,9 @@ def probe_frames(tag: str | None, size: int, *, seed: int = 20261201) -> list[tu
     rng = np.random.default_rng(seed)
     frames = [(f"poisson mean {dose:g}", rng.poisson(dose, (size, size)).astype(np.float32))
               for dose in (2.0, 20.0, 500.0)]
-    from ..datasets.registry import TAGS
+    from ..tags import TAG_NAMES
 
-    if tag in TAGS:
+    if tag in TAG_NAMES:
         from ..datasets.bank import render_sample
 
         for index in range(2):
@@ -331,49 +252,22 @@ def measure_receptive_field(model: str | Path | Restorer,
                           converged=converged)
 
 
-def card_entry(field_: ReceptiveField, *, checkpoints: Sequence[int] = (8, 16, 24, 32, 48, 64, 96, 128)
-               ) -> dict[str, Any]:
-    """The ``receptive_field`` section of a model card for a measurement."""
-    from .. import __version__
-
-    return {
-        "description": (
-            "receptive_field_px: context [px] a tile needs beyond each output pixel so that tiled and "
-            "whole-frame restorations agree within tolerance_of_std x the frame's std; the restore "
-            "engine derives its default tile overlap from it. Measured by restoring crops of probe "
-            "frames (with the whole frame's normalisation) and comparing them with the whole-frame "
-            "result against the distance to the nearest interior crop edge "
-            "(emrestore.restoration.receptive)."),
-        "theoretical_px": field_.theoretical_px,
-        "effective_px": field_.effective_px,
-        "measured_radius_px": field_.radius_px,
-        "tolerance_of_std": field_.tolerance,
-        "safety_px": field_.safety_px,
-        "converged": field_.converged,
-        "max_error_of_std_beyond_px": {str(d): float(f"{field_.error_at(d):.3g}")
-                                       for d in checkpoints if d < len(field_.profile)},
-        "probe_frames": list(field_.frames),
-        "emrestore_version": __version__,
-        "measured_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def card_fields(onnx_path: str | Path, card: dict[str, Any], **options: Any) -> dict[str, Any]:
+def card_fields(onnx_path: str | Path, card: ModelCard, **options: Any) -> dict[str, Any]:
     """``receptive_field_px`` and ``receptive_field`` for the card of a freshly exported model.
 
     Parameters
     ----------
     onnx_path : str or Path
         The exported model.
-    card : dict
-        Its card so far (needs ``tag``, ``size_multiple``, ``input_clip_percent`` and
-        ``generator.config`` for the theoretical radius), which is not yet on disk.
+    card : ModelCard
+        Its card so far (its ``tag``, ``size_multiple``, ``input_clip_percent`` and
+        ``generator`` config for the theoretical radius), which is not yet on disk.
     **options
         Passed to :func:`measure_receptive_field`.
     """
+    from ..model.registry import ModelInfo
     from .engine import Restorer
-    from .models import ModelInfo
 
-    info = ModelInfo(name=str(card.get("tag") or Path(onnx_path).stem), onnx_path=Path(onnx_path), card=card)
+    info = ModelInfo(name=card.tag or Path(onnx_path).stem, onnx_path=Path(onnx_path), card=card)
     field_ = measure_receptive_field(Restorer(info, tile=0, progress=False), **options)
     return {"receptive_field_px": field_.effective_px, "receptive_field": card_entry(field_)}

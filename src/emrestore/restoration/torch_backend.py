@@ -2,7 +2,8 @@
 
 The ``.pt`` file holds ``{"config": <generator config dict>, "state_dict": ...}``. Like
 the ONNX graphs emrestore exports, the backend takes each tile together with the whole
-frame's (mean, std), so tiles share one normalisation.
+frame's (mean, std), so tiles share one normalisation: it runs the same
+:meth:`~emrestore.nn.CGRDN.forward_with_stats` that the ONNX export traces.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import EMRestoreError
-from .models import ModelInfo
+from ..model.conditioning import batch_stats
+from ..model.registry import ModelInfo
 
 
 class TorchBackend:
@@ -48,16 +50,12 @@ class TorchBackend:
         self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
 
     def __call__(self, batch: np.ndarray, stats: np.ndarray | None = None) -> np.ndarray:
+        """Restore a (B, 1, h, w) float32 batch; ``stats`` (B, 2) default: each image's own."""
         torch = self.torch
+        if stats is None:
+            stats = batch_stats(batch)
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
-            if stats is None:
-                flat = x.flatten(1)
-                mean, std = flat.mean(dim=1), flat.std(dim=1, unbiased=False).clamp_min(1e-6)
-            else:
-                s = torch.from_numpy(np.ascontiguousarray(stats, dtype=np.float32)).to(self.device)
-                mean, std = s[:, 0], s[:, 1]
-            mean, std = mean.view(-1, 1, 1, 1), std.view(-1, 1, 1, 1)
-            x_hat = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
-            y = self.model.forward_normalised(x_hat) * std + mean
-            return y.float().cpu().numpy()
+            x = x.contiguous(memory_format=torch.channels_last)
+            s = torch.from_numpy(np.ascontiguousarray(stats, dtype=np.float32)).to(self.device)
+            return self.model.forward_with_stats(x, s).float().cpu().numpy()

@@ -17,10 +17,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..datasets.registry import TAGS
 from ..errors import ParameterError
+from ..image import MODALITIES
+from ..model.conditioning import MAX_CLIP_PERCENT
 from ..nn.configs import DiscriminatorConfig, GeneratorConfig, generator_config
-from ..conditioning import MAX_CLIP_PERCENT
+from ..tags import Tag
 
 __all__ = [
     "TrainConfig",
@@ -30,20 +31,12 @@ __all__ = [
     "load_config",
     "default_config",
     "config_from_dict",
-    "modality_of_tag",
 ]
 
 SOURCES = ("renderer", "bank", "synthetic")
 DEGRADATIONS = ("chain", "poisson")
 AUGMENTATIONS = ("auto", "dihedral", "none")
 DECAYS = ("cosine", "exponential", "none")
-
-
-def modality_of_tag(tag: str) -> str:
-    """``"hrstem"`` → ``"stem"``, ``"lrsem"`` → ``"sem"``, ..."""
-    if tag not in TAGS:
-        raise ParameterError(f"Unknown tag {tag!r}.", f"Use one of {', '.join(TAGS)}.")
-    return tag[2:]
 
 
 def _bad(section: str, key: str, value: Any, rule: str, fix: str) -> ParameterError:
@@ -86,7 +79,7 @@ class DataConfig:
         Directory where validation sets are stored once generated; empty = the run directory.
     input_clip_percent : float
         Clip every degraded input to its ``[p, 100 − p]`` percentiles before the network
-        (:func:`emrestore.conditioning.clip_percentiles`), so that impulses
+        (:func:`emrestore.model.conditioning.clip_percentiles`), so that impulses
         (X-ray hits, hot pixels) do not dominate the std it is normalised by [%, 0 = off].
         Recorded in the model card; the restore engine applies the same clip.
     """
@@ -117,7 +110,7 @@ class DataConfig:
         if self.source == "bank" and not self.bank:
             raise _bad(s, "bank", self.bank, "a bank directory is required for source = 'bank'",
                        "Set bank to a directory written by `emrestore simulate`.")
-        if self.modality and self.modality not in ("tem", "stem", "sem"):
+        if self.modality and self.modality not in MODALITIES:
             raise _bad(s, "modality", self.modality, "unknown modality", "Use tem, stem, sem or leave empty.")
         if self.augment not in AUGMENTATIONS:
             raise _bad(s, "augment", self.augment, "unknown augmentation", f"Use one of {', '.join(AUGMENTATIONS)}.")
@@ -246,7 +239,7 @@ class TrainConfig:
 
     @property
     def modality(self) -> str:
-        return self.data.modality or modality_of_tag(self.tag)
+        return self.data.modality or Tag.get(self.tag).modality
 
     @property
     def total_steps(self) -> int:
@@ -258,7 +251,7 @@ class TrainConfig:
         return LossWeights.from_dict(self.loss)
 
     def validate(self) -> "TrainConfig":
-        modality_of_tag(self.tag)
+        Tag.get(self.tag)  # an unknown tag raises
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ParameterError(f"Training config seed = {self.seed!r} must be an integer ≥ 0.", "Use e.g. seed = 0.")
         self.data.validate()
@@ -358,6 +351,6 @@ def load_config(path: str | Path) -> TrainConfig:
 
 def default_config(tag: str) -> TrainConfig:
     """The configuration shipped for ``tag`` (``src/emrestore/configs/TAG.toml``)."""
-    modality_of_tag(tag)
+    Tag.get(tag)  # an unknown tag raises
     text = resources.files("emrestore").joinpath("configs", f"{tag}.toml").read_text(encoding="utf-8")
     return config_from_dict(tomllib.loads(text))

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..conditioning import clip_percentiles
 from ..datasets.registry import TAGS
+from ..model.conditioning import clip_percentiles
 from ..errors import ParameterError
 from ..io.atomic import save_npz_atomic
 from .config import TrainConfig

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,12 @@ import torch
 
 from ..errors import ParameterError
 from ..io.fingerprint import file_sha256
+from ..model.card import EXPORTED_SIGNATURE
+from ..model.conditioning import batch_stats
 
-__all__ = ["export_onnx", "save_torch_weights", "store_weights_float16", "checkpoint_from_onnx", "ONNX_INPUT",
-           "ONNX_STATS", "ONNX_OUTPUT", "DEFAULT_OPSET", "WEIGHT_DTYPES"]
+__all__ = ["export_onnx", "save_torch_weights", "store_weights_float16", "checkpoint_from_onnx",
+           "DEFAULT_OPSET", "WEIGHT_DTYPES"]
 
-ONNX_INPUT = "image"
-ONNX_STATS = "stats"
-ONNX_OUTPUT = "restored"
 DEFAULT_OPSET = 17
 #: How the exported file stores the network's weights (computation is float32 either way).
 WEIGHT_DTYPES = ("float32", "float16")
@@ -37,11 +37,6 @@ class _WithStats(torch.nn.Module):
 
     def forward(self, image: torch.Tensor, stats: torch.Tensor) -> torch.Tensor:
         return self.model.forward_with_stats(image, stats)
-
-
-def _own_stats(x: np.ndarray) -> np.ndarray:
-    flat = x.reshape(len(x), -1).astype(np.float64)
-    return np.stack([flat.mean(axis=1), np.maximum(flat.std(axis=1), 1e-6)], axis=1).astype(np.float32)
 
 
 def save_torch_weights(model: torch.nn.Module, path: str | os.PathLike) -> Path:
@@ -120,7 +115,8 @@ def export_onnx(
 
     The exported graph contains the whole raw-to-raw mapping (normalisation, padding to the
     body's factor, restoration, crop, de-normalisation): input ``image`` (N, 1, H, W) float32
-    raw intensities, output ``restored`` of the same shape and units. With ``stats_input``
+    raw intensities, output ``restored`` of the same shape and units (the names:
+    :data:`~emrestore.model.card.EXPORTED_SIGNATURE`). With ``stats_input``
     (default) the graph has a second input ``stats`` (N, 2) = (mean, std) [input units] to
     normalise with, so tiles of one frame can share the frame's statistics (the restore
     engine passes them; for a whole image pass its own mean and std); without it, each
@@ -177,16 +173,17 @@ def export_onnx(
     device = next(module.parameters()).device
     example: tuple[torch.Tensor, ...] = (torch.rand(1, 1, 64, 64, device=device),)
     graph_module: torch.nn.Module = module
-    input_names = [ONNX_INPUT]
+    names = replace(EXPORTED_SIGNATURE, stats=EXPORTED_SIGNATURE.stats if stats_input else None)
+    input_names = [names.image]
     dynamic_axes = {
-        ONNX_INPUT: {0: "batch", 2: "height", 3: "width"},
-        ONNX_OUTPUT: {0: "batch", 2: "height", 3: "width"},
+        names.image: {0: "batch", 2: "height", 3: "width"},
+        names.restored: {0: "batch", 2: "height", 3: "width"},
     }
-    if stats_input:
+    if names.stats is not None:
         example = (example[0], torch.tensor([[0.5, 0.3]], device=device))
         graph_module = _WithStats(module)
-        input_names.append(ONNX_STATS)
-        dynamic_axes[ONNX_STATS] = {0: "batch"}
+        input_names.append(names.stats)
+        dynamic_axes[names.stats] = {0: "batch"}
     from ..io.atomic import atomic_path
 
     try:
@@ -201,7 +198,7 @@ def export_onnx(
                 tmp_name,
                 dynamo=False,
                 input_names=input_names,
-                output_names=[ONNX_OUTPUT],
+                output_names=[names.restored],
                 dynamic_axes=dynamic_axes,
                 opset_version=opset,
                 do_constant_folding=True,
@@ -230,12 +227,12 @@ def export_onnx(
     try:
         for n, h, w in check_shapes:
             x = (rng.gamma(2.0, 50.0, size=(n, 1, h, w)) + 10.0).astype(np.float32)
-            feeds = {ONNX_INPUT: x}
-            if stats_input:
+            feeds = {names.image: x}
+            if names.stats is not None:
                 # the frame statistics of a tile differ from its own: perturb them
-                stats = _own_stats(x) * rng.uniform(0.8, 1.2, size=(n, 2)).astype(np.float32)
-                feeds[ONNX_STATS] = stats
-            ort_out = session.run([ONNX_OUTPUT], feeds)[0]
+                stats = batch_stats(x) * rng.uniform(0.8, 1.2, size=(n, 2)).astype(np.float32)
+                feeds[names.stats] = stats
+            ort_out = session.run([names.restored], feeds)[0]
             with torch.inference_mode():
                 xt = torch.from_numpy(x).to(device)
                 if stats_input:
@@ -255,12 +252,7 @@ def export_onnx(
         "bytes": path.stat().st_size,
         "opset": opset,
         "weights": weights,
-        "input": {"name": ONNX_INPUT, "shape": ["batch", 1, "height", "width"], "dtype": "float32"},
-        "stats_input": (
-            {"name": ONNX_STATS, "shape": ["batch", 2], "dtype": "float32", "meaning": "mean, std [input units]"}
-            if stats_input else None
-        ),
-        "output": {"name": ONNX_OUTPUT, "shape": ["batch", 1, "height", "width"], "dtype": "float32"},
+        **names.card_entries(),
         "check_shapes": [list(s) for s in check_shapes],
         "max_abs_diff": max_abs,
         "max_rel_diff": max_abs / max(max_ref, 1e-30),
@@ -287,11 +279,11 @@ def checkpoint_from_onnx(model: str | os.PathLike) -> dict[str, Any]:
     import onnx
     from onnx import numpy_helper
 
+    from ..model.registry import find_model
     from ..nn import build_generator
-    from ..restoration.models import find_model
 
     info = find_model(model)
-    training = info.card.get("training") or {}
+    training = info.card.training or {}
     config = training.get("config")
     if not isinstance(config, dict) or "model" not in config:
         raise ParameterError(f"The model card of {info.onnx_path} holds no training configuration.",

@@ -1,37 +1,24 @@
-"""Model card: the JSON file written next to an exported model.
+"""Building the model card of a trained model (:class:`~emrestore.model.card.ModelCard`).
 
-Fields
-------
-``format`` ("emrestore-model-card/1"), ``name``, ``tag``, ``modality``, ``config_name``,
-``parameters``, ``size_multiple`` (the body's down-sampling factor; the graph pads any size
-itself, tilers may pad to it), ``receptive_field_px`` (context a tile needs beyond each output
-pixel to agree with a whole-frame pass within ``receptive_field.tolerance_of_std`` of the
-frame's std; the restore engine's overlap follows from it) and ``receptive_field`` (how it was
-measured: theoretical radius, error against context, probe frames; see
-:mod:`emrestore.restoration.receptive`), ``pixel_size_nm`` (null: not fixed by training), ``created_utc``,
-``emrestore_version``, ``torch_version``, ``generator`` (config, ``parameters``,
-``gflop_per_256x256``), ``io`` (input/output contract), ``training`` (full ``config``,
-``seed``, ``steps``, ``pairs_seen``, ``wall_time_s``, ``world_size``, ``git_commit``,
-``git_dirty``, ``hardware``), ``data`` (source; for a bank its size, seed and the command that
-regenerates it), ``validation`` (metrics of the model and of the degraded
-input on the fixed validation set), ``onnx`` (file, sha256, opset, ``max_abs_diff``
-against PyTorch).
+The card's fields and format are documented in :mod:`emrestore.model.card`; this module fills
+them from a training run: its configuration, progress, validation, ONNX export, hardware and
+git state.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import os
 import platform
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cpu_model", "git_commit", "hardware_info", "write_model_card", "MODEL_CARD_FORMAT"]
+from ..model.card import ModelCard
 
-MODEL_CARD_FORMAT = "emrestore-model-card/1"
+__all__ = ["cpu_model", "git_commit", "hardware_info", "build_model_card", "write_model_card"]
 
 logger = logging.getLogger("emrestore")
 
@@ -80,15 +67,12 @@ def hardware_info(device: Any = None, world_size: int = 1) -> dict[str, Any]:
     return info
 
 
-def write_model_card(path: str | Path, card: dict[str, Any]) -> Path:
-    """Write ``card`` (plus ``format`` and ``created_utc``) as indented JSON, atomically."""
-    path = Path(path)
-    full = {"format": MODEL_CARD_FORMAT,
-            "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **card}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    from ..io.atomic import write_text_atomic
+def write_model_card(path: str | Path, card: ModelCard) -> Path:
+    """Write a new model's ``card``, stamped with the current format and time, atomically."""
+    from ..model.card import CARD_FORMAT_VERSION
 
-    return write_text_atomic(path, json.dumps(full, indent=2, sort_keys=False, default=str) + "\n")
+    created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return replace(card, format_version=CARD_FORMAT_VERSION, created_utc=created).save(path)
 
 
 def build_model_card(
@@ -100,7 +84,7 @@ def build_model_card(
     git: dict[str, Any],
     *,
     receptive_field: bool = True,
-) -> dict[str, Any]:
+) -> ModelCard:
     """Assemble a model card from a training config (dict), progress and results.
 
     Parameters
@@ -124,7 +108,9 @@ def build_model_card(
     import torch
 
     from .. import __version__
+    from ..model.card import EXPORTED_SIGNATURE
     from ..nn.configs import generator_config, generator_gflop, generator_parameter_count
+    from ..tags import Tag
 
     gen = generator_config(config["model"])
     tag = config["tag"]
@@ -136,7 +122,7 @@ def build_model_card(
     card = {
         "name": f"emrestore-{tag}-{gen.name}",
         "tag": tag,
-        "modality": config["data"].get("modality") or tag[2:],
+        "modality": config["data"].get("modality") or Tag.get(tag).modality,
         # flat fields read by emrestore.restoration (model listing and tiling)
         "config_name": gen.name,
         "parameters": generator_parameter_count(gen),
@@ -155,12 +141,12 @@ def build_model_card(
             "input": "raw intensities, float32 (N, 1, H, W), any H and W",
             "output": "restored image in the input's intensity units, same shape",
             "normalisation": (
-                "inside the model: (x - mean) / std with the 'stats' input (N, 2) = (mean, std), "
-                "undone at the output; pass the frame's statistics for tiles"
+                f"inside the model: (x - mean) / std with the '{EXPORTED_SIGNATURE.stats}' input (N, 2) = "
+                "(mean, std), undone at the output; pass the frame's statistics for tiles"
                 if onnx is not None and onnx.get("stats_input")
                 else "inside the model: each input by its own mean/std, undone at the output"
             ) + (f"; before the model, clip the frame to its [{clip:g}, {100 - clip:g}] percentiles "
-                 "(emrestore.conditioning.clip_percentiles)" if clip else ""),
+                 "(emrestore.model.conditioning.clip_percentiles)" if clip else ""),
         },
         "training": {
             "config": config,
@@ -173,14 +159,14 @@ def build_model_card(
         "validation": validation,
         "onnx": onnx_entry,
     }
-    return _with_receptive_field(card, onnx.get("path") if onnx is not None and receptive_field else None)
+    return _with_receptive_field(ModelCard.from_dict(card),
+                                 onnx.get("path") if onnx is not None and receptive_field else None)
 
 
-def _with_receptive_field(card: dict[str, Any], onnx_path: str | None) -> dict[str, Any]:
-    """``card`` with ``receptive_field_px`` and ``receptive_field`` after ``size_multiple``."""
-    from ..restoration.receptive import theoretical_radius
-
-    theoretical = theoretical_radius(card["generator"]["config"])
+def _with_receptive_field(card: ModelCard, onnx_path: str | None) -> ModelCard:
+    """``card`` with ``receptive_field_px`` and ``receptive_field``: measured on ``onnx_path``,
+    else (or if the measurement fails) the theoretical radius."""
+    theoretical = card.theoretical_receptive_px
     fields: dict[str, Any] = {
         "receptive_field_px": theoretical,
         "receptive_field": {
@@ -197,12 +183,7 @@ def _with_receptive_field(card: dict[str, Any], onnx_path: str | None) -> dict[s
         except Exception as error:  # noqa: BLE001 - a failed measurement must not lose the export
             logger.warning("could not measure the receptive field of %s (%s); recording the theoretical "
                            "radius %d px", onnx_path, error, theoretical)
-    ordered: dict[str, Any] = {}
-    for key, value in card.items():
-        ordered[key] = value
-        if key == "size_multiple":
-            ordered.update(fields)
-    return ordered
+    return replace(card, **fields)
 
 
 def training_data(config: dict[str, Any]) -> dict[str, Any]:

@@ -86,7 +86,7 @@ def parent_weights(source: str | Path, config: TrainConfig) -> tuple[dict[str, A
     ParameterError
         If the parent's model or discriminator configuration differs from ``config``'s.
     """
-    from ..restoration.models import shipped_models
+    from ..model.registry import shipped_models
 
     if str(source).endswith(".onnx") or str(source) in {m.name for m in shipped_models()}:
         from .export import checkpoint_from_onnx

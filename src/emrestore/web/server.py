@@ -24,7 +24,7 @@ from werkzeug.serving import (
 )
 
 from ..errors import EMRestoreError, ParameterError
-from ..restoration.models import ModelInfo
+from ..model.registry import ModelInfo
 from .app import SECURITY_HEADERS, _is_loopback, create_app, normalise_origin
 from .store import (
     DEFAULT_MAX_PIXELS,

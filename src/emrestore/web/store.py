@@ -43,9 +43,10 @@ from ..image import EMImage
 from ..io.api import READ_FORMATS
 from ..io.limits import ReadLimits
 from ..io.signal import EMRestoreWarning
+from ..model.registry import ModelInfo, find_model, shipped_models
 from ..restoration.choose import ModelChoice, choose_model_tag
 from ..restoration.engine import Restorer
-from ..restoration.models import ModelInfo, find_model, shipped_models
+from ..tags import Tag
 from .display import write_display
 
 logger = logging.getLogger("emrestore.web")
@@ -228,7 +229,7 @@ def model_set(models_dir: Path | None = None) -> dict[str, ModelInfo]:
 def describe_model(info: ModelInfo) -> dict[str, Any]:
     """What ``GET /api/models`` says about one model (as ``emrestore models``, without server paths)."""
     described = {key: value for key, value in info.summary().items() if key != "file"}
-    described["description"] = info.card.get("description")
+    described["description"] = info.card.extra.get("description")
     return described
 
 
@@ -258,9 +259,8 @@ def choose_model(image: EMImage, models: dict[str, ModelInfo]) -> ModelChoice:
     choice = choose_model_tag(image)
     if choice.tag in models:
         return choice
-    modality = choice.tag[2:]
-    same = [name for name, info in models.items()
-            if (info.card.get("modality") or (info.tag or name)[2:]) == modality]
+    modality = Tag.get(choice.tag).modality
+    same = [name for name, info in models.items() if info.modality == modality]
     fallback = (same or list(models))[0]
     return ModelChoice(
         tag=fallback,
