@@ -189,7 +189,8 @@ def finetune_lines(results: list) -> list[str]:
              "model and scored as above, against the registered mean of the other frames. Caveat: that "
              "reference is made of the frames the model adapted on (their noise only served as targets, "
              "never frame *k*'s), so a model that learned their content is favoured, more than on a new "
-             "field. Details and the objectives compared: `docs/finetune.md`.", "",
+             "field. Measured by `emrestore evaluate --real-series DIR --finetune-steps N` (N: the steps per fold "
+             "below; needs the `train` extra). Details and the objectives compared: `docs/finetune.md`.", "",
              "| file | frames | steps per fold | objectives (blind spot) | method | PSNR [dB] | corrected PSNR [dB] "
              "| SSIM | gain over shipped [dB] |", "|---|---:|---:|---|---|---:|---:|---:|---:|"]
     for r in results:
