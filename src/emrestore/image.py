@@ -18,6 +18,8 @@ from .errors import NonFiniteDataError, NotAnImageError, ParameterError
 
 #: The modalities emrestore knows; ``None`` means "not known".
 MODALITIES = ("tem", "stem", "sem")
+#: The modalities whose images are scanned line by line (probe rastered; noise shared along a line).
+SCANNED_MODALITIES = ("stem", "sem")
 
 #: Length units and their size in nanometres.
 LENGTH_UNITS_NM = {

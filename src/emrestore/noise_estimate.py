@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 
 from .errors import NonFiniteDataError, NotAnImageError, ParameterError
+from .image import MODALITIES, SCANNED_MODALITIES
 
 __all__ = ["NoiseEstimate", "estimate_noise"]
 
 #: Scanned modalities: the row-jitter estimate is made for these.
-SCANNED = ("stem", "sem")
 #: Lower edge of the jitter band [cycles/row]. The shifts are measured between adjacent
 #: rows (differences of the line positions); turning them into positions divides their
 #: power by 4·sin²(πf), which amplifies the estimation noise at low f (26× at 1/32), so
@@ -177,7 +177,7 @@ def _as_frame(image: Any, modality: str | None, frame: int) -> tuple[np.ndarray,
         data = np.asarray(image.data)
     else:
         data = np.asarray(image)
-    if modality is not None and modality not in ("tem", "stem", "sem"):
+    if modality is not None and modality not in MODALITIES:
         raise ParameterError(f"Unknown modality {modality!r}.", "Pass 'tem', 'stem', 'sem' or None.")
     if data.dtype.kind not in "biuf":
         raise NotAnImageError(f"The image has dtype {data.dtype}, not real numbers.",
@@ -551,7 +551,7 @@ def estimate_noise(image: Any, *, modality: str | None = None, offset: float | N
     npx = data.size
 
     jitter: dict[str, Any] = {}
-    if modality in SCANNED:
+    if modality in SCANNED_MODALITIES:
         if data.shape[1] < 2 * MIN_SIDE or data.shape[0] < 64:
             notes.append("row jitter needs ≥ 64 rows and ≥ 64 columns")
         else:

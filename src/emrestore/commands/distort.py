@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OutputExistsError, ParameterError
+from ..image import MODALITIES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -29,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("input", metavar="IN", help="clean input image")
     parser.add_argument("output", metavar="OUT", help="degraded output (.tif, .hspy, .png, .npy)")
     parser.add_argument(
-        "--modality", choices=("tem", "stem", "sem"), default=None,
+        "--modality", choices=MODALITIES, default=None,
         help="distortion chain (default: the modality recorded in the input file)",
     )
     parser.add_argument(

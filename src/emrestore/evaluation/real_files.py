@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError
-from ..image import EMImage
+from ..image import MODALITIES, EMImage
 
 #: Manifest file looked for in a real-data folder.
 MANIFEST_NAME = "emrestore-real.toml"
@@ -114,7 +114,7 @@ def read_manifest(folder: Path) -> tuple[dict[str, dict[str, Any]], str]:
                                  f'Write it as ["{name}"] followed by role/modality/pixel_size_nm lines.')
         if entry.get("role", "series") not in ROLES:
             raise ParameterError(f"{path}: {name}: role {entry['role']!r} is unknown.", f"Use one of {', '.join(ROLES)}.")
-        if entry.get("modality", "stem") not in ("tem", "stem", "sem"):
+        if entry.get("modality", "stem") not in MODALITIES:
             raise ParameterError(f"{path}: {name}: modality {entry['modality']!r} is unknown.",
                                  "Use tem, stem or sem.")
         size = entry.get("pixel_size_nm", 1.0)

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import ParameterError
+from ..image import SCANNED_MODALITIES
 
 __all__ = ["BLIND_SPOT_KINDS", "DEFAULT_MASK_FRACTION", "FinetuneSettings"]
 
@@ -103,7 +104,7 @@ class FinetuneSettings:
         line; ``pixel`` for TEM cameras."""
         if self.blind_spot != "auto":
             return self.blind_spot
-        return "row" if modality in ("stem", "sem") else "pixel"
+        return "row" if modality in SCANNED_MODALITIES else "pixel"
 
     def recipe(self) -> dict[str, Any]:
         """The settings that must not change on resume (all but the time budget and step count)."""
