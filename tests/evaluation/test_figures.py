@@ -156,9 +156,17 @@ def _assert_calibrated(record, pixel_nm: float) -> None:
 
 
 def test_real_data_figures_carry_scale_bars_where_calibrated(tmp_path):
-    from emrestore.evaluation.real_data import score_frame, score_near_clean, score_series
+    from emrestore.evaluation.real_data import (
+        score_frame,
+        score_near_clean,
+        score_series,
+    )
     from emrestore.evaluation.real_files import MANIFEST_NAME, discover
-    from emrestore.evaluation.real_report import frame_figure, near_clean_figure, series_figure
+    from emrestore.evaluation.real_report import (
+        frame_figure,
+        near_clean_figure,
+        series_figure,
+    )
 
     rng = np.random.default_rng(3)
     clean = (_lattice(64) * 100 + 20).astype(np.float32)

@@ -9,7 +9,12 @@ import pytest
 from scipy import ndimage
 
 from emrestore.evaluation import BASELINES, psnr, ssim
-from emrestore.evaluation.baselines import median3, oracle_bm3d, oracle_gaussian, oracle_nlm
+from emrestore.evaluation.baselines import (
+    median3,
+    oracle_bm3d,
+    oracle_gaussian,
+    oracle_nlm,
+)
 
 
 def lattice(size: int = 64) -> np.ndarray:

@@ -19,7 +19,12 @@ from emrestore.evaluation.real_data import (
     score_near_clean,
     score_series,
 )
-from emrestore.evaluation.real_files import KNOWN_FILES, MANIFEST_NAME, discover, read_manifest
+from emrestore.evaluation.real_files import (
+    KNOWN_FILES,
+    MANIFEST_NAME,
+    discover,
+    read_manifest,
+)
 from emrestore.evaluation.registration import difference_noise_variance, register_series
 from emrestore.io.metadata import infer_modality
 

@@ -8,8 +8,15 @@ from scipy import ndimage
 
 from emrestore.errors import ParameterError
 from emrestore.evaluation.realism import (
-    fit_poisson_gaussian, lag1_correlation, noise_curve, power_share_below_period, radial_power_spectrum,
-    row_displacements, scan_noise, simulated_series, white_noise_fraction,
+    fit_poisson_gaussian,
+    lag1_correlation,
+    noise_curve,
+    power_share_below_period,
+    radial_power_spectrum,
+    row_displacements,
+    scan_noise,
+    simulated_series,
+    white_noise_fraction,
 )
 
 

@@ -10,7 +10,11 @@ import pytest
 from emrestore.cli import main
 from emrestore.evaluation import evaluate_tag, validation_pairs, write_report
 from emrestore.evaluation.baselines import BASELINES
-from emrestore.evaluation.scoring import comparison_indices, figure_indices, scores_cache_path
+from emrestore.evaluation.scoring import (
+    comparison_indices,
+    figure_indices,
+    scores_cache_path,
+)
 
 
 @pytest.fixture(scope="module")

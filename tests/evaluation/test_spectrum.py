@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from emrestore.errors import ParameterError
 from scipy.ndimage import gaussian_filter
 
+from emrestore.errors import ParameterError
 from emrestore.evaluation.spectrum import power_spectrum, spectral_gain
 
 

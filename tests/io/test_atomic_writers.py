@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from emrestore.io.atomic import save_npz_atomic, write_atomic, write_bytes_atomic, write_text_atomic
+from emrestore.io.atomic import (
+    save_npz_atomic,
+    write_atomic,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 
 
 def test_text_bytes_and_npz_arrive_whole_and_replace_the_old_file(tmp_path) -> None:

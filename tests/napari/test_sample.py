@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emrestore.commands.demo import DEMO_PIXEL_NM
+from emrestore.datasets.atomic import DEMO_PIXEL_NM
 from emrestore.evaluation.metrics import psnr
 from emrestore.napari._sample import SIZE_PX, sample_clean, sample_noisy
 

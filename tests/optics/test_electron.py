@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 from emrestore.errors import ParameterError
-from emrestore.optics.electron import interaction_constant, interaction_constant_nm, wavelength_A, wavelength_nm
+from emrestore.optics.electron import (
+    interaction_constant,
+    interaction_constant_nm,
+    wavelength_A,
+    wavelength_nm,
+)
 
 ENERGIES_KV = (60.0, 80.0, 120.0, 200.0, 300.0)
 
@@ -28,3 +33,8 @@ def test_wavelength_falls_with_energy_and_needs_a_positive_one() -> None:
     assert values == sorted(values, reverse=True)
     with pytest.raises(ParameterError):
         wavelength_nm(0.0)
+
+
+def test_electron_optics_constants() -> None:
+    assert wavelength_nm(200.0) == pytest.approx(2.508e-3, rel=1e-3)
+    assert interaction_constant_nm(200.0) == pytest.approx(7.29e-3, rel=0.01)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 if importlib.util.find_spec("torch") is None or importlib.util.find_spec("onnx") is None:
     collect_ignore_glob = ["test_*.py"]

@@ -10,8 +10,6 @@ import pytest
 import torch
 from helpers import tiny_config
 
-from emrestore.errors import ParameterError
-from emrestore.training import StepSampler, make_dataset, make_loader, validation_set
 from emrestore.datasets.sources import (
     BankSource,
     RendererSource,
@@ -20,6 +18,8 @@ from emrestore.datasets.sources import (
     poisson_degradation,
     synthetic_clean,
 )
+from emrestore.errors import ParameterError
+from emrestore.training import StepSampler, make_dataset, make_loader, validation_set
 
 
 def test_synthetic_clean_images_are_valid_and_seeded():
@@ -188,8 +188,8 @@ def test_distortion_chain_is_wired_when_available():
 
 def test_an_augmentation_that_removes_all_signal_is_dropped():
     """A warp can move a sparse crop's only particle out of view: the pair keeps the crop as drawn."""
-    from emrestore.training.dataset import PairDataset
     from emrestore.datasets.sources import poisson_degradation
+    from emrestore.training.dataset import PairDataset
 
     class OneParticle:
         def sample(self, size, rng):

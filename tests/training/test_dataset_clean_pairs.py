@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 from helpers import tiny_config
 
+from emrestore.datasets.sources import SyntheticSource, get_degradation
 from emrestore.training import make_dataset
 from emrestore.training.dataset import (
     CLEAN_PAIR_FRACTION,
     PairDataset,
     clean_pair_fraction,
 )
-from emrestore.datasets.sources import SyntheticSource, get_degradation
 
 
 def test_chain_pairs_include_clean_pairs_at_the_training_fraction():

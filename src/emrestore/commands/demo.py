@@ -53,14 +53,10 @@ def side_by_side(panels: list[tuple[str, np.ndarray]], path: Path, title: str) -
     sheet.save(path)
 
 
-#: Pixel size of the demo frame [nm]: 0.2 Å, in the middle of the common HR sampling (0.1–0.6 Å).
-#: Drawn freely, seed 7 would give an almost featureless sheet edge at 0.5 Å/px.
-DEMO_PIXEL_NM = 0.02
-
-
 def run(args: argparse.Namespace) -> int:
     from .. import io
     from ..datasets import get_renderer
+    from ..datasets.atomic import DEMO_PIXEL_NM
     from ..distortions import distort
     from ..evaluation.metrics import psnr  # lazily: scipy.ndimage costs every command ~1 s otherwise
     from ..image import EMImage

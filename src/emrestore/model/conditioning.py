@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nn.configs import STD_EPS
+
 __all__ = ["MAX_CLIP_PERCENT", "STD_EPS", "clip_percentiles", "frame_stats", "batch_stats", "condition"]
 
 #: Largest accepted clip, in percent at each end.
 MAX_CLIP_PERCENT = 5.0
-#: Smallest std used to normalise an image (flat or empty images) [input units].
-STD_EPS = 1e-6
 
 
 def clip_percentiles(image: np.ndarray, percent: float) -> np.ndarray:

@@ -29,8 +29,8 @@ def simulated_pair() -> tuple[EMImage, EMImage]:
     (EMImage, EMImage)
         float32 (384, 384) STEM images at the demo's pixel size [nm].
     """
-    from ..commands.demo import DEMO_PIXEL_NM
     from ..datasets import get_renderer
+    from ..datasets.atomic import DEMO_PIXEL_NM
     from ..distortions import distort
 
     rng = np.random.default_rng(SEED)

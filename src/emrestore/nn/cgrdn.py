@@ -8,8 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..model.conditioning import STD_EPS
-from .configs import GeneratorConfig, generator_config
+from .configs import STD_EPS, GeneratorConfig, generator_config
 
 __all__ = ["CGRDN", "ResidualDenseBlock", "DenseGroup", "build_generator", "normalise_images"]
 
@@ -22,7 +21,7 @@ def normalise_images(x: Tensor, eps: float = STD_EPS) -> tuple[Tensor, Tensor, T
     x : Tensor
         (N, 1, H, W) raw intensities.
     eps : float
-        Floor of the std [input units] (:data:`emrestore.model.conditioning.STD_EPS`).
+        Floor of the std [input units] (:data:`emrestore.nn.configs.STD_EPS`).
 
     Returns
     -------

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import ParameterError
 
 __all__ = [
+    "STD_EPS",
     "GeneratorConfig",
     "DiscriminatorConfig",
     "GENERATOR_PRESETS",
@@ -19,6 +20,10 @@ __all__ = [
     "generator_parameter_count",
     "generator_gflop",
 ]
+
+#: Smallest std the network normalises an image by (flat or empty images) [input units]; the
+#: exported graph clamps to it and :func:`emrestore.model.conditioning.frame_stats` uses it too.
+STD_EPS = 1e-6
 
 
 @dataclass(frozen=True)

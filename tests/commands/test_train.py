@@ -6,13 +6,16 @@ import json
 import sys
 
 import numpy as np
-import onnxruntime as ort
 import pytest
-import torch
-from helpers import tiny_config_dict
 
-from emrestore.cli import main
-from emrestore.training import load_checkpoint
+torch = pytest.importorskip("torch", reason="training needs PyTorch (the `train` extra)")
+pytest.importorskip("onnx", reason="exporting needs onnx (the `train` extra)")
+
+import onnxruntime as ort  # noqa: E402
+from helpers import tiny_config_dict  # noqa: E402
+
+from emrestore.cli import main  # noqa: E402
+from emrestore.training import load_checkpoint  # noqa: E402
 
 
 def test_cli_does_not_import_torch_until_a_training_command_runs():

@@ -1,4 +1,4 @@
-"""Scan model: displacement effects, AR(1) jitter, dwell blur, cubic sampling."""
+"""Scan model: displacement effects, AR(1) jitter, dwell blur."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from emrestore.distortions import (
     LineJitter,
     ScanSpeedWarp,
 )
-from emrestore.distortions.resampling import sample_separable
-from emrestore.distortions.sampling import ar1
 
 
 def ramp_x(height: int = 48, width: int = 160) -> np.ndarray:
@@ -41,27 +39,6 @@ def test_ar1_jitter_lag1_autocorrelation_is_phi(phi):
         # stationary σ; effective sample size n(1 − φ)/(1 + φ) for the variance
         n_eff = n * (1 - phi) / (1 + phi)
         assert abs(shifts.var() / sigma**2 - 1) <= Z99 * np.sqrt(2 / n_eff)
-
-
-def test_ar1_zero_sigma_is_zero():
-    assert np.all(ar1(10, 0.0, 0.5, np.random.default_rng(0)) == 0)
-
-
-def test_cubic_sampling_is_exact_at_integer_shifts_and_on_linear_images():
-    rng = np.random.default_rng(21)
-    image = rng.random((40, 50)).astype(np.float32)
-    yy, xx = np.mgrid[0:40, 0:50].astype(np.float32)
-    out = sample_separable(image, yy + 2, (xx - 3)[None, :, :])
-    assert np.allclose(out[:-2, 3:], image[2:, :-3])
-    plane = (3.0 + 0.5 * xx - 0.25 * yy).astype(np.float32)
-    # y shifts constant along a row (as jitter/drift are within a dwell): the separable
-    # scheme is then exact for a plane; x samples are arbitrary
-    dy = np.repeat(rng.uniform(-1.5, 1.5, (40, 1)), 50, axis=1).astype(np.float32)
-    dx = rng.uniform(-1.5, 1.5, (3, 40, 50)).astype(np.float32)
-    out = sample_separable(plane, yy + dy, xx[None, :, :] + dx)
-    inner = (slice(4, -4), slice(4, -4))
-    expected = 3.0 + 0.5 * (xx[None, :, :] + dx).mean(axis=0) - 0.25 * (yy + dy)
-    assert np.allclose(out[inner], expected[inner], atol=1e-4)
 
 
 def test_fly_back_settling_displacement():

@@ -9,11 +9,22 @@ import numpy as np
 import pytest
 
 from emrestore.errors import ParameterError
+from emrestore.model.receptive import theoretical_radius
 from emrestore.restoration import Restorer
 from emrestore.restoration.engine import DEFAULT_OVERLAP, TilingWarning
-from emrestore.model.receptive import theoretical_radius
-from emrestore.restoration.receptive import impulse_profile, measure_receptive_field, radius_at, truncation_profile
-from emrestore.restoration.tiling import BLEND_PX, min_tile, needed_overlap, ramp_1d, window_margin
+from emrestore.restoration.receptive import (
+    impulse_profile,
+    measure_receptive_field,
+    radius_at,
+    truncation_profile,
+)
+from emrestore.restoration.tiling import (
+    BLEND_PX,
+    min_tile,
+    needed_overlap,
+    ramp_1d,
+    window_margin,
+)
 
 
 def _poisson(shape, mean=20.0, seed=0):

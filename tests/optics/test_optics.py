@@ -6,8 +6,21 @@ import scipy.fft as sfft
 
 from emrestore.errors import ParameterError
 from emrestore.optics import (
-    Aberrations, STEMOptics, TEMOptics, ctf, interaction_constant, make_grid, moliere_ft,
-    multislice_exit_wave, probe_wave, scherzer_defocus_A, splat, stem_grid, tem_grid, to_image, wavelength_A,
+    Aberrations,
+    STEMOptics,
+    TEMOptics,
+    ctf,
+    interaction_constant,
+    make_grid,
+    moliere_ft,
+    multislice_exit_wave,
+    probe_wave,
+    scherzer_defocus_A,
+    splat,
+    stem_grid,
+    tem_grid,
+    to_image,
+    wavelength_A,
 )
 from emrestore.optics.grid import splat_transfer
 

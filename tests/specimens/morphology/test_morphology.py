@@ -9,13 +9,13 @@ from scipy import ndimage
 from emrestore.errors import ParameterError
 from emrestore.specimens.morphology import KINDS, Canvas, generate_morphology
 from emrestore.specimens.morphology.grains import voronoi
-from emrestore.specimens.morphology.particles import add_particles
-from emrestore.specimens.morphology.rods import draw_tube
-from emrestore.specimens.morphology.sheets import add_sheets
-from emrestore.specimens.morphology.pores import add_pores
 from emrestore.specimens.morphology.holey import add_holey_film
 from emrestore.specimens.morphology.membranes import add_membranes
+from emrestore.specimens.morphology.particles import add_particles
+from emrestore.specimens.morphology.pores import add_pores
+from emrestore.specimens.morphology.rods import draw_tube
 from emrestore.specimens.morphology.scratches import add_scratches
+from emrestore.specimens.morphology.sheets import add_sheets
 
 
 @pytest.mark.parametrize("bulk", [True, False])

@@ -8,8 +8,18 @@ from scipy.spatial import cKDTree
 
 from emrestore.errors import ParameterError
 from emrestore.specimens import (
-    AMORPHOUS, CRYSTALS, GENERATORS, amorphous_block, oriented_particle, oriented_slab, random_specimen,
-    random_zone_axis, stacked_sheets, tilt, unit_cell, zone_axis_candidates,
+    AMORPHOUS,
+    CRYSTALS,
+    GENERATORS,
+    amorphous_block,
+    oriented_particle,
+    oriented_slab,
+    random_specimen,
+    random_zone_axis,
+    stacked_sheets,
+    tilt,
+    unit_cell,
+    zone_axis_candidates,
 )
 from emrestore.specimens.defects import substitutions, vacancies
 

@@ -16,17 +16,6 @@ import pytest
 import emrestore
 from emrestore.cli import BROKEN_PIPE_STATUS, COMMAND_MODULES, build_parser, main
 
-sys.path.insert(0, str(Path(__file__).parent / "restoration"))
-
-from onnx_models import make_conv_model
-
-
-@pytest.fixture
-def stats_model(tmp_path):
-    """The tiny ONNX restorer of tests/restoration (receptive field 9 px)."""
-    pytest.importorskip("onnx")
-    return make_conv_model(tmp_path / "stats_model.onnx", layers=4, takes_stats=True)
-
 
 def _tiff(path: Path, shape: tuple[int, int] = (40, 36)) -> Path:
     rng = np.random.default_rng(0)
