@@ -1,6 +1,6 @@
 """Does `emrestore finetune` help on real series? Frame-split: adapt without the scored frame.
 
-A thin driver of :func:`emrestore.evaluation.finetune_split.score_finetune_split` (the same
+A thin driver of :func:`emrestore.finetune.frame_split.score_finetune_split` (the same
 measurement `emrestore evaluate --real-series DIR --finetune-steps N` puts into the evaluation
 report), with options to compare the objectives: for every series of one field in the folder
 (``../shared/data/real-series``: the 5-frame TIA TEM preview and the 2-page Zeiss FIB-SEM file)
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
-    from emrestore.evaluation.finetune_split import score_finetune_split
+    from emrestore.finetune.frame_split import score_finetune_split
     from emrestore.evaluation.real_files import discover
     from emrestore.io.atomic import write_text_atomic
 

@@ -12,7 +12,7 @@ Usage (the numbers in ``docs/reliability.md`` come from this run)::
     .venv/bin/python benchmarks/fuzz_readers.py --data ../shared/data/formats \\
         --mutations 2000 --seed 0 --out docs/reliability-fuzz.json
 
-The default test run (``tests/io/test_fuzz.py``) runs a few hundred mutations of the same
+The default test run (``tests/io/test_untrusted.py``) runs a few hundred mutations of the same
 kind with another seed.
 """
 

@@ -37,13 +37,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: Names any module may import from the top package (they need nothing but the package itself).
 TOP_PACKAGE_NAMES = {"__version__", "__name__"}
 
-#: Upward imports kept for now, as (module, imported unit): the lead decides on each.
-ALLOWED_UPWARD = {
-    # The real-data benchmark scores fine-tuned models (the fine-tuning frame split), so evaluation
-    # runs finetune, while finetune (series registration) and training (figures) use evaluation's
-    # tools: a cycle evaluation → finetune → training → evaluation until one of them moves.
-    ("evaluation/finetune_split.py", "finetune"),
-}
+#: Upward imports allowed as exceptions, as (module, imported unit). None today: keep it so.
+ALLOWED_UPWARD: set[tuple[str, str]] = set()
 
 
 class Import(NamedTuple):

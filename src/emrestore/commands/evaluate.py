@@ -108,15 +108,14 @@ def _check_finetune_dependencies() -> None:
                              "pip install 'emrestore[train]', or drop --finetune-steps.")
 
 
-def _add_finetune(saved: dict, steps: int, progress: bool) -> None:
-    """Measure the fine-tuning frame split of the saved real series now and attach it to ``saved``."""
+def _add_finetune(real_data, steps: int, progress: bool) -> None:  # noqa: ANN001 - a RealBenchmark or None
+    """Measure the fine-tuning frame split of the benchmark's real series and attach it to ``real_data``."""
     from ..errors import ParameterError
-    from ..evaluation.real_data import finetune_series
+    from ..finetune.frame_split import finetune_series
 
-    real_data = saved.get("real_data")
     if real_data is None or not real_data.series:
-        raise ParameterError("--finetune-steps with --from-results: the saved results hold no real series.",
-                             "Save results of a run with --real-series DIR.")
+        raise ParameterError("--finetune-steps: there is no real series to adapt on.",
+                             "Give --real-series DIR with a series of one field (or saved results of such a run).")
     real_data.finetuned = finetune_series([r.file for r in real_data.series], steps, progress)
 
 
@@ -184,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
 
         saved = load_results(args.from_results)
         if args.finetune_steps:
-            _add_finetune(saved, args.finetune_steps, progress_enabled(args))
+            _add_finetune(saved.get("real_data"), args.finetune_steps, progress_enabled(args))
             if args.save_results is not None:
                 save_results(args.save_results, saved)
         path = write_report(saved["evaluations"], saved["real"], args.out, saved["machine"],
@@ -235,7 +234,9 @@ def run(args: argparse.Namespace) -> int:
         from ..evaluation.real_data import run_real_benchmark
 
         real_data = run_real_benchmark([str(p) for p in args.real_series], bm3d=args.bm3d_images != 0,
-                                       progress=progress, finetune_steps=args.finetune_steps)
+                                       progress=progress)
+        if args.finetune_steps:
+            _add_finetune(real_data, args.finetune_steps, progress)
         for r in real_data.series:
             for m in r.methods:
                 print(f"real    {r.file.name[:28]:28s} {m.name:34s} PSNR {m.psnr_db:6.2f} dB  "

@@ -87,7 +87,8 @@ def applicable_models(real: RealFile) -> list[tuple[str, bool]]:
     return [(t, t == chosen) for t in tags if t in shipped]
 
 
-def _restore(tag: str, frame: np.ndarray) -> np.ndarray:
+def restore_frame(tag: str, frame: np.ndarray) -> np.ndarray:
+    """``frame`` restored by the shipped model ``tag`` (float64, the frame's shape)."""
     from ..restoration import load_model
 
     return load_model(tag, progress=False).restore_array(np.asarray(frame, np.float32)).astype(np.float64)
@@ -104,8 +105,12 @@ def _baselines(bm3d: bool) -> list[Baseline]:
     return [b for b in BASELINES if b.available and (bm3d or not b.slow)]
 
 
-def _accumulate(rows: dict[str, list], key: tuple[str, str, bool], image: np.ndarray, reference: np.ndarray,
-                reference_noise_var: float | None = None) -> None:
+def accumulate_scores(rows: dict[str, list], key: tuple[str, str, bool], image: np.ndarray,
+                      reference: np.ndarray, reference_noise_var: float | None = None) -> None:
+    """Add one frame's PSNR, SSIM and corrected PSNR (with ``reference_noise_var``) to ``rows[key]``.
+
+    ``key`` is (method name, ``"baseline"`` or ``"model"``, chosen); :func:`mean_scores` averages.
+    """
     p, s = psnr(image, reference), ssim(image, reference)
     corrected = float("nan")
     if reference_noise_var is not None:
@@ -114,7 +119,8 @@ def _accumulate(rows: dict[str, list], key: tuple[str, str, bool], image: np.nda
     rows.setdefault(key, []).append((p, s, corrected))
 
 
-def _scores(rows: dict[tuple[str, str, bool], list]) -> list[MethodScore]:
+def mean_scores(rows: dict[tuple[str, str, bool], list]) -> list[MethodScore]:
+    """One :class:`MethodScore` per key of :func:`accumulate_scores`'s rows: the means over frames."""
     return [MethodScore(name, kind, *(float(np.mean(col)) for col in zip(*values)), chosen=chosen)
             for (name, kind, chosen), values in rows.items()]
 
@@ -188,17 +194,17 @@ def score_series(real: RealFile, bm3d: bool = True) -> SeriesResult:
         raw = registered.frames[k][crop]
         for baseline in _baselines(bm3d):
             out, _ = baseline.run(raw, reference)
-            _accumulate(rows, (baseline.name, "baseline", False), out, reference, reference_var)
+            accumulate_scores(rows, (baseline.name, "baseline", False), out, reference, reference_var)
         for tag, chosen in models:
-            restored = registered.align(_restore(tag, data[k]), k)[crop]
-            _accumulate(rows, (f"emrestore {tag}", "model", chosen), restored, reference, reference_var)
+            restored = registered.align(restore_frame(tag, data[k]), k)[crop]
+            accumulate_scores(rows, (f"emrestore {tag}", "model", chosen), restored, reference, reference_var)
             if k == 0:
                 example[f"emrestore {tag}"] = restored
         if k == 0:
             example.update(raw=raw, reference=reference)
     shape = registered.frames[0][crop].shape
     return SeriesResult(real, (int(shape[0]), int(shape[1])), registered.shifts_px, frame_var, reference_var,
-                        _scores(rows), example)
+                        mean_scores(rows), example)
 
 
 # ---------------------------------------------------------------------------- near-clean
@@ -258,8 +264,8 @@ def score_near_clean(real: RealFile, doses: tuple[float, ...] = DOSE_LADDER, bm3
     pass_rows: dict[tuple[str, str, bool], list] = {}
     examples: dict[float, dict[str, np.ndarray]] = {0.0: {"input": clean, "target": clean}}
     for tag, chosen in models:
-        out = _restore(tag, clean)
-        _accumulate(pass_rows, (f"emrestore {tag}", "model", chosen), out, clean)
+        out = restore_frame(tag, clean)
+        accumulate_scores(pass_rows, (f"emrestore {tag}", "model", chosen), out, clean)
         examples[0.0][f"emrestore {tag}"] = out
     ladder: dict[float, list[MethodScore]] = {}
     for dose in doses:
@@ -270,14 +276,14 @@ def score_near_clean(real: RealFile, doses: tuple[float, ...] = DOSE_LADDER, bm3
         rows: dict[tuple[str, str, bool], list] = {}
         for baseline in _baselines(bm3d):
             out, _ = baseline.run(noisy, target)
-            _accumulate(rows, (baseline.name, "baseline", False), out, target)
+            accumulate_scores(rows, (baseline.name, "baseline", False), out, target)
         examples[float(dose)] = {"input": noisy, "target": target}
         for tag, chosen in models:
-            out = _restore(tag, noisy)
-            _accumulate(rows, (f"emrestore {tag}", "model", chosen), out, target)
+            out = restore_frame(tag, noisy)
+            accumulate_scores(rows, (f"emrestore {tag}", "model", chosen), out, target)
             examples[float(dose)][f"emrestore {tag}"] = out
-        ladder[float(dose)] = _scores(rows)
-    return NearCleanResult(real, (int(clean.shape[0]), int(clean.shape[1])), _scores(pass_rows), ladder, examples)
+        ladder[float(dose)] = mean_scores(rows)
+    return NearCleanResult(real, (int(clean.shape[0]), int(clean.shape[1])), mean_scores(pass_rows), ladder, examples)
 
 
 # ---------------------------------------------------------------------------- whole frames
@@ -338,7 +344,7 @@ def score_frame(real: RealFile) -> FrameResult:
     chosen_name, chosen_out, seconds = "", frame, float("nan")
     for tag, chosen in applicable_models(real):
         start = time.perf_counter()
-        out = _restore(tag, frame)
+        out = restore_frame(tag, frame)
         elapsed = time.perf_counter() - start
         name = f"emrestore {tag}"
         gains[name] = spectral_gain(frame, out).max_gain
@@ -360,7 +366,8 @@ class RealBenchmark:
     frames: list[FrameResult]
     skipped: list[tuple[str, str]]
     manifests: list[str]
-    #: Fine-tuning frame splits (:mod:`~emrestore.evaluation.finetune_split`), when measured.
+    #: Fine-tuning frame splits (:mod:`emrestore.finetune.frame_split`), when measured
+    #: (``emrestore evaluate --finetune-steps N`` attaches them).
     finetuned: list[Any] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -373,7 +380,7 @@ class RealBenchmark:
 
 
 def run_real_benchmark(folders: list[str], bm3d: bool = True, doses: tuple[float, ...] = DOSE_LADDER,
-                       progress: bool = True, finetune_steps: int = 0) -> RealBenchmark:
+                       progress: bool = True) -> RealBenchmark:
     """Score every real file of ``folders`` (series, near-clean, lattice).
 
     Parameters
@@ -386,10 +393,6 @@ def run_real_benchmark(folders: list[str], bm3d: bool = True, doses: tuple[float
         The dose ladder of the near-clean frames.
     progress : bool
         A progress bar over the files.
-    finetune_steps : int
-        With > 0, also the fine-tuning frame split of every series
-        (:func:`~emrestore.evaluation.finetune_split.score_finetune_split`, that many steps per
-        fold; needs the ``train`` extra; minutes per frame).
     """
     from tqdm.auto import tqdm
 
@@ -411,15 +414,4 @@ def run_real_benchmark(folders: list[str], bm3d: bool = True, doses: tuple[float
         elif real.role == "near-clean":
             near.append(score_near_clean(real, doses=doses, bm3d=bm3d))
         frames.append(score_frame(real))
-    finetuned = finetune_series([r.file for r in series], finetune_steps, progress) if finetune_steps > 0 else []
-    return RealBenchmark(list(folders), series, near, frames, skipped, manifests, finetuned)
-
-
-def finetune_series(files: list[RealFile], steps: int, progress: bool = True) -> list[Any]:
-    """The fine-tuning frame split of each series in ``files`` (``steps`` per fold)."""
-    from tqdm.auto import tqdm
-
-    from .finetune_split import score_finetune_split
-
-    return [score_finetune_split(real, steps, progress=False)
-            for real in tqdm(files, desc="fine-tuning frame split", unit="series", disable=not progress)]
+    return RealBenchmark(list(folders), series, near, frames, skipped, manifests)

@@ -179,7 +179,7 @@ def series_lines(results: list[SeriesResult], figures: Path, subdir: str) -> lis
 
 
 def finetune_lines(results: list) -> list[str]:
-    """The fine-tuning frame split (:mod:`~emrestore.evaluation.finetune_split`), when it was measured."""
+    """The fine-tuning frame split (:mod:`emrestore.finetune.frame_split`), when it was measured."""
     if not results:
         return []
     lines = ["### Series of one field: fine-tuned on the other frames (`emrestore finetune`)", "",

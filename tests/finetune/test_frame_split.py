@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage
 
 from emrestore.cli import main
-from emrestore.evaluation.finetune_split import score_finetune_split
+from emrestore.finetune.frame_split import score_finetune_split
 from emrestore.evaluation.real_data import RealBenchmark, score_series
 from emrestore.evaluation.real_files import MANIFEST_NAME, discover
 from emrestore.evaluation.real_report import finetune_lines

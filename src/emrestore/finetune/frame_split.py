@@ -31,11 +31,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
-from .real_data import MethodScore, _accumulate, _restore, _scores, applicable_models, central_crop
-from .real_files import RealFile
-from .registration import difference_noise_variance, register_series
+from ..evaluation.real_data import (MethodScore, accumulate_scores, applicable_models, central_crop, mean_scores,
+                                    restore_frame)
+from ..evaluation.real_files import RealFile
+from ..evaluation.registration import difference_noise_variance, register_series
 
-__all__ = ["FinetuneSplitResult", "score_finetune_split"]
+__all__ = ["FinetuneSplitResult", "finetune_series", "score_finetune_split"]
 
 
 @dataclass
@@ -111,8 +112,9 @@ def score_finetune_split(real: RealFile, steps: int, *, seed: int = 0, work_dir:
     -------
     FinetuneSplitResult
     """
-    from ..finetune import FinetuneSettings, finetune
     from ..restoration import load_model
+    from .loop import finetune
+    from .settings import FinetuneSettings
 
     data = real.image.data
     if data.ndim != 3 or len(data) < 2:
@@ -134,15 +136,15 @@ def score_finetune_split(real: RealFile, steps: int, *, seed: int = 0, work_dir:
         for k in range(n):
             reference = registered.others_mean(k)[crop]
             others = [i for i in range(n) if i != k]
-            _accumulate(rows, ("raw input", "baseline", False), registered.frames[k][crop], reference, reference_var)
-            base = registered.align(_restore(tag, data[k]), k)[crop]
-            _accumulate(rows, (f"emrestore {tag} (shipped)", "model", True), base, reference, reference_var)
+            accumulate_scores(rows, ("raw input", "baseline", False), registered.frames[k][crop], reference, reference_var)
+            base = registered.align(restore_frame(tag, data[k]), k)[crop]
+            accumulate_scores(rows, (f"emrestore {tag} (shipped)", "model", True), base, reference, reference_var)
             started = time.monotonic()
             result = finetune([real.image], root / f"{Path(real.name).stem}-k{k}", fold_settings,
                               frames={0: others}, progress=progress, overwrite=True)
             tuned = load_model(str(result.onnx_path), progress=False).restore_array(np.asarray(data[k], np.float32))
             tuned = registered.align(tuned.astype(np.float64), k)[crop]
-            _accumulate(rows, (f"emrestore {tag} fine-tuned", "model", False), tuned, reference, reference_var)
+            accumulate_scores(rows, (f"emrestore {tag} fine-tuned", "model", False), tuned, reference, reference_var)
             card = json.loads(result.card_path.read_text(encoding="utf-8"))["finetune"]
             folds.append({"scored_frame": k, "adapted_on": others, "objectives": card["objectives"]["active"],
                           "blind_spot": card["objectives"].get("blind_spot"),
@@ -151,5 +153,13 @@ def score_finetune_split(real: RealFile, steps: int, *, seed: int = 0, work_dir:
                           "loss_first": card["loss_first_steps"], "loss_last": card["loss_last_steps"]})
     shape = registered.frames[0][crop].shape
     return FinetuneSplitResult(real, tag, steps, asdict(fold_settings), (int(shape[0]), int(shape[1])),
-                               _scores(rows), folds,
+                               mean_scores(rows), folds,
                                _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def finetune_series(files: list[RealFile], steps: int, progress: bool = True) -> list[FinetuneSplitResult]:
+    """The fine-tuning frame split of each series in ``files`` (``steps`` per fold), with a progress bar."""
+    from tqdm.auto import tqdm
+
+    return [score_finetune_split(real, steps, progress=False)
+            for real in tqdm(files, desc="fine-tuning frame split", unit="series", disable=not progress)]
