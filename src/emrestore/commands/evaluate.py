@@ -147,24 +147,25 @@ def load_results(path: Path) -> dict:
         return _ResultsUnpickler(handle).load()
 
 
-#: Modules of the evaluation package a saved class may have moved to since it was saved.
-_EVALUATION_MODULES = ("scoring", "real_examples", "report", "columns", "column_fit", "real_data", "validation",
-                       "baselines", "lattice", "metrics", "registration", "real_files", "figures")
+#: Modules a saved class of the evaluation may have moved to since it was saved.
+_RESULT_MODULES = tuple(f"emrestore.evaluation.{name}" for name in (
+    "scoring", "real_examples", "report", "columns", "column_fit", "real_data", "validation", "baselines",
+    "lattice", "metrics", "registration", "real_files", "figures")) + ("emrestore.finetune.frame_split",)
 
 
 class _ResultsUnpickler(pickle.Unpickler):
-    """Unpickles saved results whose classes have since moved within ``emrestore.evaluation``."""
+    """Unpickles saved results whose classes have since moved (within the evaluation, or to finetune)."""
 
     def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle's signature
         try:
             return super().find_class(module, name)
-        except AttributeError:
+        except (AttributeError, ModuleNotFoundError):
             if not module.startswith("emrestore.evaluation."):
                 raise
         import importlib
 
-        for candidate in _EVALUATION_MODULES:
-            found = getattr(importlib.import_module(f"emrestore.evaluation.{candidate}"), name, None)
+        for candidate in _RESULT_MODULES:
+            found = getattr(importlib.import_module(candidate), name, None)
             if isinstance(found, type):
                 return found
         raise AttributeError(f"{module}.{name} (saved results of an older emrestore)")
