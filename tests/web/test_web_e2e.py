@@ -484,9 +484,9 @@ def test_another_origin_cannot_use_the_server(browser, server, foreign_site, tmp
 
 
 def test_cancel_button_stops_a_restoration(page, shared, monkeypatch):
-    from emrestore.web import store as store_module
+    from emrestore.web import jobs as jobs_module
 
-    original = store_module._progress
+    original = jobs_module._progress
 
     def held_until_cancelled(job):  # the restoration stays in its first tile until cancelled
         counted = original(job)
@@ -497,7 +497,7 @@ def test_cancel_button_stops_a_restoration(page, shared, monkeypatch):
 
         return wait_then_count
 
-    monkeypatch.setattr(store_module, "_progress", held_until_cancelled)
+    monkeypatch.setattr(jobs_module, "_progress", held_until_cancelled)
     drop_file(page, shared("formats/test_STEM_image.dm3"))
     page.wait_for_selector("#cancel:visible")
     # one tile (68 x 68 px): no count to show, so an indeterminate bar with the elapsed time
@@ -511,7 +511,7 @@ def test_cancel_button_stops_a_restoration(page, shared, monkeypatch):
     assert page.locator("#progress").is_hidden() and page.locator("#result-panel").is_hidden()
     assert page.locator("#error").is_hidden()
     # a new restoration works
-    monkeypatch.setattr(store_module, "_progress", original)
+    monkeypatch.setattr(jobs_module, "_progress", original)
     page.click("#restore")
     wait_for_result(page)
     assert page.locator("#notice").is_hidden()
