@@ -115,34 +115,18 @@ def test_hspy_download_keeps_calibration_and_is_written_once(server, shared, tmp
     assert_error(get(server.url, f"/api/files/{upload}/result.hspy"), 404)
 
 
-def test_job_reports_its_phase_and_progress(server, monkeypatch):
+def test_job_reports_its_phase_and_progress(server, gate):
     """While the network runs the job says "restoring", with tiles counted; done, no phase."""
-    from emrestore.web import jobs as jobs_module
-
-    inside, release = threading.Event(), threading.Event()
-    original = jobs_module._progress
-
-    def gated(job):
-        counted = original(job)
-
-        def wait_then_count(tiles):
-            inside.set()
-            assert release.wait(60)
-            counted(tiles)
-
-        return wait_then_count
-
-    monkeypatch.setattr(jobs_module, "_progress", gated)
     data = np.stack([noisy_image((48, 64), seed=s) for s in range(3)])
     job = post_form(server.url, "/api/restore", {"wait": "0"}, {"file": ("s.npy", npy_bytes(data))}).json()["job"]
     try:
-        assert inside.wait(60)
+        assert gate.inside.acquire(timeout=60)
         status = get(server.url, f"/api/jobs/{job}").json()
         assert status["state"] == "running" and status["phase"] == "restoring"
         # one tile per frame: the page counts frames
         assert (status["frames"], status["tiles_total"], status["tiles_done"]) == (3, 3, 0)
     finally:
-        release.set()
+        gate.release.set()
     deadline = time.monotonic() + 120  # never reached unless the job is stuck
     while (status := get(server.url, f"/api/jobs/{job}").json())["state"] == "running":
         assert time.monotonic() < deadline
@@ -307,35 +291,18 @@ def test_foreign_host_names_are_refused(server):
 
 
 # ------------------------------------------------------------------ concurrency and clean-up
-def test_two_restorations_run_at_once_and_the_api_stays_responsive(server, monkeypatch):
+def test_two_restorations_run_at_once_and_the_api_stays_responsive(server, gate):
     """Both jobs are inside the network at the same time, and GET /api/models answers meanwhile."""
-    from emrestore.web import jobs as jobs_module
-
-    inside = threading.Semaphore(0)
-    release = threading.Event()
-    original = jobs_module._progress
-
-    def gated(job):
-        counted = original(job)
-
-        def wait_then_count(tiles):
-            inside.release()
-            assert release.wait(20)
-            counted(tiles)
-
-        return wait_then_count
-
-    monkeypatch.setattr(jobs_module, "_progress", gated)
     files = {"file": ("a.npy", npy_bytes(noisy_image((40, 40))))}
     jobs = [post_form(server.url, "/api/restore", {"wait": "0"}, files).json()["job"] for _ in range(2)]
     try:
         for _ in jobs:  # both workers reach the network before either may finish
-            assert inside.acquire(timeout=20)
+            assert gate.inside.acquire(timeout=20)
         states = [get(server.url, f"/api/jobs/{job}").json()["state"] for job in jobs]
         assert states == ["running", "running"]
         assert get(server.url, "/api/models").status == 200
     finally:
-        release.set()
+        gate.release.set()
     for job in jobs:
         deadline = time.monotonic() + 120  # never reached unless a job is stuck
         while (status := get(server.url, f"/api/jobs/{job}").json())["state"] != "done":

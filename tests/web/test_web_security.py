@@ -61,39 +61,6 @@ def wait_finished(server, job: str) -> dict:
                     f"job {job} to finish")
 
 
-@pytest.fixture
-def gate(monkeypatch):
-    """Hold every restoration at its first tile callback until ``gate.release`` is set.
-
-    ``gate.inside`` is released once per job that reached the gate. The callback then
-    counts the tiles and checks for cancellation, as the server's own callback does.
-    """
-    from emrestore.web import jobs as jobs_module
-
-    class Gate:
-        inside = threading.Semaphore(0)
-        release = threading.Event()
-
-    original = jobs_module._progress
-
-    def gated(job):
-        counted = original(job)
-        first = [True]
-
-        def wait_then_count(tiles):
-            if first[0]:
-                first[0] = False
-                Gate.inside.release()
-                assert Gate.release.wait(DEADLINE_S * 2)
-            counted(tiles)
-
-        return wait_then_count
-
-    monkeypatch.setattr(jobs_module, "_progress", gated)
-    yield Gate
-    Gate.release.set()
-
-
 # ------------------------------------------------------------------ pixel limit
 def write_declared_huge_tiff(path: Path, side: int = 12000) -> Path:
     """A small zlib TIFF that declares side² uint8 pixels (all zeros; written tile by tile)."""

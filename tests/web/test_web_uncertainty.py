@@ -124,27 +124,11 @@ def test_unknown_expired_or_unfinished_jobs_get_a_clear_error(server):
     assert_error(get(server.url, f"/api/files/{result['job']}/uncertainty.tif"), 404, "expired")
 
 
-def test_a_running_job_has_no_map_yet(server, monkeypatch):
-    from emrestore.web import jobs as jobs_module
-
-    inside, release = threading.Event(), threading.Event()
-    original = jobs_module._progress
-
-    def gated(job):
-        counted = original(job)
-
-        def wait_then_count(tiles):
-            inside.set()
-            assert release.wait(60)
-            counted(tiles)
-
-        return wait_then_count
-
-    monkeypatch.setattr(jobs_module, "_progress", gated)
+def test_a_running_job_has_no_map_yet(server, gate):
     started = post_form(server.url, "/api/restore", {"wait": "0"}, {"file": ("l.npy", npy_bytes(lattice()))})
     job = started.json()["job"]
     try:
-        assert inside.wait(60)
+        assert gate.inside.acquire(timeout=60)
         assert_error(post_form(server.url, f"/api/jobs/{job}/uncertainty"), 409, "has not finished yet")
     finally:
-        release.set()
+        gate.release.set()
