@@ -1,9 +1,9 @@
 """``emrestore restore INPUT... [-o OUTDIR] [--model TAG] ...``: restore files, folders, globs.
 
-This module reads the command line and reports; the work on each file is
+This module reads the command line and reports. The work on each file is
 :func:`emrestore.restoration.files.restore_file` (checks of the output before the slow
-restoration, reading, restoring, writing), the output names are
-:func:`emrestore.restoration.outputs.plan_outputs`' (``a.dm3`` gets ``a_restored.tif``, a later
+restoration, reading, restoring, writing); the output names come from
+:func:`emrestore.restoration.outputs.plan_outputs` (``a.dm3`` gets ``a_restored.tif``, a later
 ``a.dm4`` of the same run ``a.dm4_restored.tif``; an input whose both names are taken is
 refused). A file that fails (bad input, an OS error, out of memory) is reported on one line
 and the others go on.
