@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,9 @@ pytest.importorskip("onnx", reason="the test models are built with the onnx pack
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "restoration"))
 
 from onnx_models import make_conv_model  # noqa: E402
+
+#: Longest a gated restoration waits to be released [s]; never reached unless a test is broken.
+GATE_DEADLINE_S = 240
 
 
 def make_gaussian_model(path: Path, *, sigma: float = 1.2, tag: str = "hrsem", modality: str = "sem") -> Path:
@@ -89,3 +93,36 @@ def make_server(models_dir, tmp_path):
 def server(make_server):
     """A server with the test models and default limits."""
     return make_server()
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    """Hold every restoration at its first tile callback until ``gate.release`` is set.
+
+    ``gate.inside`` is released once per job that reached the gate. The callback then
+    counts the tiles and checks for cancellation, as the server's own callback does.
+    """
+    from emrestore.web import jobs as jobs_module
+
+    class Gate:
+        inside = threading.Semaphore(0)
+        release = threading.Event()
+
+    original = jobs_module._progress
+
+    def gated(job):
+        counted = original(job)
+        first = [True]
+
+        def wait_then_count(tiles):
+            if first[0]:
+                first[0] = False
+                Gate.inside.release()
+                assert Gate.release.wait(GATE_DEADLINE_S)
+            counted(tiles)
+
+        return wait_then_count
+
+    monkeypatch.setattr(jobs_module, "_progress", gated)
+    yield Gate
+    Gate.release.set()

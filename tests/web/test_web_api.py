@@ -109,41 +109,24 @@ def test_hspy_download_keeps_calibration_and_is_written_once(server, shared, tmp
     assert restored.pixel_size == pytest.approx(0.2485, abs=1e-4)
     assert restored.metadata["restoration"]["model"] == "lrstem"
     np.testing.assert_array_equal(restored.data, fetch_tif(server, result["result_tif"], tmp_path).data)
-    assert sorted(p.name for p in job_folder.iterdir()) == ["result.f32", "result.hspy", "result.png", "result.tif",
-                                                           "uncertainty.f32", "uncertainty.tif"]
+    assert sorted(p.name for p in job_folder.iterdir()) == ["result.f32", "result.hspy", "result.png", "result.tif"]
     # an upload has no HyperSpy file
     upload = result["input_png"].split("/")[3]
     assert_error(get(server.url, f"/api/files/{upload}/result.hspy"), 404)
 
 
-def test_job_reports_its_phase_and_progress(server, monkeypatch):
+def test_job_reports_its_phase_and_progress(server, gate):
     """While the network runs the job says "restoring", with tiles counted; done, no phase."""
-    from emrestore.web import store as store_module
-
-    inside, release = threading.Event(), threading.Event()
-    original = store_module._progress
-
-    def gated(job):
-        counted = original(job)
-
-        def wait_then_count(tiles):
-            inside.set()
-            assert release.wait(60)
-            counted(tiles)
-
-        return wait_then_count
-
-    monkeypatch.setattr(store_module, "_progress", gated)
     data = np.stack([noisy_image((48, 64), seed=s) for s in range(3)])
     job = post_form(server.url, "/api/restore", {"wait": "0"}, {"file": ("s.npy", npy_bytes(data))}).json()["job"]
     try:
-        assert inside.wait(60)
+        assert gate.inside.acquire(timeout=60)
         status = get(server.url, f"/api/jobs/{job}").json()
         assert status["state"] == "running" and status["phase"] == "restoring"
         # one tile per frame: the page counts frames
         assert (status["frames"], status["tiles_total"], status["tiles_done"]) == (3, 3, 0)
     finally:
-        release.set()
+        gate.release.set()
     deadline = time.monotonic() + 120  # never reached unless the job is stuck
     while (status := get(server.url, f"/api/jobs/{job}").json())["state"] == "running":
         assert time.monotonic() < deadline
@@ -166,8 +149,7 @@ def test_download_names_come_from_the_upload_but_never_make_paths(server, tmp_pa
     assert "attachment" not in inline.headers.get("content-disposition", "")
     # only server-made names exist in the server's folder; nothing escaped it
     names = {p.name for p in server.store.root.rglob("*") if p.is_file()}
-    assert names == {"upload.npy", "input.png", "input.f32", "result.tif", "result.png", "result.f32",
-                     "uncertainty.tif", "uncertainty.f32"}
+    assert names == {"upload.npy", "input.png", "input.f32", "result.tif", "result.png", "result.f32"}
     assert not (tmp_path.parent / "etc").exists()
 
 
@@ -284,12 +266,12 @@ def test_oversize_upload_is_413(make_server):
 
 
 def test_server_fault_is_500_json_without_traceback(server, monkeypatch):
-    from emrestore.web import store
+    from emrestore.web import jobs as jobs_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail at /srv/emrestore/x.py line 3")
 
-    monkeypatch.setattr(store, "_progress", broken)
+    monkeypatch.setattr(jobs_module, "_progress", broken)
     reply = post_form(server.url, "/api/restore", files={"file": ("a.npy", npy_bytes(noisy_image((32, 32))))})
     message = assert_error(reply, 500, "RuntimeError", "server's log")
     assert "secret" not in message
@@ -309,35 +291,18 @@ def test_foreign_host_names_are_refused(server):
 
 
 # ------------------------------------------------------------------ concurrency and clean-up
-def test_two_restorations_run_at_once_and_the_api_stays_responsive(server, monkeypatch):
+def test_two_restorations_run_at_once_and_the_api_stays_responsive(server, gate):
     """Both jobs are inside the network at the same time, and GET /api/models answers meanwhile."""
-    from emrestore.web import store as store_module
-
-    inside = threading.Semaphore(0)
-    release = threading.Event()
-    original = store_module._progress
-
-    def gated(job):
-        counted = original(job)
-
-        def wait_then_count(tiles):
-            inside.release()
-            assert release.wait(20)
-            counted(tiles)
-
-        return wait_then_count
-
-    monkeypatch.setattr(store_module, "_progress", gated)
     files = {"file": ("a.npy", npy_bytes(noisy_image((40, 40))))}
     jobs = [post_form(server.url, "/api/restore", {"wait": "0"}, files).json()["job"] for _ in range(2)]
     try:
         for _ in jobs:  # both workers reach the network before either may finish
-            assert inside.acquire(timeout=20)
+            assert gate.inside.acquire(timeout=20)
         states = [get(server.url, f"/api/jobs/{job}").json()["state"] for job in jobs]
         assert states == ["running", "running"]
         assert get(server.url, "/api/models").status == 200
     finally:
-        release.set()
+        gate.release.set()
     for job in jobs:
         deadline = time.monotonic() + 120  # never reached unless a job is stuck
         while (status := get(server.url, f"/api/jobs/{job}").json())["state"] != "done":

@@ -73,7 +73,7 @@ def test_serve_runs_until_interrupted(models_dir, tmp_path, stop_signal):
             except OSError:
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
-        from emrestore.web.store import model_set
+        from emrestore.web.models import model_set
 
         assert reply.status == 200 and len(reply.json()["models"]) == len(model_set(models_dir))
         assert list(tmp_path.glob("emrestore-web-*"))
@@ -110,10 +110,10 @@ def test_new_limit_options_are_listed_and_checked(capsys, models_dir):
 STUCK_SERVER = """
 import sys, threading
 from pathlib import Path
-from emrestore.web import store
+from emrestore.web import jobs
 
 marker = Path(sys.argv[1])
-original = store._progress
+original = jobs._progress
 
 def stuck(job):
     counted = original(job)
@@ -124,7 +124,7 @@ def stuck(job):
 
     return never_returns
 
-store._progress = stuck
+jobs._progress = stuck
 from emrestore.cli import main
 sys.exit(main(sys.argv[2:]))
 """

@@ -204,6 +204,41 @@ def test_drop_restore_compare_download(page, shared, tmp_path):
     assert page.problems == []
 
 
+def test_the_uncertainty_button_computes_the_map_then_overlays_and_offers_it(page, server, shared, tmp_path):
+    drop_file(page, shared("formats/test_STEM_image.dm3"))
+    wait_for_result(page)
+    job = page.evaluate("() => state.result.job")
+    # not computed with the restoration: only the button is offered
+    assert page.locator("#compute-uncertainty").is_visible()
+    assert page.locator("#download-uncertainty").is_hidden() and page.locator("#show-uncertainty").is_hidden()
+    assert not (server.store.root / job / "uncertainty.tif").exists()
+    page.click("#compute-uncertainty")
+    page.wait_for_selector("#download-uncertainty:visible")
+    page.wait_for_selector("#cv-uncertainty:not([hidden])")
+    assert page.locator("#compute-uncertainty").is_hidden() and page.is_checked("#show-uncertainty")
+    assert "Uncertainty map: estimated local RMS error" in page.text_content("#uncertainty-text")
+    # the overlay is drawn from the map's data: opaque where the map is high
+    page.wait_for_function("() => state.uncertainty !== null")
+    alpha = page.eval_on_selector("#cv-uncertainty", """c => {
+        const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        let most = 0;
+        for (let i = 3; i < d.length; i += 4) most = Math.max(most, d[i]);
+        return most;
+    }""")
+    assert alpha > 100
+    with page.expect_download() as download_info:
+        page.click("#download-uncertainty")
+    download = download_info.value
+    assert download.suggested_filename == "test_STEM_image_uncertainty.tif"
+    download.save_as(tmp_path / download.suggested_filename)
+    umap = emrestore.read(tmp_path / download.suggested_filename)
+    assert umap.shape == (68, 68) and umap.metadata["uncertainty"]["method"].startswith("uncertainty")
+    # unticking hides the overlay; the map stays computed
+    page.uncheck("#show-uncertainty")
+    assert page.locator("#cv-uncertainty").is_hidden()
+    assert page.problems == []
+
+
 def test_both_images_share_one_display_range_and_the_controls_change_it(page, server, shared):
     drop_file(page, shared("formats/test_STEM_image.dm3"))
     wait_for_result(page)
@@ -484,9 +519,9 @@ def test_another_origin_cannot_use_the_server(browser, server, foreign_site, tmp
 
 
 def test_cancel_button_stops_a_restoration(page, shared, monkeypatch):
-    from emrestore.web import store as store_module
+    from emrestore.web import jobs as jobs_module
 
-    original = store_module._progress
+    original = jobs_module._progress
 
     def held_until_cancelled(job):  # the restoration stays in its first tile until cancelled
         counted = original(job)
@@ -497,7 +532,7 @@ def test_cancel_button_stops_a_restoration(page, shared, monkeypatch):
 
         return wait_then_count
 
-    monkeypatch.setattr(store_module, "_progress", held_until_cancelled)
+    monkeypatch.setattr(jobs_module, "_progress", held_until_cancelled)
     drop_file(page, shared("formats/test_STEM_image.dm3"))
     page.wait_for_selector("#cancel:visible")
     # one tile (68 x 68 px): no count to show, so an indeterminate bar with the elapsed time
@@ -511,7 +546,7 @@ def test_cancel_button_stops_a_restoration(page, shared, monkeypatch):
     assert page.locator("#progress").is_hidden() and page.locator("#result-panel").is_hidden()
     assert page.locator("#error").is_hidden()
     # a new restoration works
-    monkeypatch.setattr(store_module, "_progress", original)
+    monkeypatch.setattr(jobs_module, "_progress", original)
     page.click("#restore")
     wait_for_result(page)
     assert page.locator("#notice").is_hidden()

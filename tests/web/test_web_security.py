@@ -61,39 +61,6 @@ def wait_finished(server, job: str) -> dict:
                     f"job {job} to finish")
 
 
-@pytest.fixture
-def gate(monkeypatch):
-    """Hold every restoration at its first tile callback until ``gate.release`` is set.
-
-    ``gate.inside`` is released once per job that reached the gate. The callback then
-    counts the tiles and checks for cancellation, as the server's own callback does.
-    """
-    from emrestore.web import store as store_module
-
-    class Gate:
-        inside = threading.Semaphore(0)
-        release = threading.Event()
-
-    original = store_module._progress
-
-    def gated(job):
-        counted = original(job)
-        first = [True]
-
-        def wait_then_count(tiles):
-            if first[0]:
-                first[0] = False
-                Gate.inside.release()
-                assert Gate.release.wait(DEADLINE_S * 2)
-            counted(tiles)
-
-        return wait_then_count
-
-    monkeypatch.setattr(store_module, "_progress", gated)
-    yield Gate
-    Gate.release.set()
-
-
 # ------------------------------------------------------------------ pixel limit
 def write_declared_huge_tiff(path: Path, side: int = 12000) -> Path:
     """A small zlib TIFF that declares side² uint8 pixels (all zeros; written tile by tile)."""
@@ -175,9 +142,9 @@ def test_pixel_limit_is_configurable_and_reported(make_server, shared):
 def test_pixel_limit_is_checked_again_on_the_image_read(make_server, shared, monkeypatch):
     """Besides the reader's check of the declared size, the image read is checked too."""
     from emrestore.io.limits import ReadLimits
-    from emrestore.web.store import Store
+    from emrestore.web.uploads import UploadReader
 
-    monkeypatch.setattr(Store, "_limits", lambda self: ReadLimits(max_pixels=None))
+    monkeypatch.setattr(UploadReader, "read_limits", lambda self: ReadLimits(max_pixels=None))
     server = make_server(max_pixels=4000)
     source = shared(DM3)
     reply = post_form(server.url, "/api/inspect", files={"file": (source.name, source.read_bytes())})
@@ -208,7 +175,7 @@ def test_read_limits_are_passed_and_limit_errors_are_413(make_server, monkeypatc
 
 def test_pixel_count_option_parsing():
     from emrestore.errors import ParameterError
-    from emrestore.web.store import parse_pixel_count
+    from emrestore.web.uploads import parse_pixel_count
 
     assert parse_pixel_count("8192x8192") == parse_pixel_count("67108864") == 8192**2
     assert parse_pixel_count("100 × 20") == 2000
@@ -423,7 +390,8 @@ def test_queue_of_waiting_jobs_is_bounded(make_server, gate):
 
 
 def test_tile_sizes_are_validated_and_restorers_cached_boundedly(server):
-    from emrestore.web.store import MAX_TILE_PX, MIN_TILE_PX, RESTORER_CACHE_SIZE
+    from emrestore.web.jobs import MAX_TILE_PX, MIN_TILE_PX
+    from emrestore.web.models import RESTORER_CACHE_SIZE
 
     for tile in ("100", str(MAX_TILE_PX + 1), "1000000000"):
         assert_error(post_form(server.url, "/api/restore", {"tile": tile}, npy_file()), 400, "tile size",
@@ -432,8 +400,8 @@ def test_tile_sizes_are_validated_and_restorers_cached_boundedly(server):
     for tile in tiles:
         reply = post_form(server.url, "/api/restore", {"model": "hrstem", "tile": str(tile)}, npy_file())
         assert reply.status == 200 and reply.json()["tile"] == tile
-        assert len(server.store._restorers) <= RESTORER_CACHE_SIZE
-    assert list(server.store._restorers)[-1] == ("hrstem", tiles[-1])
+        assert len(server.store.restorers._restorers) <= RESTORER_CACHE_SIZE
+    assert list(server.store.restorers._restorers)[-1] == ("hrstem", tiles[-1])
 
 
 # ------------------------------------------------------------------ stopping

@@ -1,50 +1,53 @@
 """``emrestore restore INPUT... [-o OUTDIR] [--model TAG] ...``: restore files, folders, globs.
 
-Before the (slow) restoration of each file the output is checked: its folder exists and a
-file can be created there, the name fits the file system, the disk has room for the estimated
-output. Within one run two inputs never share an output: ``a.dm3`` gets ``a_restored.tif``,
-a later ``a.dm4`` or ``a.tif`` in the same run gets ``a.dm4_restored.tif`` / ``a.tif_restored.tif``
-(the input's full name), and an input whose both names are taken is refused. A file that fails
-(bad input, an OS error, out of memory) is reported on one line and the others go on.
+This module reads the command line and reports. The work on each file is
+:func:`emrestore.restoration.files.restore_file` (checks of the output before the slow
+restoration, reading, restoring, writing); the output names come from
+:func:`emrestore.restoration.outputs.plan_outputs` (``a.dm3`` gets ``a_restored.tif``, a later
+``a.dm4`` of the same run ``a.dm4_restored.tif``; an input whose both names are taken is
+refused). A file that fails (bad input, an OS error, out of memory) is reported on one line
+and the others go on.
 
-With ``--json`` stdout carries one JSON object per input (JSON Lines, :func:`json_record`) instead
-of the ``SOURCE -> OUTPUT`` lines; errors are *also* still printed on one line on stderr, so a
-script reads stdout and a person watching sees the failures. ``-q`` drops the progress bars.
+With ``--json`` stdout carries one JSON object per input (JSON Lines,
+:func:`~emrestore.restoration.files.json_record`) instead of the ``SOURCE -> OUTPUT`` lines;
+errors are *also* still printed on one line on stderr, so a script reads stdout and a person
+watching sees the failures. ``-q`` drops the progress bars.
 
 ``--workers N`` restores the files on a local Dask cluster of N worker processes,
-``--scheduler ADDRESS`` on a running one (:mod:`emrestore.restoration.distributed`); each task
-is one file, with the same checks, names, messages and records as the in-process loop.
-Frames too large for memory (``--blockwise``, ``--chunk PX``, or a file above
-:data:`AUTO_BLOCKWISE_BYTES` on disk in a lazily readable format) are restored block by block
-(:mod:`emrestore.restoration.blockwise`) into a tiled TIFF.
+``--scheduler ADDRESS`` on a running one
+(:func:`emrestore.restoration.distributed.restore_files_on_cluster`); each task is one file,
+with the same checks, names, messages and records as the in-process loop. Frames too large
+for memory (``--blockwise``, ``--chunk PX``, or a file above
+:data:`~emrestore.restoration.files.AUTO_BLOCKWISE_BYTES` on disk in a lazily readable
+format) are restored block by block (:mod:`emrestore.restoration.blockwise`) into a tiled TIFF.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import stat
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import EMRestoreError, OutputExistsError, OutputWriteError, ParameterError
+from ..errors import OutputExistsError, OutputWriteError, ParameterError
+from ..restoration.files import (
+    AUTO_BLOCKWISE_BYTES,
+    DEFAULT_CHUNK,
+    FileOutcome,
+    FileSettings,
+    json_record,
+    restore_files,
+)
 from ..restoration.inputs import expand_inputs, nothing_found
+from ..restoration.outputs import FileJob, plan_outputs
 from .common_options import progress_enabled
 from .read_options import add_read_limit_arguments, read_limits
 
 OUTPUT_FORMATS = ("tif", "hspy", "png")
-#: Files larger than this on disk [bytes], in a format read lazily, are restored block by
-#: block without being asked (the in-memory path holds about six copies of the frame).
-AUTO_BLOCKWISE_BYTES = 512 << 20
-#: Block edge [px] of the block-wise path when ``--chunk`` is not given.
-DEFAULT_CHUNK = 1024
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -109,22 +112,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     add_read_limit_arguments(parser)
     parser.set_defaults(func=run)
     return parser
-
-
-def output_path(source: Path, outdir: Path | None, fmt: str) -> Path:
-    """``<outdir or source folder>/<stem>_restored.<fmt>``."""
-    folder = outdir if outdir is not None else source.parent
-    return folder / f"{source.stem}_restored.{fmt}"
-
-
-def alternative_output_path(source: Path, outdir: Path | None, fmt: str) -> Path:
-    """``<outdir or source folder>/<name>_restored.<fmt>``: the input's full name, extension included.
-
-    Used for a later input of the same run whose :func:`output_path` is already taken
-    (``a.dm4`` after ``a.dm3`` → ``a.dm4_restored.tif``).
-    """
-    folder = outdir if outdir is not None else source.parent
-    return folder / f"{source.name}_restored.{fmt}"
 
 
 def _write_suffixes() -> set[str]:
@@ -193,301 +180,46 @@ def _same(a: Path, b: Path) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _key(path: Path) -> str:
-    """A name that two spellings of the same output share (``out/x``, ``./out//x``, links to out)."""
-    return os.path.join(os.path.realpath(path.parent), path.name)
+class _Report:
+    """Prints each file's outcome (a line on stdout, errors on stderr) and counts the failures."""
 
+    def __init__(self, as_json: bool, bar: tqdm) -> None:
+        self.as_json = as_json
+        self.bar = bar
+        self.failures = 0
 
-@dataclass
-class Job:
-    """One input of a run, where its result goes, or why it is refused before any work."""
-
-    source: Path
-    target: Path | None
-    refusal: EMRestoreError | None = None
-
-
-def plan_outputs(files: list[Path], outdir: Path | None, single: Path | None, fmt: str) -> list[Job]:
-    """Give each input its own output: the first keeps ``<stem>_restored``, later ones ``<name>_restored``.
-
-    Parameters
-    ----------
-    files : list of Path
-        Inputs, in the order they are restored.
-    outdir : Path or None
-        Output folder (None: next to each input).
-    single : Path or None
-        ``-o`` naming the output file (one input).
-    fmt : str
-        Output extension without the dot.
-
-    Returns
-    -------
-    list of Job
-        One per input; ``refusal`` is set where both names are taken by earlier inputs. An
-        input that does not exist takes no name (it fails when read).
-    """
-    if single is not None:
-        return [Job(source, single) for source in files]
-    taken: dict[str, Path] = {}
-    jobs = []
-    for source in files:
-        plain = output_path(source, outdir, fmt)
-        if not os.path.lexists(source):  # fails on reading; takes no name from the others
-            jobs.append(Job(source, plain))
-            continue
-        target = plain
-        if _key(plain) in taken:
-            target = alternative_output_path(source, outdir, fmt)
-        if _key(target) in taken:
-            first, second = taken[_key(plain)], taken[_key(target)]
-            by = first if first == second else f"{first} and {second}"
-            jobs.append(Job(source, None, OutputExistsError(
-                f"{source}: its outputs {plain.name} and {target.name} are already written by {by} "
-                f"in this run; refusing to replace them.",
-                "Restore it in a separate run with -o OTHER_FOLDER, or rename it.")))
-            continue
-        taken[_key(target)] = source
-        jobs.append(Job(source, target))
-    return jobs
-
-
-def json_record(source: Path | str, output: Path | None, error: BaseException | str | None = None,
-                info: dict | None = None) -> str:
-    """One ``--json`` line: what happened to one input.
-
-    Parameters
-    ----------
-    source : Path or str
-        The input (or the pattern that matched nothing).
-    output : Path or None
-        The file written (None when it failed).
-    error : exception or str, optional
-        Why it failed; None when restored.
-    info : dict, optional
-        The result's ``metadata["restoration"]``.
-
-    Returns
-    -------
-    str
-        A JSON object on one line with the keys ``source``, ``output``, ``status``
-        (``"restored"`` or ``"failed"``), ``error``, ``model``, ``model_choice``, ``tile_px``
-        ``overlap_px`` and ``uncertainty`` (the map's file with ``--uncertainty``; None where unknown).
-    """
-    info = info or {}
-    return json.dumps({
-        "source": str(source),
-        "output": None if output is None else str(output),
-        "status": "failed" if error is not None else "restored",
-        "error": None if error is None else str(error),
-        "model": info.get("model"),
-        "model_choice": info.get("model_choice"),
-        "tile_px": info.get("tile_px"),
-        "overlap_px": info.get("overlap_px"),
-        "uncertainty": info.get("uncertainty_file"),
-    })
-
-
-def _memory_error(source: Path, stage: str, image: object | None) -> EMRestoreError:
-    shape = getattr(image, "shape", None)
-    size = ""
-    if shape:
-        size = f" ({' × '.join(str(n) for n in shape)} px)"
-    return EMRestoreError(
-        f"{source}: not enough memory while {stage} it{size}.",
-        "Restore with smaller tiles (--tile 512 or --tile 256, --batch-size 1), close other "
-        "programs, or use a machine with more memory.")
-
-
-def _os_error(source: Path, stage: str, error: OSError) -> EMRestoreError:
-    reason = error.strerror or str(error) or type(error).__name__
-    name = f" ({error.filename})" if getattr(error, "filename", None) else ""
-    return EMRestoreError(f"{source}: {stage} failed: {reason}{name}.",
-                          "Check the file, the disk and the connection to it, then try again.")
-
-
-@dataclass
-class Settings:
-    """What every file of a run is restored with (sent to cluster workers, so plain data)."""
-
-    model: str | None
-    tile: int | None
-    overlap: int | None
-    batch_size: int | None
-    backend: str | None
-    device: str | None
-    fmt: str
-    overwrite: bool
-    as_json: bool
-    limits: Any
-    batch_inputs: tuple[Path, ...]
-    blockwise: bool = False
-    chunk: int = DEFAULT_CHUNK
-    progress: bool = False  # tile/block bars (one file in this process)
-    uncertainty: bool = False  # also write <stem>_uncertainty.<ext>
-    dihedral: int = 0
-    renoise: int = 0
-
-
-def uncertainty_path(target: Path) -> Path:
-    """The map's file next to the restoration ``target``: ``_restored`` → ``_uncertainty``.
-
-    ``a_restored.tif`` → ``a_uncertainty.tif``, ``a.dm4_restored.tif`` → ``a.dm4_uncertainty.tif``,
-    ``-o out.tif`` → ``out_uncertainty.tif``.
-    """
-    stem = target.stem
-    stem = stem.removesuffix("_restored")
-    return target.with_name(f"{stem}_uncertainty{target.suffix}")
-
-
-@dataclass
-class Outcome:
-    """What happened to one input: the stdout line, the stderr error line, the file written."""
-
-    line: str = ""
-    error: str | None = None
-    written: tuple[int, int] | None = None
-    extra: dict = field(default_factory=dict)
-
-
-def use_blockwise(source: Path, settings: Settings) -> bool:
-    """Whether ``source`` goes the block-wise way: asked for, or a large file read lazily."""
-    from ..restoration.lazy_files import LAZY_SUFFIXES
-
-    if settings.blockwise:
-        return True
-    if settings.fmt != "tif" or settings.uncertainty or source.suffix.lower() not in LAZY_SUFFIXES:
-        return False
-    try:
-        return source.stat().st_size > AUTO_BLOCKWISE_BYTES
-    except OSError:
-        return False
-
-
-def restore_blockwise(source: Path, target: Path, settings: Settings) -> tuple[Path, dict]:
-    """Restore one file block by block into a tiled TIFF; returns (written file, provenance)."""
-    from ..io.atomic import check_free_space
-    from ..restoration import load_model
-    from ..restoration.blockwise import block_depth, restore_dask_array
-    from ..restoration.engine import resolve_choice
-    from ..restoration.lazy_files import open_lazy, write_tiled_tiff
-
-    data, header = open_lazy(source, limits=settings.limits, chunk=settings.chunk)
-    check_free_space(target, int(np.prod(data.shape)) * 4 + (1 << 20))
-    chosen, choice = resolve_choice(header, settings.model)
-    _share_cores(header, settings)
-    restorer = load_model(chosen, tile=settings.tile, overlap=settings.overlap, batch_size=settings.batch_size,
-                          backend=settings.backend, device=settings.device, progress=False)
-    # blocks (and TIFF tiles) of --chunk px, whatever the file's own chunks
-    data = data.rechunk((1,) * (data.ndim - 2) + (settings.chunk, settings.chunk))
-    restored = restore_dask_array(restorer, data, chunk=settings.chunk)
-    info = {**restorer.provenance(choice),
-            "blockwise": {"chunk_px": settings.chunk, "halo_px": block_depth(restorer)}}
-    tiles = -(-data.shape[-2] // settings.chunk) * -(-data.shape[-1] // settings.chunk) * (
-        data.shape[0] if data.ndim == 3 else 1)
-    bar = tqdm(total=tiles, desc="blocks", unit="block", leave=False, file=sys.stderr,
-               disable=not settings.progress or tiles < 2)
-    try:
-        written = write_tiled_tiff(restored, header.with_data(header.data, restoration=info), target,
-                                   overwrite=settings.overwrite, on_tile=bar.update)
-    finally:
-        bar.close()
-    return written, info
-
-
-def restore_one(job: Job, settings: Settings, written: set[tuple[int, int]] | None = None) -> Outcome:
-    """Read, restore and write one input; every failure becomes an :class:`Outcome` error line.
-
-    Parameters
-    ----------
-    job : Job
-        The input and its planned output (:func:`plan_outputs`).
-    settings : Settings
-        The run's options.
-    written : set, optional
-        (device, inode) of the outputs written earlier in this run, to refuse a second
-        spelling of one of them (the in-process loop; cluster tasks pass None).
-    """
-    from .. import io, restoration
-    from ..io.atomic import (
-        check_free_space,
-        check_output_path,
-        estimate_output_bytes,
-        output_write_error,
-    )
-
-    outcome = Outcome()
-    source, target = job.source, job.target
-    stage, image = "preparing", None
-    try:
-        if job.refusal is not None:
-            raise job.refusal
-        assert target is not None
-        if not os.path.lexists(source):
-            stage = "reading"
-            io.read(source)  # says the input does not exist (before any remark on its folder)
-        # before the (slow) restoration: the result can be written there
-        check_output_path(target, inputs=settings.batch_inputs, overwrite=settings.overwrite, probe=True)
-        map_target = uncertainty_path(target) if settings.uncertainty else None
-        if map_target is not None:
-            check_output_path(map_target, inputs=settings.batch_inputs, overwrite=settings.overwrite)
-        if written is not None and _identity(target) in written:
-            raise OutputExistsError(
-                f"{source}: its output {target} is a result written earlier in this run "
-                f"(another spelling of the same file); refusing to replace it.",
-                "Restore it in a separate run with -o OTHER_FOLDER, or rename it.")
-        if use_blockwise(source, settings):
-            stage = "restoring"
-            written_path, info = restore_blockwise(source, target, settings)
+    def outcome(self, outcome: FileOutcome) -> None:
+        """Report one file's outcome."""
+        source = outcome.source
+        if outcome.error is not None:
+            line = json_record(source, None, outcome.error) if self.as_json else ""
+            self._print(f"emrestore restore: error: {outcome.error}", line)
+            return
+        info = outcome.record
+        if self.as_json:
+            line = json_record(source, outcome.output, None, info)
         else:
-            stage = "reading"
-            image = io.read(source, limits=settings.limits)
-            check_free_space(target, estimate_output_bytes(image, target.suffix))
-            stage = "restoring"
-            _share_cores(image, settings)
-            restored = restoration.restore(
-                image, model=settings.model, tile=settings.tile, overlap=settings.overlap,
-                batch_size=settings.batch_size, backend=settings.backend, device=settings.device,
-                progress=settings.progress, uncertainty=settings.uncertainty, dihedral=settings.dihedral,
-                renoise=settings.renoise,
-            )
-            umap = None
-            if settings.uncertainty:
-                restored, umap = restored
-            stage = "writing"
-            written_path = io.write(restored, target, overwrite=settings.overwrite)
-            info = restored.metadata["restoration"]
-            if umap is not None and map_target is not None:
-                map_image = umap.as_image(restored)
-                map_image.metadata["uncertainty_of"] = written_path.name
-                map_path = io.write(map_image, map_target, overwrite=settings.overwrite)
-                info = {**info, "uncertainty_file": str(map_path)}
-        outcome.written = _identity(written_path)
-        choice = info.get("model_choice", "")
-        extra = f" (+ {Path(info['uncertainty_file']).name})" if info.get("uncertainty_file") else ""
-        outcome.line = (json_record(source, written_path, None, info) if settings.as_json
-                        else f"{source} -> {written_path}{extra}  [model {info['model']}: {choice}]")
-    except (EMRestoreError, MemoryError, OSError) as caught:
-        error: BaseException = caught
-        if isinstance(caught, MemoryError):
-            error = _memory_error(source, stage, image)
-        elif isinstance(caught, OSError) and not isinstance(caught, EMRestoreError):
-            error = (output_write_error(caught, target) if stage in ("writing", "preparing")
-                     and target is not None else _os_error(source, stage, caught))
-        text = str(error)
-        where = "" if str(source) in text or source.name in text else f"{source}: "
-        outcome.error = f"emrestore restore: error: {where}{text}"
-        if settings.as_json:
-            outcome.line = json_record(source, None, f"{where}{text}")
-    return outcome
+            extra = f" (+ {Path(info['uncertainty_file']).name})" if info.get("uncertainty_file") else ""
+            line = f"{source} -> {outcome.output}{extra}  [model {info['model']}: {info.get('model_choice', '')}]"
+        self._print(None, line)
 
+    def task_failure(self, job: FileJob, error: BaseException) -> None:
+        """Report a cluster task that raised, or whose worker process died."""
+        reason = str(error) or type(error).__name__
+        if type(error).__name__ == "KilledWorker":
+            reason = ("its worker process died (killed for memory, or crashed); "
+                      "restore it with fewer --workers or smaller --tile")
+        self._print(f"emrestore restore: error: {job.source}: {reason}",
+                    json_record(job.source, None, reason) if self.as_json else "")
 
-def _report(outcome: Outcome) -> None:
-    if outcome.error:
-        tqdm.write(outcome.error, file=sys.stderr)
-    if outcome.line:  # written outside any try: a closed pipe is no file error
-        tqdm.write(outcome.line, file=sys.stdout)
-        sys.stdout.flush()  # one complete record at a time for a reading script
+    def _print(self, error: str | None, line: str) -> None:
+        self.failures += error is not None
+        self.bar.update(1)
+        if error:
+            tqdm.write(error, file=sys.stderr)
+        if line:  # written outside any try: a closed pipe is no file error
+            tqdm.write(line, file=sys.stdout)
+            sys.stdout.flush()  # one complete record at a time for a reading script
 
 
 def run(args: argparse.Namespace) -> int:
@@ -543,99 +275,26 @@ def run(args: argparse.Namespace) -> int:
             raise OutputWriteError(*_folder_error(error, outdir)) from error
     jobs = plan_outputs(files, None if single else outdir, single, args.format)
     show_progress = progress_enabled(args)
-    settings = Settings(model=args.model, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
-                        backend=args.backend, device=args.device, fmt=args.format, overwrite=args.overwrite,
-                        as_json=as_json, limits=read_limits(args), batch_inputs=tuple(files),
-                        blockwise=blockwise, chunk=chunk or DEFAULT_CHUNK,
-                        uncertainty=uncertainty, dihedral=dihedral, renoise=renoise,
-                        progress=len(jobs) < 2 and show_progress and workers is None and not scheduler)
-    failures = len(unmatched)
+    settings = FileSettings(model=args.model, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
+                            backend=args.backend, device=args.device, fmt=args.format, overwrite=args.overwrite,
+                            limits=read_limits(args), batch_inputs=tuple(files),
+                            blockwise=blockwise, chunk=chunk or DEFAULT_CHUNK,
+                            uncertainty=uncertainty, dihedral=dihedral, renoise=renoise,
+                            progress=len(jobs) < 2 and show_progress and workers is None and not scheduler)
     bar = tqdm(total=len(jobs), desc="files", unit="file", disable=len(jobs) < 2 or not show_progress,
                file=sys.stderr)
+    report = _Report(as_json, bar)
     try:
         if workers is not None or scheduler:
-            failures += _run_on_cluster(jobs, settings, workers, scheduler, bar)
+            from ..restoration.distributed import restore_files_on_cluster
+
+            restore_files_on_cluster(jobs, settings, workers=workers, scheduler=scheduler,
+                                     report=report.outcome, report_failure=report.task_failure)
         else:
-            written: set[tuple[int, int]] = set()
-            for job in jobs:
-                outcome = restore_one(job, settings, written)
-                if outcome.written is not None:
-                    written.add(outcome.written)
-                failures += outcome.error is not None
-                bar.update(1)
-                _report(outcome)
+            restore_files(jobs, settings, report.outcome)
     finally:
         bar.close()
-    return 2 if failures else 0
-
-
-def _run_on_cluster(jobs: list[Job], settings: Settings, workers: int | None, scheduler: str | None,
-                    bar: Any) -> int:
-    """Restore ``jobs`` on a Dask cluster (one task per file); returns the number that failed.
-
-    On Ctrl-C/SIGTERM the unfinished tasks are cancelled, a local cluster is shut down and
-    the temporary files its killed workers left are removed before the interrupt propagates.
-    """
-    from ..restoration.distributed import (
-        batch_client,
-        remove_partial_outputs,
-        run_tasks,
-    )
-
-    failures = 0
-    done: set[int] = set()
-
-    def on_result(item: tuple[int, tuple[Job, Settings]], outcome: Outcome) -> None:
-        nonlocal failures
-        done.add(item[0])
-        failures += outcome.error is not None
-        bar.update(1)
-        _report(outcome)
-
-    def on_error(item: tuple[int, tuple[Job, Settings]], error: BaseException) -> None:
-        reason = str(error) or type(error).__name__
-        if type(error).__name__ == "KilledWorker":
-            reason = ("its worker process died (killed for memory, or crashed); "
-                      "restore it with fewer --workers or smaller --tile")
-        on_result(item, Outcome(error=f"emrestore restore: error: {item[1][0].source}: {reason}",
-                                line=json_record(item[1][0].source, None, reason) if settings.as_json else ""))
-
-    items = list(enumerate((job, settings) for job in jobs))
-    try:
-        with batch_client(workers, scheduler) as client:
-            run_tasks(client, _indexed_task, items, on_result, on_error)
-    except BaseException:
-        if not scheduler:  # a local cluster is gone now: nothing writes any more
-            remove_partial_outputs(job.target for i, job in enumerate(jobs)
-                                   if i not in done and job.target is not None)
-        raise
-    return failures
-
-
-def _indexed_task(item: tuple[int, tuple[Job, Settings]]) -> Outcome:
-    """One file on a cluster worker."""
-    job, settings = item[1]
-    return restore_one(job, settings)
-
-
-def _share_cores(image: Any, settings: Settings) -> None:
-    """On a cluster worker, open the chosen model's session with the worker's share of the cores.
-
-    A no-op in this process (and for the torch backend, or a model that does not resolve:
-    the restoration then reports it with its own message).
-    """
-    from ..restoration import distributed
-
-    if distributed.WORKER_THREADS is None or settings.backend not in (None, "onnx"):
-        return
-    from ..model.registry import find_model
-    from ..restoration.engine import resolve_choice
-
-    try:
-        chosen, _ = resolve_choice(image, settings.model)
-        distributed.prepare_session(find_model(chosen).onnx_path, settings.device)
-    except EMRestoreError:
-        return
+    return 2 if report.failures or unmatched else 0
 
 
 def _folder_error(error: OSError, outdir: Path) -> tuple[str, str]:
@@ -648,12 +307,3 @@ def _folder_error(error: OSError, outdir: Path) -> tuple[str, str]:
     described = output_write_error(error, outdir)
     return (f"Cannot create the output folder {outdir}: {described.cause.split(': ', 1)[-1]}",
             described.fix)
-
-
-def _identity(path: Path) -> tuple[int, int]:
-    """(device, inode) of an existing file, or (-1, -1)."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return (-1, -1)
-    return (info.st_dev, info.st_ino)

@@ -14,7 +14,7 @@ from .common_options import is_quiet
 
 def _pixel_count(text: str) -> int:
     from ..errors import ParameterError
-    from ..web.store import parse_pixel_count
+    from ..web.uploads import parse_pixel_count
 
     try:
         return parse_pixel_count(text)

@@ -1,6 +1,8 @@
 """Restore a batch of files on a Dask cluster: a local one (``--workers N``) or yours (``--scheduler``).
 
-Both go through one :class:`distributed.Client`: :func:`batch_client` starts a
+:func:`restore_files_on_cluster` restores a batch, one
+:func:`~emrestore.restoration.files.restore_file` task per file. Both kinds of cluster go
+through one :class:`distributed.Client`: :func:`batch_client` starts a
 :class:`~distributed.LocalCluster` of ``N`` worker *processes* (one task at a time each, the
 cores shared out as onnxruntime threads, see :func:`intra_op_threads`) or connects to a running
 scheduler, and :func:`run_tasks` sends one task per file and hands each result back as it
@@ -26,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EMRestoreError, ParameterError
+from .files import FileOutcome, FileSettings, restore_file
+from .outputs import FileJob
 
 #: Threads per onnxruntime session in this worker process (set by :func:`configure_worker`;
 #: None: onnxruntime's default of all cores).
@@ -172,6 +176,55 @@ def run_tasks(client: Any, function: Callable[[Any], Any], items: Iterable[Any],
         raise
 
 
+def restore_files_on_cluster(jobs: list[FileJob], settings: FileSettings, *, workers: int | None,
+                             scheduler: str | None, report: Callable[[FileOutcome], None],
+                             report_failure: Callable[[FileJob, BaseException], None]) -> None:
+    """Restore ``jobs`` on a Dask cluster, one :func:`~emrestore.restoration.files.restore_file` task per file.
+
+    Parameters
+    ----------
+    jobs : list of FileJob
+        The inputs and their outputs (:func:`~emrestore.restoration.outputs.plan_outputs`).
+    settings : FileSettings
+        The run's options (sent to the workers).
+    workers, scheduler
+        As for :func:`batch_client`.
+    report : callable
+        ``report(outcome)`` as each file's task finishes, in the order they finish.
+    report_failure : callable
+        ``report_failure(job, exception)`` for a task that raised or whose worker died
+        (``KilledWorker``, e.g. killed for memory); the others go on.
+
+    On Ctrl-C/SIGTERM the unfinished tasks are cancelled, a local cluster is shut down and
+    the temporary files its killed workers left are removed before the interrupt propagates.
+    """
+    done: set[int] = set()
+
+    def on_result(item: tuple[int, tuple[FileJob, FileSettings]], outcome: FileOutcome) -> None:
+        done.add(item[0])
+        report(outcome)
+
+    def on_error(item: tuple[int, tuple[FileJob, FileSettings]], error: BaseException) -> None:
+        done.add(item[0])
+        report_failure(item[1][0], error)
+
+    items = list(enumerate((job, settings) for job in jobs))
+    try:
+        with batch_client(workers, scheduler) as client:
+            run_tasks(client, _restore_indexed, items, on_result, on_error)
+    except BaseException:
+        if not scheduler:  # a local cluster is gone now: nothing writes any more
+            remove_partial_outputs(job.target for i, job in enumerate(jobs)
+                                   if i not in done and job.target is not None)
+        raise
+
+
+def _restore_indexed(item: tuple[int, tuple[FileJob, FileSettings]]) -> FileOutcome:
+    """One file on a cluster worker."""
+    job, settings = item[1]
+    return restore_file(job, settings)
+
+
 def remove_partial_outputs(targets: Iterable[Path]) -> list[Path]:
     """Delete the temporary ``.<stem>.XXXXXXXX.part<ext>`` files next to ``targets``.
 
@@ -204,5 +257,6 @@ __all__ = [
     "intra_op_threads",
     "prepare_session",
     "remove_partial_outputs",
+    "restore_files_on_cluster",
     "run_tasks",
 ]

@@ -9,8 +9,14 @@ Start it with ``emrestore serve`` (see ``docs/web.md``) or from Python::
 
 from __future__ import annotations
 
-from .server import DEFAULT_KEEP_MINUTES, DEFAULT_MAX_UPLOAD_MB, DEFAULT_REQUEST_TIMEOUT_S, WebServer
-from .store import DEFAULT_MAX_PIXELS, DEFAULT_MAX_QUEUE, DEFAULT_READ_TIMEOUT_S
+from .job_queue import DEFAULT_MAX_QUEUE
+from .server import (
+    DEFAULT_KEEP_MINUTES,
+    DEFAULT_MAX_UPLOAD_MB,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    WebServer,
+)
+from .uploads import DEFAULT_MAX_PIXELS, DEFAULT_READ_TIMEOUT_S
 
 __all__ = ["WebServer", "DEFAULT_KEEP_MINUTES", "DEFAULT_MAX_UPLOAD_MB", "DEFAULT_MAX_PIXELS",
            "DEFAULT_MAX_QUEUE", "DEFAULT_READ_TIMEOUT_S", "DEFAULT_REQUEST_TIMEOUT_S"]

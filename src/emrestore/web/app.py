@@ -10,12 +10,15 @@ Routes
                                 ``model``, ``tile``, ``wait`` → result JSON with file URLs
 ``GET /api/jobs/<id>``          state, phase and tile progress of a restoration
 ``POST /api/jobs/<id>/cancel``  cancel a restoration (it stops after its current tile)
+``POST /api/jobs/<id>/uncertainty``  compute a finished restoration's uncertainty map (once;
+                                later requests are served from it) → its URLs, display range
+                                and summary
 ``GET /api/files/<id>/<name>``  ``input.png``, ``result.png``, ``result.tif``, ``result.hspy``
                                 (written on first request), ``uncertainty.tif`` (the
-                                restoration's uncertainty map, docs/uncertainty.md), or the
-                                displayed frame as raw float32, ``input.f32`` / ``result.f32``
-                                / ``uncertainty.f32`` (``?download=1`` offers a file under
-                                the original file's name)
+                                restoration's uncertainty map, docs/uncertainty.md; computed
+                                on first request), or the displayed frame as raw float32,
+                                ``input.f32`` / ``result.f32`` / ``uncertainty.f32``
+                                (``?download=1`` offers a file under the original file's name)
 
 Every error is JSON ``{"error": "..."}`` with a 4xx status (5xx only for a server
 fault), in plain words; tracebacks go to the server's log, never to the client.
@@ -50,15 +53,12 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntity
 
 from .. import __version__
 from ..errors import EMRestoreError, ParameterError
-from .store import (
-    MAX_TILE_PX,
-    MIN_TILE_PX,
-    SERVED_FILES,
-    UPLOAD_EXTENSIONS,
-    Store,
-    WebError,
-    describe_model,
-)
+from .errors import WebError
+from .jobs import MAX_TILE_PX, MIN_TILE_PX
+from .models import describe_model
+from .results import SERVED_FILES
+from .store import Store
+from .uploads import UPLOAD_EXTENSIONS
 
 logger = logging.getLogger("emrestore.web")
 
@@ -407,6 +407,11 @@ def create_app(store: Store, *, max_upload_bytes: int = 512 * 10**6, local_only:
         job = store.get(job_id, kind="job")
         store.cancel(job)
         return jsonify(store.job_status(job))
+
+    @app.post("/api/jobs/<job_id>/uncertainty")
+    def uncertainty(job_id: str) -> Response:
+        job = store.get(job_id, kind="job")
+        return jsonify({"job": job.id, **store.uncertainty(job)})
 
     @app.get("/api/files/<entry_id>/<name>")
     def files(entry_id: str, name: str) -> Response:

@@ -26,13 +26,10 @@ from werkzeug.serving import (
 from ..errors import EMRestoreError, ParameterError
 from ..model.registry import ModelInfo
 from .app import SECURITY_HEADERS, _is_loopback, create_app, normalise_origin
-from .store import (
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_MAX_QUEUE,
-    DEFAULT_READ_TIMEOUT_S,
-    Store,
-    model_set,
-)
+from .job_queue import DEFAULT_MAX_QUEUE
+from .models import model_set
+from .store import Store
+from .uploads import DEFAULT_MAX_PIXELS, DEFAULT_READ_TIMEOUT_S
 
 logger = logging.getLogger("emrestore.web")
 

@@ -13,7 +13,7 @@ const state = {
   mode: "slider", split: 0.5, flipTimer: null, showRestored: true,
   // float32 frames shown: { url, data: Float32Array, width, height, range: {min, max, low, high} }
   images: { input: null, result: null }, loading: 0, renderQueued: false, histogramCache: null,
-  uncertainty: null,  // the uncertainty map's float32 frame, fetched when first overlaid
+  uncertainty: null,  // the uncertainty map's float32 frame, fetched when first overlaid (once computed)
 };
 
 // ---------------------------------------------------------------- helpers
@@ -251,7 +251,20 @@ function showResult(result) {
   $("download-hspy").href = result.result_hspy + "?download=1";
   $("download-png").href = result.result_png + "?download=1";
   state.uncertainty = null;
+  showUncertaintyControls(result);
+  $("result-panel").hidden = false;
+  $("restore").textContent = "Restore again";
+  showImages(result.input_f32, result.input_display, result.result_f32, result.result_display);
+}
+
+// The uncertainty map is computed on request, once per restoration (the server keeps it): until
+// then the "Uncertainty map" button offers it; afterwards the overlay toggle and the TIFF download.
+function showUncertaintyControls(result) {
   const map = result.uncertainty_tif ? result.uncertainty : null;
+  const button = $("compute-uncertainty");
+  button.hidden = Boolean(map) || !result.uncertainty_url;
+  button.disabled = false;
+  button.textContent = "Uncertainty map";
   $("download-uncertainty").hidden = !map;
   $("show-uncertainty").parentElement.hidden = !map;
   $("uncertainty-text").hidden = !map;
@@ -261,9 +274,32 @@ function showResult(result) {
       `(median ${formatValue(map.median)}, 99th percentile ${formatValue(map.p99)}); it marks where ` +
       "the restoration may have removed or invented signal, it is not an error bar.";
   }
-  $("result-panel").hidden = false;
-  $("restore").textContent = "Restore again";
-  showImages(result.input_f32, result.input_display, result.result_f32, result.result_display);
+}
+
+// Ask the server for the shown restoration's uncertainty map, then overlay it.
+async function computeUncertainty() {
+  const result = state.result;
+  if (!result || !result.uncertainty_url) return;
+  const button = $("compute-uncertainty");
+  button.disabled = true;
+  button.textContent = "Computing the uncertainty map…";
+  showError("");
+  try {
+    const response = await fetch(result.uncertainty_url, { method: "POST", headers: [CSRF_HEADER] });
+    let body = null;
+    try { body = await response.json(); } catch (e) { /* not JSON */ }
+    if (!response.ok) throw new Error(errorText(body, response.status));
+    if (state.result !== result) return;  // another restoration is shown meanwhile
+    Object.assign(result, body);
+    showUncertaintyControls(result);
+    $("show-uncertainty").checked = true;
+    drawUncertainty();
+  } catch (e) {
+    if (state.result !== result) return;
+    showError(e.message);
+    button.disabled = false;
+    button.textContent = "Uncertainty map";
+  }
 }
 
 // ---------------------------------------------------------------- images and display
@@ -612,6 +648,7 @@ function bindPage() {
   for (const id of ["brightness", "contrast", "gamma"]) $(id).addEventListener("input", scheduleRender);
   $("independent").addEventListener("change", scheduleRender);
   $("show-uncertainty").addEventListener("change", drawUncertainty);
+  $("compute-uncertainty").addEventListener("click", computeUncertainty);
   $("display-reset").addEventListener("click", resetDisplay);
   $("cancel").addEventListener("click", cancel);
   for (const b of document.querySelectorAll(".modes button")) b.addEventListener("click", () => setMode(b.dataset.mode));
