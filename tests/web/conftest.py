@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from pathlib import Path
 
@@ -13,9 +12,7 @@ import pytest
 pytest.importorskip("flask", reason="the web app needs Flask (pip install 'emrestore[web]')")
 pytest.importorskip("onnx", reason="the test models are built with the onnx package")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "restoration"))
-
-from onnx_models import make_conv_model  # noqa: E402
+from onnx_models import make_conv_model  # tests/restoration, on pytest's pythonpath (pyproject.toml)
 
 #: Longest a gated restoration waits to be released [s]; never reached unless a test is broken.
 GATE_DEADLINE_S = 240
