@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from ..distortions import distort
     from ..evaluation.metrics import psnr  # lazily: scipy.ndimage costs every command ~1 s otherwise
     from ..image import EMImage
+    from ..io.atomic import write_text_atomic
     from ..restoration import restore
 
     out: Path = args.out
@@ -76,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
     target_image = EMImage(target, metadata=meta, **calibration)
     written = [io.write(input_image, out / "input.tif", overwrite=True),
                io.write(target_image, out / "target.tif", overwrite=True)]
-    (out / "parameters.json").write_text(json.dumps({"clean": sample.params, "distortion": params},
-                                                    indent=2, default=str))
+    write_text_atomic(out / "parameters.json", json.dumps({"clean": sample.params, "distortion": params},
+                                                          indent=2, default=str))
     scores = {"input": psnr(degraded, target)}
     panels = [(f"input ({args.dose:g} e-/px): PSNR {scores['input']:.1f} dB", degraded)]
     restored = restore(input_image, model="hrstem", progress=False)
