@@ -6,10 +6,12 @@ Only the main process writes; a :class:`RunLog` of another process does nothing.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError
+from ..io.atomic import write_text_atomic
 from .config import TrainConfig
 from .validation import VAL_FIELDS
 
@@ -47,17 +49,18 @@ class RunLog:
         if not self.enabled:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.json").write_text(config.to_json() + "\n")
+        write_text_atomic(self.run_dir / "config.json", config.to_json() + "\n")
         for name, fields in (("log.csv", LOG_FIELDS), ("validation.csv", VAL_FIELDS)):
             path = self.run_dir / name
             rows: list[dict[str, str]] = []
             if path.is_file():  # keep only rows up to the resumed step
                 with open(path, newline="") as handle:
                     rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= step]
-            with open(path, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=fields)
-                writer.writeheader()
-                writer.writerows(rows)
+            text = io.StringIO(newline="")
+            writer = csv.DictWriter(text, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+            write_text_atomic(path, text.getvalue())  # an interrupted resume keeps the old log
         if config.tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
