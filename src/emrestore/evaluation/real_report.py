@@ -204,7 +204,8 @@ def finetune_lines(results: list) -> list[str]:
             lines.append(f"{head}| {name} | {_fmt(m.psnr_db)} | {_fmt(m.psnr_corrected_db)} | {_fmt(m.ssim, 3)} | "
                          f"{gain} |")
     dates = sorted({r.date for r in results if r.date})
-    lines += ["", f"Measured {', '.join(dates) or 'with the rest'}; wall time per fold "
+    when = f"{dates[0]}" if len(dates) == 1 else (f"{dates[0]} to {dates[-1]}" if dates else "with the rest")
+    lines += ["", f"Measured {when}; fine-tuning and restoring took, per fold, "
               + ", ".join(f"{r.file.name}: {np.mean([f['wall_time_s'] for f in r.folds]) / 60:.1f} min"
                           for r in results) + " (2 CPU cores).", ""]
     return lines
