@@ -4,6 +4,7 @@ several packages and of the commands)."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,12 @@ import pytest
 from onnx_models import make_conv_model
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# A test run started in the background of a non-interactive shell (`cmd &`) inherits SIGINT as
+# ignored, and so would the subprocesses the interrupt tests signal (an ignored disposition
+# survives exec): give the run Python's own handler, which exec resets to the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def shared_file(relative: str) -> Path:
