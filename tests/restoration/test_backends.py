@@ -94,6 +94,12 @@ def test_cpu_is_always_the_cpu(stats_model):
     assert backend.session.get_providers() == [CPU_PROVIDER]
 
 
+def test_sessions_do_not_keep_a_memory_pattern_per_tile_shape(stats_model):
+    """The pattern arena per input shape doubled the peak of large frames (docs/restore.md)."""
+    options = make_backend(stats_model, "onnx", "cpu").session.get_session_options()
+    assert options.enable_mem_pattern is False
+
+
 def test_provider_lists_for_each_device():
     cpu_build = ["AzureExecutionProvider", CPU_PROVIDER]
     gpu_build = ["TensorrtExecutionProvider", CUDA_PROVIDER, CPU_PROVIDER]

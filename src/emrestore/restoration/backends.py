@@ -151,6 +151,10 @@ def _new_session(path: Path, threads: int | None, providers: list[str]) -> Any:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or (os.cpu_count() or 1)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # The memory pattern pre-plans one arena per input shape and keeps it: with tiles of several
+    # shapes (edge tiles) that doubles the peak of a large frame at no gain in speed
+    # (docs/restore.md, "Speed and memory"). The outputs do not depend on it.
+    options.enable_mem_pattern = False
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as error:
