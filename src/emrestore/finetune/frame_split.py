@@ -112,7 +112,7 @@ def score_finetune_split(real: RealFile, steps: int, *, seed: int = 0, work_dir:
     -------
     FinetuneSplitResult
     """
-    from ..restoration import load_model
+    from ..restoration import Restorer
     from .loop import finetune
     from .settings import FinetuneSettings
 
@@ -142,7 +142,8 @@ def score_finetune_split(real: RealFile, steps: int, *, seed: int = 0, work_dir:
             started = time.monotonic()
             result = finetune([real.image], root / f"{Path(real.name).stem}-k{k}", fold_settings,
                               frames={0: others}, progress=progress, overwrite=True)
-            tuned = load_model(str(result.onnx_path), progress=False).restore_array(np.asarray(data[k], np.float32))
+            # not the cached load_model: a fold's model file may be rewritten at the same path
+            tuned = Restorer(str(result.onnx_path), progress=False).restore_array(np.asarray(data[k], np.float32))
             tuned = registered.align(tuned.astype(np.float64), k)[crop]
             accumulate_scores(rows, (f"emrestore {tag} fine-tuned", "model", False), tuned, reference, reference_var)
             card = json.loads(result.card_path.read_text(encoding="utf-8"))["finetune"]
