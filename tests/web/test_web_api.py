@@ -98,7 +98,7 @@ def test_hspy_download_keeps_calibration_and_is_written_once(server, shared, tmp
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=120)
     assert [r.status for r in replies] == [200, 200]
     assert replies[0].body == replies[1].body
     assert replies[0].headers["content-disposition"] == "attachment; filename=test_STEM_image_restored.hspy"
@@ -120,7 +120,7 @@ def test_job_reports_its_phase_and_progress(server, gate):
     data = np.stack([noisy_image((48, 64), seed=s) for s in range(3)])
     job = post_form(server.url, "/api/restore", {"wait": "0"}, {"file": ("s.npy", npy_bytes(data))}).json()["job"]
     try:
-        assert gate.inside.acquire(timeout=60)
+        assert gate.inside.acquire(timeout=120)
         status = get(server.url, f"/api/jobs/{job}").json()
         assert status["state"] == "running" and status["phase"] == "restoring"
         # one tile per frame: the page counts frames
@@ -297,7 +297,7 @@ def test_two_restorations_run_at_once_and_the_api_stays_responsive(server, gate)
     jobs = [post_form(server.url, "/api/restore", {"wait": "0"}, files).json()["job"] for _ in range(2)]
     try:
         for _ in jobs:  # both workers reach the network before either may finish
-            assert gate.inside.acquire(timeout=20)
+            assert gate.inside.acquire(timeout=120)
         states = [get(server.url, f"/api/jobs/{job}").json()["state"] for job in jobs]
         assert states == ["running", "running"]
         assert get(server.url, "/api/models").status == 200
@@ -321,7 +321,7 @@ def test_parallel_synchronous_requests(server):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=120)
     assert sorted(replies) == [0, 1, 2]
     assert all(reply.status == 200 for reply in replies.values())
     assert len({reply.json()["result_tif"] for reply in replies.values()}) == 3

@@ -91,7 +91,7 @@ def test_requests_at_the_same_time_share_one_computation(server):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=120)
     assert [r.status for r in replies] == [200, 200, 200]
     assert replies[0].json() == replies[1].json() == replies[2].json()
 
@@ -128,7 +128,7 @@ def test_a_running_job_has_no_map_yet(server, gate):
     started = post_form(server.url, "/api/restore", {"wait": "0"}, {"file": ("l.npy", npy_bytes(lattice()))})
     job = started.json()["job"]
     try:
-        assert gate.inside.acquire(timeout=60)
+        assert gate.inside.acquire(timeout=120)
         assert_error(post_form(server.url, f"/api/jobs/{job}/uncertainty"), 409, "has not finished yet")
     finally:
         gate.release.set()

@@ -86,7 +86,7 @@ class FinetuneSettings:
         if self.batch < 1 or self.crop < 16:
             raise ParameterError(f"batch {self.batch} / crop {self.crop} px too small.",
                                  "Use batch ≥ 1 and crop ≥ 16 px.")
-        if min(self.w_n2n, self.w_blind_spot, self.synthetic_weight("tem")) < 0 or not self.lr > 0:
+        if min(self.w_n2n, self.w_blind_spot, self.w_synthetic or 0.0) < 0 or not self.lr > 0:
             raise ParameterError("Objective weights must be ≥ 0 and the learning rate > 0.", "Fix the values.")
         if self.blind_spot not in BLIND_SPOT_KINDS:
             raise ParameterError(f"Unknown blind spot {self.blind_spot!r}.",
