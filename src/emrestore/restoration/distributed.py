@@ -121,10 +121,13 @@ def batch_client(workers: int | None = None, scheduler: str | None = None,
             else:
                 import dask
 
-                # not daemonic: a worker reads each file in a child process (emrestore.io isolation)
+                # not daemonic: a worker reads each file in a child process (emrestore.io isolation).
+                # Logs at CRITICAL only: a task's error comes back through its future (on_error),
+                # while a worker's heartbeat that races the shutdown after Ctrl-C logs a traceback
+                # at ERROR that tells the user nothing.
                 with dask.config.set({"distributed.worker.daemon": False}):
                     cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
-                                           dashboard_address=None, silence_logs=logging.ERROR,
+                                           dashboard_address=None, silence_logs=logging.CRITICAL,
                                            scheduler_port=0)
                 client = Client(cluster, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
                 threads = threads or intra_op_threads(workers or 1)
