@@ -257,10 +257,20 @@ class Chain:
             built[stage] = stage(**kwargs)
         return built
 
+    def target_terms(self, values: dict[str, Value],
+                     built: dict[type[Stage], Stage]) -> tuple[float, float, float]:
+        """``(offset, contrast, scale)`` of the target ``offset + contrast·(clean·scale)``.
+
+        The one definition of the target, used by :meth:`target` and by the batched
+        chains (:mod:`emrestore.distortions.batched`).
+        """
+        raise NotImplementedError
+
     def target(self, clean: np.ndarray, values: dict[str, Value],
                built: dict[type[Stage], Stage]) -> np.ndarray:
         """The expected, noise-free signal of the acquired image (before the image stages)."""
-        raise NotImplementedError
+        offset, contrast, scale = self.target_terms(values, built)
+        return np.float32(offset) + np.float32(contrast) * (clean * np.float32(scale))
 
     # ------------------------------------------------------------------- run
     def __call__(
@@ -343,8 +353,8 @@ class TEMChain(Chain):
             if float(values["gain_adu_per_e"]) > limit:  # type: ignore[arg-type]
                 values["gain_adu_per_e"] = float(max(limit, 1e-6))
 
-    def target(self, clean: np.ndarray, values: dict[str, Value],
-               built: dict[type[Stage], Stage]) -> np.ndarray:
+    def target_terms(self, values: dict[str, Value],
+                     built: dict[type[Stage], Stage]) -> tuple[float, float, float]:
         """``g·D·c`` plus the offsets the camera leaves in [ADU]."""
         bias, gain, dark = built[camera.Bias], built[camera.ConversionGain], built[camera.DarkCurrent]
         assert isinstance(bias, camera.Bias) and isinstance(gain, camera.ConversionGain)
@@ -352,16 +362,19 @@ class TEMChain(Chain):
         dose = float(values["dose_e_per_px"])  # type: ignore[arg-type]
         # The expected signal keeps the offsets the camera leaves in: the bias and, when no
         # dark reference was subtracted, the mean dark signal (a restorer cannot know either).
-        offset = np.float32(bias.kept_adu + dark.kept_adu)
-        return offset + np.float32(gain.gain_adu_per_e * dose) * clean
+        return float(bias.kept_adu + dark.kept_adu), gain.gain_adu_per_e * dose, 1.0
 
 
 class ScanChain(Chain):
     """STEM and SEM: scan model, detector and electronics, then display."""
 
+    def signal_scale(self, values: dict[str, Value]) -> float:
+        """Expected detected electrons per pixel of a clean pixel of value 1 [e⁻/px]."""
+        raise NotImplementedError
+
     def expected_signal(self, clean: np.ndarray, values: dict[str, Value]) -> np.ndarray:
         """Expected detected electrons per pixel on the nominal grid [e⁻/px]."""
-        raise NotImplementedError
+        return clean * np.float32(self.signal_scale(values))
 
     def resolve(self, values: dict[str, Value], fixed: dict[str, Value],
                 clean: np.ndarray) -> None:
@@ -383,29 +396,28 @@ class ScanChain(Chain):
                 if name in values and name not in fixed:
                     values[name] = float(values[name]) * factor  # type: ignore[arg-type]
 
-    def target(self, clean: np.ndarray, values: dict[str, Value],
-               built: dict[type[Stage], Stage]) -> np.ndarray:
+    def target_terms(self, values: dict[str, Value],
+                     built: dict[type[Stage], Stage]) -> tuple[float, float, float]:
         """``o + c·(expected signal)`` on the nominal grid [ADU]."""
-        return (np.float32(values["offset_adu"])  # type: ignore[arg-type]
-                + np.float32(values["contrast_adu_per_e"]) * self.expected_signal(clean, values))  # type: ignore[arg-type]
+        return (float(values["offset_adu"]), float(values["contrast_adu_per_e"]),  # type: ignore[arg-type]
+                self.signal_scale(values))
 
 
 class STEMChain(ScanChain):
     """STEM (spec §2): scan → dose + shot noise → scintillator → afterglow → electronic
     noise → brightness/contrast → line noise → ADC, then display."""
 
-    def expected_signal(self, clean: np.ndarray, values: dict[str, Value]) -> np.ndarray:
-        return clean * np.float32(values["dose_e_per_px"])  # type: ignore[arg-type]
+    def signal_scale(self, values: dict[str, Value]) -> float:
+        return float(values["dose_e_per_px"])  # type: ignore[arg-type]
 
 
 class SEMChain(ScanChain):
     """SEM (spec §3): as STEM with secondary-electron emission statistics and optional
     line/frame integration (each acquisition with its own jitter and noise)."""
 
-    def expected_signal(self, clean: np.ndarray, values: dict[str, Value]) -> np.ndarray:
-        scale = (float(values["dose_pe_per_px"]) * float(values["se_yield_delta0"])  # type: ignore[arg-type]
-                 * float(values["collection_efficiency"]))  # type: ignore[arg-type]
-        return clean * np.float32(scale)
+    def signal_scale(self, values: dict[str, Value]) -> float:
+        return (float(values["dose_pe_per_px"]) * float(values["se_yield_delta0"])  # type: ignore[arg-type]
+                * float(values["collection_efficiency"]))  # type: ignore[arg-type]
 
 
 #: The scan of one acquisition: the displacement effects, rendered by the dwell blur.
