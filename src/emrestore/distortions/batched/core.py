@@ -203,13 +203,13 @@ def run_batch(chain: Chain | str, clean: torch.Tensor, values: Sequence[dict[str
         A stage of the chain has no batched implementation.
     """
     chain = get_chain(chain) if isinstance(chain, str) else chain
+    clean = _normalised(clean)
     if len(values) != clean.shape[0]:
         raise ParameterError(f"{len(values)} parameter sets for {clean.shape[0]} images.",
                              "Pass one parameter dict per image.")
     missing = missing_implementations(chain)
     if missing:
         raise NotImplementedError(f"No batched implementation of {', '.join(missing)}.")
-    clean = _normalised(clean)
     builds = [chain.build(dict(v)) for v in values]
     built = {stage: [b[stage] for b in builds] for stage in chain.stages}
     integrations = built.get(Integration) or [Integration()] * len(builds)
