@@ -36,6 +36,8 @@ __all__ = [
 SOURCES = ("renderer", "bank", "synthetic")
 DEGRADATIONS = ("chain", "poisson")
 AUGMENTATIONS = ("auto", "dihedral", "none")
+#: Where the training pairs are degraded (``[data] pairs_on``).
+PAIR_PLACES = ("workers", "device")
 DECAYS = ("cosine", "exponential", "none")
 
 
@@ -82,6 +84,13 @@ class DataConfig:
         (:func:`emrestore.model.conditioning.clip_percentiles`), so that impulses
         (X-ray hits, hot pixels) do not dominate the std it is normalised by [%, 0 = off].
         Recorded in the model card; the restore engine applies the same clip.
+    pairs_on : {"workers", "device"}
+        ``workers``: every pair made whole in the DataLoader workers (numpy chain);
+        ``device``: the workers make the clean crops and draw each pair's chain
+        parameters (the same sampler), the batch is degraded on the training device by
+        the batched chain (:mod:`emrestore.distortions.batched`) — for a GPU, where the
+        numpy chain on the CPU cores would limit the step rate. Needs ``degradation =
+        "chain"``.
     """
 
     source: str = "renderer"
@@ -97,9 +106,15 @@ class DataConfig:
     validation_seed: int = 20240101
     validation_cache: str = ""
     input_clip_percent: float = 0.0
+    pairs_on: str = "workers"
 
     def validate(self) -> None:
         s = "data"
+        if self.pairs_on not in PAIR_PLACES:
+            raise _bad(s, "pairs_on", self.pairs_on, "unknown place", f"Use one of {', '.join(PAIR_PLACES)}.")
+        if self.pairs_on == "device" and self.degradation != "chain":
+            raise _bad(s, "pairs_on", self.pairs_on, "pairs are degraded on the device only by the chain",
+                       "Use degradation = 'chain', or pairs_on = 'workers'.")
         clip = self.input_clip_percent
         if (not isinstance(clip, (int, float)) or isinstance(clip, bool)
                 or not 0.0 <= clip <= MAX_CLIP_PERCENT):

@@ -106,8 +106,12 @@ class PairDataset(Dataset):
     def __len__(self) -> int:  # effectively infinite; indices come from StepSampler
         return 2**62
 
-    def pair(self, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        """Make pair ``index`` as numpy arrays (H, W) and its parameters."""
+    def clean_crop(self, index: int) -> tuple[np.random.Generator, np.ndarray, str, float | None]:
+        """The clean, augmented crop of pair ``index``: ``(rng, clean, modality, pixel_size_nm)``.
+
+        ``rng`` is the pair's generator after the crop and augmentation drew from it; the
+        pair's degradation draws from it next.
+        """
         rng = np.random.default_rng([self.seed, int(index)])
         clean, modality, *pixel = self.source.sample(self.crop, rng)
         pixel_size_nm = pixel[0] if pixel else None
@@ -117,6 +121,11 @@ class PairDataset(Dataset):
             # such a pair could not be normalised, so the crop is used as drawn
             if float(np.mean(augmented)) > 0:
                 clean = augmented
+        return rng, np.asarray(clean, np.float32), modality, pixel_size_nm
+
+    def pair(self, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """Make pair ``index`` as numpy arrays (H, W) and its parameters."""
+        rng, clean, modality, pixel_size_nm = self.clean_crop(index)
         if pixel_size_nm is None:
             degraded, target, params = self.degrade(np.asarray(clean, np.float32), modality, rng)
         else:

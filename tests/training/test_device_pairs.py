@@ -1,0 +1,86 @@
+"""Pairs degraded on the training device: same crops and parameters as the numpy pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import tiny_config
+
+from emrestore.errors import ParameterError
+from emrestore.training.dataset import make_dataset
+from emrestore.training.device_pairs import (
+    CleanCropDataset,
+    batch_noise_seed,
+    clip_batch,
+    make_device_loader,
+)
+from emrestore.model.conditioning import clip_percentiles
+
+
+def _config(tag: str = "hrtem", **data):
+    return tiny_config(tag=tag, data={"degradation": "chain", "pairs_on": "device", "crop": 32,
+                                      "batch_size": 4, **data})
+
+
+@pytest.mark.parametrize("tag", ["hrtem", "hrstem", "lrsem"])
+def test_workers_draw_the_crops_and_parameters_of_the_numpy_pairs(tag):
+    config = _config(tag)
+    crops, pairs = CleanCropDataset(config), make_dataset(config)
+    for index in (0, 5, 17):
+        clean, values, clean_pair = crops[index]
+        _, target, params = pairs.pair(index)
+        assert np.array_equal(clean.numpy(), pairs.clean_crop(index)[1])
+        assert clean_pair == params.pop("clean_pair")
+        params.pop("modality")
+        assert values == params
+
+
+def test_the_device_loader_degrades_a_batch_reproducibly():
+    config = _config("hrtem", input_clip_percent=0.1)
+    first = next(iter(make_device_loader(config, "cpu", start_step=3)))
+    again = next(iter(make_device_loader(config, "cpu", start_step=3)))
+    other = next(iter(make_device_loader(config, "cpu", start_step=4)))
+    degraded, target = first
+    assert degraded.shape == target.shape == (4, 1, 32, 32) and degraded.dtype == torch.float32
+    assert torch.equal(degraded, again[0]) and torch.equal(target, again[1])
+    assert not torch.equal(degraded, other[0])
+    assert torch.isfinite(degraded).all() and torch.isfinite(target).all()
+
+
+def test_device_targets_are_the_numpy_targets_and_clean_pairs_are_clean():
+    config = _config("hrstem", batch_size=8)
+    pairs = make_dataset(config)
+    degraded, target = next(iter(make_device_loader(config, "cpu")))
+    compared = 0
+    for i in range(8):
+        _, numpy_target, params = pairs.pair(i)
+        if params["clean_pair"]:
+            assert torch.equal(degraded[i, 0], target[i, 0])
+        else:
+            assert not torch.equal(degraded[i, 0], target[i, 0])
+        if not params["display_applied"]:  # the display maps the target with the degraded image's limits
+            np.testing.assert_allclose(target[i, 0].numpy(), numpy_target, rtol=1e-5, atol=1e-5)
+            compared += 1
+    assert compared >= 3
+
+
+def test_clip_batch_is_clip_percentiles_per_image():
+    rng = np.random.default_rng(0)
+    images = rng.exponential(1.0, (3, 40, 40)).astype(np.float32)
+    clipped = clip_batch(torch.from_numpy(images), 0.5).numpy()
+    for image, result in zip(images, clipped):
+        np.testing.assert_allclose(result, clip_percentiles(image, 0.5), rtol=1e-6)
+    assert clip_batch(torch.from_numpy(images), 0.0) is not None
+
+
+def test_noise_seeds_differ_by_step_and_rank():
+    seeds = {batch_noise_seed(1, s, r) for s in range(50) for r in range(4)}
+    assert len(seeds) == 200 and all(0 <= s < 2**63 for s in seeds)
+
+
+def test_pairs_on_device_needs_the_chain():
+    with pytest.raises(ParameterError, match="pairs_on"):
+        tiny_config(data={"degradation": "poisson", "pairs_on": "device"})
+    with pytest.raises(ParameterError, match="pairs_on"):
+        tiny_config(data={"pairs_on": "gpu"})
