@@ -216,6 +216,8 @@ def test_render_matches_numpy_given_numpy_random_inputs():
     blur = torch.tensor([s.dwell_blur_px for s in stages_of[scan.DwellBlur]], dtype=torch.float32)
     got = bscan.render(torch.from_numpy(clean), blur, fields).numpy()
     np.testing.assert_allclose(got, reference, rtol=0, atol=2e-5 * float(np.abs(reference).max()))
+    _, path = bscan.probe_positions(height, width, blur, fields)
+    assert {1, 2, 4} <= set(path.counts)  # every sample averages its own number of dwell samples
     assert np.abs(got[0] - clean[0]).max() < 1e-6  # the neutral sample is the clean image
 
 
