@@ -7,23 +7,21 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from distortion_stats import Z99
+from scipy.ndimage import gaussian_filter
+from scipy.signal import lfilter
 
-torch = pytest.importorskip("torch")
-
-from scipy.ndimage import gaussian_filter  # noqa: E402
-from scipy.signal import lfilter  # noqa: E402
-
-from emrestore.distortions import chains, detector, scan  # noqa: E402
-from emrestore.distortions.batched import IMPLEMENTATIONS, BatchState, sample_batch  # noqa: E402
-from emrestore.distortions.batched import scan as bscan  # noqa: E402
-from emrestore.distortions.batched.resampling import (  # noqa: E402
+from emrestore.distortions import chains, detector, scan
+from emrestore.distortions.batched import IMPLEMENTATIONS, BatchState, sample_batch
+from emrestore.distortions.batched import scan as bscan
+from emrestore.distortions.batched.resampling import (
     ProbePath,
     reflect_index,
     sample_separable,
 )
-from emrestore.distortions.parameters import ChainState  # noqa: E402
-from emrestore.distortions.resampling import sample_separable as numpy_sample_separable  # noqa: E402
+from emrestore.distortions.parameters import ChainState
+from emrestore.distortions.resampling import sample_separable as numpy_sample_separable
 
 EFFECTS = (scan.Drift, scan.LineJitter, scan.Interference, scan.FastJitter, scan.FlybackSettling,
            scan.ScanSpeedWarp)
@@ -249,8 +247,8 @@ def test_chain_stages_match_numpy_with_deterministic_effects(modality):
     for acquisition in range(2):
         integrations = [b.get(detector.Integration, detector.Integration()) for b in builds]
 
-        def starts(i, line_time_us, _a=acquisition):
-            return integrations[i].row_starts_us(height, line_time_us, acquisition=_a)
+        def starts(i, line_time_us, _a=acquisition, _integrations=integrations):
+            return _integrations[i].row_starts_us(height, line_time_us, acquisition=_a)
 
         state = BatchState(tensor, tensor, built, torch.Generator().manual_seed(1), acquisition=acquisition,
                            row_start_us=starts, static=static)

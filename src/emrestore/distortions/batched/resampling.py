@@ -185,7 +185,7 @@ def sample_separable(image: torch.Tensor, y: torch.Tensor, x: torch.Tensor | Pro
     shift = (margin - pad)[:, None, None] - 1  # numpy padded column → column of `rows`, first tap
     total = torch.zeros_like(image)
     for k in range(len(positions)):  # ≤ 4 samples
-        x_pad = positions[k] + pad_f
+        x_pad = (first if k == 0 else positions[k]) + pad_f
         x0 = torch.floor(x_pad)
         weights = cubic_weights(x_pad - x0)
         x0 = torch.minimum(torch.maximum(x0, torch.ones_like(x0)), upper)
