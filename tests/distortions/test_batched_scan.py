@@ -331,6 +331,10 @@ def test_line_jitter_statistics_match_numpy(phi):
         for key, lag in (("square", 0), ("lag1", 1), ("lag3", 3), ("first", 0)):
             se = mine[key].std(ddof=1) / math.sqrt(batch)
             assert abs(mine[key].mean() - phi ** lag * sigma ** 2) <= Z99 * se + 1e-12, (key, sigma)
+        # RMS of every row over the samples (stationary from the first line on); z = 4 for 64 rows
+        per_row = got ** 2
+        se = per_row.std(axis=0, ddof=1) / math.sqrt(batch)
+        assert (np.abs(per_row.mean(axis=0) - sigma ** 2) <= 4.0 * se).all(), sigma
     assert abs(np.corrcoef(dx.ravel(), dy.ravel())[0, 1]) < Z99 / math.sqrt(dx.size / (1 + phi) * (1 - phi))
 
 
@@ -399,8 +403,7 @@ def run_scan(seed: int, height: int = 12, width: int = 15):
     seeds = list(range(80, 80 + len(OVERRIDES)))
     clean, _, built = stem_batch(height, width, seeds, OVERRIDES)
     tensor = torch.from_numpy(clean)
-    state = BatchState(tensor, tensor, built, torch.Generator().manual_seed(seed),
-                       row_start_us=lambda i, line: np.arange(height) * line)
+    state = BatchState(tensor, tensor, built, torch.Generator().manual_seed(seed))  # one frame from t = 0
     for cls in (*EFFECTS, scan.DwellBlur):
         IMPLEMENTATIONS[cls](state, built[cls])
     return state.signal
