@@ -339,8 +339,10 @@ def effect_fields(effects: Sequence[type[scan.DisplacementStage]],
             ex, ey = static[effect]
         else:
             recipe = EFFECTS[effect]
-            given = noise is not None and effect in noise
-            inputs = noise[effect] if given else recipe.noise(raster, generator)  # type: ignore[index]
+            if noise is not None and effect in noise:
+                inputs = noise[effect]
+            else:
+                inputs = recipe.noise(raster, generator)
             ex, ey = recipe.field(stages, raster, inputs)
             mask = torch.tensor(active, device=raster.device)[:, None, None]
             ex = torch.where(mask, ex, torch.zeros_like(ex))
