@@ -210,9 +210,8 @@ def interference_field(stages: Sequence[scan.Interference], raster: BatchRaster,
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """``Σ_k A_k·sin(2π f_k t + ϕ_k)`` on the dwell boundaries: (B, H, W + 1) each.
 
-    As numpy: ``sin(ω(t_i + τ_j) + ϕ)`` split into a row and a column factor, one
-    (H × 6)·(6 × (W + 1)) product per sample and axis; the terms past
-    ``interference_terms`` have amplitude 0.
+    As numpy: ``sin(ω(t_i + τ_j) + ϕ)`` split into a row and a column factor, summed
+    over the terms in float32 (the terms past ``interference_terms`` have amplitude 0).
     """
     device = raster.device
     padding = [(0.0, 0.0, 0.0)] * INTERFERENCE_TERMS
@@ -228,7 +227,13 @@ def interference_field(stages: Sequence[scan.Interference], raster: BatchRaster,
         amps = terms[:, None, :, 1 + axis]
         angle = raster.row_start_us[:, :, None] * omegas[:, None, :] + noise[:, None, :, axis]
         row_basis = torch.cat([amps * torch.sin(angle), amps * torch.cos(angle)], dim=2)
-        out.append(torch.bmm(row_basis.to(torch.float32), col_basis))
+        row_basis = row_basis.to(torch.float32)
+        # the (H × 6)·(6 × (W + 1)) product as 6 float32 multiply-adds: a matmul could run
+        # in TF32 on a GPU (torch.backends.cuda.matmul.allow_tf32)
+        field = row_basis[:, :, 0, None] * col_basis[:, None, 0, :]
+        for k in range(1, 2 * INTERFERENCE_TERMS):
+            field += row_basis[:, :, k, None] * col_basis[:, None, k, :]
+        out.append(field)
     return out[0], out[1]
 
 
