@@ -41,20 +41,23 @@ def dwell_samples(travel_px: float) -> int:
 def cubic_weights(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Catmull-Rom (Keys, a = −0.5) weights of the 4 taps at offsets −1, 0, 1, 2.
 
+    Only arithmetic and in-place operators, so the batched chains
+    (:mod:`emrestore.distortions.batched`) apply the same kernel to torch tensors.
+
     Parameters
     ----------
-    t : numpy.ndarray
-        Fractional position in [0, 1) past the tap at offset 0 (float32 for speed).
+    t : numpy.ndarray or torch.Tensor
+        Fractional position in [0, 1) past the tap at offset 0 (float32 for speed; the
+        weights keep its dtype).
     """
-    half = t.dtype.type(0.5)
     tm1 = t - 1
     w3 = t * t
     w3 *= tm1
-    w3 *= half  # ½t²(t − 1)
+    w3 *= 0.5  # ½t²(t − 1)
     w0 = tm1 * tm1
     w0 *= t
-    w0 *= -half  # −½t(1 − t)²
-    w2 = np.add(t, w0, out=tm1)
+    w0 *= -0.5  # −½t(1 − t)²
+    w2 = t + w0
     w2 -= w3
     w2 -= w3  # w2 = t + w0 − 2·w3 (the first moment of the kernel is t)
     w1 = 1 - w0
