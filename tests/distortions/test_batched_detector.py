@@ -11,7 +11,7 @@ from scipy.signal import lfilter
 
 from emrestore.distortions import chains
 from emrestore.distortions.batched import core
-from emrestore.distortions.batched.core import IMPLEMENTATIONS, BatchState, run_batch
+from emrestore.distortions.batched.core import IMPLEMENTATIONS, BatchState, run_batch, sample_batch
 from emrestore.distortions.batched.detector import causal_scan
 from emrestore.distortions.detector import (
     Afterglow,
@@ -251,3 +251,61 @@ def test_detector_chain_averages_acquisitions_like_numpy(monkeypatch):
     # four acquisitions averaged: a quarter of the variance of one
     ratio = residual[n:].var() / residual[:n].var()
     assert abs(ratio - 0.25) < 0.03
+
+
+def sampled_stages(modality: str, count: int, seed: int) -> list[dict]:
+    """Every sample's stages as the chain builds them from parameters drawn by its sampler."""
+    chain = chains.get_chain(modality)
+    clean = np.random.default_rng(seed).gamma(4.0, 1.0, (count, 16, 16)).astype(np.float32)
+    values = sample_batch(chain, clean, [np.random.default_rng([seed, i]) for i in range(count)])
+    return [chain.build(v) for v in values]
+
+
+def assert_per_sample(samples: np.ndarray, means: np.ndarray, variances: np.ndarray) -> None:
+    """Every sample (row of ``samples``) has its own mean and variance within sampling error.
+
+    Each sample's standardised deviations must be small (|z| < 5) and their average over
+    the batch within its 99 % interval, so a systematic error of a few % fails.
+    """
+    x = samples.reshape(len(samples), -1).astype(np.float64)
+    d = x - x.mean(axis=1, keepdims=True)
+    var = d.var(axis=1, ddof=1)
+    z_mean = (x.mean(axis=1) - means) / np.sqrt(var / x.shape[1])
+    z_var = (var - variances) / np.sqrt(np.maximum(np.mean(d**4, axis=1) - var**2, 1e-30) / x.shape[1])
+    for z in (z_mean, z_var):
+        assert np.all(np.abs(z) < 5.0), z
+        assert abs(z.mean()) < Z99 / np.sqrt(len(z)), z
+
+
+@pytest.mark.parametrize("modality", ["stem", "sem"])
+def test_afterglow_and_brightness_with_sampled_parameters_match_numpy(modality):
+    builds = sampled_stages(modality, 24, seed=22)
+    signal = np.random.default_rng(23).gamma(3.0, 15.0, (24, 20, 28)).astype(np.float32)
+    for cls in (Afterglow, BrightnessContrast):
+        stages = [b[cls] for b in builds]
+        out = run_stage(cls, stages, signal).signal.numpy()
+        expected = np.stack([stage(image) for stage, image in zip(stages, signal)])
+        scale = np.abs(expected).max(axis=(1, 2), keepdims=True)
+        np.testing.assert_allclose(out / scale, expected / scale, rtol=0, atol=2e-6)
+
+
+def test_noise_stages_with_sampled_parameters_have_each_samples_statistics():
+    builds = sampled_stages("sem", 24, seed=24)
+    counts = np.full((24, 64, 64), 8.0, dtype=np.float32)
+    emission = [b[SecondaryEmission] for b in builds]
+    out = run_stage(SecondaryEmission, emission, np.ones_like(counts), seed=25).signal.numpy()
+    m = np.array([s.dose_pe_per_px * s.mean_se_per_pe for s in emission])
+    per_pe = np.array([s.mean_se_per_pe for s in emission])
+    assert_per_sample(out, m, m * (1.0 + per_pe))
+    # interleave neutral (None) scintillators with the drawn ones
+    gain = [ScintillatorGain(None) if i % 3 == 1 else b[ScintillatorGain] for i, b in enumerate(builds)]
+    out = run_stage(ScintillatorGain, gain, counts, seed=26).signal.numpy()
+    active = np.array([s.scintillator_k is not None for s in gain])
+    np.testing.assert_array_equal(out[~active], counts[~active])
+    k = np.array([s.scintillator_k for s in gain if s.scintillator_k is not None])
+    assert_per_sample(out[active], np.full(k.size, 8.0), 8.0 / k)
+    electronics = [ElectronicNoise(0.0) if i % 4 == 2 else b[ElectronicNoise] for i, b in enumerate(builds)]
+    out = run_stage(ElectronicNoise, electronics, counts, seed=27).signal.numpy()
+    sigma = np.array([s.electronic_sigma_e for s in electronics])
+    np.testing.assert_array_equal(out[sigma == 0], counts[sigma == 0])
+    assert_per_sample(out[sigma > 0], np.full(int((sigma > 0).sum()), 8.0), sigma[sigma > 0] ** 2)
