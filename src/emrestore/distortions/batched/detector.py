@@ -108,19 +108,24 @@ def scintillator_gain(state: BatchState, stages: Sequence[ScintillatorGain]) -> 
     Samples with ``scintillator_k = None`` are left unchanged; negative counts are taken
     as 0, and a pixel of 0 counts stays exactly 0 (as numpy's ``standard_gamma(0)``).
     """
-    shape_k = column(stages, "scintillator_k", state.device)
-    active = torch.nonzero(~torch.isnan(shape_k)).flatten()
-    if active.numel() == 0:
+    active = [i for i, stage in enumerate(stages) if stage.scintillator_k is not None]
+    if not active:
         return
-    inverse_k = torch.tensor([1.0 / s.scintillator_k for s in stages if s.scintillator_k is not None],
+    chosen = [stages[i] for i in active]
+    shape_k = column(chosen, "scintillator_k", state.device)[:, None, None]
+    inverse_k = torch.tensor([1.0 / s.scintillator_k for s in chosen],  # as numpy: float32(1/k)
                              dtype=torch.float32, device=state.device)[:, None, None]
-    counts = state.signal[active].clamp_min(0.0)
-    alpha = counts * shape_k[active][:, None, None]
+    whole = len(active) == len(stages)
+    index = None if whole else torch.tensor(active, dtype=torch.long, device=state.device)
+    counts = (state.signal if index is None else state.signal[index]).clamp_min(0.0)
+    alpha = counts * shape_k
     pulses = torch._standard_gamma(alpha, generator=state.generator)
+    # torch returns the smallest normal float for a shape of 0; numpy (and physics) 0
     pulses = torch.where(alpha > 0, pulses, torch.zeros_like(pulses)) * inverse_k
-    out = state.signal.clone()
-    out[active] = pulses
-    state.signal = out
+    if index is None:
+        state.signal = pulses
+    else:
+        state.signal = state.signal.index_copy(0, index, pulses)
 
 
 @implements(Afterglow)
@@ -136,7 +141,7 @@ def afterglow(state: BatchState, stages: Sequence[Afterglow]) -> None:
     device = state.device
     a64 = column(stages, "pixel_decay", device, torch.float64)
     b64 = column(stages, "flyback_decay", device, torch.float64)
-    if not bool((a64 > 0).any()):
+    if all(stage.pixel_decay == 0.0 for stage in stages):
         return
     signal = state.signal
     width = int(signal.shape[2])
@@ -155,9 +160,9 @@ def afterglow(state: BatchState, stages: Sequence[Afterglow]) -> None:
 @implements(ElectronicNoise)
 def electronic_noise(state: BatchState, stages: Sequence[ElectronicNoise]) -> None:
     """Add white Gaussian amplifier noise ``N(0, σ_e)`` per pixel [e⁻]; ``σ_e = 0``: unchanged."""
-    sigma = column(stages, "electronic_sigma_e", state.device)
-    if not bool((sigma > 0).any()):
+    if all(stage.electronic_sigma_e == 0 for stage in stages):
         return
+    sigma = column(stages, "electronic_sigma_e", state.device)
     noise = torch.randn(state.signal.shape, generator=state.generator, dtype=torch.float32,
                         device=state.device)
     noisy = state.signal + sigma[:, None, None] * noise
@@ -200,9 +205,9 @@ def line_intensity_noise(state: BatchState, stages: Sequence[LineIntensityNoise]
     unchanged.
     """
     device = state.device
-    sigma = column(stages, "line_noise_sigma", device)
-    if not bool((sigma > 0).any()):
+    if all(stage.line_noise_sigma == 0 for stage in stages):
         return
+    sigma = column(stages, "line_noise_sigma", device)
     phi = column(stages, "line_noise_phi", device)
     offset = torch.nan_to_num(column(stages, "offset_adu", device), nan=0.0)[:, None, None]
     height = int(state.signal.shape[1])
