@@ -11,8 +11,13 @@ from scipy.signal import lfilter
 
 from emrestore.distortions import chains
 from emrestore.distortions.batched import core
-from emrestore.distortions.batched.core import IMPLEMENTATIONS, BatchState, run_batch, sample_batch
-from emrestore.distortions.batched.detector import causal_scan
+from emrestore.distortions.batched.core import (
+    IMPLEMENTATIONS,
+    BatchState,
+    run_batch,
+    sample_batch,
+)
+from emrestore.distortions.batched.detector import causal_scan, filter_rows
 from emrestore.distortions.detector import (
     Afterglow,
     BrightnessContrast,
@@ -73,7 +78,17 @@ def test_causal_scan_is_the_first_order_recursive_filter():
     np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("shape", [(17, 33), (1, 8), (9, 1), (64, 64)])
+@pytest.mark.parametrize("width, block", [(128, 64), (130, 64), (7, 3), (1, 64), (40, 40)])
+def test_filter_rows_joins_its_blocks_exactly(width, block):
+    rng = np.random.default_rng(19)
+    x = rng.random((3, 5, width)).astype(np.float32)
+    decay = np.array([0.0, 0.6, 0.999])
+    out = filter_rows(torch.from_numpy(x), torch.tensor(decay), block).numpy()
+    expected = np.stack([lfilter([1.0 - a], [1.0, -a], image, axis=1) for a, image in zip(decay, x)])
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("shape", [(17, 33), (1, 8), (9, 1), (64, 150)])
 def test_afterglow_matches_numpy(shape):
     stages = [Afterglow(afterglow_tau_dwells=tau, dwell_time_us=dwell, flyback_time_us=flyback)
               for tau, dwell, flyback in [(0.0, 10.0, 100.0), (0.5, 10.0, 100.0), (3.0, 2.0, 7.0),

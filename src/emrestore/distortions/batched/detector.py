@@ -11,7 +11,8 @@ values have one definition: the numpy stage.
   (:func:`~emrestore.distortions.batched.run_batch` makes and averages the acquisitions).
 * :class:`~emrestore.distortions.detector.ScintillatorGain`: ``Gamma(N·k, 1)/k``.
 * :class:`~emrestore.distortions.detector.Afterglow`: the causal exponential filter along
-  the raster, with the fly-back decay between rows, as a log-depth parallel scan.
+  the raster, with the fly-back decay between rows: a blocked matrix product within the
+  rows and a log-depth parallel scan for the carries between blocks and rows.
 * :class:`~emrestore.distortions.detector.ElectronicNoise`: white ``N(0, σ_e)`` per pixel.
 * :class:`~emrestore.distortions.detector.BrightnessContrast`: ``o + c·S`` [ADU].
 * :class:`~emrestore.distortions.detector.LineIntensityNoise`: rows times ``1 + ε_i`` with
@@ -35,8 +36,9 @@ from ..detector import (
 )
 from .core import BatchState, column, implements
 
-__all__ = ["afterglow", "brightness_contrast", "causal_scan", "electronic_noise", "integration",
-           "line_intensity_noise", "scintillator_gain", "secondary_emission"]
+__all__ = ["afterglow", "brightness_contrast", "causal_scan", "decay_powers", "electronic_noise",
+           "filter_rows", "integration", "line_intensity_noise", "scintillator_gain",
+           "secondary_emission"]
 
 
 def causal_scan(drive: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
@@ -128,6 +130,52 @@ def scintillator_gain(state: BatchState, stages: Sequence[ScintillatorGain]) -> 
         state.signal = state.signal.index_copy(0, index, pulses)
 
 
+#: Pixels per block of the within-row afterglow filter (one matrix product per block).
+ROW_BLOCK_PX = 64
+
+
+def decay_powers(decay: torch.Tensor, count: int) -> torch.Tensor:
+    """``a^1 … a^count`` of every sample's decay factor ``a`` (B,): (B, count), in ``decay``'s dtype."""
+    exponents = torch.arange(1, count + 1, dtype=decay.dtype, device=decay.device)
+    return decay[:, None] ** exponents[None, :]
+
+
+def filter_rows(signal: torch.Tensor, decay: torch.Tensor, block_px: int = ROW_BLOCK_PX) -> torch.Tensor:
+    """Every row filtered from a zero state: ``r_j = a·r_{j−1} + (1 − a)·s_j`` (float32).
+
+    Each row is cut into blocks of ``block_px`` pixels, filtered within the block by a
+    product with the lower-triangular kernel ``(1 − a)·a^{j−m}`` (``m ≤ j``; built in
+    float64), and the blocks are joined by carrying each block's last value into the
+    next (``+ c_k·a^{j+1}``, ``c_k = a^L·c_{k−1} + r_{k−1, last}``).
+
+    Parameters
+    ----------
+    signal : torch.Tensor
+        Images (B, H, W), float32.
+    decay : torch.Tensor
+        Decay per pixel ``a`` of every sample (B,), float64.
+    block_px : int
+        Block length [px].
+    """
+    batch, height, width = signal.shape
+    size = min(width, block_px)
+    blocks = -(-width // size)
+    padded = torch.nn.functional.pad(signal, (0, blocks * size - width))  # causal: padding is harmless
+    lag = torch.arange(size, dtype=torch.float64, device=signal.device)
+    lags = lag[:, None] - lag[None, :]  # j − m
+    taps = (1.0 - decay)[:, None, None] * decay[:, None, None] ** lags.clamp_min(0.0)[None]
+    kernel = torch.where(lags[None] >= 0, taps, torch.zeros_like(taps)).to(torch.float32)
+    pieces = torch.matmul(padded.reshape(batch, height * blocks, size), kernel.transpose(1, 2))
+    pieces = pieces.reshape(batch, height, blocks, size)
+    if blocks > 1:
+        block_gain = (decay**size).to(torch.float32)[:, None, None]
+        entering = torch.zeros(pieces.shape[:3], dtype=torch.float32, device=signal.device)
+        entering[..., 1:] = causal_scan(pieces[..., :-1, -1], block_gain)
+        powers = decay_powers(decay, size).to(torch.float32)
+        pieces = pieces + entering[..., None] * powers[:, None, None, :]
+    return pieces.reshape(batch, height, blocks * size)[..., :width]
+
+
 @implements(Afterglow)
 def afterglow(state: BatchState, stages: Sequence[Afterglow]) -> None:
     """Causal exponential decay along the raster: ``y_n = a·y_{n−1} + (1 − a)·s_n``.
@@ -135,26 +183,28 @@ def afterglow(state: BatchState, stages: Sequence[Afterglow]) -> None:
     Within a row the state decays by ``a`` per dwell; over the fly-back before the next
     row by ``b``; so row ``i`` starts from ``c_i = b·y_{i−1, last}`` and
     ``y_{i,j} = r_{i,j} + c_i·a^{j+1}``, where ``r`` is the row filtered from a zero
-    state, exactly the decomposition of the numpy stage. ``a`` and ``b`` are the stage's
-    ``pixel_decay`` and ``flyback_decay``; samples with ``a = 0`` are left unchanged.
+    state (:func:`filter_rows`), exactly the decomposition of the numpy stage. ``a`` and
+    ``b`` are the stage's ``pixel_decay`` and ``flyback_decay``; samples with ``a = 0``
+    are left unchanged.
+
+    The within-row filter is a float32 matrix product: with TF32 matrix products enabled
+    on CUDA (``torch.backends.cuda.matmul.allow_tf32``) it is accurate to ~1e-3 only.
     """
+    if all(stage.pixel_decay == 0.0 for stage in stages):
+        return
     device = state.device
     a64 = column(stages, "pixel_decay", device, torch.float64)
     b64 = column(stages, "flyback_decay", device, torch.float64)
-    if all(stage.pixel_decay == 0.0 for stage in stages):
-        return
     signal = state.signal
     width = int(signal.shape[2])
-    a = a64.to(torch.float32)
-    rows = causal_scan((1.0 - a64).to(torch.float32)[:, None, None] * signal, a[:, None, None])
+    rows = filter_rows(signal, a64)
     carry_gain = (b64 * a64**width).to(torch.float32)[:, None]
     entering = torch.zeros(signal.shape[:2], dtype=torch.float32, device=device)
     if signal.shape[1] > 1:
         entering[:, 1:] = causal_scan(b64.to(torch.float32)[:, None] * rows[:, :-1, -1], carry_gain)
-    exponents = torch.arange(1, width + 1, dtype=torch.float64, device=device)
-    powers = (a64[:, None] ** exponents[None, :]).to(torch.float32)
+    powers = decay_powers(a64, width).to(torch.float32)
     out = rows + entering[:, :, None] * powers[:, None, :]
-    state.signal = torch.where((a > 0)[:, None, None], out, signal)
+    state.signal = torch.where((a64 > 0)[:, None, None], out, signal)
 
 
 @implements(ElectronicNoise)
