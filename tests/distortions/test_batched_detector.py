@@ -266,6 +266,8 @@ def test_detector_chain_averages_acquisitions_like_numpy(monkeypatch):
     # four acquisitions averaged: a quarter of the variance of one
     ratio = residual[n:].var() / residual[:n].var()
     assert abs(ratio - 0.25) < 0.03
+    again, _ = run_batch(DETECTOR_SEM, torch.from_numpy(clean), values, torch.Generator().manual_seed(16))
+    assert torch.equal(degraded, again)  # reproducible from the seed
 
 
 def sampled_stages(modality: str, count: int, seed: int) -> list[dict]:
