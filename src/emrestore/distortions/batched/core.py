@@ -213,22 +213,33 @@ def run_batch(chain: Chain | str, clean: torch.Tensor, values: Sequence[dict[str
     builds = [chain.build(dict(v)) for v in values]
     built = {stage: [b[stage] for b in builds] for stage in chain.stages}
     integrations = built.get(Integration) or [Integration()] * len(builds)
-    frames = torch.tensor([i.integration_frames for i in integrations], dtype=torch.float32,
-                          device=clean.device)
-    static: dict = {}
+    counts = [int(i.integration_frames) for i in integrations]
+    frames = torch.tensor(counts, dtype=torch.float32, device=clean.device)
+    static: dict = {}  # STATIC scan effects: drawn in acquisition 0, which every sample makes
     total = torch.zeros_like(clean)
     height = int(clean.shape[1])
-    for index in range(int(frames.max().item())):  # ≤ 8 acquisitions
-        def starts(i: int, line_time_us: float, _a: int = index) -> np.ndarray:
-            return integrations[i].row_starts_us(height, line_time_us, acquisition=_a)
+    for index in range(max(counts)):  # ≤ 8 acquisitions, each by the samples that make it
+        members = [j for j, n in enumerate(counts) if n > index]
 
-        state = BatchState(clean, clean, built, generator, acquisition=index,
-                           row_start_us=starts,
-                           static=static)
+        def starts(i: int, line_time_us: float, _a: int = index, _m: list[int] = members) -> np.ndarray:
+            return integrations[_m[i]].row_starts_us(height, line_time_us, acquisition=_a)
+
+        if len(members) == len(counts):
+            part, part_built, part_static = clean, built, static
+        else:
+            rows = torch.tensor(members, device=clean.device)
+            part = clean.index_select(0, rows)
+            part_built = {stage: [stages[j] for j in members] for stage, stages in built.items()}
+            part_static = {key: tuple(t.index_select(0, rows) if t.shape[0] == len(counts) else t
+                                      for t in value) for key, value in static.items()}
+        state = BatchState(part, part, part_built, generator, acquisition=index,
+                           row_start_us=starts, static=part_static)
         for stage in chain.acquisition:
-            IMPLEMENTATIONS[stage](state, built[stage])
-        taking_part = (frames > index).to(torch.float32)[:, None, None]
-        total = total + taking_part * state.signal
+            IMPLEMENTATIONS[stage](state, part_built[stage])
+        if part is clean:
+            total = total + state.signal
+        else:
+            total = total.index_add(0, rows, state.signal)
     signal = total / frames[:, None, None]
     terms = torch.tensor([chain.target_terms(v, b) for v, b in zip(values, builds)],
                          dtype=torch.float32, device=clean.device)
