@@ -584,8 +584,8 @@ def augment_batch(images: torch.Tensor, generator: torch.Generator,
     return out.clamp(min=0.0)
 
 
-def clean_batch(bank: DeviceBank, n: int, crop: int, generator: torch.Generator,
-                augment_mode: str = "auto") -> tuple[torch.Tensor, list[float | None]]:
+def clean_batch(bank: DeviceBank, n: int, crop: int, generator: torch.Generator, augment_mode: str = "auto",
+                settings: AugmentSettings | None = None) -> tuple[torch.Tensor, list[float | None]]:
     """``n`` clean training images from a device bank, augmented as ``[data] augment`` says.
 
     Parameters
@@ -601,6 +601,8 @@ def clean_batch(bank: DeviceBank, n: int, crop: int, generator: torch.Generator,
     augment_mode : {"auto", "dihedral", "none"}
         ``auto``: :func:`augment_batch` with ``augment.DEFAULTS``; ``dihedral``: a random
         dihedral element only; ``none``: the crops as drawn.
+    settings : AugmentSettings, optional
+        Options of the ``auto`` augmentation (default: ``augment.DEFAULTS``, as training uses).
 
     Returns
     -------
@@ -618,6 +620,6 @@ def clean_batch(bank: DeviceBank, n: int, crop: int, generator: torch.Generator,
         return drawn.crops, drawn.pixel_size_nm
     if augment_mode == "dihedral":
         return dihedral_batch(drawn.crops, generator)[0], drawn.pixel_size_nm
-    augmented = augment_batch(drawn.crops, generator)
+    augmented = augment_batch(drawn.crops, generator, settings)
     usable = augmented.mean((1, 2)) > 0
     return torch.where(usable[:, None, None], augmented, drawn.crops), drawn.pixel_size_nm
