@@ -15,6 +15,7 @@ from emrestore.datasets import augment as numpy_augment
 from emrestore.dihedral import TRANSFORMS
 from emrestore.errors import ParameterError
 from emrestore.training.device_supply import (
+    AUGMENT_BODY_VALUES,
     AugmentSettings,
     DeviceBank,
     apply_dihedral,
@@ -23,7 +24,9 @@ from emrestore.training.device_supply import (
     dihedral_batch,
     draw_crops,
     gradient_from_parameters,
+    gradient_parameters,
     warp_from_parameters,
+    warp_parameters,
 )
 
 #: Every step of the augmentation off; tests switch on one at a time.
@@ -192,6 +195,38 @@ def test_settings_are_augment_defaults() -> None:
         AugmentSettings.resolve(p_twist=0.5)
     with pytest.raises(ParameterError, match="not a probability"):
         AugmentSettings.resolve(p_warp=1.5)
+
+
+def test_option_bounds_are_those_of_numpy_augment() -> None:
+    image = np.ones((8, 8), np.float32)
+    bounds = {"gradient_amplitude": AUGMENT_BODY_VALUES["max_gradient_amplitude"],
+              "max_rotation_deg": AUGMENT_BODY_VALUES["max_rotation_deg"],
+              **{k: AUGMENT_BODY_VALUES["max_warp_option"] for k in ("max_scale_change", "max_shear", "max_perspective")}}
+    for name, limit in bounds.items():
+        numpy_augment.augment(image, np.random.default_rng(0), **{name: limit})
+        AugmentSettings.resolve(**{name: limit})
+        for call in (lambda: numpy_augment.augment(image, np.random.default_rng(0), **{name: limit * 1.01}),
+                     lambda: AugmentSettings.resolve(**{name: limit * 1.01})):
+            with pytest.raises(ParameterError, match=name):
+                call()
+
+
+def test_warp_and_gradient_draws_span_the_default_ranges() -> None:
+    settings = AugmentSettings.resolve()
+    n, side = 4000, 64
+    warp = {k: v.numpy() for k, v in warp_parameters(n, side, _gen(0), settings, torch.device("cpu")).items()}
+    for values, limit in ((np.rad2deg(warp["rotation_rad"]), settings.max_rotation_deg),
+                          (warp["scale_yx"] - 1.0, settings.max_scale_change), (warp["shear"], settings.max_shear),
+                          (warp["perspective"][warp["perspective"][:, 0] != 0] * side, settings.max_perspective)):
+        assert np.abs(values).max() <= limit and np.abs(values).max() > 0.99 * limit
+        assert abs(values.mean()) < 4 * limit / np.sqrt(3 * values.size)
+    keystone = (warp["perspective"] != 0).all(1).mean()
+    assert abs(keystone - 0.5) < 4 * np.sqrt(0.25 / n)
+    gradient = gradient_parameters(n, _gen(1), settings.gradient_amplitude, torch.device("cpu"))
+    amplitude = gradient["amplitude"].numpy()
+    assert amplitude.min() >= 0 and amplitude.max() <= settings.gradient_amplitude
+    assert abs(amplitude.mean() - settings.gradient_amplitude / 2) < 4 * settings.gradient_amplitude / np.sqrt(12 * n)
+    assert abs(gradient["ramp"].float().mean().item() - 0.5) < 4 * np.sqrt(0.25 / n)
 
 
 def test_dihedral_elements_are_the_numpy_group_and_all_occur() -> None:

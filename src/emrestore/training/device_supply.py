@@ -55,6 +55,7 @@ from ..errors import ParameterError
 from .config import AUGMENTATIONS
 
 __all__ = [
+    "AUGMENT_BODY_VALUES",
     "AugmentSettings",
     "CropBatch",
     "DEFAULT_CUDA_BUDGET_FRACTION",
@@ -66,15 +67,32 @@ __all__ = [
     "draw_crops",
     "gradient_fields",
     "gradient_from_parameters",
+    "gradient_parameters",
     "pattern_batch",
     "warp_batch",
     "warp_from_parameters",
+    "warp_parameters",
 ]
 
 #: Share of the free CUDA memory a bank may take when no budget is given [-].
 DEFAULT_CUDA_BUDGET_FRACTION = 0.5
 
 _GIB = 2.0**30
+
+#: Values augment.py writes inside its function bodies, not as module constants (so they
+#: cannot be imported): repeated here, in this one place. The tests replay the numpy
+#: functions' own draws through the batched formulas and compare the statistics.
+AUGMENT_BODY_VALUES: dict[str, Any] = {
+    "ramp_probability": 0.5,  # slow_gradient: a curved ramp, else the zoomed random field
+    "ramp_curvature": 0.5,  # slow_gradient: curvature factor in ± this
+    "field_grid": 4,  # slow_gradient: side of the random field before the zoom [samples]
+    "perspective_probability": 0.5,  # random_warp: projective terms drawn
+    "pattern_level": 2.5,  # augment: pattern level = image mean × U(0, this)
+    "pattern_opacity": (0.3, 1.0),  # augment: opacity range
+    "max_gradient_amplitude": 2.0,  # augment: option bounds
+    "max_rotation_deg": 180.0,
+    "max_warp_option": 0.5,  # augment: bound of max_scale_change, max_shear, max_perspective
+}
 
 
 # --------------------------------------------------------------------------- bank
@@ -329,15 +347,17 @@ class AugmentSettings:
         opt = {**numpy_augment.DEFAULTS, **options}
         prob, bounded = numpy_augment._check_prob, numpy_augment._check_nonneg
         fill = opt["fill"]
+        limit = AUGMENT_BODY_VALUES["max_warp_option"]
         return cls(
             dihedral=bool(opt["dihedral"]),
             p_gradient=prob("p_gradient", opt["p_gradient"]),
-            gradient_amplitude=bounded("gradient_amplitude", opt["gradient_amplitude"], 2.0),
+            gradient_amplitude=bounded("gradient_amplitude", opt["gradient_amplitude"],
+                                       AUGMENT_BODY_VALUES["max_gradient_amplitude"]),
             p_warp=prob("p_warp", opt["p_warp"]),
-            max_rotation_deg=bounded("max_rotation_deg", opt["max_rotation_deg"], 180.0),
-            max_scale_change=bounded("max_scale_change", opt["max_scale_change"], 0.5),
-            max_shear=bounded("max_shear", opt["max_shear"], 0.5),
-            max_perspective=bounded("max_perspective", opt["max_perspective"], 0.5),
+            max_rotation_deg=bounded("max_rotation_deg", opt["max_rotation_deg"], AUGMENT_BODY_VALUES["max_rotation_deg"]),
+            max_scale_change=bounded("max_scale_change", opt["max_scale_change"], limit),
+            max_shear=bounded("max_shear", opt["max_shear"], limit),
+            max_perspective=bounded("max_perspective", opt["max_perspective"], limit),
             fill=None if fill is None else bounded("fill", fill, float("inf")),
             p_pattern=prob("p_pattern", opt["p_pattern"]),
         )
@@ -387,8 +407,9 @@ def _zoom_weights(height: int, width: int) -> np.ndarray:
     The spline zoom is linear in its input, so the field of a 4×4 draw is these weights
     contracted with it.
     """
-    basis = np.eye(16).reshape(16, 4, 4)
-    return np.stack([ndimage.zoom(b, (height / 4, width / 4), order=3, mode="reflect", grid_mode=True)[:height, :width]
+    k = AUGMENT_BODY_VALUES["field_grid"]
+    basis = np.eye(k * k).reshape(k * k, k, k)
+    return np.stack([ndimage.zoom(b, (height / k, width / k), order=3, mode="reflect", grid_mode=True)[:height, :width]
                      for b in basis])
 
 
@@ -430,21 +451,35 @@ def gradient_from_parameters(shape: tuple[int, int], amplitude: torch.Tensor, ra
     line = yy * torch.sin(angle)[:, None, None] + xx * torch.cos(angle)[:, None, None]
     line = line + curvature[:, None, None] * (yy * yy + xx * xx - 0.5)
     weights = _zoom_weights_on(h, w, str(device))
-    smooth = torch.einsum("bk,khw->bhw", field.reshape(-1, 16).to(torch.float64), weights)
+    smooth = torch.einsum("bk,khw->bhw", field.reshape(field.shape[0], -1).to(torch.float64), weights)
     g = torch.where(ramp[:, None, None], line, smooth)
     g = g / g.abs().amax((1, 2), keepdim=True).clamp(min=1e-6)
     return torch.exp(amplitude[:, None, None] * g).float()
 
 
+def gradient_parameters(n: int, generator: torch.Generator, amplitude: float,
+                        device: torch.device) -> dict[str, torch.Tensor]:
+    """``n`` draws of :func:`~emrestore.datasets.augment.slow_gradient`'s parameters, the
+    keyword arguments of :func:`gradient_from_parameters` but the shape.
+
+    Log-amplitude uniform in [0, ``amplitude``]; a ramp with probability ½ (direction
+    uniform in [0, 2π), curvature in ±0.5), else a 4×4 standard-normal field.
+    """
+    curvature, grid = AUGMENT_BODY_VALUES["ramp_curvature"], AUGMENT_BODY_VALUES["field_grid"]
+    return {
+        "amplitude": _uniform(generator, (n,), 0.0, amplitude, device),
+        "ramp": _rand(generator, (n,), device) < AUGMENT_BODY_VALUES["ramp_probability"],
+        "angle": _uniform(generator, (n,), 0.0, 2 * np.pi, device),
+        "curvature": _uniform(generator, (n,), -curvature, curvature, device),
+        "field": torch.randn((n, grid, grid), generator=generator, dtype=torch.float64,
+                             device=generator.device).to(device),
+    }
+
+
 def gradient_fields(shape: tuple[int, int], n: int, generator: torch.Generator, amplitude: float,
                     device: torch.device) -> torch.Tensor:
     """``n`` random slow gradients with ``slow_gradient``'s distribution (B, H, W) float32."""
-    a = _uniform(generator, (n,), 0.0, amplitude, device)
-    ramp = _rand(generator, (n,), device) < 0.5
-    angle = _uniform(generator, (n,), 0.0, 2 * np.pi, device)
-    curvature = _uniform(generator, (n,), -0.5, 0.5, device)
-    field = torch.randn((n, 4, 4), generator=generator, dtype=torch.float64, device=generator.device).to(device)
-    return gradient_from_parameters(shape, a, ramp, angle, curvature, field)
+    return gradient_from_parameters(shape, **gradient_parameters(n, generator, amplitude, device))
 
 
 # --------------------------------------------------------------------------- warp
@@ -513,17 +548,28 @@ def _fills(images: torch.Tensor, generator: torch.Generator, fill: float | None)
     return options.gather(1, choice[:, None])[:, 0]
 
 
-def warp_batch(images: torch.Tensor, generator: torch.Generator, settings: AugmentSettings) -> torch.Tensor:
-    """A random warp of every image with ``random_warp``'s distribution and ``augment``'s fill."""
-    n, h, w = images.shape
-    device = images.device
-    fill = _fills(images, generator, settings.fill)
+def warp_parameters(n: int, side: int, generator: torch.Generator, settings: AugmentSettings,
+                    device: torch.device) -> dict[str, torch.Tensor]:
+    """``n`` draws of :func:`~emrestore.datasets.augment.random_warp`'s parameters, the
+    keyword arguments of :func:`warp_from_parameters` but the fill.
+
+    Rotation uniform in ±``max_rotation_deg``, each axis scale in 1 ± ``max_scale_change``,
+    shear in ±``max_shear``; with probability ½ projective terms in
+    ±``max_perspective`` / ``side`` [1/px], else none.
+    """
     rotation = torch.deg2rad(_uniform(generator, (n,), -settings.max_rotation_deg, settings.max_rotation_deg, device))
     scale = 1.0 + _uniform(generator, (n, 2), -settings.max_scale_change, settings.max_scale_change, device)
     shear = _uniform(generator, (n,), -settings.max_shear, settings.max_shear, device)
-    keystone = _rand(generator, (n, 1), device) < 0.5
-    perspective = _uniform(generator, (n, 2), -settings.max_perspective, settings.max_perspective, device) / max(h, w)
-    return warp_from_parameters(images, rotation, scale, shear, perspective * keystone, fill)
+    keystone = _rand(generator, (n, 1), device) < AUGMENT_BODY_VALUES["perspective_probability"]
+    perspective = _uniform(generator, (n, 2), -settings.max_perspective, settings.max_perspective, device) / side
+    return {"rotation_rad": rotation, "scale_yx": scale, "shear": shear, "perspective": perspective * keystone}
+
+
+def warp_batch(images: torch.Tensor, generator: torch.Generator, settings: AugmentSettings) -> torch.Tensor:
+    """A random warp of every image with ``random_warp``'s distribution and ``augment``'s fill."""
+    n, h, w = images.shape
+    fill = _fills(images, generator, settings.fill)
+    return warp_from_parameters(images, fill=fill, **warp_parameters(n, max(h, w), generator, settings, images.device))
 
 
 # --------------------------------------------------------------------------- generic patterns
@@ -541,8 +587,8 @@ def pattern_batch(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
     seeds = _integers(generator, 2**62, (n,), torch.device("cpu")).tolist()
     masks = np.stack([numpy_augment.generic_pattern((h, w), np.random.default_rng(seed))[0] for seed in seeds])
     mask = torch.from_numpy(masks.astype(np.float32)).to(device)
-    level = images.mean((1, 2)) * _uniform(generator, (n,), 0.0, 2.5, device).float()
-    alpha = _uniform(generator, (n,), 0.3, 1.0, device).float()[:, None, None] * mask
+    level = images.mean((1, 2)) * _uniform(generator, (n,), 0.0, AUGMENT_BODY_VALUES["pattern_level"], device).float()
+    alpha = _uniform(generator, (n,), *AUGMENT_BODY_VALUES["pattern_opacity"], device).float()[:, None, None] * mask
     return images * (1 - alpha) + alpha * level[:, None, None]
 
 
