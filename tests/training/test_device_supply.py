@@ -25,9 +25,12 @@ from emrestore.training.device_supply import (
     draw_crops,
     gradient_from_parameters,
     gradient_parameters,
+    pattern_from_parameters,
     warp_from_parameters,
     warp_parameters,
 )
+
+BODY = AUGMENT_BODY_VALUES  # replayed numpy draws use these: a wrong value gives other numbers
 
 #: Every step of the augmentation off; tests switch on one at a time.
 OFF = dict(dihedral=False, p_gradient=0.0, p_warp=0.0, p_pattern=0.0)
@@ -263,10 +266,11 @@ def test_gradient_equals_numpy_for_the_same_draws(seed: int) -> None:
     reference = numpy_augment.slow_gradient(shape, np.random.default_rng(seed), amplitude)
     rng = np.random.default_rng(seed)  # the same draws, in slow_gradient's order
     a = rng.uniform(0.0, amplitude)
-    ramp = rng.random() < 0.5
+    ramp = rng.random() < BODY["ramp_probability"]
     angle = rng.uniform(0, 2 * np.pi) if ramp else 0.0
-    curvature = rng.uniform(-0.5, 0.5) if ramp else 0.0
-    field = np.zeros((4, 4)) if ramp else rng.standard_normal((4, 4)).astype(np.float32)
+    curvature = rng.uniform(-BODY["ramp_curvature"], BODY["ramp_curvature"]) if ramp else 0.0
+    grid = (BODY["field_grid"],) * 2
+    field = np.zeros(grid) if ramp else rng.standard_normal(grid).astype(np.float32)
     t = lambda v: torch.tensor([v], dtype=torch.float64)  # noqa: E731
     out = gradient_from_parameters(shape, t(a), torch.tensor([ramp]), t(angle), t(curvature),
                                    torch.from_numpy(np.asarray(field, np.float64))[None])[0]
@@ -279,7 +283,7 @@ def _warp_draws(rng: np.random.Generator, size: int, settings: AugmentSettings) 
     scale = 1.0 + rng.uniform(-settings.max_scale_change, settings.max_scale_change, 2)
     shear = rng.uniform(-settings.max_shear, settings.max_shear)
     keystone = np.zeros(2)
-    if rng.random() < 0.5:
+    if rng.random() < BODY["perspective_probability"]:
         keystone = rng.uniform(-settings.max_perspective, settings.max_perspective, 2) / size
     return tuple(torch.tensor(np.asarray(v, np.float64))[None] for v in (theta, scale, shear, keystone))
 
@@ -302,6 +306,20 @@ def test_warp_equals_numpy_for_the_same_draws() -> None:
             assert np.array_equal(out == np.float32(0.25), reference == np.float32(0.25))
             worst[name] = max(worst[name], float(np.abs(out - reference).max()))
     assert worst["smooth"] < 2e-6 and worst["rough"] < 1e-4
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pattern_mixing_equals_numpy_for_the_same_draws(seed: int) -> None:
+    image = _smooth(40)
+    reference = numpy_augment.augment(image, np.random.default_rng(seed), **dict(OFF, p_pattern=1.0))
+    rng = np.random.default_rng(seed)  # augment's draws: gradient, warp and pattern tests, then the pattern
+    rng.random(3)
+    mask, _ = numpy_augment.generic_pattern(image.shape, rng)
+    level = rng.uniform(0.0, BODY["pattern_level"])
+    opacity = rng.uniform(*BODY["pattern_opacity"])
+    out = pattern_from_parameters(torch.from_numpy(image)[None], torch.from_numpy(mask)[None],
+                                  torch.tensor([level]), torch.tensor([opacity])).clamp(min=0)[0]
+    assert np.allclose(out.numpy(), reference, rtol=0, atol=1e-5)
 
 
 def _margin_stats(outputs: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

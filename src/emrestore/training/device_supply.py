@@ -69,6 +69,7 @@ __all__ = [
     "gradient_from_parameters",
     "gradient_parameters",
     "pattern_batch",
+    "pattern_from_parameters",
     "warp_batch",
     "warp_from_parameters",
     "warp_parameters",
@@ -575,6 +576,23 @@ def warp_batch(images: torch.Tensor, generator: torch.Generator, settings: Augme
 # --------------------------------------------------------------------------- generic patterns
 
 
+def pattern_from_parameters(images: torch.Tensor, mask: torch.Tensor, level_factor: torch.Tensor,
+                            opacity: torch.Tensor) -> torch.Tensor:
+    """``augment``'s mixing of a pattern for given draws:
+    ``image · (1 − α·mask) + α·mask · mean(image) · level_factor``.
+
+    Parameters
+    ----------
+    images, mask : torch.Tensor
+        (B, H, W) images and pattern coverage masks in [0, 1].
+    level_factor, opacity : torch.Tensor
+        (B,) pattern level relative to the image mean, and opacity α.
+    """
+    level = images.mean((1, 2)) * level_factor.to(images.dtype)
+    alpha = opacity.to(images.dtype)[:, None, None] * mask
+    return images * (1 - alpha) + alpha * level[:, None, None]
+
+
 def pattern_batch(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """A generic pattern mixed into every image, as ``augment`` mixes one.
 
@@ -587,9 +605,9 @@ def pattern_batch(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
     seeds = _integers(generator, 2**62, (n,), torch.device("cpu")).tolist()
     masks = np.stack([numpy_augment.generic_pattern((h, w), np.random.default_rng(seed))[0] for seed in seeds])
     mask = torch.from_numpy(masks.astype(np.float32)).to(device)
-    level = images.mean((1, 2)) * _uniform(generator, (n,), 0.0, AUGMENT_BODY_VALUES["pattern_level"], device).float()
-    alpha = _uniform(generator, (n,), *AUGMENT_BODY_VALUES["pattern_opacity"], device).float()[:, None, None] * mask
-    return images * (1 - alpha) + alpha * level[:, None, None]
+    level_factor = _uniform(generator, (n,), 0.0, AUGMENT_BODY_VALUES["pattern_level"], device)
+    opacity = _uniform(generator, (n,), *AUGMENT_BODY_VALUES["pattern_opacity"], device)
+    return pattern_from_parameters(images, mask, level_factor, opacity)
 
 
 # --------------------------------------------------------------------------- the whole augmentation
