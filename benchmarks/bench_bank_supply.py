@@ -13,18 +13,23 @@ prints a Markdown table (images/s; "faster" says whether rendering or loading a 
 the same images is faster at the start of a lease) and the machine load. On the GPU machine
 run it with ``--device cuda --workers 16`` to compare rendering on its 16 cores with loading.
 
-Measured on the 2-CPU development machine (CPU only, load average ≈ 6 from other jobs, so
-rates are low and noisy; 20 images of 256² per bank, 1 render worker, batches of 64 × 128²,
-2 torch threads; rendering includes writing the files as ``emrestore simulate`` does):
+Measured on the 2-CPU development machine (CPU only, shared: load average ≈ 5 from other
+jobs; 20 images of 256² per bank, 1 render worker, batches of 64 × 128², ``--threads 1``;
+rendering includes writing the files, as ``emrestore simulate`` does). With torch's default
+2 threads on that loaded machine every torch rate fell 4–15× (thread contention: load
+36–82 img/s, crops + augment 43–199 img/s), so use ``--threads 1`` on a shared machine.
 
 | tag | render img/s | load img/s | faster | crops img/s | crops + augment img/s |
 |---|---|---|---|---|---|
-| hrstem | 0.6 | 36 | load | 408 | 51 |
-| hrtem | 0.1 | 38 | load | 761 | 43 |
-| hrsem | 3.6 | 36 | load | 469 | 80 |
-| lrstem | 10.3 | 71 | load | 931 | 116 |
-| lrtem | 8.8 | 82 | load | 2315 | 112 |
-| lrsem | 8.3 | 77 | load | 2567 | 199 |
+| hrstem | 1.2 | 309 | load | 3609 | 819 |
+| hrtem | 0.2 | 167 | load | 2413 | 720 |
+| hrsem | 6.4 | 232 | load | 4345 | 884 |
+| lrstem | 9.0 | 287 | load | 2765 | 681 |
+| lrtem | 6.8 | 227 | load | 2943 | 701 |
+| lrsem | 5.7 | 178 | load | 2661 | 748 |
+
+Loading is 30–840× faster than rendering with one worker; even 16 perfectly scaling render
+workers (≤ 16×) stay below the load rate for every tag.
 """
 
 from __future__ import annotations
@@ -90,9 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64, help="crops per batch (default 64)")
     parser.add_argument("--crop", type=int, default=128, help="crop edge [px] (default 128)")
     parser.add_argument("--batches", type=int, default=10, help="timed batches (default 10)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's; 1 on a machine shared with other jobs)")
     parser.add_argument("--out", default=None, help="directory for the banks (default: a temporary one)")
     args = parser.parse_args(argv)
     tags = args.tags or available_tags()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"{args.n} images of {args.size}² per bank, render workers {args.workers}, device {args.device}, "
           f"batches of {args.batch} × {args.crop}², torch threads {torch.get_num_threads()}")
     print("| tag | render img/s | load img/s | faster | crops img/s | crops + augment img/s |\n"

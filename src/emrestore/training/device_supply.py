@@ -121,7 +121,7 @@ def _budget_bytes(device: torch.device, budget_bytes: int | None) -> int | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DeviceBank:
     """The clean images of a bank directory as one float32 tensor on a device.
 
@@ -234,7 +234,7 @@ def _integers(generator: torch.Generator, high: int, shape: tuple[int, ...], dev
 # --------------------------------------------------------------------------- crops
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CropBatch:
     """Crops of a :class:`DeviceBank` and where they come from.
 
