@@ -84,3 +84,36 @@ def test_pairs_on_device_needs_the_chain():
         tiny_config(data={"degradation": "poisson", "pairs_on": "device"})
     with pytest.raises(ParameterError, match="pairs_on"):
         tiny_config(data={"pairs_on": "gpu"})
+
+
+def _bank(directory, n: int = 3, size: int = 64):
+    directory.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        yy, xx = np.mgrid[0:size, 0:size]
+        image = 1.0 + 0.6 * np.cos(xx / (1.5 + i)) * np.cos(yy / 2.0) + 0.1 * rng.random((size, size))
+        np.savez_compressed(directory / f"{i:07d}.npz", target=image.astype(np.float32))
+    return directory
+
+
+def test_crops_made_on_the_device_from_a_bank(tmp_path):
+    config = _config("hrstem", source="bank", bank=str(_bank(tmp_path / "bank")), supply="device",
+                     batch_size=3)
+    loader = make_device_loader(config, "cpu", start_step=2)
+    assert loader.bank is not None and loader.loader is None  # no DataLoader workers
+    degraded, target = next(iter(loader))
+    again = next(iter(make_device_loader(config, "cpu", start_step=2)))
+    later = next(iter(make_device_loader(config, "cpu", start_step=3)))
+    assert degraded.shape == target.shape == (3, 1, 32, 32)
+    assert torch.equal(degraded, again[0]) and not torch.equal(target, later[1])
+    batches = iter(make_device_loader(config, "cpu", start_step=2)._device_crops())
+    clean, values, _ = next(batches)
+    rng = np.random.default_rng([config.seed, 2 * 3])  # the first pair of step 2
+    from emrestore.distortions import batched
+
+    assert values[0] == batched.sample_batch("stem", clean[:1], [rng])[0]
+
+
+def test_crops_on_the_device_need_a_bank():
+    with pytest.raises(ParameterError, match="supply"):
+        _config("hrstem", supply="device")

@@ -36,7 +36,8 @@ __all__ = [
 SOURCES = ("renderer", "bank", "synthetic")
 DEGRADATIONS = ("chain", "poisson")
 AUGMENTATIONS = ("auto", "dihedral", "none")
-#: Where the training pairs are degraded (``[data] pairs_on``).
+#: Where the training pairs are degraded (``[data] pairs_on``) and the clean crops made
+#: (``[data] supply``).
 PAIR_PLACES = ("workers", "device")
 DECAYS = ("cosine", "exponential", "none")
 
@@ -91,6 +92,13 @@ class DataConfig:
         the batched chain (:mod:`emrestore.distortions.batched`) — for a GPU, where the
         numpy chain on the CPU cores would limit the step rate. Needs ``degradation =
         "chain"``.
+    supply : {"workers", "device"}
+        With ``pairs_on = "device"``: where the clean crops are cut and augmented.
+        ``workers``: in the DataLoader workers (numpy, as for every pair); ``device``: the
+        whole bank is loaded onto the training device once and the crops, the dihedral
+        group, warps and the augmentation run there
+        (:mod:`emrestore.training.device_supply`), the main process drawing only the chain
+        parameters. Needs ``source = "bank"``.
     """
 
     source: str = "renderer"
@@ -107,6 +115,7 @@ class DataConfig:
     validation_cache: str = ""
     input_clip_percent: float = 0.0
     pairs_on: str = "workers"
+    supply: str = "workers"
 
     def validate(self) -> None:
         s = "data"
@@ -115,6 +124,11 @@ class DataConfig:
         if self.pairs_on == "device" and self.degradation != "chain":
             raise _bad(s, "pairs_on", self.pairs_on, "pairs are degraded on the device only by the chain",
                        "Use degradation = 'chain', or pairs_on = 'workers'.")
+        if self.supply not in PAIR_PLACES:
+            raise _bad(s, "supply", self.supply, "unknown place", f"Use one of {', '.join(PAIR_PLACES)}.")
+        if self.supply == "device" and (self.pairs_on != "device" or self.source != "bank"):
+            raise _bad(s, "supply", self.supply, "crops are made on the device only from a bank, for pairs on "
+                       "the device", "Set source = 'bank' and pairs_on = 'device', or supply = 'workers'.")
         clip = self.input_clip_percent
         if (not isinstance(clip, (int, float)) or isinstance(clip, bool)
                 or not 0.0 <= clip <= MAX_CLIP_PERCENT):

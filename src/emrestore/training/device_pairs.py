@@ -10,6 +10,11 @@ parameters from ``numpy.random.default_rng([seed, i])`` as in
 :class:`~emrestore.training.dataset.PairDataset`; the noise of the batch of step ``s``
 comes from a :class:`torch.Generator` seeded with ``(seed, s, rank)``, so a run is
 reproducible on one device type (not pixel-identical to the numpy pairs).
+
+With ``[data] supply = "device"`` the bank itself lives on the device and the crops and
+their augmentation are made there too (:mod:`emrestore.training.device_supply`, from a
+generator of its own per step); pair ``i``'s parameters still come from
+``default_rng([seed, i])``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from ..distortions import batched
 from ..distortions.chains import get_chain, normalise_clean, split_generator
 from .config import TrainConfig
 from .dataset import StepSampler, clean_pair_fraction, make_dataset, worker_init
+from .device_supply import DeviceBank, clean_batch
 
 __all__ = ["CleanCropDataset", "DevicePairLoader", "make_device_loader", "batch_noise_seed", "clip_batch"]
 
@@ -66,9 +72,13 @@ def _collate(items: list[tuple[torch.Tensor, dict[str, Any], bool]]
     return torch.stack(cleans), list(values), torch.tensor(clean_pairs, dtype=torch.bool)
 
 
-def batch_noise_seed(seed: int, step: int, rank: int = 0) -> int:
-    """Seed of the noise generator of step ``step`` on process ``rank`` (a 63-bit integer)."""
-    digest = hashlib.sha256(f"emrestore-pairs/{seed}/{step}/{rank}".encode()).digest()
+def batch_noise_seed(seed: int, step: int, rank: int = 0, stream: str = "pairs") -> int:
+    """Seed of a generator of step ``step`` on process ``rank`` (a 63-bit integer).
+
+    ``stream`` separates the generators of one step: ``"pairs"`` (the chain's noise),
+    ``"crops"`` (crops and augmentation made on the device).
+    """
+    digest = hashlib.sha256(f"emrestore-{stream}/{seed}/{step}/{rank}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
 
 
@@ -107,6 +117,13 @@ class DevicePairLoader:
         self.device = torch.device(device)
         self.start_step = start_step
         self.rank = rank
+        self.world_size = world_size
+        self.chain = get_chain(config.modality)
+        self.bank: DeviceBank | None = None
+        if config.data.supply == "device":
+            self.bank = DeviceBank.load(config.data.bank, config.modality, device=self.device)
+            self.loader: DataLoader | None = None
+            return
         workers = config.data.workers
         self.loader = DataLoader(
             CleanCropDataset(config),
@@ -120,11 +137,28 @@ class DevicePairLoader:
             prefetch_factor=4 if workers > 0 else None,
             generator=torch.Generator().manual_seed(config.seed + 7919 * rank),
         )
-        self.chain = get_chain(config.modality)
+
+    def _device_crops(self) -> Iterator[tuple[torch.Tensor, list[dict[str, Any]], torch.Tensor]]:
+        """Batches of clean crops made on the device, with their parameters (``supply = "device"``)."""
+        assert self.bank is not None
+        data, seed = self.config.data, self.config.seed
+        fraction = clean_pair_fraction(data.degradation)
+        step = self.start_step
+        while True:
+            generator = torch.Generator(self.device).manual_seed(
+                batch_noise_seed(seed, step, self.rank, stream="crops"))
+            clean, pixel_size_nm = clean_batch(self.bank, data.batch_size, data.crop, generator, data.augment)
+            first = (step * self.world_size + self.rank) * data.batch_size  # as StepSampler numbers pairs
+            rngs = [np.random.default_rng([seed, first + k]) for k in range(data.batch_size)]
+            values = batched.sample_batch(self.chain, clean, rngs, pixel_size_nm=pixel_size_nm)
+            clean_pairs = torch.tensor([bool(r.random() < fraction) if fraction > 0 else False for r in rngs])
+            yield clean, values, clean_pairs
+            step += 1
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         clip = self.config.data.input_clip_percent
-        for step, (clean, values, clean_pairs) in enumerate(self.loader, self.start_step):
+        batches = self._device_crops() if self.loader is None else iter(self.loader)
+        for step, (clean, values, clean_pairs) in enumerate(batches, self.start_step):
             generator = torch.Generator(self.device).manual_seed(
                 batch_noise_seed(self.config.seed, step, self.rank))
             clean = clean.to(self.device, non_blocking=True)
