@@ -1,0 +1,346 @@
+"""Batched TEM camera stages and the ADC (:mod:`emrestore.distortions.camera`, :mod:`~emrestore.distortions.adc`).
+
+Each function reproduces the ``__call__`` of its numpy stage on a ``(B, H, W)`` float32
+batch, with every sample's parameters read from its own stage object. Samples whose
+stage is neutral are left unchanged: either they are skipped (index subsets) or the
+arithmetic is the exact identity for them (``x·1``, ``x + 0``).
+
+Deviations that do not change the distributions:
+
+* Poisson means above :data:`GAUSSIAN_POISSON_MIN` are drawn as ``rint(λ + √λ·n)``
+  (numpy draws exact Poisson variates; at these means the two agree to far below
+  float32 resolution, and CUDA's ``torch.poisson`` would overflow its 32-bit result
+  above ~4.3·10⁹). On CUDA, ``torch.poisson`` itself already uses a rounded normal
+  approximation above λ = 4000 (cuRAND).
+* Dead and hot pixels are chosen by one Bernoulli draw per pixel. That gives exactly
+  the numpy law: a ``Binomial(H·W, f)`` count and, given the count, a uniformly random
+  set of distinct pixels. The hot level reuses the same uniform (``u/f`` is uniform
+  given ``u < f``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..adc import ADC, full_scale
+from ..camera import (
+    Bias,
+    ConversionGain,
+    DarkCurrent,
+    DeadHotPixels,
+    DetectorBlur,
+    Dose,
+    FixedPattern,
+    ReadoutNoise,
+    ShotNoise,
+    XRayHits,
+)
+from .core import BatchState, column, implements
+
+__all__ = ["GAUSSIAN_POISSON_MIN", "poisson"]
+
+#: Poisson means [counts] above which a rounded normal variate is drawn instead.
+GAUSSIAN_POISSON_MIN = 1e7
+
+
+def _per_sample(values: Sequence[float], like: torch.Tensor,
+                dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A ``(B, 1, 1)`` tensor of per-sample Python numbers on ``like``'s device.
+
+    A Python float cast to float32 here is ``numpy.float32(value)``, as the numpy stages
+    cast their parameters.
+    """
+    return torch.tensor([float(v) for v in values], dtype=dtype, device=like.device)[:, None, None]
+
+
+def _mask(values: Sequence[bool], like: torch.Tensor) -> torch.Tensor:
+    """A ``(B,)`` bool tensor on ``like``'s device."""
+    return torch.tensor([bool(v) for v in values], dtype=torch.bool, device=like.device)
+
+
+def poisson(rate: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Poisson counts of the (≥ 0) means ``rate``, float32, any shape.
+
+    Means above :data:`GAUSSIAN_POISSON_MIN` get ``max(rint(λ + √λ·n), 0)`` (see the
+    module notes).
+
+    Parameters
+    ----------
+    rate : torch.Tensor
+        Means λ ≥ 0 [counts], float32 or float64.
+    generator : torch.Generator
+        Source of randomness, on ``rate``'s device.
+    """
+    rate = rate.clamp_min(0.0)
+    high = rate > GAUSSIAN_POISSON_MIN
+    if not bool(high.any()):
+        return torch.poisson(rate, generator=generator).to(torch.float32)
+    low_counts = torch.poisson(torch.where(high, torch.zeros_like(rate), rate), generator=generator)
+    lam = rate.to(torch.float64)
+    normal = torch.randn(rate.shape, generator=generator, device=rate.device, dtype=torch.float64)
+    approx = torch.round(lam + lam.sqrt() * normal).clamp_min(0.0)
+    return torch.where(high, approx, low_counts.to(torch.float64)).to(torch.float32)
+
+
+@implements(Dose)
+def dose(state: BatchState, stages: Sequence[Dose]) -> None:
+    """``λ = D·c`` per sample."""
+    state.signal = state.signal * column(stages, "dose_e_per_px", state.device)[:, None, None]
+
+
+@implements(ShotNoise)
+def shot_noise(state: BatchState, stages: Sequence[ShotNoise]) -> None:
+    """``N ~ Poisson(max(λ, 0))`` per pixel."""
+    state.signal = poisson(state.signal, state.generator)
+
+
+@implements(ConversionGain)
+def conversion_gain(state: BatchState, stages: Sequence[ConversionGain]) -> None:
+    """``Gamma(N·k, g/k)`` per pixel for charge-integrating samples; counts kept otherwise."""
+    counts = state.signal.clamp_min(0.0)
+    active = ~_mask([s.counting_camera for s in stages], counts)
+    if bool(active.any()):
+        index = active.nonzero().squeeze(1)
+        picked = [stages[int(i)] for i in index.tolist()]
+        shape = counts[index] * _per_sample([s.swank_k for s in picked], counts)
+        drawn = torch._standard_gamma(shape, generator=state.generator)
+        drawn = torch.where(shape > 0, drawn, torch.zeros_like(drawn))  # Gamma(0) = 0
+        drawn = drawn * _per_sample([s.gain_adu_per_e / s.swank_k for s in picked], counts)
+        counts = counts.index_copy(0, index, drawn)
+    state.signal = counts
+
+
+def _reflect_rows(size: int, pad: int) -> np.ndarray:
+    """Indices of ``numpy.pad(x, pad, mode="reflect")`` along an axis of ``size``."""
+    return np.pad(np.arange(size), pad, mode="reflect")
+
+
+def _blur_pad(stage: DetectorBlur, height: int, width: int) -> int | None:
+    """The reflect padding [px] :meth:`DetectorBlur.__call__` uses (None: no blur)."""
+    widest = max(stage.psf_sigma_px, stage.psf_tail_sigma_px if stage.psf_tail_weight > 0 else 0.0)
+    if widest == 0.0:
+        return None
+    return min(int(math.ceil(3.5 * widest)) + 1, max(height, width) - 1)
+
+
+@implements(DetectorBlur)
+def detector_blur(state: BatchState, stages: Sequence[DetectorBlur]) -> None:
+    """The two-Gaussian PSF by FFT on the reflect-padded images, as the numpy stage.
+
+    Samples are grouped by their padding (one batched FFT per distinct padding: ≲ 30
+    groups); each sample's MTF comes from :meth:`DetectorBlur.mtf`.
+    """
+    import scipy.fft as sfft
+
+    image = state.signal
+    height, width = int(image.shape[1]), int(image.shape[2])
+    pads = [_blur_pad(s, height, width) for s in stages]
+    out = image.clone()
+    for pad in sorted({p for p in pads if p is not None}):
+        members = [i for i, p in enumerate(pads) if p == pad]
+        index = torch.tensor(members, device=image.device)
+        rows = torch.as_tensor(_reflect_rows(height, pad), device=image.device)
+        cols = torch.as_tensor(_reflect_rows(width, pad), device=image.device)
+        padded = image[index][:, rows][:, :, cols]
+        shape = (sfft.next_fast_len(int(padded.shape[1]), real=True),
+                 sfft.next_fast_len(int(padded.shape[2]), real=True))
+        mtf = torch.from_numpy(np.stack([stages[i].mtf(shape) for i in members]).astype(np.float32))
+        spectrum = torch.fft.rfft2(padded, s=shape) * mtf.to(image.device)
+        blurred = torch.fft.irfft2(spectrum, s=shape)
+        out[index] = blurred[:, pad:pad + height, pad:pad + width].to(torch.float32)
+    state.signal = out
+
+
+@implements(DarkCurrent)
+def dark_current(state: BatchState, stages: Sequence[DarkCurrent]) -> None:
+    """Add ``g·Poisson(λ_dark)`` (minus ``λ_dark`` where it was subtracted)."""
+    active = [i for i, s in enumerate(stages) if s.dark_e_per_px != 0]
+    if not active:
+        return
+    picked = [stages[i] for i in active]
+    index = torch.tensor(active, device=state.device)
+    image = state.signal[index]
+    mean = _per_sample([s.dark_e_per_px for s in picked], image)
+    dark = poisson(mean.expand(image.shape), state.generator)
+    dark = dark - mean * _per_sample([s.dark_subtracted for s in picked], image)
+    shifted = image + _per_sample([s.gain_adu_per_e for s in picked], image) * dark
+    state.signal = state.signal.index_copy(0, index, shifted)
+
+
+@implements(FixedPattern)
+def fixed_pattern(state: BatchState, stages: Sequence[FixedPattern]) -> None:
+    """``x·(1 + σ_fp·ε) + σ_band·(r_i + c_j)``, a fresh pattern per sample."""
+    out = state.signal
+    batch, height, width = out.shape
+    sigma = column(stages, "gain_nonuniformity_sigma", state.device)[:, None, None]
+    if bool((sigma > 0).any()):
+        eps = torch.randn(out.shape, generator=state.generator, device=state.device)
+        out = out * (1.0 + sigma * eps)  # exactly x·1 where σ = 0
+    band = column(stages, "band_sigma_adu", state.device)[:, None, None]
+    if bool((band > 0).any()):
+        rows = torch.randn((batch, height, 1), generator=state.generator, device=state.device)
+        cols = torch.randn((batch, 1, width), generator=state.generator, device=state.device)
+        out = out + band * (rows + cols)
+    state.signal = out
+
+
+@implements(ReadoutNoise)
+def readout_noise(state: BatchState, stages: Sequence[ReadoutNoise]) -> None:
+    """Add ``N(0, σ_read)`` per pixel."""
+    sigma = column(stages, "read_sigma_adu", state.device)[:, None, None]
+    if bool((sigma > 0).any()):
+        noise = torch.randn(state.signal.shape, generator=state.generator, device=state.device)
+        state.signal = state.signal + sigma * noise
+
+
+@implements(Bias)
+def bias(state: BatchState, stages: Sequence[Bias]) -> None:
+    """Add the kept offset :attr:`Bias.kept_adu`."""
+    state.signal = state.signal + column(stages, "kept_adu", state.device)[:, None, None]
+
+
+#: Unit steps of an X-ray blob's random walk (row, column), as in :meth:`XRayHits.events`.
+_BLOB_STEPS = ((0, 1), (0, -1), (1, 0), (-1, 0))
+#: Largest blob size and track length [px] (``integers(1, 13)``, ``integers(2, 16)``).
+_BLOB_MAX, _TRACK_MAX = 12, 15
+
+
+def _event_pixels(events: int, height: int, width: int, generator: torch.Generator,
+                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rows, columns and validity (E, 15) of the pixels of ``events`` X-ray events.
+
+    Each event is a blob (p = :attr:`XRayHits.P_BLOB`: a random walk of 1–12 px) or a
+    straight track of 2–15 px at an angle U[0, π), from a uniform start pixel; pixels
+    outside the image are invalid.
+    """
+    def uniform(*shape: int) -> torch.Tensor:
+        return torch.rand(shape, generator=generator, device=device, dtype=torch.float64)
+
+    def integers(low: int, high: int, *shape: int) -> torch.Tensor:
+        return torch.randint(low, high, shape, generator=generator, device=device)
+
+    r0, c0 = integers(0, height, events), integers(0, width, events)
+    blob = uniform(events) < XRayHits.P_BLOB
+    steps = torch.tensor(_BLOB_STEPS, device=device)[integers(0, 4, events, _BLOB_MAX - 1)]
+    walk = torch.cat([torch.zeros((events, 1, 2), dtype=steps.dtype, device=device),
+                      steps.cumsum(dim=1)], dim=1)
+    walk = torch.nn.functional.pad(walk, (0, 0, 0, _TRACK_MAX - _BLOB_MAX))
+    size = integers(1, _BLOB_MAX + 1, events)
+    length = integers(2, _TRACK_MAX + 1, events)
+    angle = uniform(events) * math.pi
+    t = torch.arange(_TRACK_MAX, device=device, dtype=torch.float64)
+    track_rows = torch.round(r0[:, None] + t * torch.sin(angle)[:, None]).long()
+    track_cols = torch.round(c0[:, None] + t * torch.cos(angle)[:, None]).long()
+    step = torch.arange(_TRACK_MAX, device=device)
+    rows = torch.where(blob[:, None], r0[:, None] + walk[..., 0], track_rows)
+    cols = torch.where(blob[:, None], c0[:, None] + walk[..., 1], track_cols)
+    valid = torch.where(blob[:, None], step < size[:, None], step < length[:, None])
+    valid &= (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    return rows, cols, valid
+
+
+@implements(XRayHits)
+def xray_hits(state: BatchState, stages: Sequence[XRayHits]) -> None:
+    """``Poisson(ρ·H·W)`` events per sample, each saturating (p = 0.3, with an ADC) or
+    adding ``U[5, 50]·max(mean, 1)·U[0.5, 1]``; applied in event order as numpy does (a
+    saturating event overwrites what earlier events added, later ones add on top)."""
+    image = state.signal
+    batch, height, width = image.shape
+    rate = torch.tensor([s.xray_rate_per_px for s in stages], dtype=torch.float64, device=state.device)
+    counts = torch.poisson(rate * (height * width), generator=state.generator).long()
+    events = int(counts.sum().item())
+    if events == 0:
+        return
+    device, generator = state.device, state.generator
+    sample = torch.repeat_interleave(torch.arange(batch, device=device), counts)
+    rows, cols, valid = _event_pixels(events, height, width, generator, device)
+    has_adc = _mask([s.adc_bits is not None for s in stages], image)
+    saturates = (torch.rand(events, generator=generator, device=device, dtype=torch.float64)
+                 < XRayHits.P_SATURATE) & has_adc[sample]
+    level = image.mean(dim=(1, 2), dtype=torch.float64).clamp_min(1.0)[sample]
+    amplitude = 5.0 + 45.0 * torch.rand(events, generator=generator, device=device, dtype=torch.float64)
+    spread = 0.5 + 0.5 * torch.rand((events, _TRACK_MAX), generator=generator, device=device,
+                                    dtype=torch.float64)
+    values = ((amplitude * level)[:, None] * spread).to(torch.float32)
+    pixel = (sample[:, None] * height + rows) * width + cols
+    order = torch.arange(events, device=device)[:, None].expand_as(pixel)
+    hit_sat = valid & saturates[:, None]
+    last_saturation = torch.full((batch * height * width,), -1, dtype=torch.long, device=device)
+    last_saturation.scatter_reduce_(0, pixel[hit_sat], order[hit_sat], reduce="amax")
+    adds = valid & ~saturates[:, None]
+    adds &= order > last_saturation[pixel.clamp(0, batch * height * width - 1)]
+    added = torch.zeros(batch * height * width, dtype=torch.float32, device=device)
+    added.index_add_(0, pixel[adds], values[adds])
+    scale = _per_sample([full_scale(s.adc_bits) for s in stages], image)
+    saturated = (last_saturation >= 0).view(batch, height, width)
+    state.signal = torch.where(saturated, scale, image) + added.view(batch, height, width)
+
+
+@implements(DeadHotPixels)
+def dead_hot_pixels(state: BatchState, stages: Sequence[DeadHotPixels]) -> None:
+    """Hot pixels (U[0.3, 1]× full scale, or U[5, 50]× the mean without an ADC), then
+    dead pixels and the optional dead row/column segment at the kept offset."""
+    out = state.signal
+    batch, height, width = out.shape
+    device, generator = state.device, state.generator
+    dead_value = _per_sample([0.0 if s.dark_subtracted else s.bias_adu for s in stages], out)
+    hot = _per_sample([s.hot_fraction for s in stages], out, torch.float64)
+    if bool((hot > 0).any()):
+        u = torch.rand(out.shape, generator=generator, device=device, dtype=torch.float64)
+        is_hot = u < hot
+        within = u / torch.where(hot > 0, hot, torch.ones_like(hot))  # U[0, 1) given u < f_hot
+        mean = out.mean(dim=(1, 2), dtype=torch.float64).clamp_min(1.0)[:, None, None]
+        with_adc = _mask([s.adc_bits is not None for s in stages], out)[:, None, None]
+        scale = _per_sample([full_scale(s.adc_bits) for s in stages], out, torch.float64)
+        level = torch.where(with_adc, (0.3 + 0.7 * within) * scale, (5.0 + 45.0 * within) * mean)
+        out = torch.where(is_hot, level.to(torch.float32), out)
+    dead = _per_sample([s.dead_fraction for s in stages], out, torch.float64)
+    if bool((dead > 0).any()):
+        u = torch.rand(out.shape, generator=generator, device=device, dtype=torch.float64)
+        out = torch.where(u < dead, dead_value, out)
+    segment = _mask([s.dead_segment for s in stages], out)
+    if bool(segment.any()):
+        out = torch.where(_segments(segment, height, width, generator), dead_value, out)
+    state.signal = out
+
+
+def _segments(active: torch.Tensor, height: int, width: int,
+              generator: torch.Generator) -> torch.Tensor:
+    """(B, H, W) mask of one dead row or column segment per active sample.
+
+    With p = 0.5 a row (else a column) at a uniform position; its length is
+    ``max(1, int(U[0.1, 1)·side))`` and its start uniform among the positions that fit.
+    """
+    device = active.device
+    batch = int(active.shape[0])
+    u = torch.rand((batch, 4), generator=generator, device=device, dtype=torch.float64)
+    along_row = u[:, 0] < 0.5
+    side = torch.where(along_row, float(width), float(height))
+    across = torch.where(along_row, float(height), float(width))
+    line = torch.floor(u[:, 1] * across).long()
+    length = torch.floor((0.1 + 0.9 * u[:, 2]) * side).clamp_min(1.0)
+    start = torch.floor(u[:, 3] * (side - length + 1.0)).long()
+    stop = start + length.long()
+    r = torch.arange(height, device=device)[None, :, None]
+    c = torch.arange(width, device=device)[None, None, :]
+    def a(t: torch.Tensor) -> torch.Tensor:
+        return t[:, None, None]
+
+    in_row = (r == a(line)) & (c >= a(start)) & (c < a(stop))
+    in_col = (c == a(line)) & (r >= a(start)) & (r < a(stop))
+    return a(active) & torch.where(a(along_row), in_row, in_col)
+
+
+@implements(ADC)
+def adc(state: BatchState, stages: Sequence[ADC]) -> None:
+    """Clip to ``[0, 2^bits − 1]`` and round (half to even) where a sample has an ADC."""
+    with_adc = _mask([s.adc_bits is not None for s in stages], state.signal)
+    if not bool(with_adc.any()):
+        return
+    top = _per_sample([full_scale(s.adc_bits) for s in stages], state.signal)
+    digitised = torch.round(torch.minimum(state.signal.clamp_min(0.0), top))
+    state.signal = torch.where(with_adc[:, None, None], digitised, state.signal)
