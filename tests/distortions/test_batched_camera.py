@@ -24,7 +24,7 @@ from emrestore.distortions import (
 )
 from emrestore.distortions.adc import full_scale
 from emrestore.distortions.batched import BatchState, run_batch
-from emrestore.distortions.batched.camera import GAUSSIAN_POISSON_MIN
+from emrestore.distortions.batched.camera import GAUSSIAN_POISSON_MIN, draw_xray_events
 from emrestore.distortions.batched.core import IMPLEMENTATIONS
 
 
@@ -49,6 +49,19 @@ def assert_same_mean(a, b, z=Z99):
     a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
     se = np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
     assert abs(a.mean() - b.mean()) <= z * se + 1e-12, (a.mean(), b.mean(), se)
+
+
+def assert_same_histogram(a, b, p=1e-3):
+    """Two samples of small integers have the same law (two-sample χ² test)."""
+    from scipy.stats import chi2
+
+    a, b = np.asarray(a).ravel(), np.asarray(b).ravel()
+    bins = np.arange(min(a.min(), b.min()), max(a.max(), b.max()) + 2)
+    ha, hb = np.histogram(a, bins)[0].astype(float), np.histogram(b, bins)[0].astype(float)
+    keep = ha + hb > 0
+    ka, kb = np.sqrt(b.size / a.size), np.sqrt(a.size / b.size)
+    statistic = np.sum((ka * ha[keep] - kb * hb[keep]) ** 2 / (ha[keep] + hb[keep]))
+    assert statistic <= chi2.ppf(1 - p, keep.sum() - 1), (statistic, ha, hb)
 
 
 def ramp(batch, height=24, width=20, scale=10.0, seed=5):
@@ -197,6 +210,34 @@ def test_xray_hits_match_numpy_statistics(bits):
     assert added[0].min() >= 5.0 * 100.0 * 0.5 - 1e-3
 
 
+def test_xray_events_match_numpy_event_law():
+    """Per event: number of pixels, extent (blobs against tracks), saturation and values."""
+    stage = XRayHits(xray_rate_per_px=6e-4, adc_bits=12)
+    shape, level = (4000, 4000), 100.0
+    reference = stage.events(shape, level, np.random.default_rng(12))
+    drawn = draw_xray_events(torch.tensor([len(reference)]), shape, torch.tensor([level], dtype=torch.float64),
+                             torch.tensor([True]), torch.Generator().manual_seed(12))
+    valid = drawn.valid.numpy()
+    sizes_t = valid.sum(axis=1)
+    rows, cols = np.where(valid, drawn.rows.numpy(), -1), np.where(valid, drawn.cols.numpy(), -1)
+    big = np.iinfo(np.int64).max
+    extent_t = np.maximum(
+        rows.max(axis=1) - np.where(valid, rows, big).min(axis=1),
+        cols.max(axis=1) - np.where(valid, cols, big).min(axis=1)) + 1
+    sizes_n = np.array([e.rows.size for e in reference])
+    extent_n = np.array([max(np.ptp(e.rows), np.ptp(e.cols)) + 1 for e in reference])
+    inside = (sizes_t > 0)
+    assert_same_histogram(sizes_t[inside], sizes_n[sizes_n > 0])
+    assert_same_histogram(extent_t[inside], extent_n[sizes_n > 0])
+    saturates_n = np.array([e.saturates for e in reference], dtype=float)
+    assert_same_mean(drawn.saturates.numpy().astype(float), saturates_n)
+    values_t = drawn.values.numpy()[valid] / level
+    values_n = np.concatenate([e.values for e in reference]) / level
+    assert_same_mean(values_t, values_n)
+    assert_same_mean(values_t**2, values_n**2)
+    assert values_t.min() >= 2.5 - 1e-4 and values_t.max() <= 50.0 + 1e-4
+
+
 def test_dead_hot_pixels_match_numpy_statistics():
     with_adc = DeadHotPixels(dead_fraction=0.01, hot_fraction=0.02, bias_adu=50.0, adc_bits=12)
     no_adc = DeadHotPixels(dead_fraction=0.01, hot_fraction=0.02, bias_adu=50.0, dark_subtracted=True)
@@ -221,7 +262,7 @@ def test_dead_hot_pixels_match_numpy_statistics():
 
 def test_dead_segment_is_one_row_or_column_part():
     stage = DeadHotPixels(dead_segment=True, bias_adu=7.0)
-    batch, height, width = 300, 20, 36
+    batch, height, width = 6000, 24, 40
     images = np.full((batch, height, width), 500.0, dtype=np.float32)
     out = apply(DeadHotPixels, [stage] * batch, images, seed=9)
     reference = numpy_apply([stage] * batch, images, seed=9)
@@ -238,6 +279,7 @@ def test_dead_segment_is_one_row_or_column_part():
             (reference == 7.0)[pick_n].reshape(pick_n.sum(), -1).sum(axis=1)
         assert lengths.max() <= side
         assert_same_mean(lengths, lengths_n)
+        assert_same_histogram(lengths, lengths_n)
     # contiguous: the dead pixels of a row segment are a run
     for image in dead[along_rows][:20]:
         where = np.flatnonzero(image.any(axis=1))[0]

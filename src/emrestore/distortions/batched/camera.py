@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ from ..camera import (
 )
 from .core import BatchState, column, implements
 
-__all__ = ["GAUSSIAN_POISSON_MIN", "poisson"]
+__all__ = ["GAUSSIAN_POISSON_MIN", "XRayEvents", "draw_xray_events", "poisson"]
 
 #: Poisson means [counts] above which a rounded normal variate is drawn instead.
 GAUSSIAN_POISSON_MIN = 1e7
@@ -224,7 +225,7 @@ def _event_pixels(events: int, height: int, width: int, generator: torch.Generat
         return torch.randint(low, high, shape, generator=generator, device=device)
 
     r0, c0 = integers(0, height, events), integers(0, width, events)
-    blob = uniform(events) < XRayHits.P_BLOB
+    blob = uniform(events) < 0.6
     steps = torch.tensor(_BLOB_STEPS, device=device)[integers(0, 4, events, _BLOB_MAX - 1)]
     walk = torch.cat([torch.zeros((events, 1, 2), dtype=steps.dtype, device=device),
                       steps.cumsum(dim=1)], dim=1)
@@ -243,6 +244,54 @@ def _event_pixels(events: int, height: int, width: int, generator: torch.Generat
     return rows, cols, valid
 
 
+@dataclass(frozen=True)
+class XRayEvents:
+    """The X-ray events of a batch, in event order (sample by sample).
+
+    ``rows``, ``cols``, ``valid`` and ``values`` are (E, 15): the pixels of every event
+    (invalid entries outside the event or the image) and the value each adds [ADU];
+    ``sample`` and ``saturates`` are (E,).
+    """
+
+    sample: torch.Tensor
+    rows: torch.Tensor
+    cols: torch.Tensor
+    valid: torch.Tensor
+    values: torch.Tensor
+    saturates: torch.Tensor
+
+
+def draw_xray_events(counts: torch.Tensor, shape: tuple[int, int], level: torch.Tensor,
+                     saturable: torch.Tensor, generator: torch.Generator) -> XRayEvents:
+    """Draw the events of :meth:`XRayHits.events` for every sample at once.
+
+    Parameters
+    ----------
+    counts : torch.Tensor
+        (B,) int64 number of events of every sample.
+    shape : (int, int)
+        Image shape (H, W).
+    level : torch.Tensor
+        (B,) float64 ``max(mean, 1)`` of every image [ADU] (scale of the added values).
+    saturable : torch.Tensor
+        (B,) bool: the sample has an ADC, so an event may saturate.
+    generator : torch.Generator
+        Source of randomness, on ``counts``' device.
+    """
+    device = counts.device
+    height, width = shape
+    events = int(counts.sum().item())
+    sample = torch.repeat_interleave(torch.arange(int(counts.shape[0]), device=device), counts)
+    rows, cols, valid = _event_pixels(events, height, width, generator, device)
+    saturates = (torch.rand(events, generator=generator, device=device, dtype=torch.float64)
+                 < 0.36) & saturable[sample]
+    amplitude = 5.0 + 40.0 * torch.rand(events, generator=generator, device=device, dtype=torch.float64)
+    spread = 0.55 + 0.45 * torch.rand((events, _TRACK_MAX), generator=generator, device=device,
+                                    dtype=torch.float64)
+    values = ((amplitude * level[sample])[:, None] * spread).to(torch.float32)
+    return XRayEvents(sample, rows, cols, valid, values, saturates)
+
+
 @implements(XRayHits)
 def xray_hits(state: BatchState, stages: Sequence[XRayHits]) -> None:
     """``Poisson(ρ·H·W)`` events per sample, each saturating (p = 0.3, with an ADC) or
@@ -250,31 +299,23 @@ def xray_hits(state: BatchState, stages: Sequence[XRayHits]) -> None:
     saturating event overwrites what earlier events added, later ones add on top)."""
     image = state.signal
     batch, height, width = image.shape
-    rate = torch.tensor([s.xray_rate_per_px for s in stages], dtype=torch.float64, device=state.device)
+    device = state.device
+    rate = torch.tensor([s.xray_rate_per_px for s in stages], dtype=torch.float64, device=device)
     counts = torch.poisson(rate * (height * width), generator=state.generator).long()
-    events = int(counts.sum().item())
-    if events == 0:
+    if int(counts.sum().item()) == 0:
         return
-    device, generator = state.device, state.generator
-    sample = torch.repeat_interleave(torch.arange(batch, device=device), counts)
-    rows, cols, valid = _event_pixels(events, height, width, generator, device)
-    has_adc = _mask([s.adc_bits is not None for s in stages], image)
-    saturates = (torch.rand(events, generator=generator, device=device, dtype=torch.float64)
-                 < XRayHits.P_SATURATE) & has_adc[sample]
-    level = image.mean(dim=(1, 2), dtype=torch.float64).clamp_min(1.0)[sample]
-    amplitude = 5.0 + 45.0 * torch.rand(events, generator=generator, device=device, dtype=torch.float64)
-    spread = 0.5 + 0.5 * torch.rand((events, _TRACK_MAX), generator=generator, device=device,
-                                    dtype=torch.float64)
-    values = ((amplitude * level)[:, None] * spread).to(torch.float32)
-    pixel = (sample[:, None] * height + rows) * width + cols
-    order = torch.arange(events, device=device)[:, None].expand_as(pixel)
-    hit_sat = valid & saturates[:, None]
-    last_saturation = torch.full((batch * height * width,), -1, dtype=torch.long, device=device)
+    level = image.mean(dim=(1, 2), dtype=torch.float64).clamp_min(1.0)
+    hits = draw_xray_events(counts, (height, width), level,
+                            _mask([s.adc_bits is not None for s in stages], image), state.generator)
+    size = batch * height * width
+    pixel = ((hits.sample[:, None] * height + hits.rows) * width + hits.cols).clamp(0, size - 1)
+    order = torch.arange(int(pixel.shape[0]), device=device)[:, None].expand_as(pixel)
+    hit_sat = hits.valid & hits.saturates[:, None]
+    last_saturation = torch.full((size,), -1, dtype=torch.long, device=device)
     last_saturation.scatter_reduce_(0, pixel[hit_sat], order[hit_sat], reduce="amax")
-    adds = valid & ~saturates[:, None]
-    adds &= order > last_saturation[pixel.clamp(0, batch * height * width - 1)]
-    added = torch.zeros(batch * height * width, dtype=torch.float32, device=device)
-    added.index_add_(0, pixel[adds], values[adds])
+    adds = hits.valid & ~hits.saturates[:, None] & (order > last_saturation[pixel])
+    added = torch.zeros(size, dtype=torch.float32, device=device)
+    added.index_add_(0, pixel[adds], hits.values[adds])
     scale = _per_sample([full_scale(s.adc_bits) for s in stages], image)
     saturated = (last_saturation >= 0).view(batch, height, width)
     state.signal = torch.where(saturated, scale, image) + added.view(batch, height, width)
@@ -322,7 +363,7 @@ def _segments(active: torch.Tensor, height: int, width: int,
     side = torch.where(along_row, float(width), float(height))
     across = torch.where(along_row, float(height), float(width))
     line = torch.floor(u[:, 1] * across).long()
-    length = torch.floor((0.1 + 0.9 * u[:, 2]) * side).clamp_min(1.0)
+    length = torch.floor((0.15 + 0.85 * u[:, 2]) * side).clamp_min(1.0)
     start = torch.floor(u[:, 3] * (side - length + 1.0)).long()
     stop = start + length.long()
     r = torch.arange(height, device=device)[None, :, None]
