@@ -225,7 +225,7 @@ def _event_pixels(events: int, height: int, width: int, generator: torch.Generat
         return torch.randint(low, high, shape, generator=generator, device=device)
 
     r0, c0 = integers(0, height, events), integers(0, width, events)
-    blob = uniform(events) < 0.6
+    blob = uniform(events) < XRayHits.P_BLOB
     steps = torch.tensor(_BLOB_STEPS, device=device)[integers(0, 4, events, _BLOB_MAX - 1)]
     walk = torch.cat([torch.zeros((events, 1, 2), dtype=steps.dtype, device=device),
                       steps.cumsum(dim=1)], dim=1)
@@ -284,9 +284,9 @@ def draw_xray_events(counts: torch.Tensor, shape: tuple[int, int], level: torch.
     sample = torch.repeat_interleave(torch.arange(int(counts.shape[0]), device=device), counts)
     rows, cols, valid = _event_pixels(events, height, width, generator, device)
     saturates = (torch.rand(events, generator=generator, device=device, dtype=torch.float64)
-                 < 0.36) & saturable[sample]
-    amplitude = 5.0 + 40.0 * torch.rand(events, generator=generator, device=device, dtype=torch.float64)
-    spread = 0.55 + 0.45 * torch.rand((events, _TRACK_MAX), generator=generator, device=device,
+                 < XRayHits.P_SATURATE) & saturable[sample]
+    amplitude = 5.0 + 45.0 * torch.rand(events, generator=generator, device=device, dtype=torch.float64)
+    spread = 0.5 + 0.5 * torch.rand((events, _TRACK_MAX), generator=generator, device=device,
                                     dtype=torch.float64)
     values = ((amplitude * level[sample])[:, None] * spread).to(torch.float32)
     return XRayEvents(sample, rows, cols, valid, values, saturates)
@@ -333,12 +333,14 @@ def dead_hot_pixels(state: BatchState, stages: Sequence[DeadHotPixels]) -> None:
     if bool((hot > 0).any()):
         u = torch.rand(out.shape, generator=generator, device=device, dtype=torch.float64)
         is_hot = u < hot
-        within = u / torch.where(hot > 0, hot, torch.ones_like(hot))  # U[0, 1) given u < f_hot
-        mean = out.mean(dim=(1, 2), dtype=torch.float64).clamp_min(1.0)[:, None, None]
-        with_adc = _mask([s.adc_bits is not None for s in stages], out)[:, None, None]
-        scale = _per_sample([full_scale(s.adc_bits) for s in stages], out, torch.float64)
-        level = torch.where(with_adc, (0.3 + 0.7 * within) * scale, (5.0 + 45.0 * within) * mean)
-        out = torch.where(is_hot, level.to(torch.float32), out)
+        # U[0, 1) given u < f_hot: the level needs no draw of its own
+        within = (u / torch.where(hot > 0, hot, torch.ones_like(hot))).to(torch.float32)
+        mean = out.mean(dim=(1, 2), dtype=torch.float64).clamp_min(1.0).to(torch.float32)
+        with_adc = [s.adc_bits is not None for s in stages]
+        low = _per_sample([0.3 * full_scale(s.adc_bits) if a else 5.0 for s, a in zip(stages, with_adc)], out)
+        span = _per_sample([0.7 * full_scale(s.adc_bits) if a else 45.0 for s, a in zip(stages, with_adc)], out)
+        span_scale = torch.where(_mask(with_adc, out)[:, None, None], 1.0, mean[:, None, None])
+        out = torch.where(is_hot, (low + span * within) * span_scale, out)
     dead = _per_sample([s.dead_fraction for s in stages], out, torch.float64)
     if bool((dead > 0).any()):
         u = torch.rand(out.shape, generator=generator, device=device, dtype=torch.float64)
@@ -363,7 +365,7 @@ def _segments(active: torch.Tensor, height: int, width: int,
     side = torch.where(along_row, float(width), float(height))
     across = torch.where(along_row, float(height), float(width))
     line = torch.floor(u[:, 1] * across).long()
-    length = torch.floor((0.15 + 0.85 * u[:, 2]) * side).clamp_min(1.0)
+    length = torch.floor((0.1 + 0.9 * u[:, 2]) * side).clamp_min(1.0)
     start = torch.floor(u[:, 3] * (side - length + 1.0)).long()
     stop = start + length.long()
     r = torch.arange(height, device=device)[None, :, None]
