@@ -14,7 +14,11 @@ from PIL import Image
 from emrestore.distortions import Display, distort
 from emrestore.distortions.batched import BatchState, run_batch
 from emrestore.distortions.batched.core import IMPLEMENTATIONS
-from emrestore.distortions.batched.display import display_limits, jpeg_luminance_table, jpeg_roundtrip
+from emrestore.distortions.batched.display import (
+    display_limits,
+    jpeg_luminance_table,
+    jpeg_roundtrip,
+)
 from emrestore.distortions.parameters import ChainState
 from emrestore.errors import ParameterError
 

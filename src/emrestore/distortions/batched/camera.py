@@ -120,26 +120,19 @@ def _reflect_rows(size: int, pad: int) -> np.ndarray:
     return np.pad(np.arange(size), pad, mode="reflect")
 
 
-def _blur_pad(stage: DetectorBlur, height: int, width: int) -> int | None:
-    """The reflect padding [px] :meth:`DetectorBlur.__call__` uses (None: no blur)."""
-    widest = max(stage.psf_sigma_px, stage.psf_tail_sigma_px if stage.psf_tail_weight > 0 else 0.0)
-    if widest == 0.0:
-        return None
-    return min(int(math.ceil(3.5 * widest)) + 1, max(height, width) - 1)
-
-
 @implements(DetectorBlur)
 def detector_blur(state: BatchState, stages: Sequence[DetectorBlur]) -> None:
     """The two-Gaussian PSF by FFT on the reflect-padded images, as the numpy stage.
 
-    Samples are grouped by their padding (one batched FFT per distinct padding: ≲ 30
-    groups); each sample's MTF comes from :meth:`DetectorBlur.mtf`.
+    Samples are grouped by their padding (:meth:`DetectorBlur.padding_px`; one batched
+    FFT per distinct padding: ≲ 30 groups); each sample's MTF comes from
+    :meth:`DetectorBlur.mtf`.
     """
     import scipy.fft as sfft
 
     image = state.signal
     height, width = int(image.shape[1]), int(image.shape[2])
-    pads = [_blur_pad(s, height, width) for s in stages]
+    pads = [s.padding_px(height, width) for s in stages]
     out = image.clone()
     for pad in sorted({p for p in pads if p is not None}):
         members = [i for i, p in enumerate(pads) if p == pad]
@@ -326,7 +319,7 @@ def dead_hot_pixels(state: BatchState, stages: Sequence[DeadHotPixels]) -> None:
     """Hot pixels (U[0.3, 1]× full scale, or U[5, 50]× the mean without an ADC), then
     dead pixels and the optional dead row/column segment at the kept offset."""
     out = state.signal
-    batch, height, width = out.shape
+    height, width = int(out.shape[1]), int(out.shape[2])
     device, generator = state.device, state.generator
     dead_value = _per_sample([0.0 if s.dark_subtracted else s.bias_adu for s in stages], out)
     hot = _per_sample([s.hot_fraction for s in stages], out, torch.float64)
