@@ -40,9 +40,10 @@ from ..camera import (
     ShotNoise,
     XRayHits,
 )
+from ..sampling import _TABLE_MAX_MEAN, poisson_table
 from .core import BatchState, column, implements
 
-__all__ = ["GAUSSIAN_POISSON_MIN", "XRayEvents", "draw_xray_events", "poisson"]
+__all__ = ["GAUSSIAN_POISSON_MIN", "XRayEvents", "draw_xray_events", "poisson", "poisson_constant"]
 
 #: Poisson means [counts] above which a rounded normal variate is drawn instead.
 GAUSSIAN_POISSON_MIN = 1e7
@@ -85,6 +86,49 @@ def poisson(rate: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     normal = torch.randn(rate.shape, generator=generator, device=rate.device, dtype=torch.float64)
     approx = torch.round(lam + lam.sqrt() * normal).clamp_min(0.0)
     return torch.where(high, approx, low_counts.to(torch.float64)).to(torch.float32)
+
+
+def poisson_constant(means: Sequence[float], shape: torch.Size | tuple[int, ...],
+                     generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Poisson counts of one mean per image, float32 ``shape`` = (N, H, W).
+
+    Means up to :data:`~emrestore.distortions.sampling._TABLE_MAX_MEAN` invert the CDF
+    table of :func:`~emrestore.distortions.sampling.poisson_table` (one float64 uniform
+    per value, as the numpy :func:`~emrestore.distortions.sampling.poisson_constant`);
+    larger ones use :func:`poisson`.
+
+    Parameters
+    ----------
+    means : sequence of float
+        The N means λ > 0 [counts].
+    shape : tuple of int
+        (N, H, W).
+    generator : torch.Generator
+        Source of randomness, on ``device``.
+    device : torch.device or str
+        Where the counts are made.
+    """
+    count = int(shape[0])
+    tabulated = [i for i, m in enumerate(means) if m <= _TABLE_MAX_MEAN]
+    counts = torch.empty(tuple(shape), dtype=torch.float32, device=device)
+    if len(tabulated) < count:
+        rest = [i for i in range(count) if i not in set(tabulated)]
+        rate = torch.tensor([float(means[i]) for i in rest], dtype=torch.float32, device=device)
+        rows = torch.tensor(rest, device=device)
+        counts[rows] = poisson(rate[:, None, None].expand(len(rest), *shape[1:]), generator)
+    if tabulated:
+        tables = [poisson_table(float(means[i])) for i in tabulated]
+        width = max(cdf.size for _, cdf in tables)
+        cdf = np.full((len(tables), width), np.inf)
+        for row, (_, table) in enumerate(tables):
+            cdf[row, :table.size] = table
+        low = torch.tensor([float(start) for start, _ in tables], dtype=torch.float32, device=device)
+        u = torch.rand((len(tabulated), int(np.prod(shape[1:]))), generator=generator, device=device,
+                       dtype=torch.float64)
+        index = torch.searchsorted(torch.as_tensor(cdf, device=device), u, right=True)
+        drawn = (index.to(torch.float32) + low[:, None]).view(len(tabulated), *shape[1:])
+        counts[torch.tensor(tabulated, device=device)] = drawn
+    return counts
 
 
 @implements(Dose)
@@ -159,7 +203,8 @@ def dark_current(state: BatchState, stages: Sequence[DarkCurrent]) -> None:
     index = torch.tensor(active, device=state.device)
     image = state.signal[index]
     mean = _per_sample([s.dark_e_per_px for s in picked], image)
-    dark = poisson(mean.expand(image.shape), state.generator)
+    dark = poisson_constant([s.dark_e_per_px for s in picked], image.shape, state.generator,
+                            image.device)
     dark = dark - mean * _per_sample([s.dark_subtracted for s in picked], image)
     shifted = image + _per_sample([s.gain_adu_per_e for s in picked], image) * dark
     state.signal = state.signal.index_copy(0, index, shifted)
