@@ -101,17 +101,20 @@ def jpeg_roundtrip(images: torch.Tensor, quality: Sequence[int]) -> torch.Tensor
     if (tall, wide) != (height, width):  # libjpeg replicates the last row and column
         x = torch.nn.functional.pad(x[:, None], (0, wide - width, 0, tall - height),
                                     mode="replicate")[:, 0]
-    blocks = (x - 128.0).view(count, tall // BLOCK, BLOCK, wide // BLOCK, BLOCK).transpose(2, 3)
-    dct = torch.as_tensor(_dct_matrix(), dtype=torch.float32, device=device)
+    # float64 transforms: exact enough that only libjpeg's fixed point differs, and never
+    # run in TF32 (a float32 GPU matmul may be)
+    blocks = (x - 128.0).to(torch.float64)
+    blocks = blocks.view(count, tall // BLOCK, BLOCK, wide // BLOCK, BLOCK).transpose(2, 3)
+    dct = torch.as_tensor(_dct_matrix(), dtype=torch.float64, device=device)
     table = torch.as_tensor(np.stack([jpeg_luminance_table(q) for q in quality]),
-                            dtype=torch.float32, device=device)[:, None, None]
+                            dtype=torch.float64, device=device)[:, None, None]
     coefficients = dct @ blocks @ dct.T
     ratio = coefficients / table
     levels = torch.sign(ratio) * torch.floor(ratio.abs() + 0.5)  # half away from zero
     decoded = dct.T @ (levels * table) @ dct + 128.0
     decoded = torch.floor(decoded + 0.5).clamp(0.0, 255.0)
     decoded = decoded.transpose(2, 3).reshape(count, tall, wide)
-    return decoded[:, :height, :width].contiguous()
+    return decoded[:, :height, :width].to(torch.float32).contiguous()
 
 
 def display_limits(images: torch.Tensor, low_percent: torch.Tensor,
