@@ -5,6 +5,12 @@ batch, with every sample's parameters read from its own stage object. Samples wh
 stage is neutral are left unchanged: either they are skipped (index subsets) or the
 arithmetic is the exact identity for them (``x·1``, ``x + 0``).
 
+Which samples a stage acts on is decided from the stage objects on the host; the only
+device synchronisations are the number of X-ray events of a batch (their pixels are drawn
+as one tensor) and, in :func:`poisson`, the check for means above
+:data:`GAUSSIAN_POISSON_MIN`. The detector blur makes one batched FFT per distinct
+padding (a loop over ≲ 30 groups, not over samples).
+
 Deviations that do not change the distributions:
 
 * Poisson means above :data:`GAUSSIAN_POISSON_MIN` are drawn as ``rint(λ + √λ·n)``
@@ -147,10 +153,10 @@ def shot_noise(state: BatchState, stages: Sequence[ShotNoise]) -> None:
 def conversion_gain(state: BatchState, stages: Sequence[ConversionGain]) -> None:
     """``Gamma(N·k, g/k)`` per pixel for charge-integrating samples; counts kept otherwise."""
     counts = state.signal.clamp_min(0.0)
-    active = ~_mask([s.counting_camera for s in stages], counts)
-    if bool(active.any()):
-        index = active.nonzero().squeeze(1)
-        picked = [stages[int(i)] for i in index.tolist()]
+    active = [i for i, s in enumerate(stages) if not s.counting_camera]
+    if active:
+        index = torch.tensor(active, device=counts.device)
+        picked = [stages[i] for i in active]
         shape = counts[index] * _per_sample([s.swank_k for s in picked], counts)
         drawn = torch._standard_gamma(shape, generator=state.generator)
         drawn = torch.where(shape > 0, drawn, torch.zeros_like(drawn))  # Gamma(0) = 0
@@ -215,12 +221,12 @@ def fixed_pattern(state: BatchState, stages: Sequence[FixedPattern]) -> None:
     """``x·(1 + σ_fp·ε) + σ_band·(r_i + c_j)``, a fresh pattern per sample."""
     out = state.signal
     batch, height, width = out.shape
-    sigma = column(stages, "gain_nonuniformity_sigma", state.device)[:, None, None]
-    if bool((sigma > 0).any()):
+    if any(s.gain_nonuniformity_sigma > 0 for s in stages):
+        sigma = column(stages, "gain_nonuniformity_sigma", state.device)[:, None, None]
         eps = torch.randn(out.shape, generator=state.generator, device=state.device)
         out = out * (1.0 + sigma * eps)  # exactly x·1 where σ = 0
-    band = column(stages, "band_sigma_adu", state.device)[:, None, None]
-    if bool((band > 0).any()):
+    if any(s.band_sigma_adu > 0 for s in stages):
+        band = column(stages, "band_sigma_adu", state.device)[:, None, None]
         rows = torch.randn((batch, height, 1), generator=state.generator, device=state.device)
         cols = torch.randn((batch, 1, width), generator=state.generator, device=state.device)
         out = out + band * (rows + cols)
@@ -230,8 +236,8 @@ def fixed_pattern(state: BatchState, stages: Sequence[FixedPattern]) -> None:
 @implements(ReadoutNoise)
 def readout_noise(state: BatchState, stages: Sequence[ReadoutNoise]) -> None:
     """Add ``N(0, σ_read)`` per pixel."""
-    sigma = column(stages, "read_sigma_adu", state.device)[:, None, None]
-    if bool((sigma > 0).any()):
+    if any(s.read_sigma_adu > 0 for s in stages):
+        sigma = column(stages, "read_sigma_adu", state.device)[:, None, None]
         noise = torch.randn(state.signal.shape, generator=state.generator, device=state.device)
         state.signal = state.signal + sigma * noise
 
@@ -335,6 +341,8 @@ def xray_hits(state: BatchState, stages: Sequence[XRayHits]) -> None:
     """``Poisson(ρ·H·W)`` events per sample, each saturating (p = 0.3, with an ADC) or
     adding ``U[5, 50]·max(mean, 1)·U[0.5, 1]``; applied in event order as numpy does (a
     saturating event overwrites what earlier events added, later ones add on top)."""
+    if all(s.xray_rate_per_px == 0 for s in stages):
+        return
     image = state.signal
     batch, height, width = image.shape
     device = state.device
@@ -367,8 +375,8 @@ def dead_hot_pixels(state: BatchState, stages: Sequence[DeadHotPixels]) -> None:
     height, width = int(out.shape[1]), int(out.shape[2])
     device, generator = state.device, state.generator
     dead_value = _per_sample([0.0 if s.dark_subtracted else s.bias_adu for s in stages], out)
-    hot = _per_sample([s.hot_fraction for s in stages], out, torch.float64)
-    if bool((hot > 0).any()):
+    if any(s.hot_fraction > 0 for s in stages):
+        hot = _per_sample([s.hot_fraction for s in stages], out, torch.float64)
         u = torch.rand(out.shape, generator=generator, device=device, dtype=torch.float64)
         is_hot = u < hot
         # U[0, 1) given u < f_hot: the level needs no draw of its own
@@ -379,12 +387,12 @@ def dead_hot_pixels(state: BatchState, stages: Sequence[DeadHotPixels]) -> None:
         span = _per_sample([0.7 * full_scale(s.adc_bits) if a else 45.0 for s, a in zip(stages, with_adc)], out)
         span_scale = torch.where(_mask(with_adc, out)[:, None, None], 1.0, mean[:, None, None])
         out = torch.where(is_hot, (low + span * within) * span_scale, out)
-    dead = _per_sample([s.dead_fraction for s in stages], out, torch.float64)
-    if bool((dead > 0).any()):
+    if any(s.dead_fraction > 0 for s in stages):
+        dead = _per_sample([s.dead_fraction for s in stages], out, torch.float64)
         u = torch.rand(out.shape, generator=generator, device=device, dtype=torch.float64)
         out = torch.where(u < dead, dead_value, out)
-    segment = _mask([s.dead_segment for s in stages], out)
-    if bool(segment.any()):
+    if any(s.dead_segment for s in stages):
+        segment = _mask([s.dead_segment for s in stages], out)
         out = torch.where(_segments(segment, height, width, generator), dead_value, out)
     state.signal = out
 
@@ -419,9 +427,9 @@ def _segments(active: torch.Tensor, height: int, width: int,
 @implements(ADC)
 def adc(state: BatchState, stages: Sequence[ADC]) -> None:
     """Clip to ``[0, 2^bits − 1]`` and round (half to even) where a sample has an ADC."""
-    with_adc = _mask([s.adc_bits is not None for s in stages], state.signal)
-    if not bool(with_adc.any()):
+    if all(s.adc_bits is None for s in stages):
         return
+    with_adc = _mask([s.adc_bits is not None for s in stages], state.signal)
     top = _per_sample([full_scale(s.adc_bits) for s in stages], state.signal)
     digitised = torch.round(torch.minimum(state.signal.clamp_min(0.0), top))
     state.signal = torch.where(with_adc[:, None, None], digitised, state.signal)
