@@ -24,9 +24,16 @@ from emrestore.distortions import (
 )
 from emrestore.distortions.adc import full_scale
 from emrestore.distortions.batched import BatchState, run_batch
-from emrestore.distortions.batched.camera import GAUSSIAN_POISSON_MIN, draw_xray_events, poisson_constant
-from emrestore.distortions.sampling import poisson_constant as numpy_poisson_constant
+from emrestore.distortions.batched.camera import (
+    GAUSSIAN_POISSON_MIN,
+    XRayEvents,
+    apply_xray_events,
+    draw_xray_events,
+    poisson_constant,
+)
 from emrestore.distortions.batched.core import IMPLEMENTATIONS
+from emrestore.distortions.camera import XRayEvent
+from emrestore.distortions.sampling import poisson_constant as numpy_poisson_constant
 
 
 def apply(stage_class, stages, images, seed=0):
@@ -220,6 +227,39 @@ def test_xray_hits_match_numpy_statistics(bits):
     added = [out[(out != 100.0) & (out < 0.5 * top)] - 100.0 for out in (torch_out, numpy_out)]
     assert_same_mean(*added)
     assert added[0].min() >= 5.0 * 100.0 * 0.5 - 1e-3
+
+
+def test_xray_events_apply_in_order_as_numpy(monkeypatch):
+    """Overlapping events: saturation overwrites earlier additions, later ones add on top,
+    a blob revisiting a pixel adds twice; events of two samples stay apart."""
+    events = [  # (sample, rows, cols, saturates)
+        (0, [1, 2, 2], [1, 1, 1], False), (0, [2, 3], [1, 1], True), (0, [3, 3], [1, 2], False),
+        (1, [0, 5], [0, 5], False), (1, [0], [0], True), (1, [4], [4], False)]
+    rng = np.random.default_rng(14)
+    values = [rng.uniform(10, 60, len(rows)).astype(np.float32) for _, rows, _, _ in events]
+    image = rng.uniform(0, 5, (2, 6, 6)).astype(np.float32)
+    stage = XRayHits(xray_rate_per_px=0.01, adc_bits=8)
+    expected = []
+    for sample in (0, 1):
+        mine = [XRayEvent(np.array(r), np.array(c), v, sat)
+                for (b, r, c, sat), v in zip(events, values) if b == sample]
+        monkeypatch.setattr(XRayHits, "events", lambda self, shape, mean, rng, _m=mine: _m)
+        expected.append(stage(image[sample], rng))
+    width = 15
+
+    def padded(rows_or_values, dtype):
+        out = np.zeros((len(events), width), dtype=dtype)
+        for i, v in enumerate(rows_or_values):
+            out[i, :len(v)] = v
+        return torch.as_tensor(out)
+
+    hits = XRayEvents(torch.tensor([e[0] for e in events]), padded([e[1] for e in events], np.int64),
+                      padded([e[2] for e in events], np.int64),
+                      padded([np.ones(len(e[1]), bool) for e in events], bool), padded(values, np.float32),
+                      torch.tensor([e[3] for e in events]))
+    got = apply_xray_events(torch.as_tensor(image), hits, torch.full((2, 1, 1), 255.0)).numpy()
+    np.testing.assert_allclose(got, np.stack(expected), rtol=1e-6)
+    assert got[0, 2, 1] == 255.0 and got[0, 3, 1] > 255.0 and got[1, 0, 0] == 255.0
 
 
 def test_xray_events_match_numpy_event_law():

@@ -49,7 +49,7 @@ from ..camera import (
 from ..sampling import _TABLE_MAX_MEAN, poisson_table
 from .core import BatchState, column, implements
 
-__all__ = ["GAUSSIAN_POISSON_MIN", "XRayEvents", "draw_xray_events", "poisson", "poisson_constant"]
+__all__ = ["GAUSSIAN_POISSON_MIN", "XRayEvents", "apply_xray_events", "draw_xray_events", "poisson", "poisson_constant"]
 
 #: Poisson means [counts] above which a rounded normal variate is drawn instead.
 GAUSSIAN_POISSON_MIN = 1e7
@@ -353,18 +353,37 @@ def xray_hits(state: BatchState, stages: Sequence[XRayHits]) -> None:
     level = image.mean(dim=(1, 2), dtype=torch.float64).clamp_min(1.0)
     hits = draw_xray_events(counts, (height, width), level,
                             _mask([s.adc_bits is not None for s in stages], image), state.generator)
+    state.signal = apply_xray_events(image, hits,
+                                     _per_sample([full_scale(s.adc_bits) for s in stages], image))
+
+
+def apply_xray_events(image: torch.Tensor, hits: XRayEvents, saturation: torch.Tensor) -> torch.Tensor:
+    """Apply events in their order, as :meth:`XRayHits.__call__` does.
+
+    A saturating event sets its pixels to ``saturation`` (overwriting what earlier
+    events added); an adding event adds its values (repeated pixels add repeatedly).
+
+    Parameters
+    ----------
+    image : torch.Tensor
+        (B, H, W) float32 images before the hits.
+    hits : XRayEvents
+        The events (:func:`draw_xray_events`).
+    saturation : torch.Tensor
+        (B, 1, 1) float32 saturation value of every sample [ADU].
+    """
+    batch, height, width = image.shape
     size = batch * height * width
     pixel = ((hits.sample[:, None] * height + hits.rows) * width + hits.cols).clamp(0, size - 1)
-    order = torch.arange(int(pixel.shape[0]), device=device)[:, None].expand_as(pixel)
+    order = torch.arange(int(pixel.shape[0]), device=image.device)[:, None].expand_as(pixel)
     hit_sat = hits.valid & hits.saturates[:, None]
-    last_saturation = torch.full((size,), -1, dtype=torch.long, device=device)
+    last_saturation = torch.full((size,), -1, dtype=torch.long, device=image.device)
     last_saturation.scatter_reduce_(0, pixel[hit_sat], order[hit_sat], reduce="amax")
     adds = hits.valid & ~hits.saturates[:, None] & (order > last_saturation[pixel])
-    added = torch.zeros(size, dtype=torch.float32, device=device)
+    added = torch.zeros(size, dtype=torch.float32, device=image.device)
     added.index_add_(0, pixel[adds], hits.values[adds])
-    scale = _per_sample([full_scale(s.adc_bits) for s in stages], image)
     saturated = (last_saturation >= 0).view(batch, height, width)
-    state.signal = torch.where(saturated, scale, image) + added.view(batch, height, width)
+    return torch.where(saturated, saturation, image) + added.view(batch, height, width)
 
 
 @implements(DeadHotPixels)
