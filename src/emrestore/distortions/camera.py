@@ -184,15 +184,21 @@ class DetectorBlur(Stage):
         """MTF on the ``rfft2`` grid of an image of ``shape`` (see :func:`gaussian_mtf`)."""
         return gaussian_mtf(shape, self.psf_sigma_px, self.psf_tail_weight, self.psf_tail_sigma_px)
 
+    def padding_px(self, height: int, width: int) -> int | None:
+        """Reflect padding [px] of an image of ``height × width`` before the FFT (None: no blur)."""
+        widest = max(self.psf_sigma_px, self.psf_tail_sigma_px if self.psf_tail_weight > 0 else 0.0)
+        if widest == 0.0:
+            return None
+        return min(int(math.ceil(3.5 * widest)) + 1, max(height, width) - 1)
+
     def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         import scipy.fft as sfft  # imported on first use
 
         image = as_float_image(image)
-        widest = max(self.psf_sigma_px, self.psf_tail_sigma_px if self.psf_tail_weight > 0 else 0.0)
-        if widest == 0.0:
-            return image.copy()
         height, width = image.shape
-        pad = min(int(math.ceil(3.5 * widest)) + 1, max(height, width) - 1)
+        pad = self.padding_px(height, width)
+        if pad is None:
+            return image.copy()
         padded = np.pad(image, pad, mode="reflect") if pad > 0 else image
         shape = (sfft.next_fast_len(padded.shape[0], real=True),
                  sfft.next_fast_len(padded.shape[1], real=True))

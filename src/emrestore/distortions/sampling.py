@@ -8,7 +8,7 @@ import numpy as np
 
 from .parameters import as_float_image
 
-__all__ = ["add_gaussian_noise", "ar1", "poisson_constant"]
+__all__ = ["add_gaussian_noise", "ar1", "poisson_constant", "poisson_table"]
 
 #: Above this mean numpy's sampler (PTRS) is as fast as the table; it is used there.
 _TABLE_MAX_MEAN = 300.0
@@ -42,14 +42,7 @@ def poisson_constant(mean: float, shape: tuple[int, ...], rng: np.random.Generat
         return np.zeros(shape, dtype=np.int64)
     if mean > _TABLE_MAX_MEAN:
         return rng.poisson(mean, size=shape)
-    reach = 12.0 * math.sqrt(mean) + 12.0
-    low = max(0, int(mean - reach))
-    top = int(math.ceil(mean + reach))
-    k = np.arange(low, top + 1, dtype=np.float64)
-    # log k! = lgamma(low + 1) + Σ log(low+1 … k)
-    log_factorial = math.lgamma(low + 1.0) + np.concatenate(([0.0], np.cumsum(np.log(k[1:]))))
-    cdf = np.cumsum(np.exp(k * math.log(mean) - mean - log_factorial))
-    cdf[-1] = np.inf  # the last bin takes the (negligible) tail
+    low, cdf = poisson_table(mean)
     buckets = max(1024, 16 * cdf.size)
     # guide[j] = smallest table index whose CDF exceeds j/buckets: a lower bound
     guide = np.searchsorted(cdf, np.arange(buckets) / buckets, side="right")
@@ -60,6 +53,33 @@ def poisson_constant(mean: float, shape: tuple[int, ...], rng: np.random.Generat
         index[todo] += 1
         todo = todo[u[todo] >= cdf[index[todo]]]
     return (index + low).astype(np.int64, copy=False).reshape(shape)
+
+
+def poisson_table(mean: float) -> tuple[int, np.ndarray]:
+    """The tabulated Poisson CDF :func:`poisson_constant` inverts.
+
+    Parameters
+    ----------
+    mean : float
+        The Poisson mean 0 < λ ≤ 300.
+
+    Returns
+    -------
+    low : int
+        The count of the first table entry.
+    cdf : numpy.ndarray
+        float64 CDF at ``low, low + 1, …`` over ``mean ± (12·√mean + 12)``; the last
+        entry is ``inf`` (it takes the negligible tail).
+    """
+    reach = 12.0 * math.sqrt(mean) + 12.0
+    low = max(0, int(mean - reach))
+    top = int(math.ceil(mean + reach))
+    k = np.arange(low, top + 1, dtype=np.float64)
+    # log k! = lgamma(low + 1) + Σ log(low+1 … k)
+    log_factorial = math.lgamma(low + 1.0) + np.concatenate(([0.0], np.cumsum(np.log(k[1:]))))
+    cdf = np.cumsum(np.exp(k * math.log(mean) - mean - log_factorial))
+    cdf[-1] = np.inf  # the last bin takes the (negligible) tail
+    return low, cdf
 
 
 def ar1(n: int, sigma: float, phi: float, rng: np.random.Generator) -> np.ndarray:
