@@ -90,3 +90,34 @@ def test_run_batch_checks_its_inputs():
         batched.run_batch("tem", torch.zeros(2, 16, 16), values, generator)
     with pytest.raises(ParameterError, match=r"\(B, H, W\)"):
         batched.run_batch("tem", torch.ones(16, 16), values, generator)
+
+
+def test_every_stage_of_every_chain_has_a_batched_implementation():
+    assert batched.missing_implementations() == []
+
+
+@pytest.mark.parametrize("modality", ["tem", "stem", "sem"])
+def test_a_chain_on_a_batch_matches_distort_in_target_and_noise(modality):
+    """Whole chains (fixed parameters, display off): exact target, noise level within sampling error."""
+    yy, xx = np.mgrid[0:48, 0:48]
+    clean = (1.0 + 0.3 * np.cos(xx / 6.0) * np.cos(yy / 7.0)).astype(np.float32)
+    _, _, params = distort(clean, modality, seed=21, display_applied=False, pixel_size_nm=0.1)
+    params.pop("modality")
+    if "integration_frames" in params:
+        params["integration_frames"] = 2
+    reference = [distort(clean, modality, seed=100 + k, **params) for k in range(24)]
+    numpy_degraded = np.stack([r[0] for r in reference])
+    numpy_target = reference[0][1]
+    values = [dict(params) for _ in range(24)]
+    degraded, target = batched.run_batch(modality, torch.from_numpy(np.stack([clean] * 24)), values,
+                                         torch.Generator().manual_seed(5))
+    np.testing.assert_allclose(target.numpy(), np.stack([numpy_target] * 24), rtol=1e-5, atol=1e-4)
+    residual_numpy = numpy_degraded - numpy_target
+    residual_torch = degraded.numpy() - numpy_target
+
+    def spread(r):  # robust: X-ray hits and hot pixels make the plain std a few events' number
+        return np.median(np.abs(r - np.median(r)))
+
+    scale = spread(residual_numpy)
+    assert abs(np.median(residual_torch) - np.median(residual_numpy)) < 0.05 * scale + 1e-3 * abs(numpy_target.mean())
+    assert 0.9 < spread(residual_torch) / scale < 1.1
