@@ -3,8 +3,9 @@
 Each model runs one whole frame (1, 1, size, size) through every backend available here
 (onnxruntime float32; OpenVINO float32, and bfloat16 where the CPU has it), in one process,
 interleaved, after one warm-up pass; the median of ``--repeats`` passes is reported. The peak
-is a large float32 (and, with native bfloat16, bfloat16) matrix product in PyTorch on the same
-number of threads; the models' work is their nominal FLOP count (the card's
+is a 3072² float32 (and, with native bfloat16, bfloat16) matrix product in PyTorch on the same
+number of threads, timed once in every round before the models (so that peak and models see
+the same load on a shared machine), median over the rounds; the models' work is their nominal FLOP count (the card's
 ``gflop_per_256x256``, scaled to the frame: the graph rewrites remove work, so this is the
 original network's FLOPs per second).
 
@@ -22,29 +23,25 @@ import argparse
 import datetime as dt
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-PEAK = r"""
-import sys, time, torch
-threads, dtype = int(sys.argv[1]), getattr(torch, sys.argv[2])
-torch.set_num_threads(threads)
-n = 4096
-a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-torch.mm(a, b)
-best = float("inf")
-for _ in range(5):
-    t = time.perf_counter(); torch.mm(a, b); best = min(best, time.perf_counter() - t)
-print(2 * n**3 / best / 1e12)
-"""
 
+def matmul_peak(threads: int, dtype: str = "float32", n: int = 3072) -> "callable":
+    """A function timing one n×n matrix product in PyTorch on ``threads`` threads [TFLOP/s]."""
+    import torch
 
-def peak_tflops(threads: int, dtype: str) -> float | None:
-    """Best-of-5 TFLOP/s of a 4096² matrix product in PyTorch (a fresh process; None without torch)."""
-    result = subprocess.run([sys.executable, "-c", PEAK, str(threads), dtype], capture_output=True, text=True)
-    return float(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else None
+    torch.set_num_threads(threads)
+    kind = getattr(torch, dtype)
+    a, b = torch.randn(n, n).to(kind), torch.randn(n, n).to(kind)
+    torch.mm(a, b)
+
+    def once() -> float:
+        start = time.perf_counter()
+        torch.mm(a, b)
+        return 2 * n**3 / (time.perf_counter() - start) / 1e12
+
+    return once
 
 
 def model_gflop(model: str, size: int, override: float | None) -> tuple[Path, float | None]:
@@ -55,8 +52,10 @@ def model_gflop(model: str, size: int, override: float | None) -> tuple[Path, fl
     return info.onnx_path, None if per_256 is None else float(per_256) * (size / 256) ** 2
 
 
-def time_backends(path: Path, size: int, names: list[str], threads: int, repeats: int) -> dict[str, float]:
-    """Median seconds per pass of each backend on one (1, 1, size, size) frame."""
+def time_backends(path: Path, size: int, names: list[str], threads: int, repeats: int,
+                  peaks: dict[str, "callable"], peak_samples: dict[str, list[float]]) -> dict[str, float]:
+    """Median seconds per pass of each backend on one (1, 1, size, size) frame; each round also
+    samples the matrix-product peaks (into ``peak_samples``), so both see the same machine load."""
     import numpy as np
 
     from emrestore.restoration.backends import OnnxBackend, check_frame
@@ -73,6 +72,8 @@ def time_backends(path: Path, size: int, names: list[str], threads: int, repeats
         runs[name](frame, stats)  # warm-up (OpenVINO compiles for the shape here)
     times: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(repeats):
+        for precision, once in peaks.items():
+            peak_samples[precision].append(once())
         for name, run in runs.items():
             start = time.perf_counter()
             run(frame, stats)
@@ -97,33 +98,39 @@ def main() -> None:
 
     caps = detect_cpu()
     names = args.backends or cpu_candidates(caps, openvino_available())[::-1]
-    peaks = {"fp32": peak_tflops(args.threads, "float32")}
+    peaks = {"fp32": matmul_peak(args.threads, "float32")}
     if caps.bf16:
-        peaks["bf16"] = peak_tflops(args.threads, "bfloat16")
+        peaks["bf16"] = matmul_peak(args.threads, "bfloat16")
+    samples: dict[str, list[float]] = {p: [] for p in peaks}
     load = os.getloadavg()
-    print(f"# {caps.describe()}; {args.threads} threads; {dt.date.today()}; load {load[0]:.2f} {load[1]:.2f} "
-          f"{load[2]:.2f}; {args.size}²; peak fp32 {peaks['fp32'] or float('nan'):.3f} TFLOP/s"
-          + (f", bf16 {peaks['bf16']:.3f}" if "bf16" in peaks else ""))
-    print("| model | backend | precision | s per pass | TFLOP/s (nominal) | fraction of fp32 peak | "
-          "fraction of the precision's peak |")
-    print("|---|---|---|---:|---:|---:|---:|")
     rows = []
     for model in args.models:
         path, gflop = model_gflop(model, args.size, args.gflop)
         label = Path(model).stem if model.endswith(".onnx") else model
-        for name, seconds in time_backends(path, args.size, names, args.threads, args.repeats).items():
+        for name, seconds in time_backends(path, args.size, names, args.threads, args.repeats, peaks,
+                                           samples).items():
             precision = "bf16" if name.endswith("bf16") else "fp32"
-            tflops = gflop / seconds / 1e3 if gflop else None
-            own = peaks.get(precision)
-            row = {"model": label, "backend": name, "precision": precision, "seconds": seconds, "tflops": tflops,
-                   "of_fp32_peak": tflops / peaks["fp32"] if tflops and peaks["fp32"] else None,
-                   "of_own_peak": tflops / own if tflops and own else None}
-            rows.append(row)
-            fmt = (lambda v, spec: format(v, spec) if v is not None else "–")
-            print(f"| {label} | {name} | {precision} | {seconds:.3f} | {fmt(tflops, '.3f')} | "
-                  f"{fmt(row['of_fp32_peak'], '.0%')} | {fmt(row['of_own_peak'], '.0%')} |", flush=True)
+            rows.append({"model": label, "backend": name, "precision": precision, "seconds": seconds,
+                         "tflops": gflop / seconds / 1e3 if gflop else None})
+    import numpy as np
+
+    peak = {p: float(np.median(v)) for p, v in samples.items()}
+    end = os.getloadavg()
+    print(f"# {caps.describe()}; {args.threads} threads; {dt.date.today()}; load {load[0]:.2f} → {end[0]:.2f}; "
+          f"{args.size}²; matrix-product peak (median of the rounds) fp32 {peak['fp32']:.3f} TFLOP/s"
+          + (f", bf16 {peak['bf16']:.3f}" if "bf16" in peak else ""))
+    print("| model | backend | precision | s per pass | TFLOP/s (nominal) | fraction of fp32 peak | "
+          "fraction of the precision's peak |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    for row in rows:
+        tflops, own = row["tflops"], peak.get(row["precision"])
+        row["of_fp32_peak"] = tflops / peak["fp32"] if tflops else None
+        row["of_own_peak"] = tflops / own if tflops and own else None
+        fmt = (lambda v, spec: format(v, spec) if v is not None else "–")
+        print(f"| {row['model']} | {row['backend']} | {row['precision']} | {row['seconds']:.3f} | "
+              f"{fmt(tflops, '.3f')} | {fmt(row['of_fp32_peak'], '.0%')} | {fmt(row['of_own_peak'], '.0%')} |")
     if args.json:
-        print(json.dumps({"cpu": caps.describe(), "load": load, "peaks_tflops": peaks, "rows": rows}))
+        print(json.dumps({"cpu": caps.describe(), "load": [load, end], "peaks_tflops": peak, "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from emrestore.restoration.backends import (
     make_backend,
     resolve_backend,
 )
-from emrestore.restoration.cpu_caps import CpuCaps, parse_cpuinfo
+from emrestore.restoration.cpu_caps import parse_cpuinfo
 from emrestore.restoration.openvino_backend import openvino_available
 
 XEON_AMX = ("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\n"
@@ -210,7 +210,11 @@ def _export_unrewritten(tmp_path, weights="float32"):
 def test_rewritten_graph_equals_the_original(tmp_path, passes, gone):
     import onnx
 
-    from emrestore.model.graph import applied_rewrites, max_relative_difference, optimise_model
+    from emrestore.model.graph import (
+        applied_rewrites,
+        max_relative_difference,
+        optimise_model,
+    )
 
     proto = _export_unrewritten(tmp_path)
     original = proto.SerializeToString()
