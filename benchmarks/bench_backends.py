@@ -2,10 +2,10 @@
 
 Each model runs one whole frame (1, 1, size, size) through every backend available here
 (onnxruntime float32; OpenVINO float32, and bfloat16 where the CPU has it), in one process,
-interleaved, after one warm-up pass; the median of ``--repeats`` passes is reported. The peak
-is a 3072² float32 (and, with native bfloat16, bfloat16) matrix product in PyTorch on the same
-number of threads, timed once in every round before the models (so that peak and models see
-the same load on a shared machine), median over the rounds; the models' work is their nominal FLOP count (the card's
+after one warm-up pass, in ``--repeats`` rounds that run every case once; the shortest pass
+is reported. The peak is a 3072² float32 (and, with native bfloat16, bfloat16) matrix product
+in PyTorch on the same number of threads, timed once in every round too (so that peak and
+models see the same load on a shared machine), the best round; the models' work is their nominal FLOP count (the card's
 ``gflop_per_256x256``, scaled to the frame: the graph rewrites remove work, so this is the
 original network's FLOPs per second).
 
@@ -52,10 +52,11 @@ def model_gflop(model: str, size: int, override: float | None) -> tuple[Path, fl
     return info.onnx_path, None if per_256 is None else float(per_256) * (size / 256) ** 2
 
 
-def time_backends(path: Path, size: int, names: list[str], threads: int, repeats: int,
-                  peaks: dict[str, "callable"], peak_samples: dict[str, list[float]]) -> dict[str, float]:
-    """Median seconds per pass of each backend on one (1, 1, size, size) frame; each round also
-    samples the matrix-product peaks (into ``peak_samples``), so both see the same machine load."""
+def time_runs(cases: list[tuple[str, Path, str]], size: int, threads: int, repeats: int,
+              peaks: dict[str, "callable"]) -> tuple[dict[tuple[str, str], float], dict[str, float]]:
+    """Shortest seconds per pass of each (label, model file, backend) case on one (1, 1, size, size)
+    frame, and the highest matrix-product TFLOP/s per precision. Every round runs each peak and
+    each case once, so all of them see the same machine load."""
     import numpy as np
 
     from emrestore.restoration.backends import OnnxBackend, check_frame
@@ -64,21 +65,23 @@ def time_backends(path: Path, size: int, names: list[str], threads: int, repeats
     frame = np.tile(check_frame(256), (1, 1, size // 256, size // 256))
     stats = np.array([[frame.mean(), frame.std()]], np.float32)
     runs = {}
-    for name in names:
+    for label, path, name in cases:
         if name == "onnx":
-            runs[name] = OnnxBackend(path, device="cpu", threads=threads)
+            run = OnnxBackend(path, device="cpu", threads=threads)
         else:
-            runs[name] = OpenVinoBackend(path, precision="bf16" if name.endswith("bf16") else "fp32", threads=threads)
-        runs[name](frame, stats)  # warm-up (OpenVINO compiles for the shape here)
-    times: dict[str, list[float]] = {name: [] for name in names}
+            run = OpenVinoBackend(path, precision="bf16" if name.endswith("bf16") else "fp32", threads=threads)
+        run(frame, stats)  # warm-up (OpenVINO compiles for the shape here)
+        runs[(label, name)] = run
+    best = {key: float("inf") for key in runs}
+    best_peak = {precision: 0.0 for precision in peaks}
     for _ in range(repeats):
         for precision, once in peaks.items():
-            peak_samples[precision].append(once())
-        for name, run in runs.items():
+            best_peak[precision] = max(best_peak[precision], once())
+        for key, run in runs.items():
             start = time.perf_counter()
             run(frame, stats)
-            times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
+            best[key] = min(best[key], time.perf_counter() - start)
+    return best, best_peak
 
 
 def main() -> None:
@@ -101,23 +104,22 @@ def main() -> None:
     peaks = {"fp32": matmul_peak(args.threads, "float32")}
     if caps.bf16:
         peaks["bf16"] = matmul_peak(args.threads, "bfloat16")
-    samples: dict[str, list[float]] = {p: [] for p in peaks}
     load = os.getloadavg()
-    rows = []
+    cases, gflops = [], {}
     for model in args.models:
-        path, gflop = model_gflop(model, args.size, args.gflop)
+        path, gflops[model] = model_gflop(model, args.size, args.gflop)
         label = Path(model).stem if model.endswith(".onnx") else model
-        for name, seconds in time_backends(path, args.size, names, args.threads, args.repeats, peaks,
-                                           samples).items():
-            precision = "bf16" if name.endswith("bf16") else "fp32"
-            rows.append({"model": label, "backend": name, "precision": precision, "seconds": seconds,
-                         "tflops": gflop / seconds / 1e3 if gflop else None})
-    import numpy as np
-
-    peak = {p: float(np.median(v)) for p, v in samples.items()}
+        cases.extend((label, path, name) for name in names)
+        gflops[label] = gflops.pop(model)
+    seconds, peak = time_runs(cases, args.size, args.threads, args.repeats, peaks)
+    rows = []
+    for (label, name), value in seconds.items():
+        gflop = gflops[label]
+        rows.append({"model": label, "backend": name, "precision": "bf16" if name.endswith("bf16") else "fp32",
+                     "seconds": value, "tflops": gflop / value / 1e3 if gflop else None})
     end = os.getloadavg()
     print(f"# {caps.describe()}; {args.threads} threads; {dt.date.today()}; load {load[0]:.2f} → {end[0]:.2f}; "
-          f"{args.size}²; matrix-product peak (median of the rounds) fp32 {peak['fp32']:.3f} TFLOP/s"
+          f"{args.size}²; best of each; matrix-product peak fp32 {peak['fp32']:.3f} TFLOP/s"
           + (f", bf16 {peak['bf16']:.3f}" if "bf16" in peak else ""))
     print("| model | backend | precision | s per pass | TFLOP/s (nominal) | fraction of fp32 peak | "
           "fraction of the precision's peak |")
