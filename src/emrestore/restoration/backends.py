@@ -342,11 +342,12 @@ def cpu_candidates(caps: Any, openvino: bool) -> list[str]:
 
     A fixed ranking (the choice is reproducible: it does not depend on a timing), from the
     measurements in docs/restore.md, "Backends and precision per CPU": with native bfloat16
-    (AVX-512 BF16 or AMX) OpenVINO bfloat16 is ≈ 4× faster than onnxruntime float32 (Xeon with
-    AMX, shipped `fast` model at 1024²: 0.23 s against 0.95 s) and OpenVINO float32 ≈ 1.25×; on
-    AVX-512 without bfloat16, OpenVINO float32; on AVX2 (AMD EPYC here) OpenVINO float32 and
-    onnxruntime float32 are within ±15 % of each other, one way for `fast`, the other for
-    `tiny`, so onnxruntime, the reference, stays.
+    (AVX-512 BF16 or AMX) OpenVINO bfloat16 was ≈ 4× faster than onnxruntime float32 and
+    OpenVINO float32 ≈ 1.25× (Xeon with AMX, the `fast` graph before the rewrites, at 1024²,
+    as reported in the issue); AVX-512 without bfloat16 gets OpenVINO float32 by extrapolation
+    from that Xeon (not measured); on AVX2 (the AMD EPYC development machine) OpenVINO float32
+    and onnxruntime float32 are within 8 % of each other on the shipped graphs, one ahead for
+    `fast`, the other for `tiny`, so onnxruntime, the reference, stays.
 
     Parameters
     ----------
