@@ -15,6 +15,19 @@ on the ``emrestore`` logger and the device used is what :attr:`OnnxBackend.devic
 (and the restoration record's ``"device"``) says. ``"cpu"`` always runs on the CPU;
 ``"cuda"`` runs on the GPU or raises :class:`~emrestore.errors.EMRestoreError` with the
 fix (install ``emrestore[gpu]``, see docs/install.md).
+
+Backends
+--------
+``backend=None`` means the environment variable ``EMRESTORE_BACKEND`` if set, else
+``"auto"``. ``"auto"`` runs onnxruntime on the GPU when one is used (see Devices); on the CPU
+it takes the first of :func:`cpu_candidates` (fastest first, from the CPU's capabilities and
+what is installed: OpenVINO bfloat16 where the CPU computes bfloat16 natively, OpenVINO
+float32 on AVX-512 CPUs, onnxruntime float32) whose output on a fixed test frame has a PSNR
+of at least :data:`MIN_PSNR_DB` against onnxruntime float32's (:func:`check_backend`, once
+per model and machine: the result is cached per model file, backend, OpenVINO version and
+CPU, in memory and in ``~/.cache/emrestore/backend_checks.json``). ``"onnx"``, ``"openvino"``, ``"openvino-bf16"``
+and ``"torch"`` choose explicitly. docs/restore.md, "Backends and precision per CPU", has the
+speeds.
 """
 
 from __future__ import annotations
@@ -34,7 +47,16 @@ from ..errors import EMRestoreError, ParameterError
 from ..model.card import OnnxSignature
 from ..model.conditioning import batch_stats
 
-BACKENDS = ("onnx", "torch")
+BACKENDS = ("onnx", "openvino", "openvino-bf16", "torch")
+#: Accepted ``backend`` values: :data:`BACKENDS` and ``"auto"`` (the default).
+BACKEND_CHOICES = ("auto", *BACKENDS)
+#: Environment variable naming the backend when none is passed.
+BACKEND_ENV = "EMRESTORE_BACKEND"
+#: A backend other than onnxruntime float32 is chosen automatically only if its output on the
+#: check frame is at least this close to onnxruntime float32's (PSNR with the reference's range).
+MIN_PSNR_DB = 50.0
+#: Edge [px] of the check frame.
+CHECK_SIZE = 256
 #: Accepted ``device`` values; ``"auto"`` is the default.
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_DEVICE = "auto"
@@ -298,6 +320,50 @@ class OnnxBackend:
         return self.session.run([self.signature.restored], feeds)[0]
 
 
+def resolve_backend(backend: str | None) -> str:
+    """``backend`` lower-cased; None: ``$EMRESTORE_BACKEND``, else ``"auto"``.
+
+    Raises
+    ------
+    ParameterError
+        A name not in :data:`BACKEND_CHOICES` (naming where it came from).
+    """
+    source = "backend"
+    if backend is None:
+        backend, source = os.environ.get(BACKEND_ENV) or "auto", BACKEND_ENV
+    value = backend.strip().lower()
+    if value not in BACKEND_CHOICES:
+        raise ParameterError(f"Unknown backend {backend!r} ({source}).", f"Use one of {', '.join(BACKEND_CHOICES)}.")
+    return value
+
+
+def cpu_candidates(caps: Any, openvino: bool) -> list[str]:
+    """CPU backends to try, fastest first; the last is always ``"onnx"`` (the reference).
+
+    A fixed ranking (the choice is reproducible: it does not depend on a timing), from the
+    measurements in docs/restore.md, "Backends and precision per CPU": with native bfloat16
+    (AVX-512 BF16 or AMX) OpenVINO bfloat16 was ≈ 4× faster than onnxruntime float32 and
+    OpenVINO float32 ≈ 1.25× (Xeon with AMX, the `fast` graph before the rewrites, at 1024²,
+    as reported in the issue); AVX-512 without bfloat16 gets OpenVINO float32 by extrapolation
+    from that Xeon (not measured); on AVX2 (the AMD EPYC development machine) OpenVINO float32
+    and onnxruntime float32 are within 8 % of each other on the shipped graphs, one ahead for
+    `fast`, the other for `tiny`, so onnxruntime, the reference, stays.
+
+    Parameters
+    ----------
+    caps : CpuCaps
+        The CPU (:func:`~emrestore.restoration.cpu_caps.detect_cpu`).
+    openvino : bool
+        Whether OpenVINO is installed.
+    """
+    found = []
+    if openvino and caps.bf16:
+        found.append("openvino-bf16")
+    if openvino and (caps.bf16 or caps.avx512):
+        found.append("openvino")
+    return [*found, "onnx"]
+
+
 def make_backend(onnx_path: Path, backend: str | None, device: str | None,
                  torch_loader: Any = None, signature: OnnxSignature | None = None) -> Any:
     """Create the backend that runs a model.
@@ -306,8 +372,8 @@ def make_backend(onnx_path: Path, backend: str | None, device: str | None,
     ----------
     onnx_path : Path
         The model's ONNX file.
-    backend : {"onnx", "torch"} or None
-        None means onnx.
+    backend : {"auto", "onnx", "openvino", "openvino-bf16", "torch"} or None
+        None: ``$EMRESTORE_BACKEND``, else ``"auto"`` (the module's docstring).
     device : {"auto", "cpu", "cuda"} or None
         None means ``"auto"``: CUDA when it can be used, else the CPU (module docstring).
     torch_loader : callable, optional
@@ -318,14 +384,20 @@ def make_backend(onnx_path: Path, backend: str | None, device: str | None,
     Returns
     -------
     backend
-        A callable with a ``device`` attribute: where it runs (``"cpu"`` or ``"cuda"``).
+        A callable with a ``device`` attribute (where it runs: ``"cpu"`` or ``"cuda"``) and a
+        ``name`` (one of :data:`BACKENDS`: the one chosen for ``"auto"``).
     """
-    backend = backend or "onnx"
+    backend = resolve_backend(backend)
     device = check_device(device)
-    if backend not in BACKENDS:
-        raise ParameterError(f"Unknown backend {backend!r}.", f"Use one of {', '.join(BACKENDS)}.")
+    if backend == "auto":
+        return _auto_backend(Path(onnx_path), device, signature)
     if backend == "onnx":
         return OnnxBackend(onnx_path, device=device, signature=signature)
+    if backend.startswith("openvino"):
+        if device == "cuda":
+            raise ParameterError(f"backend={backend!r} runs on the CPU only, but device='cuda' was asked for.",
+                                 "Use backend='onnx' with device='cuda', or device='cpu'.")
+        return _openvino(Path(onnx_path), backend, signature)
     if torch_loader is None:
         raise EMRestoreError(
             f"The PyTorch backend needs the model's PyTorch weights, which {onnx_path.name} does not have.",
@@ -334,6 +406,148 @@ def make_backend(onnx_path: Path, backend: str | None, device: str | None,
     if device == "auto":
         device = _torch_auto_device()
     return torch_loader(device)
+
+
+def _openvino(path: Path, backend: str, signature: OnnxSignature | None) -> Any:
+    from .openvino_backend import OpenVinoBackend
+
+    return OpenVinoBackend(path, precision="bf16" if backend == "openvino-bf16" else "fp32", signature=signature)
+
+
+def _auto_backend(path: Path, device: str, signature: OnnxSignature | None) -> Any:
+    """onnxruntime where it runs on the GPU; else the first checked CPU candidate."""
+    from .cpu_caps import detect_cpu
+    from .openvino_backend import openvino_available
+
+    reference = None
+    if device == "cuda" or (device == "auto" and _CUDA_FAILURE is None and _onnxruntime_has_cuda()):
+        reference = OnnxBackend(path, device=device, signature=signature)
+        if reference.device == "cuda":
+            return reference
+    caps = detect_cpu()
+    for name in cpu_candidates(caps, openvino_available())[:-1]:
+        check = check_backend(path, name, signature)
+        if check["passed"]:
+            logger.info("backend auto: %s (%s; %.1f dB against onnxruntime float32)", name, caps.describe(),
+                        check["psnr_db"])
+            return _openvino(path, name, signature)
+        logger.warning("backend auto: not %s (%s)", name, check["reason"])
+    return reference or OnnxBackend(path, device=device, signature=signature)
+
+
+def _onnxruntime_has_cuda() -> bool:
+    import onnxruntime as ort
+
+    return CUDA_PROVIDER in ort.get_available_providers()
+
+
+_CHECKS: dict[str, dict[str, Any]] = {}
+
+
+def check_frame(size: int = CHECK_SIZE) -> np.ndarray:
+    """The fixed (1, 1, size, size) float32 frame backends are checked on: Poisson counts
+    (mean 20) on a lattice of two incommensurate periods, seed 0."""
+    y, x = np.mgrid[:size, :size]
+    lattice = 1 + 0.5 * np.cos(2 * np.pi * x / 7.3) * np.cos(2 * np.pi * y / 5.1)
+    return np.random.default_rng(0).poisson(20 * lattice).astype(np.float32)[None, None]
+
+
+def _check_key(path: Path, name: str) -> str:
+    from ..io.fingerprint import file_sha256
+    from .cpu_caps import detect_cpu
+
+    try:
+        import openvino
+
+        version = openvino.__version__
+    except ImportError:
+        version = "none"
+    caps = detect_cpu()
+    return f"{file_sha256(path)}|{name}|openvino {version}|{caps.model}|{' '.join(sorted(caps.flags))}"
+
+
+def backend_check_cache() -> Path:
+    """The file caching :func:`check_backend` results: ``$XDG_CACHE_HOME/emrestore/backend_checks.json``
+    (default ``~/.cache/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "emrestore" / "backend_checks.json"
+
+
+def _read_checks() -> dict[str, Any]:
+    import json
+
+    try:
+        values = json.loads(backend_check_cache().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
+def _store_check(key: str, result: dict[str, Any]) -> None:
+    import json
+
+    from ..io.atomic import write_text_atomic
+
+    values = _read_checks()
+    values[key] = result
+    try:
+        backend_check_cache().parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(backend_check_cache(), json.dumps(values, indent=1) + "\n")
+    except OSError as error:  # a read-only home: checked again next time
+        logger.debug("backend check cache not written: %s", error)
+
+
+def check_backend(path: Path, name: str, signature: OnnxSignature | None = None, *,
+                  use_cache: bool = True) -> dict[str, Any]:
+    """Compare the output of backend ``name`` with onnxruntime float32's on :func:`check_frame` (CPU).
+
+    Parameters
+    ----------
+    path : Path
+        The model's ONNX file.
+    name : str
+        A backend of :data:`BACKENDS` other than ``"torch"``.
+    signature : OnnxSignature, optional
+        The graph's input and output names.
+    use_cache : bool
+        Reuse a result of this model file, backend, OpenVINO version and CPU (in memory and
+        :func:`backend_check_cache`).
+
+    Returns
+    -------
+    dict
+        ``passed`` (PSNR ≥ :data:`MIN_PSNR_DB`), ``psnr_db`` (None when the backend failed to
+        run), ``reason`` (in words) and ``checked_utc``.
+    """
+    import datetime as _dt
+
+    key = _check_key(Path(path), name)
+    if use_cache:
+        cached = _CHECKS.get(key) or _read_checks().get(key)
+        if isinstance(cached, dict) and "passed" in cached:
+            _CHECKS[key] = cached
+            return cached
+    frame = check_frame()
+    stats = batch_stats(frame)
+    try:
+        candidate = make_backend(path, name, "cpu", signature=signature)
+        output = candidate(frame, stats)
+    except EMRestoreError as error:
+        result = {"passed": False, "psnr_db": None, "reason": f"{name} did not run: {error.cause}"}
+    else:
+        from ..evaluation.metrics import psnr
+
+        expected = OnnxBackend(path, device="cpu", signature=signature)(frame, stats)
+        value = psnr(output, expected)
+        passed = bool(np.isfinite(output).all() and value >= MIN_PSNR_DB)
+        result = {"passed": passed, "psnr_db": float(min(value, 999.0)),
+                  "reason": f"{name}: {value:.1f} dB against onnxruntime float32 "
+                            f"({'≥' if passed else 'below'} {MIN_PSNR_DB:g} dB)"}
+    result["checked_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    _CHECKS[key] = result
+    if use_cache:
+        _store_check(key, result)
+    return result
 
 
 def _torch_auto_device() -> str:

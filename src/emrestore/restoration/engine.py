@@ -74,8 +74,11 @@ class Restorer:
         field is unknown. A smaller explicit overlap is used, with a :class:`TilingWarning`.
     batch_size : int, optional
         Tiles per network call (default 2).
-    backend : {"onnx", "torch"}, optional
-        onnxruntime (default; needs no PyTorch) or PyTorch (needs the model's .pt weights).
+    backend : {"auto", "onnx", "openvino", "openvino-bf16", "torch"}, optional
+        Default ``$EMRESTORE_BACKEND``, else ``"auto"``: the fastest checked backend for this
+        machine (:func:`~emrestore.restoration.backends.make_backend`; onnxruntime unless
+        OpenVINO is installed); PyTorch needs the model's .pt weights. :attr:`backend_name`
+        and the restoration record say which ran.
     device : {"auto", "cpu", "cuda"}, optional
         ``"auto"`` (default): the GPU when onnxruntime (or PyTorch, for
         ``backend="torch"``) can run on it, else the CPU, logged; ``"cuda"`` raises
@@ -104,10 +107,11 @@ class Restorer:
         #: Band [px] at each interior tile edge that gets (almost) no weight.
         self.margin = window_margin(self.overlap, self.context)
         self._check_tiling(overlap)
-        self.backend_name = backend or "onnx"
         self.progress = progress
-        self.run = make_backend(self.info.onnx_path, self.backend_name, device,
+        self.run = make_backend(self.info.onnx_path, backend, device,
                                 torch_loader=_torch_loader(self.info), signature=self.info.card.onnx_signature)
+        #: The backend that runs (for ``"auto"``: the one chosen).
+        self.backend_name = str(getattr(self.run, "name", None) or backend or "onnx")
         #: The device the network runs on, ``"cpu"`` or ``"cuda"`` (for ``"auto"``: the one chosen).
         self.device = str(getattr(self.run, "device", None) or check_device(device))
         self.takes_stats = bool(getattr(self.run, "takes_stats", False))
