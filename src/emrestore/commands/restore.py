@@ -43,6 +43,7 @@ from ..restoration.files import (
     restore_files,
 )
 from ..restoration.inputs import expand_inputs, nothing_found
+from ..restoration.backends import BACKEND_CHOICES
 from ..restoration.outputs import FileJob, plan_outputs
 from .common_options import progress_enabled
 from .read_options import add_read_limit_arguments, read_limits
@@ -73,7 +74,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--overlap", type=int, help="tile overlap in px (default: from the model's receptive field, 104-144 px for "
                         "the shipped models; smaller values are warned about)")
     parser.add_argument("--batch-size", type=int, help="tiles per network call (default 2)")
-    parser.add_argument("--backend", choices=("onnx", "torch"), help="inference backend (default onnx)")
+    parser.add_argument("--backend", choices=BACKEND_CHOICES,
+                        help="inference backend (default auto: the fastest checked for this CPU, "
+                             "docs/restore.md; or $EMRESTORE_BACKEND)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="device (default auto: CUDA when onnxruntime can use it, else the CPU)")
     parser.add_argument("--format", choices=OUTPUT_FORMATS, default="tif",
