@@ -117,3 +117,13 @@ def test_crops_made_on_the_device_from_a_bank(tmp_path):
 def test_crops_on_the_device_need_a_bank():
     with pytest.raises(ParameterError, match="supply"):
         _config("hrstem", supply="device")
+
+
+def test_auto_places_pairs_on_a_gpu_and_keeps_them_in_the_workers_on_a_cpu():
+    from emrestore.training.device_pairs import pairs_place
+
+    data = _config("hrstem", pairs_on="auto").data
+    assert pairs_place(data, "cpu") == "workers" and pairs_place(data, "cuda") == "device"
+    assert pairs_place(tiny_config(data={"pairs_on": "auto"}).data, "cuda") == "workers"  # poisson
+    assert pairs_place(_config("hrstem", pairs_on="workers").data, "cuda") == "workers"
+    assert pairs_place(_config("hrstem").data, "cpu") == "device"

@@ -39,6 +39,8 @@ AUGMENTATIONS = ("auto", "dihedral", "none")
 #: Where the training pairs are degraded (``[data] pairs_on``) and the clean crops made
 #: (``[data] supply``).
 PAIR_PLACES = ("workers", "device")
+#: ``[data] pairs_on`` values: a place, or ``auto`` (the device when training on a GPU).
+PAIRS_ON = ("auto", *PAIR_PLACES)
 DECAYS = ("cosine", "exponential", "none")
 
 
@@ -85,8 +87,9 @@ class DataConfig:
         (:func:`emrestore.model.conditioning.clip_percentiles`), so that impulses
         (X-ray hits, hot pixels) do not dominate the std it is normalised by [%, 0 = off].
         Recorded in the model card; the restore engine applies the same clip.
-    pairs_on : {"workers", "device"}
-        ``workers``: every pair made whole in the DataLoader workers (numpy chain);
+    pairs_on : {"auto", "workers", "device"}
+        ``auto`` (default): ``device`` when training on a GPU with the chain, else
+        ``workers`` (:func:`emrestore.training.device_pairs.pairs_place`). ``workers``: every pair made whole in the DataLoader workers (numpy chain);
         ``device``: the workers make the clean crops and draw each pair's chain
         parameters (the same sampler), the batch is degraded on the training device by
         the batched chain (:mod:`emrestore.distortions.batched`) — for a GPU, where the
@@ -114,19 +117,19 @@ class DataConfig:
     validation_seed: int = 20240101
     validation_cache: str = ""
     input_clip_percent: float = 0.0
-    pairs_on: str = "workers"
+    pairs_on: str = "auto"
     supply: str = "workers"
 
     def validate(self) -> None:
         s = "data"
-        if self.pairs_on not in PAIR_PLACES:
-            raise _bad(s, "pairs_on", self.pairs_on, "unknown place", f"Use one of {', '.join(PAIR_PLACES)}.")
+        if self.pairs_on not in PAIRS_ON:
+            raise _bad(s, "pairs_on", self.pairs_on, "unknown place", f"Use one of {', '.join(PAIRS_ON)}.")
         if self.pairs_on == "device" and self.degradation != "chain":
             raise _bad(s, "pairs_on", self.pairs_on, "pairs are degraded on the device only by the chain",
                        "Use degradation = 'chain', or pairs_on = 'workers'.")
         if self.supply not in PAIR_PLACES:
             raise _bad(s, "supply", self.supply, "unknown place", f"Use one of {', '.join(PAIR_PLACES)}.")
-        if self.supply == "device" and (self.pairs_on != "device" or self.source != "bank"):
+        if self.supply == "device" and (self.pairs_on == "workers" or self.source != "bank"):
             raise _bad(s, "supply", self.supply, "crops are made on the device only from a bank, for pairs on "
                        "the device", "Set source = 'bank' and pairs_on = 'device', or supply = 'workers'.")
         clip = self.input_clip_percent

@@ -29,11 +29,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..distortions import batched
 from ..distortions.chains import get_chain, normalise_clean, split_generator
-from .config import TrainConfig
-from .dataset import StepSampler, clean_pair_fraction, make_dataset, worker_init
+from .config import DataConfig, TrainConfig
+from .dataset import StepSampler, clean_pair_fraction, make_dataset, make_loader, worker_init
 from .device_supply import DeviceBank, clean_batch
 
-__all__ = ["CleanCropDataset", "DevicePairLoader", "make_device_loader", "batch_noise_seed", "clip_batch"]
+__all__ = ["CleanCropDataset", "DevicePairLoader", "batch_noise_seed", "clip_batch", "make_device_loader",
+           "make_pair_loader", "pairs_place"]
 
 
 class CleanCropDataset(Dataset):
@@ -171,3 +172,24 @@ def make_device_loader(config: TrainConfig, device: torch.device | str, start_st
                        rank: int = 0, world_size: int = 1) -> DevicePairLoader:
     """The :class:`DevicePairLoader` of a configuration (``[data] pairs_on = "device"``)."""
     return DevicePairLoader(config, device, start_step, rank, world_size)
+
+
+def pairs_place(data: DataConfig, device: torch.device | str) -> str:
+    """Where a run's pairs are degraded: ``"device"`` or ``"workers"`` (``[data] pairs_on``).
+
+    ``auto`` is the device when the crops are made there (``supply = "device"``) or the run
+    trains on a GPU with the physical chain, else the workers.
+    """
+    if data.pairs_on != "auto":
+        return data.pairs_on
+    if data.supply == "device":
+        return "device"
+    return "device" if torch.device(device).type == "cuda" and data.degradation == "chain" else "workers"
+
+
+def make_pair_loader(config: TrainConfig, device: torch.device | str, start_step: int = 0, rank: int = 0,
+                     world_size: int = 1) -> DevicePairLoader | DataLoader:
+    """The training batches of a run: on the device or from the workers (:func:`pairs_place`)."""
+    if pairs_place(config.data, device) == "device":
+        return make_device_loader(config, device, start_step, rank, world_size)
+    return make_loader(config, start_step, rank, world_size, pin_memory=torch.device(device).type == "cuda")
