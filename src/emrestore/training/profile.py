@@ -79,6 +79,10 @@ class TimeProfile:
         finally:
             self.seconds[name] += self.clock() - begin
 
+    def count_since_start(self, name: str) -> None:
+        """Count the time from the start to now in phase ``name`` (work done before the first phase)."""
+        self.seconds[name] += max(self.clock() - self.start_s - sum(self.seconds.values()), 0.0)
+
     @property
     def steps_counted(self) -> int:
         """Loop iterations noted so far (:meth:`count_step`)."""

@@ -150,6 +150,7 @@ class Trainer:
         self.wall_time_before = 0.0
         self.last_validation: dict[str, float] | None = None
         self._timed: dict[str, float] = {}  # last measured "validation" / "checkpoint" [s]
+        self._validated_step: int | None = None
         self.initialised_from: dict[str, Any] | None = None
         if init_from is not None:
             if state is not None:
@@ -393,6 +394,7 @@ class Trainer:
         total = cfg.total_steps
         end = total if max_steps is None else min(total, self.step + max_steps)
         first_step = self.step
+        prof.count_since_start("startup")  # the caller's set-up (imports, this trainer) since started_s
         with prof.phase("startup"):
             self.log.open(cfg, self.step)
             loader = make_loader(cfg, self.step, self.dist.rank, self.dist.world_size,
@@ -400,6 +402,9 @@ class Trainer:
             iterator = iter(loader)  # the workers start making pairs ...
             if self.is_main:
                 self._validation_data()  # ... while the validation set is built or read
+        if budget.active and budget.remaining() <= 0:
+            logger.warning("the wall-time budget (%.3g s) was used up by the set-up (%.3g s: imports, networks, "
+                           "validation set, workers); no step fits", budget_s, budget.elapsed())
         fit = ScheduleFit(first_step, budget_s, start_time) if fit_schedule else None
         stopped_on_time = False
         bar = None
@@ -426,7 +431,7 @@ class Trainer:
         try:
             while self.step < end:
                 if budget.active:
-                    over = not budget.next_step_fits(self._end_reserve_s(budget))
+                    over = not budget.next_step_fits(self._end_reserve_s(budget, self.step + 1, end))
                     if all_reduce_max(float(over), self.dist) > 0:
                         stopped_on_time = True
                         break
@@ -470,8 +475,8 @@ class Trainer:
                 bar.close()
             with prof.phase("data"):  # the workers finish the batch they are making, then exit
                 del iterator, loader
-        with prof.phase("validation"):
-            metrics = self._log_validation()
+        with prof.phase("validation"):  # unless the last step was just validated
+            metrics = self.last_validation if self._validated_step == self.step else self._log_validation()
         wall = self.wall_time_before + _now() - start_time
         with prof.phase("checkpoint"):
             self.save(wall)
@@ -499,9 +504,11 @@ class Trainer:
         more = budget.steps_that_fit(self._end_reserve_s(budget), self._periodic_s_per_step())
         return None if more is None else min(end, self.step + more)
 
-    def _end_reserve_s(self, budget: WallBudget) -> float:
-        """Seconds kept for the final validation and checkpoint: as last timed, else estimated."""
-        data = self.config.data
+    def _end_reserve_s(self, budget: WallBudget, next_step: int | None = None, end: int = 0) -> float:
+        """Seconds kept after a step for the final validation and checkpoint: as last timed, else
+        estimated. With ``next_step`` (< ``end``), a periodic checkpoint after it is added; a
+        periodic validation after it stands for the final one (:meth:`fit` does not repeat it)."""
+        data, s = self.config.data, self.config.schedule
         validation = self._timed.get("validation")
         if validation is None:
             validation = validation_seconds_estimate(data.validation_size, data.batch_size,
@@ -509,7 +516,9 @@ class Trainer:
         checkpoint = self._timed.get("checkpoint")
         if checkpoint is None:
             checkpoint = checkpoint_seconds_estimate(self._state_bytes())
-        return validation + checkpoint
+        periodic = (next_step is not None and next_step < end and s.checkpoint_every > 0
+                    and next_step % s.checkpoint_every == 0)
+        return validation + checkpoint * (2 if periodic else 1)
 
     def _periodic_s_per_step(self) -> float:
         """Seconds per step of the periodic validations and checkpoints (once timed) [s]."""
@@ -540,6 +549,7 @@ class Trainer:
         began = _now()
         metrics = self.validate()
         self._timed["validation"] = _now() - began
+        self._validated_step = self.step
         if metrics is not None:
             self.log.validation_row({"step": self.step, **metrics})
         return metrics
