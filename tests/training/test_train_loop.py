@@ -11,6 +11,7 @@ from helpers import tiny_config, tiny_config_dict
 from emrestore.training.profile import (
     PHASES,
     RATE_SKIP_STEPS,
+    VALIDATION_STEP_RATIO,
     TimeProfile,
     WallBudget,
     checkpoint_seconds_estimate,
@@ -92,8 +93,8 @@ def test_estimates_of_untimed_validation_and_checkpoint():
     assert steps_in_budget(0.5, 2.2) == 4 and steps_in_budget(0.5, -1.0) == 0
     with pytest.raises(ValueError):
         steps_in_budget(0.0, 5.0)
-    assert validation_seconds_estimate(64, 8, 1.5) == pytest.approx(12.0)
-    assert validation_seconds_estimate(5, 2, 1.0) == pytest.approx(3.0)  # 3 batches
+    assert validation_seconds_estimate(64, 8, 1.5) == pytest.approx(8 * VALIDATION_STEP_RATIO * 1.5)
+    assert validation_seconds_estimate(5, 2, 1.0) == pytest.approx(3 * VALIDATION_STEP_RATIO)  # 3 batches
     assert checkpoint_seconds_estimate(50_000_000) == pytest.approx(0.5)
 
 
@@ -219,3 +220,23 @@ def test_cli_summary_ends_with_the_time_profile(tmp_path, capsys):
     assert set(profile["seconds"]) == set(PHASES) | {"other"}
     assert profile["seconds"]["step"] > 0 and profile["steady"]["steps"] == 3 - RATE_SKIP_STEPS
     assert sum(profile["seconds"].values()) == pytest.approx(profile["wall_s"], rel=1e-3)
+
+
+def test_default_cpu_threads_leave_a_core_per_worker(tmp_path):
+    import torch
+
+    from emrestore.training import Trainer
+    from emrestore.training.trainer import available_cores, default_cpu_threads
+
+    assert default_cpu_threads(1, cores=2) == 1 and default_cpu_threads(0, cores=2) == 2
+    assert default_cpu_threads(3, cores=2) == 1 and default_cpu_threads(1, processes=2, cores=16) == 7
+    assert available_cores() >= 1
+    before = torch.get_num_threads()
+    try:
+        Trainer(tiny_config(data={"workers": 1}), tmp_path / "a", device="cpu", progress=False, export=False)
+        assert torch.get_num_threads() == default_cpu_threads(1)
+        Trainer(tiny_config(data={"workers": 1}), tmp_path / "b", device="cpu", threads=2, progress=False,
+                export=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

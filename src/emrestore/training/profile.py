@@ -29,6 +29,7 @@ __all__ = [
     "LOOP_PHASES",
     "RATE_SKIP_STEPS",
     "CHECKPOINT_BYTES_PER_S",
+    "VALIDATION_STEP_RATIO",
     "TimeProfile",
     "WallBudget",
     "checkpoint_seconds_estimate",
@@ -44,6 +45,10 @@ LOOP_PHASES = ("data", "step", "log")
 #: Loop iterations not used for the step rate: the first start of the DataLoader workers and
 #: the first calls of each convolution (oneDNN/cuDNN set-up) make them slow.
 RATE_SKIP_STEPS = 2
+#: A validation batch (forward pass only) in training steps of the same batch, assumed until
+#: a validation has been timed: ≈ 1/3 (backward ≈ 2 forward); measured 0.35 for `fast` at
+#: 1 thread on the 2-core development machine (8 × 128² lrsem pairs: 0.47 s vs 1.4 s).
+VALIDATION_STEP_RATIO = 0.5
 #: Writing speed assumed for the final checkpoint until one has been timed [bytes/s]
 #: (conservative: a `fast` run's 45 MB checkpoint takes ≈ 0.15 s on the development machine).
 CHECKPOINT_BYTES_PER_S = 100e6
@@ -165,12 +170,9 @@ def steps_in_budget(seconds_per_step: float, remaining_s: float) -> int:
 
 
 def validation_seconds_estimate(validation_size: int, batch_size: int, seconds_per_step: float) -> float:
-    """Wall time of a validation pass not yet timed [s]: one training step per batch of pairs.
-
-    A validation batch is a forward pass only, so this overestimates (measured on 2 CPU cores
-    for `fast`: 0.15-1 of a training step per batch, the high end on the first call).
-    """
-    return math.ceil(validation_size / batch_size) * seconds_per_step
+    """Wall time of a validation pass not yet timed [s]: :data:`VALIDATION_STEP_RATIO` of a
+    training step per batch of ``batch_size`` pairs."""
+    return math.ceil(validation_size / batch_size) * VALIDATION_STEP_RATIO * seconds_per_step
 
 
 def checkpoint_seconds_estimate(state_bytes: int) -> float:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,42 @@ from .run_start import parent_weights, resumed_state, run_config
 from .schedule import ScheduleFit, check_fit_schedule, lr_factor
 from .validation import evaluate
 
-__all__ = ["PRECISIONS", "Trainer", "train"]
+__all__ = ["PRECISIONS", "Trainer", "available_cores", "default_cpu_threads", "train"]
 
 logger = logging.getLogger(__name__)
 
 #: Training arithmetic: float32 everywhere, or bfloat16 autocast around the networks.
 PRECISIONS = ("fp32", "bf16")
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask; ``os.cpu_count()`` where there is none)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_cpu_threads(workers: int, processes: int = 1, cores: int | None = None) -> int:
+    """Torch intra-op threads of a training process on a CPU: its share of the cores less one
+    per DataLoader worker, at least 1.
+
+    Measured on 2 shared cores (docs/network.md, "CPU training loop"): with the shipped
+    single worker, 1 thread beats PyTorch's default of 2 for `tiny`, `fast` and `compact`,
+    because two threads and a busy worker on two cores make every parallel region wait for
+    a descheduled thread.
+
+    Parameters
+    ----------
+    workers : int
+        DataLoader worker processes of this training process (``[data] workers``).
+    processes : int
+        Training processes on the machine (DDP on CPUs).
+    cores : int, optional
+        Cores available (default :func:`available_cores`).
+    """
+    cores = available_cores() if cores is None else cores
+    return max(1, cores // max(processes, 1) - workers)
 
 
 def _now() -> float:
@@ -83,7 +114,8 @@ class Trainer:
     channels_last : bool or None
         Use channels-last memory format (default: on CPU).
     threads : int, optional
-        ``torch.set_num_threads`` for this process.
+        ``torch.set_num_threads`` for this process; default on a CPU
+        :func:`default_cpu_threads` (the cores not taken by the DataLoader workers).
     schedule : dict, optional
         New ``pixel_steps`` / ``gan_steps`` (e.g. for a resumed run: lengthen it across
         sessions, or end it earlier with the learning-rate decay brought forward).
@@ -119,8 +151,6 @@ class Trainer:
             raise ParameterError(f"Unknown training precision {precision!r}.",
                                  f"Use one of {', '.join(PRECISIONS)}.")
         self.precision = precision
-        if threads:
-            torch.set_num_threads(int(threads))
         self.run_dir = Path(run_dir)
         self.dist = init_distributed(device)
         self.device = self.dist.device
@@ -132,6 +162,10 @@ class Trainer:
             state = resumed_state(self.run_dir if resume is True else Path(resume))
         config = run_config(config, state, schedule)
         self.config = config.validate()
+        if threads:
+            torch.set_num_threads(int(threads))
+        elif self.device.type == "cpu":
+            torch.set_num_threads(default_cpu_threads(config.data.workers, self.dist.world_size))
         self.weights = config.loss_weights()
         self.progress = progress
         self.export = export
