@@ -226,10 +226,15 @@ def test_default_cpu_threads_leave_a_core_per_worker(tmp_path):
     import torch
 
     from emrestore.training import Trainer
-    from emrestore.training.trainer import available_cores, default_cpu_threads
+    from emrestore.training.trainer import ALL_CORES_GFLOP_PER_PAIR, available_cores, default_cpu_threads
 
     assert default_cpu_threads(1, cores=2) == 1 and default_cpu_threads(0, cores=2) == 2
     assert default_cpu_threads(3, cores=2) == 1 and default_cpu_threads(1, processes=2, cores=16) == 7
+    assert default_cpu_threads(1, cores=2, gflop_per_pair=ALL_CORES_GFLOP_PER_PAIR) == 2  # a heavy generator
+    from emrestore.nn.configs import generator_config, generator_gflop
+
+    per_pair = {name: generator_gflop(generator_config(name), 128, 128) for name in ("tiny", "fast", "compact")}
+    assert per_pair["fast"] < ALL_CORES_GFLOP_PER_PAIR <= per_pair["compact"]  # the measured presets
     assert available_cores() >= 1
     before = torch.get_num_threads()
     try:

@@ -29,6 +29,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..errors import ParameterError
 from ..io.atomic import write_text_atomic
 from ..nn import build_discriminator, build_generator
+from ..nn.configs import generator_gflop
 from ..nn import losses as L
 from .checkpoint import capture_rng, restore_rng, save_checkpoint
 from .config import TrainConfig
@@ -49,7 +50,7 @@ from .run_start import parent_weights, resumed_state, run_config
 from .schedule import ScheduleFit, check_fit_schedule, lr_factor
 from .validation import evaluate
 
-__all__ = ["PRECISIONS", "Trainer", "available_cores", "default_cpu_threads", "train"]
+__all__ = ["ALL_CORES_GFLOP_PER_PAIR", "PRECISIONS", "Trainer", "available_cores", "default_cpu_threads", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +66,23 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_cpu_threads(workers: int, processes: int = 1, cores: int | None = None) -> int:
-    """Torch intra-op threads of a training process on a CPU: its share of the cores less one
-    per DataLoader worker, at least 1.
+#: Generator cost per training pair [GFLOP, forward] from which a CPU run gives the main
+#: process all cores: its DataLoader workers then need only a small share of one (measured,
+#: docs/network.md "CPU training loop": `compact`, 8.1 GFLOP per 128² pair, trains 35-45 %
+#: faster with 2 threads + 1 worker than with 1 + 1 on 2 quiet cores; `fast`, 2.0, is even;
+#: `tiny`, 0.39, is 36 % faster with 1 thread).
+ALL_CORES_GFLOP_PER_PAIR = 4.0
 
-    Measured on 2 shared cores (docs/network.md, "CPU training loop"): with the shipped
-    single worker, 1 thread beats PyTorch's default of 2 for `tiny`, `fast` and `compact`,
-    because two threads and a busy worker on two cores make every parallel region wait for
-    a descheduled thread.
+
+def default_cpu_threads(workers: int, processes: int = 1, cores: int | None = None,
+                        gflop_per_pair: float = 0.0) -> int:
+    """Torch intra-op threads of a training process on a CPU.
+
+    A process's share of the cores, less one per DataLoader worker (at least 1) — unless the
+    generator costs at least :data:`ALL_CORES_GFLOP_PER_PAIR` per pair, when the whole share:
+    two threads and a busy worker on two cores make every parallel region wait for a
+    descheduled thread, which costs more than the worker's share of a core is worth unless
+    the network step dwarfs the pair making.
 
     Parameters
     ----------
@@ -82,9 +92,15 @@ def default_cpu_threads(workers: int, processes: int = 1, cores: int | None = No
         Training processes on the machine (DDP on CPUs).
     cores : int, optional
         Cores available (default :func:`available_cores`).
+    gflop_per_pair : float
+        Generator forward cost of one training crop [GFLOP]
+        (:func:`emrestore.nn.configs.generator_gflop`).
     """
     cores = available_cores() if cores is None else cores
-    return max(1, cores // max(processes, 1) - workers)
+    share = max(cores // max(processes, 1), 1)
+    if gflop_per_pair >= ALL_CORES_GFLOP_PER_PAIR:
+        return share
+    return max(1, share - workers)
 
 
 def _now() -> float:
@@ -115,7 +131,8 @@ class Trainer:
         Use channels-last memory format (default: on CPU).
     threads : int, optional
         ``torch.set_num_threads`` for this process; default on a CPU
-        :func:`default_cpu_threads` (the cores not taken by the DataLoader workers).
+        :func:`default_cpu_threads` (the cores not taken by the DataLoader workers, or all
+        of them for generators of ≥ 4 GFLOP per training crop).
     schedule : dict, optional
         New ``pixel_steps`` / ``gan_steps`` (e.g. for a resumed run: lengthen it across
         sessions, or end it earlier with the learning-rate decay brought forward).
@@ -165,7 +182,9 @@ class Trainer:
         if threads:
             torch.set_num_threads(int(threads))
         elif self.device.type == "cpu":
-            torch.set_num_threads(default_cpu_threads(config.data.workers, self.dist.world_size))
+            crop = config.data.crop
+            torch.set_num_threads(default_cpu_threads(config.data.workers, self.dist.world_size,
+                                                      gflop_per_pair=generator_gflop(config.model, crop, crop)))
         self.weights = config.loss_weights()
         self.progress = progress
         self.export = export
@@ -178,6 +197,9 @@ class Trainer:
         o = config.optim
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr_g, betas=(o.beta1_g, o.beta2))
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=o.lr_d, betas=(o.beta1_d, o.beta2))
+        # a checkpoint's tensors: weights of both networks and their two Adam moments [bytes]
+        self._checkpoint_bytes = sum(3 * p.numel() * p.element_size()
+                                     for net in (self.generator, self.discriminator) for p in net.parameters())
         self.noise_gen = torch.Generator(device=self.device).manual_seed(config.seed * 1000 + 17 + self.dist.rank)
         self.step = 0
         self.pairs_seen = 0
@@ -549,7 +571,7 @@ class Trainer:
                                                      budget.seconds_per_step or 0.0)
         checkpoint = self._timed.get("checkpoint")
         if checkpoint is None:
-            checkpoint = checkpoint_seconds_estimate(self._state_bytes())
+            checkpoint = checkpoint_seconds_estimate(self._checkpoint_bytes)
         periodic = (next_step is not None and next_step < end and s.checkpoint_every > 0
                     and next_step % s.checkpoint_every == 0)
         return validation + checkpoint * (2 if periodic else 1)
@@ -559,11 +581,6 @@ class Trainer:
         s = self.config.schedule
         return sum(self._timed.get(name, 0.0) / every for name, every in
                    (("validation", s.validate_every), ("checkpoint", s.checkpoint_every)) if every)
-
-    def _state_bytes(self) -> int:
-        """Bytes of a checkpoint's tensors: weights of both networks and their Adam moments."""
-        return sum(3 * p.numel() * p.element_size() for net in (self.generator, self.discriminator)
-                   for p in net.parameters())
 
     def _record_profile(self, prof: TimeProfile, budget_s: float) -> dict[str, Any]:
         """The invocation's time profile, appended to ``profile.json`` (main process) and logged."""
