@@ -194,9 +194,10 @@ def test_budget_used_up_by_the_set_up_runs_no_step(tmp_path, monkeypatch, caplog
 
 
 def test_a_run_stopped_on_time_records_the_theoretical_receptive_field(tmp_path, monkeypatch):
+    from helpers import TINY_MODEL
+
     from emrestore.model.receptive import theoretical_radius
     from emrestore.training import Trainer
-    from helpers import TINY_MODEL
 
     trainer = Trainer(tiny_config(schedule={"pixel_steps": 1000, "gan_steps": 0}), tmp_path, progress=False)
     _fake_timing(monkeypatch, trainer, data_s=0.0, step_s=0.1, validation_s=0.1)
@@ -226,7 +227,11 @@ def test_default_cpu_threads_leave_a_core_per_worker(tmp_path):
     import torch
 
     from emrestore.training import Trainer
-    from emrestore.training.trainer import ALL_CORES_GFLOP_PER_PAIR, available_cores, default_cpu_threads
+    from emrestore.training.trainer import (
+        ALL_CORES_GFLOP_PER_PAIR,
+        available_cores,
+        default_cpu_threads,
+    )
 
     assert default_cpu_threads(1, cores=2) == 1 and default_cpu_threads(0, cores=2) == 2
     assert default_cpu_threads(3, cores=2) == 1 and default_cpu_threads(1, processes=2, cores=16) == 7

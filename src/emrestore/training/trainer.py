@@ -29,8 +29,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..errors import ParameterError
 from ..io.atomic import write_text_atomic
 from ..nn import build_discriminator, build_generator
-from ..nn.configs import generator_gflop
 from ..nn import losses as L
+from ..nn.configs import generator_gflop
 from .checkpoint import capture_rng, restore_rng, save_checkpoint
 from .config import TrainConfig
 from .dataset import make_loader, validation_set
@@ -417,7 +417,7 @@ class Trainer:
             validation set, the workers' start, the steps, periodic and final validation.
             A step is started only if it and the final validation and checkpoint (their
             measured or estimated times, :mod:`.profile`) still fit. The export after it is
-            not counted (``onnx`` ≈ 2 s for the shipped sizes on a CPU; a run stopped on
+            not counted (≈ 1-2 s for the shipped sizes on a CPU; a run stopped on
             time records the theoretical receptive field instead of measuring it).
         max_steps : int, optional
             Stop after this many steps of this call (tests, benchmarks).
