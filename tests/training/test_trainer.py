@@ -101,7 +101,7 @@ def test_wall_time_budget_stops_checkpoints_and_resumes(tmp_path, monkeypatch):
     config = tiny_config(schedule={"pixel_steps": 100000, "gan_steps": 0, "log_every": 5})
     trainer = Trainer(config, tmp_path, progress=False, export=False)
     _step_clock(monkeypatch, trainer, 0.1)
-    # 1.2 s of the trainer's clock, less the final validation's estimate (2 batches of half a step): 10-11
+    # 1.2 s of the trainer's clock, less the final validation's estimate (2 batches of 3/4 step): about 10
     # steps of 0.1 s
     result = trainer.fit(minutes=0.02)
     assert result["stopped_on_time"] and not result["finished"]

@@ -46,9 +46,10 @@ LOOP_PHASES = ("data", "step", "log")
 #: the first calls of each convolution (oneDNN/cuDNN set-up) make them slow.
 RATE_SKIP_STEPS = 2
 #: A validation batch (forward pass only) in training steps of the same batch, assumed until
-#: a validation has been timed: ≈ 1/3 (backward ≈ 2 forward); measured 0.35 for `fast` at
-#: 1 thread on the 2-core development machine (8 × 128² lrsem pairs: 0.47 s vs 1.4 s).
-VALIDATION_STEP_RATIO = 0.5
+#: a validation has been timed: ≈ 1/3 in FLOP (backward ≈ 2 forward); measured 0.35-0.63 for
+#: `fast` at 1 thread on the 2-core development machine (8 × 128² lrsem pairs: 0.47-0.63 s
+#: per validation batch, 1.1-1.4 s per step; the high end with the step sharing its core).
+VALIDATION_STEP_RATIO = 0.75
 #: Writing speed assumed for the final checkpoint until one has been timed [bytes/s]
 #: (conservative: a `fast` run's 45 MB checkpoint takes ≈ 0.15 s on the development machine).
 CHECKPOINT_BYTES_PER_S = 100e6
