@@ -101,9 +101,11 @@ def test_wall_time_budget_stops_checkpoints_and_resumes(tmp_path, monkeypatch):
     config = tiny_config(schedule={"pixel_steps": 100000, "gan_steps": 0, "log_every": 5})
     trainer = Trainer(config, tmp_path, progress=False, export=False)
     _step_clock(monkeypatch, trainer, 0.1)
-    result = trainer.fit(minutes=0.02)  # 1.2 s of the trainer's clock: 12-13 steps of 0.1 s
+    # 1.2 s of the trainer's clock, less the final validation's estimate (2 batches of 3/4 step): about 10
+    # steps of 0.1 s
+    result = trainer.fit(minutes=0.02)
     assert result["stopped_on_time"] and not result["finished"]
-    assert 10 <= result["step"] <= 14
+    assert 9 <= result["step"] <= 11
     assert int(read_log(tmp_path)[-1]["step"]) == result["step"]  # the last step is logged
     assert load_checkpoint(tmp_path)["step"] == result["step"]
     again = Trainer(None, tmp_path, resume=True, progress=False, export=False)

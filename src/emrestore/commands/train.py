@@ -1,7 +1,10 @@
 """``emrestore train --tag TAG [--config FILE] [--minutes M] [--resume DIR]``, ``emrestore train --plot RUN_DIR``.
 
 Trains a restoration network (PyTorch needed: ``pip install emrestore[train]``). Under
-``torchrun`` the same command trains with DDP on all launched processes. The run directory's
+``torchrun`` the same command trains with DDP on all launched processes. ``--minutes`` counts
+from the start of the command (imports, set-up and the final validation and checkpoint
+included; the export after it is not), and the printed summary ends with the invocation's
+time profile (:mod:`emrestore.training.profile`; also in the run directory's ``profile.json``). The run directory's
 ``curves.png`` (:mod:`emrestore.training.curves`) is redrawn at each validation; ``--plot``
 redraws it from the logs of any run.
 """
@@ -12,6 +15,7 @@ import argparse
 import datetime as _dt
 import json
 import os
+import time
 from pathlib import Path
 
 from ..errors import ParameterError
@@ -78,6 +82,7 @@ def plot(run_dir: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    started_s = time.perf_counter()  # --minutes counts from here: importing torch and set-up included
     if args.plot:
         return plot(args.plot)
     _torch_or_error()
@@ -130,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume or False,
         minutes=args.minutes,
         fit_schedule=args.fit_schedule,
+        started_s=started_s,
         device=args.device,
         threads=args.threads,
         precision=args.precision,
@@ -142,5 +148,7 @@ def run(args: argparse.Namespace) -> int:
     if result.get("validation") is not None:  # the main process reports
         summary = {k: result.get(k) for k in ("run_dir", "step", "pixel_steps", "finished", "stopped_on_time",
                                                   "wall_time_s", "onnx", "model_card", "validation")}
+        profile = result.get("time_profile") or {}
+        summary["time_profile"] = {k: profile.get(k) for k in ("summary", "wall_s", "seconds", "steady")}
         print(json.dumps(summary, indent=2))
     return 0
