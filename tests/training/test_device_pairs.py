@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -127,3 +129,13 @@ def test_auto_places_pairs_on_a_gpu_and_keeps_them_in_the_workers_on_a_cpu():
     assert pairs_place(tiny_config(data={"pairs_on": "auto"}).data, "cuda") == "workers"  # poisson
     assert pairs_place(_config("hrstem", pairs_on="workers").data, "cuda") == "workers"
     assert pairs_place(_config("hrstem").data, "cpu") == "device"
+
+
+def test_a_run_trains_on_pairs_degraded_on_the_device(tmp_path):
+    from emrestore.training import train
+
+    config = _config("hrstem", workers=0)
+    result = train(config, tmp_path / "run", device="cpu", progress=False)
+    assert result["finished"] and result["step"] == config.total_steps
+    card = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert card["training"]["hardware"]["pairs_on"] == "device"

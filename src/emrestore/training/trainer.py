@@ -33,7 +33,8 @@ from ..nn import losses as L
 from ..nn.configs import generator_gflop
 from .checkpoint import capture_rng, restore_rng, save_checkpoint
 from .config import TrainConfig
-from .dataset import make_loader, validation_set
+from .dataset import validation_set
+from .device_pairs import make_pair_loader, pairs_place
 from .ddp import all_reduce_max, cleanup_distributed, init_distributed
 from .export import export_onnx, save_torch_weights
 from .model_card import build_model_card, git_commit, hardware_info, write_model_card
@@ -234,7 +235,8 @@ class Trainer:
         else:
             self.g_train, self.d_train = self.generator, self.discriminator
         self.log = RunLog(self.run_dir, self.is_main)
-        self._hardware = {**hardware_info(self.device, self.dist.world_size), "precision": precision}
+        self._hardware = {**hardware_info(self.device, self.dist.world_size), "precision": precision,
+                          "pairs_on": pairs_place(config.data, self.device)}
         self._git = git_commit()
 
     def _load_initial_weights(self, source: str | Path) -> None:
@@ -453,8 +455,8 @@ class Trainer:
         prof.count_since_start("startup")  # the caller's set-up (imports, this trainer) since started_s
         with prof.phase("startup"):
             self.log.open(cfg, self.step)
-            loader = make_loader(cfg, self.step, self.dist.rank, self.dist.world_size,
-                                 pin_memory=self.device.type == "cuda")
+            # pairs from the DataLoader workers, or degraded here on the device (docs/network.md)
+            loader = make_pair_loader(cfg, self.device, self.step, self.dist.rank, self.dist.world_size)
             iterator = iter(loader)  # the workers start making pairs ...
             if self.is_main:
                 self._validation_data()  # ... while the validation set is built or read
