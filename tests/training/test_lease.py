@@ -88,3 +88,11 @@ def test_the_lease_script_runs_on_the_cpu(tmp_path):
     frame = np.random.default_rng(0).poisson(20.0, (48, 48)).astype(np.float32)
     restored = emrestore.restore(frame, model=tmp_path / "models" / "lrstem.onnx")
     assert onnxruntime is not None and np.isfinite(np.asarray(restored)).all()
+
+
+def test_rendering_cores_follow_the_renderers_cost():
+    from emrestore.training.lease import render_workers
+
+    workers = render_workers(["hrtem", "hrstem", "lrstem", "lrsem"], 16)
+    assert workers["hrtem"] > workers["hrstem"] > workers["lrstem"] >= 1 and workers["lrsem"] >= 1
+    assert render_workers(["lrsem"], 16) == {"lrsem": 16} and render_workers([], 4) == {}

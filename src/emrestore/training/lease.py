@@ -40,6 +40,10 @@ __all__ = ["LeasePlan", "MAX_FILES", "MAX_FILE_BYTES", "main", "pack", "plan_fro
 MAX_FILES = 8
 MAX_FILE_BYTES = 15 * 2**20
 
+#: Seconds one core takes to render a 256² clean image per tag (benchmarks/bench_bank_supply.py,
+#: docs/network.md); the lease shares the cores among the tags' banks in proportion.
+RENDER_S_PER_IMAGE = {"hrstem": 0.83, "hrtem": 5.0, "hrsem": 0.16, "lrstem": 0.11, "lrtem": 0.15, "lrsem": 0.18}
+
 #: Share of the budget for rendering banks [-], and the time kept for exports and packing:
 #: this many seconds, at most this share of the budget.
 BANK_SHARE = 0.2
@@ -93,10 +97,20 @@ def _log(handle, text: str) -> None:
     handle.flush()
 
 
+def render_workers(tags: list[str], cores: int) -> dict[str, int]:
+    """Rendering processes per tag: ``cores`` shared in proportion to each tag's rendering cost
+    (:data:`RENDER_S_PER_IMAGE`), at least one each."""
+    if not tags:
+        return {}
+    costs = {tag: RENDER_S_PER_IMAGE.get(tag, 1.0) for tag in tags}
+    total = sum(costs.values())
+    return {tag: max(1, round(cores * cost / total)) for tag, cost in costs.items()}
+
+
 def render_banks(plan: LeasePlan, deadline: float, log) -> dict[str, Path]:
     """Render (or reuse) a bank per tag until ``deadline`` (``time.monotonic()``), all at once."""
     cores = plan.bank_workers or max(1, (os.cpu_count() or 2))
-    per_tag = max(1, cores // max(1, len(plan.tags)))
+    workers = render_workers([t for t in plan.tags if t not in plan.banks], cores)
     banks: dict[str, Path] = {}
     running: dict[str, subprocess.Popen] = {}
     for tag in plan.tags:
@@ -106,7 +120,7 @@ def render_banks(plan: LeasePlan, deadline: float, log) -> dict[str, Path]:
             continue
         banks[tag] = plan.work / "banks" / tag
         command = [*_python(), "simulate", "--tag", tag, "--n", str(plan.bank_images), "--size",
-                   str(plan.bank_px), "--seed", "0", "--out", str(banks[tag]), "--workers", str(per_tag), "-q"]
+                   str(plan.bank_px), "--seed", "0", "--out", str(banks[tag]), "--workers", str(workers[tag]), "-q"]
         running[tag] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     while running and time.monotonic() < deadline:
         for tag in [t for t, p in running.items() if p.poll() is not None]:
