@@ -535,7 +535,7 @@ def check_backend(path: Path, name: str, signature: OnnxSignature | None = None,
     except EMRestoreError as error:
         result = {"passed": False, "psnr_db": None, "reason": f"{name} did not run: {error.cause}"}
     else:
-        from ..evaluation.metrics import psnr
+        from ..fidelity import psnr
 
         expected = OnnxBackend(path, device="cpu", signature=signature)(frame, stats)
         value = psnr(output, expected)
