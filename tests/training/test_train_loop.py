@@ -106,7 +106,7 @@ def _fake_timing(monkeypatch, trainer, *, data_s: float, step_s: float, validati
 
     clock = FakeClock(1000.0)
     monkeypatch.setattr(trainer_module, "time", SimpleNamespace(perf_counter=clock))
-    real_loader, real_step, real_validate = trainer_module.make_loader, trainer.train_step, trainer.validate
+    real_loader, real_step, real_validate = trainer_module.make_pair_loader, trainer.train_step, trainer.validate
 
     def slow_loader(*args, **kwargs):
         loader = real_loader(*args, **kwargs)
@@ -125,7 +125,7 @@ def _fake_timing(monkeypatch, trainer, *, data_s: float, step_s: float, validati
         clock.now += validation_s
         return real_validate()
 
-    monkeypatch.setattr(trainer_module, "make_loader", slow_loader)
+    monkeypatch.setattr(trainer_module, "make_pair_loader", slow_loader)
     monkeypatch.setattr(trainer, "train_step", timed_step)
     monkeypatch.setattr(trainer, "validate", timed_validate)
     return clock
