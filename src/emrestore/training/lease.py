@@ -47,7 +47,7 @@ RENDER_S_PER_IMAGE = {"hrstem": 0.83, "hrtem": 5.0, "hrsem": 0.16, "lrstem": 0.1
 #: Share of the budget for rendering banks [-], and the time kept for exports and packing:
 #: this many seconds, at most this share of the budget.
 BANK_SHARE = 0.2
-EXPORT_RESERVE_S = 45.0
+EXPORT_RESERVE_S = 90.0
 EXPORT_RESERVE_SHARE = 0.25
 
 
@@ -185,20 +185,24 @@ def train_all(plan: LeasePlan, banks: dict[str, Path], minutes: float, log) -> d
 
 
 def export_all(plan: LeasePlan, statuses: dict[str, int], log) -> dict[str, dict[str, Any]]:
-    """Export each trained run (ONNX with float16 weights, card, weights); its summary row."""
-    rows: dict[str, dict[str, Any]] = {}
+    """Export the trained runs at once (ONNX with float16 weights, card, weights); a summary row each."""
+    exports: dict[str, subprocess.Popen] = {}
     for tag in plan.tags:
-        row: dict[str, Any] = {"tag": tag, "train_status": statuses.get(tag)}
-        run = plan.work / "runs" / tag
         onnx = plan.work / "export" / f"{tag}.onnx"
         onnx.parent.mkdir(parents=True, exist_ok=True)
         if statuses.get(tag) == 0:
-            status = subprocess.call([*_python(), "export", str(run), str(onnx), "--weights", "float16",
-                                      "--force", "-q"], stdout=log, stderr=subprocess.STDOUT)
-            row["export_status"] = status
-            if status == 0:
+            exports[tag] = subprocess.Popen([*_python(), "export", str(plan.work / "runs" / tag), str(onnx),
+                                             "--weights", "float16", "--force", "-q"],
+                                            stdout=log, stderr=subprocess.STDOUT)
+    rows: dict[str, dict[str, Any]] = {}
+    for tag in plan.tags:
+        row: dict[str, Any] = {"tag": tag, "train_status": statuses.get(tag)}
+        onnx = plan.work / "export" / f"{tag}.onnx"
+        if tag in exports:
+            row["export_status"] = exports[tag].wait()
+            if row["export_status"] == 0:
                 halve_torch_weights(onnx.with_suffix(".pt"))
-        if onnx.is_file():
+        if row.get("export_status") == 0 and onnx.is_file():
             card = json.loads(onnx.with_suffix(".json").read_text())
             training = card.get("training", {})
             validation = card.get("validation") or {}
