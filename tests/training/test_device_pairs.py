@@ -139,3 +139,12 @@ def test_a_run_trains_on_pairs_degraded_on_the_device(tmp_path):
     assert result["finished"] and result["step"] == config.total_steps
     card = json.loads((tmp_path / "run" / "model.json").read_text())
     assert card["training"]["hardware"]["pairs_on"] == "device"
+
+
+def test_clip_batch_handles_batches_too_large_for_one_quantile(monkeypatch):
+    from emrestore.training import device_pairs
+
+    images = torch.from_numpy(np.random.default_rng(2).exponential(1.0, (2, 30, 30)).astype(np.float32))
+    whole = clip_batch(images, 1.0)
+    monkeypatch.setattr(device_pairs, "QUANTILE_MAX_ELEMENTS", 100)
+    assert torch.equal(clip_batch(images, 1.0), whole)

@@ -83,6 +83,10 @@ def batch_noise_seed(seed: int, step: int, rank: int = 0, stream: str = "pairs")
     return int.from_bytes(digest[:8], "little") >> 1
 
 
+#: Largest input :func:`torch.quantile` accepts [elements].
+QUANTILE_MAX_ELEMENTS = 2**24
+
+
 def clip_batch(images: torch.Tensor, percent: float) -> torch.Tensor:
     """Clip each image (B, H, W) to its own ``[p, 100 − p]`` percentiles (0: unchanged).
 
@@ -93,7 +97,10 @@ def clip_batch(images: torch.Tensor, percent: float) -> torch.Tensor:
         return images
     flat = images.reshape(images.shape[0], -1)
     q = torch.tensor([percent / 100.0, 1.0 - percent / 100.0], dtype=torch.float64, device=images.device)
-    low, high = torch.quantile(flat.double(), q, dim=1).to(images.dtype)
+    if flat.numel() <= QUANTILE_MAX_ELEMENTS:
+        low, high = torch.quantile(flat.double(), q, dim=1).to(images.dtype)
+    else:  # torch.quantile refuses larger inputs: one image at a time
+        low, high = torch.stack([torch.quantile(row.double(), q) for row in flat], dim=1).to(images.dtype)
     return torch.maximum(torch.minimum(images, high[:, None, None]), low[:, None, None])
 
 
