@@ -70,6 +70,7 @@ class LeasePlan:
     precision: str = "bf16"
     seed: int = 4
     init_from_shipped: bool = False
+    steps: int = 0
     banks: dict[str, str] = field(default_factory=dict)
 
     def preset_of(self, tag: str) -> str:
@@ -173,13 +174,17 @@ def train_all(plan: LeasePlan, banks: dict[str, Path], minutes: float, log) -> d
     running = {}
     for tag in plan.tags:
         config = write_config(plan, tag, banks[tag])
+        # --steps: a fixed amount of work (a dry run); else the cosine decay fitted to the deadline
+        length = (["--pixel-steps", str(plan.steps), "--gan-steps", "0"] if plan.steps
+                  else ["--minutes", f"{minutes:.3f}", "--fit-schedule"])
         command = [*_python(), "train", "--config", str(config), "--out", str(plan.work / "runs" / tag),
-                   "--minutes", f"{minutes:.3f}", "--fit-schedule", "--device", plan.device,
+                   *length, "--device", plan.device,
                    "--precision", plan.precision, "--no-export", "--no-progress",
                    *(["--init-from", tag] if plan.init_from_shipped else [])]
         running[tag] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         start = "from the shipped model" if plan.init_from_shipped else "from scratch"
-        _log(log, f"{tag}: training for {minutes:.2f} min ({plan.preset_of(tag)} {start}, "
+        length_text = f"{plan.steps} steps" if plan.steps else f"{minutes:.2f} min"
+        _log(log, f"{tag}: training for {length_text} ({plan.preset_of(tag)} {start}, "
                   f"{plan.crop}² × {plan.batch_size})")
     return {tag: process.wait() for tag, process in running.items()}
 
@@ -327,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-workers", type=int, default=2, help="DataLoader workers per run")
     parser.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
     parser.add_argument("--seed", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=0,
+                        help="train exactly N steps per tag instead of fitting the budget (a dry run)")
     parser.add_argument("--init-from-shipped", action="store_true",
                         help="continue each tag's shipped model (its preset; peak learning rate 1e-4)")
     return parser
@@ -335,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
 def plan_from_args(argv: list[str] | None = None) -> LeasePlan:
     """A :class:`LeasePlan` from command-line arguments (validated)."""
     args = build_parser().parse_args(argv)
+    if args.steps < 0:
+        raise ParameterError(f"--steps must be ≥ 0, got {args.steps}.", "Give e.g. --steps 3, or 0 to fit --minutes.")
     if args.minutes <= 0:
         raise ParameterError(f"--minutes must be positive, got {args.minutes}.", "Give e.g. --minutes 9.")
     banks = {}
@@ -349,7 +358,7 @@ def plan_from_args(argv: list[str] | None = None) -> LeasePlan:
                      device=args.device, preset=args.preset, crop=args.crop, batch_size=args.batch_size,
                      bank_images=args.bank_images, bank_px=args.bank_px, bank_workers=args.bank_workers,
                      data_workers=args.data_workers, precision=args.precision, seed=args.seed,
-                     init_from_shipped=args.init_from_shipped, banks=banks)
+                     init_from_shipped=args.init_from_shipped, steps=args.steps, banks=banks)
 
 
 def main(argv: list[str] | None = None) -> int:
