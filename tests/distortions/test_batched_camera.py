@@ -374,8 +374,9 @@ def _fixed_values(batch):
 
 
 def test_tem_chain_end_to_end_matches_distort():
-    """run_batch on a params dict of distort: the same target exactly; per-pixel mean and
-    variance within sampling error of repeated numpy runs."""
+    """run_batch on a params dict of distort: the same target (to the rounding of the two FFTs
+    of the detector PSF it keeps); per-pixel mean and variance within sampling error of
+    repeated numpy runs."""
     rng = np.random.default_rng(10)
     clean = rng.uniform(0.2, 3.0, (16, 16)).astype(np.float32)
     values = _fixed_values(1)[0]
@@ -385,7 +386,7 @@ def test_tem_chain_end_to_end_matches_distort():
     degraded, target = degraded.numpy(), target.numpy()
     runs = [distort(clean, "tem", seed=s, **values) for s in range(count)]
     numpy_degraded = np.stack([r[0] for r in runs])
-    assert np.array_equal(target, np.repeat(runs[0][1][None], count, axis=0))
+    np.testing.assert_allclose(target, np.repeat(runs[0][1][None], count, axis=0), rtol=1e-6)
     assert np.array_equal(degraded, np.round(degraded))  # the 12-bit ADC
     var_t, var_n = degraded.var(axis=0, ddof=1), numpy_degraded.var(axis=0, ddof=1)
     z = (degraded.mean(axis=0) - numpy_degraded.mean(axis=0)) / np.sqrt((var_t + var_n) / count)

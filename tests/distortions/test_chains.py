@@ -94,3 +94,19 @@ def test_displacement_stage_without_renderer_is_refused_at_declaration():
     with pytest.raises(ValueError, match="LineJitter"):
         Chain("stem", acquisition=(d.Drift, d.DwellBlur), image=(d.LineJitter,))
     Chain("stem", acquisition=(d.Drift, d.DwellBlur), image=(d.Display,))  # rendered: fine
+
+
+def test_a_response_stage_must_be_an_acquisition_stage_with_an_expected_image():
+    with pytest.raises(ValueError, match="DetectorBlur"):  # not in the chain
+        Chain("tem", acquisition=(d.Dose, d.ShotNoise), image=(d.Display,), response=(d.DetectorBlur,))
+    with pytest.raises(ValueError, match="ShotNoise"):  # random: no expected image
+        Chain("tem", acquisition=(d.Dose, d.ShotNoise), image=(d.Display,), response=(d.ShotNoise,))
+    Chain("tem", acquisition=(d.Dose, d.ShotNoise, d.DetectorBlur), image=(d.Display,),
+          response=(d.DetectorBlur,))
+
+
+@pytest.mark.parametrize("modality", ["tem", "stem", "sem"])
+def test_every_chain_keeps_its_instrument_response_in_the_target(modality):
+    response = {"tem": {d.DetectorBlur}, "stem": {d.DwellBlur, d.Afterglow},
+                "sem": {d.DwellBlur, d.Afterglow}}[modality]
+    assert set(CHAINS[modality].response) == response

@@ -94,11 +94,41 @@ def test_target_is_noise_free(modality, lattice):
     replay = {k: v for k, v in params.items() if k != "modality"}
     degraded_b, target_b, _ = distort(lattice, modality, seed=22, **replay)
     assert np.array_equal(target, target_b)
-    # and it is the clean image up to an affine intensity map
-    clean = lattice / lattice.mean()
+    # and it is the clean image through the instrument's response, up to an affine map
+    chain = CHAINS[modality]
+    clean = chain.expected_response(lattice / lattice.mean(), chain.build(replay))
     slope, offset = np.polyfit(clean.ravel(), target.ravel().astype(np.float64), 1)
     assert slope > 0
     assert np.allclose(target, offset + slope * clean, rtol=1e-4, atol=1e-4 * abs(offset) + 1e-6)
+
+
+@pytest.mark.parametrize("modality, response", [
+    ("tem", {"psf_sigma_px": 1.2, "psf_tail_weight": 0.15, "psf_tail_sigma_px": 4.0}),
+    ("stem", {"dwell_blur_px": 1.0, "afterglow_tau_dwells": 2.5}),
+    ("sem", {"dwell_blur_px": 0.8, "afterglow_tau_dwells": 5.0}),
+])
+def test_the_target_is_the_mean_of_many_frames(modality, response, lattice):
+    """The target is what averaging acquisitions of one field converges to: the detector PSF,
+    dwell blur and afterglow (the same in every frame) are kept, the noise averages out.
+
+    Scan displacements, events, line noise and clipping are switched off (they are what a
+    restorer removes and an average of registered frames would blur instead)."""
+    chain = CHAINS[modality]
+    fixed = {name: spec.neutral for name, spec in chain.specs().items()}  # no artefact, no display
+    fixed.update(response)
+    fixed["dose_pe_per_px" if modality == "sem" else "dose_e_per_px"] = 400.0
+    frames = []
+    for seed in range(48):
+        degraded, target, params = distort(lattice, modality, seed=seed, **fixed)
+        frames.append(degraded)
+    params.pop("modality")
+    mean = np.mean(frames, axis=0)
+    error = np.sqrt(np.mean((mean - target) ** 2))
+    offset, contrast, scale = chain.target_terms(params, chain.build(params))
+    unblurred = offset + contrast * (lattice / lattice.mean() * scale)
+    assert error < 0.2 * np.sqrt(np.mean((mean - unblurred) ** 2))  # the response is kept
+    sampling = np.sqrt(np.mean(np.var(frames, axis=0, ddof=1)) / len(frames))
+    assert error < 1.2 * sampling  # and nothing else is left: the rest is noise that averages out
 
 
 NEUTRAL_TEM = dict(

@@ -177,5 +177,8 @@ def test_model_card_records_the_bank(tmp_path):
     (bank / "bank.json").write_text(json.dumps({"tag": "lrsem", "n": 500, "size": 256, "seed": 0}))
     entry = training_data({"data": {"source": "bank", "bank": str(bank), "crop": 128, "degradation": "chain"}})
     assert entry["bank"]["n"] == 500 and entry["crop_px"] == 128
+    from emrestore.evaluation.validation import SIMULATOR_VERSION
+
+    assert entry["simulator"] == SIMULATOR_VERSION  # which target definition the model learned
     assert entry["regenerate"] == "emrestore simulate --tag lrsem --n 500 --size 256 --seed 0 --out BANK"
     assert training_data({"data": {"source": "renderer"}})["source"] == "renderer"

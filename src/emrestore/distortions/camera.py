@@ -184,6 +184,10 @@ class DetectorBlur(Stage):
         """MTF on the ``rfft2`` grid of an image of ``shape`` (see :func:`gaussian_mtf`)."""
         return gaussian_mtf(shape, self.psf_sigma_px, self.psf_tail_weight, self.psf_tail_sigma_px)
 
+    def expected(self, image: np.ndarray) -> np.ndarray:
+        """The blur of the noise-free image (the PSF is the same in every frame: a target keeps it)."""
+        return self(image)
+
     def padding_px(self, height: int, width: int) -> int | None:
         """Reflect padding [px] of an image of ``height × width`` before the FFT (None: no blur)."""
         widest = max(self.psf_sigma_px, self.psf_tail_sigma_px if self.psf_tail_weight > 0 else 0.0)

@@ -155,6 +155,13 @@ class Chain:
         The stages on the final (averaged) image and its target, in order.
     ranges : tuple of (str, Param)
         Per-modality replacements of default sampling ranges, by parameter name.
+    response : tuple of Stage subclasses
+        Acquisition stages that are the instrument's deterministic, frame-constant response
+        (detector PSF; nominal dwell blur and afterglow of a scan). The target keeps them:
+        it is the expected frame, what the average of many acquisitions of the same field
+        shows, so a restorer removes noise and artefacts but does not deconvolve a response
+        it cannot know from one frame (``docs/distortions.md``, "The target"). Each must
+        have an ``expected(image)`` method, the stage's noise-free action on the nominal grid.
 
     Raises
     ------
@@ -167,8 +174,13 @@ class Chain:
     acquisition: tuple[type[Stage], ...]
     image: tuple[type[Stage], ...]
     ranges: tuple[tuple[str, Param], ...] = ()
+    response: tuple[type[Stage], ...] = ()
 
     def __post_init__(self) -> None:
+        stray = [s.__name__ for s in self.response if s not in self.acquisition or not hasattr(s, "expected")]
+        if stray:
+            raise ValueError(f"Chain {self.modality}: response stage(s) {', '.join(stray)} are not "
+                             "acquisition stages with an expected(image) method.")
         pending = []
         for stage in self.acquisition:
             if issubclass(stage, scan.DisplacementStage):
@@ -259,18 +271,31 @@ class Chain:
 
     def target_terms(self, values: dict[str, Value],
                      built: dict[type[Stage], Stage]) -> tuple[float, float, float]:
-        """``(offset, contrast, scale)`` of the target ``offset + contrast·(clean·scale)``.
+        """``(offset, contrast, scale)`` of the target ``offset + contrast·(response(clean)·scale)``.
 
         The one definition of the target, used by :meth:`target` and by the batched
         chains (:mod:`emrestore.distortions.batched`).
         """
         raise NotImplementedError
 
+    def expected_response(self, clean: np.ndarray, built: dict[type[Stage], Stage]) -> np.ndarray:
+        """``clean`` through the chain's :attr:`response` stages, in chain order (noise-free)."""
+        response = clean
+        for stage in self.acquisition:
+            if stage in self.response:
+                response = built[stage].expected(response)  # type: ignore[attr-defined]
+        return response
+
     def target(self, clean: np.ndarray, values: dict[str, Value],
                built: dict[type[Stage], Stage]) -> np.ndarray:
-        """The expected, noise-free signal of the acquired image (before the image stages)."""
+        """The expected frame (before the image stages): ``offset + contrast·(response(clean)·scale)``.
+
+        No noise, no scan displacement, no events, no clipping; the instrument's
+        deterministic :attr:`response` kept.
+        """
         offset, contrast, scale = self.target_terms(values, built)
-        return np.float32(offset) + np.float32(contrast) * (clean * np.float32(scale))
+        response = self.expected_response(clean, built)
+        return np.float32(offset) + np.float32(contrast) * (response * np.float32(scale))
 
     # ------------------------------------------------------------------- run
     def __call__(
@@ -436,6 +461,7 @@ tem = TEMChain(
                  camera.XRayHits, camera.DeadHotPixels, ADC),
     image=(Display,),
     ranges=(("adc_bits", ADC.PARAMS[0].with_range(choices=(12, 14, 16))),),
+    response=(camera.DetectorBlur,),
 )
 
 #: The STEM chain (spec §2 + §4).
@@ -447,6 +473,7 @@ stem = STEMChain(
         ("dose_e_per_px", camera.DOSE_PARAM.with_range(low=0.1, high=2000.0, tail_high=2e5, tail_p=0.05)),
         ("adc_bits", ADC.PARAMS[0].with_range(choices=(8, 12, 16))),
     ),
+    response=(scan.DwellBlur, detector.Afterglow),
 )
 
 #: The SEM chain (spec §3 + §4).
@@ -458,6 +485,7 @@ sem = SEMChain(
         ("adc_bits", ADC.PARAMS[0].with_range(choices=(8, 12, 16))),
         ("afterglow_tau_dwells", detector.Afterglow.PARAMS[0].with_range(high=6.0)),
     ),
+    response=(scan.DwellBlur, detector.Afterglow),
 )
 
 #: The chains by modality.

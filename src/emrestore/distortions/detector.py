@@ -152,6 +152,10 @@ class Afterglow(Stage):
             return 0.0
         return math.exp(-self.flyback_time_us / (self.dwell_time_us * self.afterglow_tau_dwells))
 
+    def expected(self, image: np.ndarray) -> np.ndarray:
+        """The decay applied to the noise-free signal (the same in every frame: a target keeps it)."""
+        return self(image)
+
     def __call__(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         image = as_float_image(image)
         a = self.pixel_decay

@@ -575,6 +575,11 @@ class DwellBlur(Stage):
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return self.render(image, rng)
 
+    def expected(self, image: np.ndarray) -> np.ndarray:
+        """The image scanned along the nominal path: the dwell blur ``dwell_blur_px`` without
+        any displacement (the same in every frame: a target keeps it)."""
+        return self.render(image, np.random.default_rng(0))  # no effect: the generator is unused
+
     def apply(self, state: ChainState, rng: np.random.Generator) -> None:
         """In a chain: scan the clean image with the effects met so far in this acquisition."""
         starts = None

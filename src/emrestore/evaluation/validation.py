@@ -28,8 +28,10 @@ EVAL_SEED = 20261122
 #: Version of the simulator (clean renderers + distortion ranges) the evaluation sets are
 #: drawn from; part of their cache key. "2026-12-realism": HR pixel sizes 0.05–1.0 Å, lrsem
 #: up to 5 µm, support-film texture and vacuum backgrounds, high-dose tails (docs/realism.md).
-#: Numbers measured on sets of an older version are not comparable with newer ones.
-SIMULATOR_VERSION = "2026-12-realism"
+#: "2026-12-expected-frame": as before, the target now the expected frame (the detector PSF,
+#: dwell blur and afterglow kept: docs/distortions.md, "The target"). Numbers measured on sets
+#: of an older version are not comparable with newer ones. Model cards record it.
+SIMULATOR_VERSION = "2026-12-expected-frame"
 
 #: Distortion parameter holding the dose of each modality's chain.
 DOSE_KEYS = ("dose_e_per_px", "dose_pe_per_px")

@@ -187,10 +187,14 @@ def _with_receptive_field(card: ModelCard, onnx_path: str | None) -> ModelCard:
 
 
 def training_data(config: dict[str, Any]) -> dict[str, Any]:
-    """What the model was trained on: the source, and for a bank its ``bank.json`` (tag, n, size, seed)."""
+    """What the model was trained on: the source, the simulator version (its target definition), and
+    for a bank its ``bank.json`` (tag, n, size, seed)."""
     data = config.get("data", {})
+    from ..evaluation.validation import SIMULATOR_VERSION
+
     entry: dict[str, Any] = {"source": data.get("source"), "degradation": data.get("degradation"),
-                             "crop_px": data.get("crop"), "augment": data.get("augment")}
+                             "crop_px": data.get("crop"), "augment": data.get("augment"),
+                             "simulator": SIMULATOR_VERSION}
     if data.get("source") == "bank" and data.get("bank"):
         entry["bank_dir"] = str(data["bank"])
         from ..datasets.bank import read_bank_config

@@ -23,11 +23,12 @@ from .core import (
     IMPLEMENTATIONS,
     BatchState,
     column,
+    expected_response,
     implements,
     missing_implementations,
     run_batch,
     sample_batch,
 )
 
-__all__ = ["IMPLEMENTATIONS", "BatchState", "column", "implements", "missing_implementations",
+__all__ = ["IMPLEMENTATIONS", "BatchState", "column", "expected_response", "implements", "missing_implementations",
            "run_batch", "sample_batch"]

@@ -24,7 +24,7 @@ from ..chains import Chain, get_chain, normalise_clean, split_generator
 from ..detector import Integration
 from ..parameters import Stage, Value
 
-__all__ = ["IMPLEMENTATIONS", "BatchState", "StageFn", "column", "implements",
+__all__ = ["IMPLEMENTATIONS", "BatchState", "StageFn", "column", "expected_response", "implements",
            "missing_implementations", "run_batch", "sample_batch"]
 
 #: The modules that register the batched stages (imported on first use).
@@ -180,6 +180,19 @@ def _normalised(clean: torch.Tensor) -> torch.Tensor:
     return clean * (1.0 / mean).to(torch.float32)  # as normalise_clean: times float32(1 / mean)
 
 
+def expected_response(chain: Chain, clean: torch.Tensor, built: dict[type[Stage], list[Stage]],
+                      generator: torch.Generator) -> torch.Tensor:
+    """The normalised clean batch through the chain's response stages (as
+    :meth:`Chain.expected_response`): their batched implementations on a state without
+    noise stages or displacement effects, so none of them draws from ``generator``."""
+    _load_implementations()
+    state = BatchState(clean, clean, built, generator)
+    for stage in chain.acquisition:
+        if stage in chain.response:
+            IMPLEMENTATIONS[stage](state, built[stage])
+    return state.signal
+
+
 def run_batch(chain: Chain | str, clean: torch.Tensor, values: Sequence[dict[str, Value]],
               generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply a chain to a batch: ``(degraded, target)``, each (B, H, W) float32.
@@ -244,7 +257,8 @@ def run_batch(chain: Chain | str, clean: torch.Tensor, values: Sequence[dict[str
     terms = torch.tensor([chain.target_terms(v, b) for v, b in zip(values, builds)],
                          dtype=torch.float32, device=clean.device)
     offset, contrast, scale = (terms[:, k, None, None] for k in range(3))
-    state = BatchState(clean, signal, built, generator, target=offset + contrast * (clean * scale))
+    response = expected_response(chain, clean, built, generator)
+    state = BatchState(clean, signal, built, generator, target=offset + contrast * (response * scale))
     for stage in chain.image:
         IMPLEMENTATIONS[stage](state, built[stage])
     assert state.target is not None
