@@ -23,6 +23,7 @@ standard error over row segments (jitter). Every random step is seeded.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -32,7 +33,7 @@ import numpy as np
 from .errors import NonFiniteDataError, NotAnImageError, ParameterError
 from .image import MODALITIES, SCANNED_MODALITIES
 
-__all__ = ["NoiseEstimate", "estimate_noise"]
+__all__ = ["NoiseEstimate", "SPECTRAL_LOW_CUT", "estimate_noise", "spectral_noise_variance"]
 
 #: Scanned modalities: the row-jitter estimate is made for these.
 #: Lower edge of the jitter band [cycles/row]. The shifts are measured between adjacent
@@ -574,3 +575,39 @@ def estimate_noise(image: Any, *, modality: str | None = None, offset: float | N
         n_patches=int(keep.sum()), patch_size=int(patch_size),
         method=method, notes=tuple(notes), seed=seed_value, **jitter,
     )
+
+
+#: Spatial frequencies [cycles/px] below this hold the image's content; the noise floor is
+#: read above it (and carried flat below it).
+SPECTRAL_LOW_CUT = 0.12
+
+
+def spectral_noise_variance(frame: np.ndarray) -> float:
+    """Per-pixel noise variance [ADU²] from the floor of the frame's power spectrum.
+
+    The periodogram of the Hann-windowed frame is, for noise, exponentially distributed
+    about the noise spectrum: the median over each ring of radius ≥ :data:`SPECTRAL_LOW_CUT`
+    cycles/px, divided by ln 2, is the noise power there (lattice spots, sparse in each ring,
+    barely move a median). The per-pixel variance is the mean of that spectrum over the
+    whole frequency plane, the rings below the cut taking the value of the first ring above
+    it (so correlated, blurred noise is integrated, not assumed white).
+    """
+    data = frame.astype(np.float64) - float(np.mean(frame))
+    h, w = data.shape
+    window = np.outer(np.hanning(h), np.hanning(w))
+    power = np.abs(np.fft.fft2(data * window)) ** 2 / float(np.sum(window ** 2))
+    fy, fx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
+    radius = np.hypot(fy, fx)
+    edges = np.arange(SPECTRAL_LOW_CUT, 0.5 + 1e-9, 0.02)
+    levels = []
+    for lo, hi in itertools.pairwise(edges):
+        ring = (radius >= lo) & (radius < hi)
+        levels.append(np.median(power[ring]) / np.log(2.0) if ring.sum() >= 32 else np.nan)
+    levels_a = np.array(levels)
+    if not np.isfinite(levels_a).any():
+        return float(np.var(data))
+    first = levels_a[np.isfinite(levels_a)][0]
+    index = np.clip(np.searchsorted(edges, radius, side="right") - 1, 0, len(levels_a) - 1)
+    spectrum = np.where(radius < SPECTRAL_LOW_CUT, first, levels_a[index])
+    spectrum = np.where(np.isfinite(spectrum), spectrum, first)
+    return float(np.mean(spectrum))

@@ -1,4 +1,5 @@
-"""Input conditioning shared by training and restoration: the percentile clip and the frame's (mean, std)."""
+"""Input conditioning shared by training and restoration: the percentile clip, the frame's (mean, std)
+and its noise level."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import pytest
 from emrestore.model.conditioning import (
     MAX_CLIP_PERCENT,
     STD_EPS,
+    batch_noise_levels,
     batch_stats,
     clip_percentiles,
     condition,
     frame_stats,
+    noise_level,
 )
 
 
@@ -67,3 +70,41 @@ def test_batch_stats_are_each_images_own():
     assert stats.shape == (3, 2) and stats.dtype == np.float32
     for image, (mean, std) in zip(batch, stats):
         assert (mean, std) == tuple(np.float32(v) for v in frame_stats(image))
+
+
+# ---------------------------------------------------------------------------- noise level
+def _lattice(size: int = 256, period: float = 3.1) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size]
+    return 100.0 + 50.0 * np.cos(2 * np.pi * xx / period) * np.cos(2 * np.pi * yy / (period + 0.2))
+
+
+@pytest.mark.parametrize("sigma", [0.5, 5.0, 25.0])
+def test_the_noise_level_is_the_noise_std_in_units_of_the_frame_std(sigma):
+    rng = np.random.default_rng(1)
+    clean = _lattice()  # a fine lattice: sparse spots in the spectrum, not noise
+    frame = clean + rng.normal(0.0, sigma, clean.shape)
+    assert noise_level(frame) == pytest.approx(sigma / frame.std(), rel=0.12)
+
+
+def test_a_noise_free_frame_has_level_zero_and_pure_noise_level_one():
+    rng = np.random.default_rng(2)
+    assert noise_level(_lattice()) < 1e-3
+    assert noise_level(rng.normal(50.0, 3.0, (200, 300))) == pytest.approx(1.0, abs=0.05)
+    assert noise_level(np.full((64, 64), 7.0)) == 0.0  # flat: nothing to normalise by
+    assert noise_level(np.ones((4, 100))) == 0.0  # too small to read a spectrum
+
+
+def test_the_level_is_read_on_the_central_region_of_a_large_frame():
+    rng = np.random.default_rng(3)
+    frame = rng.normal(0.0, 1.0, (1200, 900))
+    frame[:, :100] = 0.0  # outside the central 512² region
+    assert noise_level(frame) == pytest.approx(1.0, abs=0.05)
+
+
+def test_batch_stats_with_the_level_column():
+    rng = np.random.default_rng(4)
+    batch = rng.normal(10.0, 2.0, (3, 1, 64, 64)).astype(np.float32)
+    two, three = batch_stats(batch), batch_stats(batch, 3)
+    assert two.shape == (3, 2) and three.shape == (3, 3)
+    np.testing.assert_array_equal(three[:, :2], two)
+    np.testing.assert_allclose(three[:, 2], batch_noise_levels(batch), rtol=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -122,3 +123,33 @@ def test_configs_and_training_configs_load_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "fast"
+
+
+def test_a_noise_conditioned_network_starts_as_its_unconditioned_copy():
+    plain = build_generator("tiny", seed=3)
+    conditioned = build_generator({"preset": "tiny", "noise_conditioned": True}, seed=3)
+    assert conditioned.config.name == "tiny" and conditioned.config.noise_conditioned
+    assert n_params(conditioned) == generator_parameter_count(conditioned.config) == n_params(plain) + 32 * 4
+    state = {**plain.state_dict(), "noise_vectors": torch.zeros(4, 32)}
+    conditioned.load_state_dict(state)
+    x = torch.rand(2, 1, 40, 52) * 50 + 5
+    level = torch.tensor([0.02, 0.7])
+    with torch.no_grad():
+        assert torch.equal(conditioned(x, level=level), plain(x))
+        conditioned.noise_vectors.normal_()
+        changed = conditioned(x, level=level)
+        assert not torch.allclose(changed, plain(x))
+        # the level matters: another level, another output
+        assert not torch.allclose(changed, conditioned(x, level=torch.tensor([0.5, 0.7])))
+        # tiles get the frame's level through the stats
+        stats = torch.tensor([[float(x[0].mean()), float(x[0].std(unbiased=False)), 0.02]])
+        np.testing.assert_allclose(conditioned.forward_with_stats(x[:1], stats).numpy(),
+                                   conditioned(x[:1], level=level[:1]).numpy(), rtol=1e-4, atol=1e-3)
+
+
+def test_a_noise_conditioned_network_refuses_to_run_without_a_level():
+    conditioned = build_generator({"preset": "tiny", "noise_conditioned": True}, seed=0)
+    with pytest.raises(ValueError, match="noise level"):
+        conditioned(torch.rand(1, 1, 16, 16))
+    with pytest.raises(ParameterError, match="noise_conditioned"):
+        GeneratorConfig(noise_conditioned="yes")

@@ -56,7 +56,7 @@ def test_statistics_are_those_of_the_whole_frame(tag):
     restorer = load_model(tag, progress=False)
     frame = _frame()
     _, mean, std = restorer.normalisation(frame)
-    low, high, lazy_mean, lazy_std = frame_statistics(restorer, da.from_array(frame, chunks=64))
+    low, high, lazy_mean, lazy_std, _ = frame_statistics(restorer, da.from_array(frame, chunks=64))
     assert lazy_mean == pytest.approx(mean, rel=1e-12) and lazy_std == pytest.approx(std, rel=1e-12)
     if restorer.clip_percent:
         assert (low, high) == tuple(float(np.float32(v)) for v in np.percentile(frame, [0.1, 99.9]))

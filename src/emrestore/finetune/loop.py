@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import ParameterError
+from ..training.levels import noise_levels
 from . import objectives as O
 from .inputs import AdaptInput, read_inputs
 from .pairs import FrameCrops, SeriesPairs, SyntheticPairs
@@ -78,7 +79,7 @@ def _stack(arrays: list[np.ndarray]) -> torch.Tensor:
 
 
 def _normalised(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    pred_hat, mean, std = model(x, return_normalised=True)
+    pred_hat, mean, std = model(x, return_normalised=True, level=noise_levels(model, x))
     return pred_hat, (target - mean) / std
 
 

@@ -63,19 +63,25 @@ class OnnxSignature:
         that normalises each input by its own statistics.
     restored : str
         Output (N, 1, H, W) float32, in the input's units.
+    stats_width : int
+        Columns of ``stats``: 2, or 3 for a noise-conditioned network, whose third column is
+        the frame's noise level (:func:`emrestore.model.conditioning.noise_level`).
     """
 
     image: str
     stats: str | None
     restored: str
+    stats_width: int = 2
 
     def card_entries(self) -> dict[str, Any]:
         """The ``input``, ``stats_input`` and ``output`` entries of a card's ``onnx`` section."""
         image = ["batch", 1, "height", "width"]
         return {
             "input": {"name": self.image, "shape": image, "dtype": "float32"},
-            "stats_input": ({"name": self.stats, "shape": ["batch", 2], "dtype": "float32",
-                             "meaning": "mean, std [input units]"} if self.stats is not None else None),
+            "stats_input": ({"name": self.stats, "shape": ["batch", self.stats_width], "dtype": "float32",
+                             "meaning": "mean, std [input units]" + (
+                                 ", noise level [frame std] (emrestore.model.conditioning.noise_level)"
+                                 if self.stats_width == 3 else "")} if self.stats is not None else None),
             "output": {"name": self.restored, "shape": image, "dtype": "float32"},
         }
 
@@ -85,7 +91,8 @@ class OnnxSignature:
         try:
             image, restored = onnx["input"]["name"], onnx["output"]["name"]
             stats = onnx.get("stats_input")
-            return cls(str(image), None if stats is None else str(stats["name"]), str(restored))
+            width = 2 if stats is None else int((stats.get("shape") or ["batch", 2])[1])
+            return cls(str(image), None if stats is None else str(stats["name"]), str(restored), width)
         except (KeyError, TypeError):
             return None
 

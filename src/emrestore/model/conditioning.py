@@ -10,6 +10,14 @@ frame's percentiles, before tiling. The value is in the model card (``input_clip
 The network then normalises its input by a (mean, std): each image's own in training
 (:func:`emrestore.nn.cgrdn.normalise_images`), the whole frame's for every tile of it in
 restoration (:func:`condition`), so that the tiles share one normalisation.
+
+A *noise-conditioned* model (``[model] noise_conditioned = true``) is also told the frame's
+**noise level** (:func:`noise_level`): the noise standard deviation in units of the frame's
+std, read from the floor of its power spectrum. A network that sees only the image cannot
+tell fine real texture from noise, so it smooths both, also in a frame that has no noise; told
+the level, it can leave a clean frame alone. The level is measured the same way in training
+(on each degraded crop the network sees) and in restoration (on the whole frame, shared by
+its tiles), never taken from the simulator.
 """
 
 from __future__ import annotations
@@ -17,8 +25,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn.configs import STD_EPS
+from ..noise_estimate import spectral_noise_variance
 
-__all__ = ["MAX_CLIP_PERCENT", "STD_EPS", "clip_percentiles", "frame_stats", "batch_stats", "condition"]
+__all__ = ["MAX_CLIP_PERCENT", "NOISE_LEVEL_CROP_PX", "STD_EPS", "clip_percentiles", "frame_stats",
+           "batch_stats", "condition", "noise_level", "batch_noise_levels"]
+
+#: The noise level is read on the central region of at most this size [px] (a frame property;
+#: bounded cost for frames of any size).
+NOISE_LEVEL_CROP_PX = 512
 
 #: Largest accepted clip, in percent at each end.
 MAX_CLIP_PERCENT = 5.0
@@ -65,9 +79,47 @@ def frame_stats(data: np.ndarray) -> tuple[float, float]:
     return mean, std
 
 
-def batch_stats(batch: np.ndarray) -> np.ndarray:
-    """Each image's own :func:`frame_stats`: (N, 2) float32 (mean, std) for a (N, ...) batch."""
-    return np.array([frame_stats(image) for image in batch], dtype=np.float32).reshape(len(batch), 2)
+def noise_level(data: np.ndarray) -> float:
+    """Noise standard deviation of a frame in units of its std [-] (0: noise-free).
+
+    ``sqrt(spectral_noise_variance(c)) / std(c)`` on the central ≤ :data:`NOISE_LEVEL_CROP_PX`²
+    region ``c`` (:func:`emrestore.noise_estimate.spectral_noise_variance`: the median of the
+    power spectrum's rings above 0.12 cycles/px, so sparse lattice spots barely move it).
+    Values near 1 mean the frame is mostly noise; near 0, near-clean. Correlated (blurred)
+    noise is integrated over all frequencies.
+
+    Parameters
+    ----------
+    data : numpy.ndarray or array-like
+        (H, W) frame in any units (a lazy array is sliced before it is read).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> round(noise_level(rng.normal(100.0, 5.0, (256, 256))), 1)
+    1.0
+    """
+    h, w = data.shape[-2:]
+    ch, cw = min(h, NOISE_LEVEL_CROP_PX), min(w, NOISE_LEVEL_CROP_PX)
+    crop = np.asarray(data[(h - ch) // 2:(h - ch) // 2 + ch, (w - cw) // 2:(w - cw) // 2 + cw], np.float64)
+    std = float(crop.std())
+    if min(ch, cw) < 8 or std <= STD_EPS:
+        return 0.0
+    return float(np.sqrt(max(spectral_noise_variance(crop), 0.0)) / std)
+
+
+def batch_noise_levels(batch: np.ndarray) -> np.ndarray:
+    """:func:`noise_level` of each image of a (N, ...) batch: (N,) float32."""
+    return np.array([noise_level(np.asarray(image).reshape(image.shape[-2:])) for image in batch], np.float32)
+
+
+def batch_stats(batch: np.ndarray, width: int = 2) -> np.ndarray:
+    """Each image's own :func:`frame_stats`: (N, 2) float32 (mean, std) for a (N, ...) batch;
+    with ``width=3`` also its :func:`noise_level` (the stats of a noise-conditioned model)."""
+    stats = np.array([frame_stats(image) for image in batch], dtype=np.float32).reshape(len(batch), 2)
+    if width == 3:
+        stats = np.concatenate([stats, batch_noise_levels(batch)[:, None]], axis=1)
+    return stats
 
 
 def condition(image: np.ndarray, clip_percent: float) -> tuple[np.ndarray, float, float]:

@@ -426,14 +426,16 @@ def max_relative_difference(original: bytes, rewritten: bytes,
     from .conditioning import batch_stats
 
     sessions = [ort.InferenceSession(model, providers=["CPUExecutionProvider"]) for model in (original, rewritten)]
-    names = [i.name for i in sessions[0].get_inputs()]
+    inputs = sessions[0].get_inputs()
+    names = [i.name for i in inputs]
+    width = inputs[1].shape[1] if len(inputs) > 1 and isinstance(inputs[1].shape[1], int) else 2
     rng = np.random.default_rng(seed)
     worst, scale = 0.0, 0.0
     for n, h, w in shapes:
         x = (rng.gamma(2.0, 50.0, size=(n, 1, h, w)) + 10.0).astype(np.float32)
         feeds = {names[0]: x}
         if len(names) > 1:
-            feeds[names[1]] = (batch_stats(x) * rng.uniform(0.9, 1.1, size=(n, 2))).astype(np.float32)
+            feeds[names[1]] = (batch_stats(x, width) * rng.uniform(0.9, 1.1, size=(n, width))).astype(np.float32)
         a, b = (s.run(None, feeds)[0] for s in sessions)
         worst = max(worst, float(np.max(np.abs(a - b))))
         scale = max(scale, float(np.max(np.abs(a))))

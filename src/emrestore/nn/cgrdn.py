@@ -101,33 +101,54 @@ class CGRDN(nn.Module):
         )
         self.fuse = nn.Conv2d(ch * config.groups, ch, 1)
         self.out = nn.Conv2d(ch, 1, 3, padding=1)
+        if config.noise_conditioned:
+            #: Rows: body input, each group's input, before the up-sampling (zero: no effect yet).
+            self.noise_vectors = nn.Parameter(torch.zeros(config.groups + 2, ch))
 
     @property
     def factor(self) -> int:
         """Down-sampling factor of the body; padded sizes are multiples of it."""
         return self.config.downsample
 
-    def forward_normalised(self, x_hat: Tensor) -> Tensor:
+    def forward_normalised(self, x_hat: Tensor, level: Tensor | None = None) -> Tensor:
         """Restore normalised images whose H and W are multiples of :attr:`factor`.
 
         Parameters
         ----------
         x_hat : Tensor
             (N, 1, H, W), zero mean and unit std per image.
+        level : Tensor, optional
+            (N,) noise levels (:func:`emrestore.model.conditioning.noise_level`); needed by a
+            ``noise_conditioned`` network, ignored by others.
 
         Returns
         -------
         Tensor
             (N, 1, H, W) restored, in the same normalised units.
         """
+        shifts = self._noise_shifts(level, x_hat)
         low = self.down(self.stem(x_hat))
+        if shifts is not None:
+            low = low + shifts[0]
         outputs = []
         h = low
-        for group in self.groups:
-            h = group(h)
+        for index, group in enumerate(self.groups):
+            h = group(h if shifts is None else h + shifts[index + 1])
             outputs.append(h)
         h = self.fuse(torch.cat(outputs, dim=1)) + low
+        if shifts is not None:
+            h = h + shifts[-1]
         return self.out(self.up(h)) + x_hat
+
+    def _noise_shifts(self, level: Tensor | None, x_hat: Tensor) -> list[Tensor] | None:
+        """The feature shifts ``vector · log10(level)`` of a noise-conditioned network, (N, C, 1, 1) each."""
+        if not self.config.noise_conditioned:
+            return None
+        if level is None:
+            raise ValueError("A noise-conditioned CGRDN needs the noise level of each image "
+                             "(emrestore.model.conditioning.noise_level).")
+        code = torch.log10(level.reshape(-1).to(x_hat.dtype).clamp(1e-4, 4.0))[:, None, None, None]
+        return [code * vector[None, :, None, None] for vector in self.noise_vectors.to(x_hat.dtype)]
 
     def pad(self, x: Tensor) -> tuple[Tensor, int, int]:
         """Pad (N, C, H, W) at the bottom/right to multiples of :attr:`factor`.
@@ -141,13 +162,16 @@ class CGRDN(nn.Module):
         pad_w = (f - w % f) % f
         return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate"), h, w
 
-    def forward_training(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward_training(self, x: Tensor, level: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Restore and return the prediction in the input's normalised units.
 
         Parameters
         ----------
         x : Tensor
             (N, 1, H, W) raw degraded images.
+        level : Tensor, optional
+            (N,) their noise levels, for a ``noise_conditioned`` network
+            (:func:`emrestore.training.levels.noise_levels` measures them).
 
         Returns
         -------
@@ -157,7 +181,7 @@ class CGRDN(nn.Module):
         """
         x_hat, mean, std = normalise_images(x)
         padded, h, w = self.pad(x_hat)
-        pred = self.forward_normalised(padded)[..., :h, :w]
+        pred = self.forward_normalised(padded, level)[..., :h, :w]
         return pred, mean, std
 
     def forward_with_stats(self, x: Tensor, stats: Tensor) -> Tensor:
@@ -171,7 +195,8 @@ class CGRDN(nn.Module):
         x : Tensor
             (N, 1, H, W) raw images (tiles), any H, W.
         stats : Tensor
-            (N, 2): mean and std [input units] to normalise with (std > 0).
+            (N, 2): mean and std [input units] to normalise with (std > 0); (N, 3) for a
+            ``noise_conditioned`` network, the third column the frame's noise level.
 
         Returns
         -------
@@ -181,16 +206,17 @@ class CGRDN(nn.Module):
         mean = stats[:, 0].reshape(-1, 1, 1, 1)
         std = stats[:, 1].reshape(-1, 1, 1, 1).clamp_min(STD_EPS)
         padded, h, w = self.pad((x - mean) / std)
-        return self.forward_normalised(padded)[..., :h, :w] * std + mean
+        level = stats[:, 2] if self.config.noise_conditioned else None
+        return self.forward_normalised(padded, level)[..., :h, :w] * std + mean
 
-    def forward(self, x: Tensor, return_normalised: bool = False):
+    def forward(self, x: Tensor, return_normalised: bool = False, level: Tensor | None = None):
         """Restore raw images (N, 1, H, W) → (N, 1, H, W), same intensity scale.
 
         With ``return_normalised=True`` return :meth:`forward_training`'s
         ``(pred_hat, mean, std)`` instead (the trainer uses this through DDP, which only
         wraps ``forward``).
         """
-        pred, mean, std = self.forward_training(x)
+        pred, mean, std = self.forward_training(x, level)
         if return_normalised:
             return pred, mean, std
         return pred * std + mean

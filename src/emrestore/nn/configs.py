@@ -48,6 +48,12 @@ class GeneratorConfig:
         pixel-shuffle by 4 out (≈ 4× fewer FLOPs for the same weights).
     name : str
         Label used in logs and model cards ("custom" for unnamed sizes).
+    noise_conditioned : bool
+        Tell the network the frame's noise level (:func:`emrestore.model.conditioning.noise_level`):
+        a learned vector times ``log10(level)`` is added to the features at the body's input,
+        before each group and before the up-sampling (``channels × (groups + 2)`` weights,
+        zero at initialisation, so a conditioned copy of a trained network starts as that
+        network). Not part of the size: a preset keeps its name.
     """
 
     groups: int = 4
@@ -57,6 +63,7 @@ class GeneratorConfig:
     channels: int = 64
     downsample: int = 2
     name: str = "custom"
+    noise_conditioned: bool = False
 
     def __post_init__(self) -> None:
         for key in ("groups", "blocks", "layers", "growth", "channels"):
@@ -67,6 +74,11 @@ class GeneratorConfig:
                     f"Set {key} to an integer ≥ 1 (the paper uses "
                     f"{getattr(GeneratorConfig(), key) if key != 'name' else ''}).",
                 )
+        if not isinstance(self.noise_conditioned, bool):
+            raise ParameterError(
+                f"Generator field 'noise_conditioned' is {self.noise_conditioned!r}; it must be true or false.",
+                "Set noise_conditioned = true or false.",
+            )
         if self.downsample not in (2, 4):
             raise ParameterError(
                 f"Generator down-sampling factor is {self.downsample!r}; only 2 and 4 are implemented.",
@@ -153,7 +165,7 @@ def generator_config(spec: "str | GeneratorConfig | dict[str, Any]") -> Generato
         data = dict(spec)
         if "preset" in data:
             base = generator_config(str(data.pop("preset"))).to_dict()
-            changed = any(base.get(k) != v for k, v in data.items() if k != "name")
+            changed = any(base.get(k) != v for k, v in data.items() if k not in ("name", "noise_conditioned"))
             base.update(data)
             if changed and "name" not in data:
                 base["name"] = "custom"
@@ -182,6 +194,8 @@ def generator_parameter_count(config: "str | GeneratorConfig") -> int:
     total += c.groups * (c.blocks * rdb + conv(ch * c.blocks, ch, 1))
     total += conv(ch * c.groups, ch, 1)  # global concatenation fusion
     total += conv(ch, 1, 3)  # output
+    if c.noise_conditioned:
+        total += ch * (c.groups + 2)  # the noise-level vectors
     return total
 
 

@@ -300,6 +300,10 @@ class OnnxBackend:
         outputs = [o.name for o in session.get_outputs()]
         if signature is None:
             signature = OnnxSignature.by_position(inputs, outputs)
+            if signature.stats is not None:  # its width from the graph: 3 with a noise level
+                shape = session.get_inputs()[1].shape
+                if len(shape) == 2 and shape[1] == 3:
+                    signature = OnnxSignature(signature.image, signature.stats, signature.restored, 3)
         elif ({signature.image, signature.stats} - {None}) != set(inputs) or signature.restored not in outputs:
             raise EMRestoreError(
                 f"The model card of {self.path.name} names the graph's inputs {signature.image!r}"
@@ -311,12 +315,15 @@ class OnnxBackend:
         #: Models exported by emrestore take the image's (mean, std) as a second input, so
         #: every tile is normalised with the whole image's statistics.
         self.takes_stats = signature.stats is not None
+        #: Columns of the stats input: 2 (mean, std), or 3 with the frame's noise level.
+        self.stats_width = signature.stats_width
 
     def __call__(self, batch: np.ndarray, stats: np.ndarray | None = None) -> np.ndarray:
-        """Restore a (B, 1, h, w) float32 batch; ``stats`` (B, 2) default: each image's own."""
+        """Restore a (B, 1, h, w) float32 batch; ``stats`` (B, 2 or 3) default: each image's own."""
         feeds = {self.signature.image: batch}
         if self.signature.stats is not None:
-            feeds[self.signature.stats] = (batch_stats(batch) if stats is None else stats).astype(np.float32)
+            feeds[self.signature.stats] = (batch_stats(batch, self.stats_width) if stats is None
+                                           else stats).astype(np.float32)
         return self.session.run([self.signature.restored], feeds)[0]
 
 

@@ -139,7 +139,8 @@ def percentiles(frame: da.Array, percents: list[float]) -> list[float]:
     return out
 
 
-def frame_statistics(restorer: Restorer, frame: da.Array) -> tuple[float | None, float | None, float, float]:
+def frame_statistics(restorer: Restorer, frame: da.Array
+                     ) -> tuple[float | None, float | None, float, float, float | None]:
     """What :meth:`Restorer.normalisation` computes for a whole frame, from a lazy frame.
 
     Parameters
@@ -152,9 +153,11 @@ def frame_statistics(restorer: Restorer, frame: da.Array) -> tuple[float | None,
 
     Returns
     -------
-    (low, high, mean, std)
+    (low, high, mean, std, level)
         Clip limits (None, None without clipping), and the mean and std of the clipped
-        frame [input units], std at least :data:`~emrestore.model.conditioning.STD_EPS`.
+        frame [input units], std at least :data:`~emrestore.model.conditioning.STD_EPS`;
+        ``level``: the noise level of a noise-conditioned model (read on the frame's central
+        region, :func:`~emrestore.model.conditioning.noise_level`), else None.
     """
     from ..model.conditioning import STD_EPS
 
@@ -167,7 +170,15 @@ def frame_statistics(restorer: Restorer, frame: da.Array) -> tuple[float | None,
     count = int(np.prod(frame.shape))
     mean = float(frame.sum(dtype=np.float64).compute()) / count
     variance = float(((frame.astype(np.float64) - mean) ** 2).sum().compute()) / count
-    return low, high, mean, max(float(np.sqrt(variance)), STD_EPS)
+    level = None
+    if restorer.takes_stats and restorer.stats_width == 3:
+        from ..model.conditioning import NOISE_LEVEL_CROP_PX
+
+        h, w = frame.shape
+        ch, cw = min(h, NOISE_LEVEL_CROP_PX), min(w, NOISE_LEVEL_CROP_PX)
+        central = np.asarray(frame[(h - ch) // 2:(h - ch) // 2 + ch, (w - cw) // 2:(w - cw) // 2 + cw].compute())
+        level = restorer.frame_level(central)
+    return low, high, mean, max(float(np.sqrt(variance)), STD_EPS), level
 
 
 # --------------------------------------------------------------------------- restoration
@@ -202,7 +213,7 @@ def _axis_chunks(length: int, preferred: int, depth: int, multiple: int) -> tupl
 
 
 def _restore_block(block: np.ndarray, restorer: Restorer, low: float | None, high: float | None,
-                   mean: float, std: float) -> np.ndarray:
+                   mean: float, std: float, level: float | None = None) -> np.ndarray:
     """Restore one block (with its halo) as :meth:`Restorer.restore_array` would, but with the
     whole frame's clip limits and statistics."""
     data = np.asarray(block, dtype=np.float32)
@@ -211,14 +222,14 @@ def _restore_block(block: np.ndarray, restorer: Restorer, low: float | None, hig
     multiple = restorer.info.size_multiple
     _, _, grid = restorer._plan(*data.shape)
     padded, (height, width) = pad_to_multiple(data, multiple, minimum=4 * multiple)
-    out = restore_tiled(padded, restorer.predictor(mean, std), grid, restorer.batch_size)
+    out = restore_tiled(padded, restorer.predictor(mean, std, level), grid, restorer.batch_size)
     return np.ascontiguousarray(out[:height, :width])
 
 
 def _restore_frame(restorer: Restorer, frame: da.Array, chunk: tuple[int, int]) -> da.Array:
     import dask.array as da
 
-    low, high, mean, std = frame_statistics(restorer, frame)
+    low, high, mean, std, level = frame_statistics(restorer, frame)
     height, width = frame.shape
     multiple = restorer.info.size_multiple
     depth = block_depth(restorer)
@@ -232,7 +243,7 @@ def _restore_frame(restorer: Restorer, frame: da.Array, chunk: tuple[int, int]) 
     depths = {0: depth if work.numblocks[0] > 1 else 0, 1: depth if work.numblocks[1] > 1 else 0}
     restored = da.map_overlap(_restore_block, work, depth=depths, boundary="none", trim=True,
                               dtype=np.float32, meta=np.empty((0, 0), np.float32),
-                              restorer=restorer, low=low, high=high, mean=mean, std=std)
+                              restorer=restorer, low=low, high=high, mean=mean, std=std, level=level)
     return restored[:height, :width]
 
 

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from ..errors import NonFiniteDataError, NotAnImageError, ParameterError
 from ..image import EMImage
-from ..model.conditioning import condition
+from ..model.conditioning import condition, noise_level
 from ..model.registry import ModelInfo, find_model
 from .backends import check_device, make_backend
 from .choose import ModelChoice, choose_model_tag
@@ -115,6 +115,8 @@ class Restorer:
         #: The device the network runs on, ``"cpu"`` or ``"cuda"`` (for ``"auto"``: the one chosen).
         self.device = str(getattr(self.run, "device", None) or check_device(device))
         self.takes_stats = bool(getattr(self.run, "takes_stats", False))
+        #: 3: the network is also told the frame's noise level (a noise-conditioned model).
+        self.stats_width = int(getattr(self.run, "stats_width", 2))
         self.clip_percent = self.info.input_clip_percent
 
     @property
@@ -180,11 +182,22 @@ class Restorer:
         """
         return condition(image, self.clip_percent)
 
-    def predictor(self, mean: float, std: float) -> Callable[[np.ndarray], np.ndarray]:
-        """The network as a function of a (B, 1, h, w) batch, normalised with (mean, std)."""
+    def frame_level(self, data: np.ndarray) -> float | None:
+        """The frame's noise level for a noise-conditioned model (None for others).
+
+        :func:`emrestore.model.conditioning.noise_level` of the conditioned frame, shared by
+        all its tiles (as the mean and std are).
+        """
+        return noise_level(data) if self.takes_stats and self.stats_width == 3 else None
+
+    def predictor(self, mean: float, std: float, level: float | None = None) -> Callable[[np.ndarray], np.ndarray]:
+        """The network as a function of a (B, 1, h, w) batch, normalised with (mean, std) and,
+        for a noise-conditioned model, told the frame's noise ``level`` (:meth:`frame_level`)."""
         if not self.takes_stats:
             return self.run
-        stats = np.array([[mean, std]], dtype=np.float32)
+        if self.stats_width == 3 and level is None:
+            raise ValueError("A noise-conditioned model needs the frame's noise level (Restorer.frame_level).")
+        stats = np.array([[mean, std] + ([level] if self.stats_width == 3 else [])], dtype=np.float32)
 
         def predict(batch: np.ndarray) -> np.ndarray:
             return self.run(batch, np.repeat(stats, len(batch), axis=0))
@@ -219,7 +232,7 @@ class Restorer:
         _, _, grid = self._plan(*data.shape)
         padded, (height, width) = pad_to_multiple(data, self.info.size_multiple,
                                                   minimum=4 * self.info.size_multiple)
-        predict = self.predictor(mean, std)
+        predict = self.predictor(mean, std, self.frame_level(data))
 
         n_tiles = len(grid.positions())
         bar = tqdm(total=n_tiles, desc="tiles", unit="tile", leave=False,

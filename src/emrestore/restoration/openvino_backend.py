@@ -109,17 +109,19 @@ class OpenVinoBackend:
         outputs = [o.get_any_name() for o in self.compiled.outputs]
         self.signature = signature or OnnxSignature.by_position(inputs, outputs)
         self.takes_stats = self.signature.stats is not None
+        #: Columns of the stats input (3: mean, std and noise level).
+        self.stats_width = self.signature.stats_width
         self._output = self.compiled.output(self.signature.restored)
         self._local = threading.local()
 
     def __call__(self, batch: np.ndarray, stats: np.ndarray | None = None) -> np.ndarray:
-        """Restore a (B, 1, h, w) float32 batch; ``stats`` (B, 2) default: each image's own."""
+        """Restore a (B, 1, h, w) float32 batch; ``stats`` (B, 2 or 3) default: each image's own."""
         request = getattr(self._local, "request", None)
         if request is None:  # an infer request serves one thread at a time
             request = self._local.request = self.compiled.create_infer_request()
         feeds = {self.signature.image: np.ascontiguousarray(batch, dtype=np.float32)}
         if self.signature.stats is not None:
-            feeds[self.signature.stats] = np.ascontiguousarray(batch_stats(batch) if stats is None else stats,
+            feeds[self.signature.stats] = np.ascontiguousarray(batch_stats(batch, self.stats_width) if stats is None else stats,
                                                                dtype=np.float32)
         result = request.infer(feeds)
         return np.array(result[self._output], dtype=np.float32, copy=True)

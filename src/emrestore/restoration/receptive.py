@@ -92,7 +92,7 @@ def truncation_profile(restorer: Restorer, frame: np.ndarray, *, crop: int | Non
     if min(height, width) < size + multiple:
         raise ValueError(f"probe frame {data.shape} is too small for {size}-px crops")
     clipped, mean, std = restorer.normalisation(data)
-    predict = restorer.predictor(mean, std)
+    predict = restorer.predictor(mean, std, restorer.frame_level(clipped))
     whole = predict(clipped[None, None])[0, 0]
     reach = max_distance
     boxes = [(r, c) for r in _starts(height, size, reach, multiple, positions)
@@ -141,7 +141,7 @@ def impulse_profile(restorer: Restorer, frame: np.ndarray, *, amplitude: float =
     height, width = (data.shape[0] // multiple) * multiple, (data.shape[1] // multiple) * multiple
     data = data[:height, :width]
     clipped, mean, std = restorer.normalisation(data)
-    predict = restorer.predictor(mean, std)
+    predict = restorer.predictor(mean, std, restorer.frame_level(clipped))
     cy, cx = height // 2, width // 2
     changed = clipped.copy()
     changed[cy, cx] += amplitude * std

@@ -48,12 +48,14 @@ class TorchBackend:
         self.torch = torch
         self.device = torch.device(device)
         self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
+        #: Columns of the stats: 3 (mean, std, noise level) for a noise-conditioned network.
+        self.stats_width = 3 if model.config.noise_conditioned else 2
 
     def __call__(self, batch: np.ndarray, stats: np.ndarray | None = None) -> np.ndarray:
-        """Restore a (B, 1, h, w) float32 batch; ``stats`` (B, 2) default: each image's own."""
+        """Restore a (B, 1, h, w) float32 batch; ``stats`` (B, 2 or 3) default: each image's own."""
         torch = self.torch
         if stats is None:
-            stats = batch_stats(batch)
+            stats = batch_stats(batch, self.stats_width)
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
             x = x.contiguous(memory_format=torch.channels_last)

@@ -121,7 +121,9 @@ def export_onnx(
     :data:`~emrestore.model.card.EXPORTED_SIGNATURE`). With ``stats_input``
     (default) the graph has a second input ``stats`` (N, 2) = (mean, std) [input units] to
     normalise with, so tiles of one frame can share the frame's statistics (the restore
-    engine passes them; for a whole image pass its own mean and std); without it, each
+    engine passes them; for a whole image pass its own mean and std); a noise-conditioned
+    generator's ``stats`` is (N, 3), the third column the frame's noise level
+    (:func:`emrestore.model.conditioning.noise_level`); without it, each
     input is normalised by its own statistics. The file is written atomically (temporary
     file + rename). After writing, it is run in onnxruntime on random inputs of
     ``check_shapes`` (N, H, W) and compared with PyTorch.
@@ -180,14 +182,19 @@ def export_onnx(
     device = next(module.parameters()).device
     example: tuple[torch.Tensor, ...] = (torch.rand(1, 1, 64, 64, device=device),)
     graph_module: torch.nn.Module = module
-    names = replace(EXPORTED_SIGNATURE, stats=EXPORTED_SIGNATURE.stats if stats_input else None)
+    conditioned = bool(getattr(getattr(module, "config", None), "noise_conditioned", False))
+    names = replace(EXPORTED_SIGNATURE, stats=EXPORTED_SIGNATURE.stats if stats_input else None,
+                    stats_width=3 if conditioned else 2)
+    if conditioned and not stats_input:
+        raise ParameterError("A noise-conditioned generator is exported with its stats input only.",
+                             "Export it with stats_input=True (the default).")
     input_names = [names.image]
     dynamic_axes = {
         names.image: {0: "batch", 2: "height", 3: "width"},
         names.restored: {0: "batch", 2: "height", 3: "width"},
     }
     if names.stats is not None:
-        example = (example[0], torch.tensor([[0.5, 0.3]], device=device))
+        example = (example[0], torch.tensor([[0.5, 0.3, 0.2][:names.stats_width]], device=device))
         graph_module = _WithStats(module)
         input_names.append(names.stats)
         dynamic_axes[names.stats] = {0: "batch"}
@@ -238,7 +245,8 @@ def export_onnx(
             feeds = {names.image: x}
             if names.stats is not None:
                 # the frame statistics of a tile differ from its own: perturb them
-                stats = batch_stats(x) * rng.uniform(0.8, 1.2, size=(n, 2)).astype(np.float32)
+                width = names.stats_width
+                stats = batch_stats(x, width) * rng.uniform(0.8, 1.2, size=(n, width)).astype(np.float32)
                 feeds[names.stats] = stats
             ort_out = session.run([names.restored], feeds)[0]
             with torch.inference_mode():

@@ -141,8 +141,12 @@ def build_model_card(
             "input": "raw intensities, float32 (N, 1, H, W), any H and W",
             "output": "restored image in the input's intensity units, same shape",
             "normalisation": (
-                f"inside the model: (x - mean) / std with the '{EXPORTED_SIGNATURE.stats}' input (N, 2) = "
-                "(mean, std), undone at the output; pass the frame's statistics for tiles"
+                (f"inside the model: (x - mean) / std with the '{EXPORTED_SIGNATURE.stats}' input (N, 3) = "
+                 "(mean, std, noise level), undone at the output; pass the frame's statistics for tiles, "
+                 "the level from emrestore.model.conditioning.noise_level of the whole frame"
+                 if gen.noise_conditioned else
+                 f"inside the model: (x - mean) / std with the '{EXPORTED_SIGNATURE.stats}' input (N, 2) = "
+                 "(mean, std), undone at the output; pass the frame's statistics for tiles")
                 if onnx is not None and onnx.get("stats_input")
                 else "inside the model: each input by its own mean/std, undone at the output"
             ) + (f"; before the model, clip the frame to its [{clip:g}, {100 - clip:g}] percentiles "

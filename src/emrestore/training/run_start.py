@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from ..errors import ParameterError
 from .checkpoint import find_checkpoint, load_checkpoint
@@ -84,7 +87,9 @@ def parent_weights(source: str | Path, config: TrainConfig) -> tuple[dict[str, A
     Raises
     ------
     ParameterError
-        If the parent's model or discriminator configuration differs from ``config``'s.
+        If the parent's model or discriminator configuration differs from ``config``'s
+        (except that a run may add ``noise_conditioned`` to the parent's network: its
+        noise-level vectors then start at zero, so the run starts from the parent's outputs).
     """
     from ..model.registry import shipped_models
 
@@ -98,6 +103,13 @@ def parent_weights(source: str | Path, config: TrainConfig) -> tuple[dict[str, A
         parent = load_checkpoint(path, map_location="cpu")
     parent_config = config_from_dict(parent["config"])
     has_discriminator = "discriminator" in parent
+    conditioning_added = (config.model.noise_conditioned and not parent_config.model.noise_conditioned
+                          and replace(config.model, noise_conditioned=False) == parent_config.model)
+    if conditioning_added:  # the same network told the noise level: its vectors start at zero
+        parent = dict(parent)
+        parent["generator"] = {**parent["generator"], "noise_vectors": torch.zeros(
+            config.model.groups + 2, config.model.channels)}
+        parent_config = replace(parent_config, model=config.model)
     for key in ("model", "discriminator") if has_discriminator else ("model",):
         if getattr(parent_config, key) != getattr(config, key):
             raise ParameterError(
@@ -107,6 +119,7 @@ def parent_weights(source: str | Path, config: TrainConfig) -> tuple[dict[str, A
     initialised_from = {
         "checkpoint": str(path.resolve()),
         "discriminator": "copied" if has_discriminator else "fresh",
+        **({"noise_conditioning": "added, zero-initialised"} if conditioning_added else {}),
         "tag": parent_config.tag,
         "steps": int(parent["step"]),
         "pairs_seen": int(parent["pairs_seen"]),

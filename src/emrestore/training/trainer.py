@@ -34,9 +34,10 @@ from ..nn.configs import generator_gflop
 from .checkpoint import capture_rng, restore_rng, save_checkpoint
 from .config import TrainConfig
 from .dataset import validation_set
-from .device_pairs import make_pair_loader, pairs_place
 from .ddp import all_reduce_max, cleanup_distributed, init_distributed
+from .device_pairs import make_pair_loader, pairs_place
 from .export import export_onnx, save_torch_weights
+from .levels import noise_levels
 from .model_card import build_model_card, git_commit, hardware_info, write_model_card
 from .profile import (
     RATE_SKIP_STEPS,
@@ -291,7 +292,7 @@ class Trainer:
         x, y = self._to_device(degraded), self._to_device(target)
         self.generator.train()
         with self._autocast():
-            pred, mean, std = self.g_train(x, return_normalised=True)
+            pred, mean, std = self.g_train(x, return_normalised=True, level=noise_levels(self.g_train, x))
         pred, mean, std = pred.float(), mean.float(), std.float()
         t = (y - mean) / std
         loss, terms = L.pixel_losses(pred, t, w)

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..nn import losses as L
+from .levels import noise_levels
 
 #: Columns of ``validation.csv``.
 VAL_FIELDS = ["step", "l1", "mlwt", "fourier", "mean", "std", "mae", "psnr_db", "psnr_median_db",
@@ -40,7 +41,7 @@ def evaluate(
             x = torch.from_numpy(degraded[start:start + batch_size]).to(device)
             y = torch.from_numpy(target[start:start + batch_size]).to(device)
             k = x.shape[0]
-            pred, m, s = module(x, return_normalised=True)
+            pred, m, s = module(x, return_normalised=True, level=noise_levels(module, x))
             t = (y - m) / s
             _, terms = L.pixel_losses(pred, t, L.LossWeights())
             for name, value in terms.items():

@@ -18,10 +18,8 @@ from emrestore.restoration.uncertainty import (
     renoise_spread,
     uncertainty_map,
 )
-from emrestore.restoration.uncertainty.noise_model import (
-    NoiseVariance,
-    spectral_noise_variance,
-)
+from emrestore.noise_estimate import spectral_noise_variance
+from emrestore.restoration.uncertainty.noise_model import NoiseVariance
 
 SIZE = 128
 
