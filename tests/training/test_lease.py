@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from emrestore.errors import ParameterError
-from emrestore.training.lease import MAX_FILE_BYTES, pack, plan_from_args
+from emrestore.training.lease import MAX_FILE_BYTES, pack, plan_from_args, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,6 +56,11 @@ def test_plan_arguments_are_checked(tmp_path):
         plan_from_args(["--out", "o", "--steps", "-1"])
     shipped = plan_from_args(["--out", "o", "--init-from-shipped"])
     assert shipped.preset_of("hrtem") == "tiny" and shipped.preset_of("hrstem") == "fast"
+    told = plan_from_args(["--out", str(tmp_path / "o"), "--noise-conditioned"])
+    assert told.conditioned_of("hrstem")
+    assert "noise_conditioned = true" in write_config(told, "hrstem", tmp_path / "bank").read_text()
+    assert "noise_conditioned" not in write_config(plan_from_args(["--out", str(tmp_path / "p")]), "hrstem",
+                                                   tmp_path / "bank").read_text()
 
 
 def test_the_lease_script_runs_on_the_cpu(tmp_path):

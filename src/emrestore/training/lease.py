@@ -72,6 +72,7 @@ class LeasePlan:
     init_from_shipped: bool = False
     steps: int = 0
     banks: dict[str, str] = field(default_factory=dict)
+    noise_conditioned: bool = False
 
     def preset_of(self, tag: str) -> str:
         """The generator preset of ``tag``'s run: the shipped model's when continuing it."""
@@ -82,6 +83,19 @@ class LeasePlan:
                 if model.name == tag:
                     return str(model.card.config_name)
         return self.preset
+
+    def conditioned_of(self, tag: str) -> bool:
+        """Whether ``tag``'s network is told the noise level: asked for, or the shipped model is."""
+        if self.noise_conditioned:
+            return True
+        if self.init_from_shipped:
+            from ..model.registry import shipped_models
+
+            for model in shipped_models():
+                if model.name == tag:
+                    config = (model.card.generator or {}).get("config") or {}
+                    return bool(config.get("noise_conditioned", False))
+        return False
 
     def budget_s(self) -> float:
         return 60.0 * self.minutes
@@ -150,6 +164,7 @@ def write_config(plan: LeasePlan, tag: str, bank: Path) -> Path:
         f"seed = {plan.seed}",
         "[model]",
         f'preset = "{plan.preset_of(tag)}"',
+        *(["noise_conditioned = true"] if plan.conditioned_of(tag) else []),
         "[data]",
         'source = "bank"',
         f'bank = "{bank.as_posix()}"',
@@ -336,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="train exactly N steps per tag instead of fitting the budget (a dry run)")
     parser.add_argument("--init-from-shipped", action="store_true",
                         help="continue each tag's shipped model (its preset; peak learning rate 1e-4)")
+    parser.add_argument("--noise-conditioned", action="store_true",
+                        help="tell each network the frame's noise level (added to a shipped blind model "
+                             "with zero-initialised vectors)")
     return parser
 
 
@@ -358,7 +376,8 @@ def plan_from_args(argv: list[str] | None = None) -> LeasePlan:
                      device=args.device, preset=args.preset, crop=args.crop, batch_size=args.batch_size,
                      bank_images=args.bank_images, bank_px=args.bank_px, bank_workers=args.bank_workers,
                      data_workers=args.data_workers, precision=args.precision, seed=args.seed,
-                     init_from_shipped=args.init_from_shipped, steps=args.steps, banks=banks)
+                     init_from_shipped=args.init_from_shipped, steps=args.steps, banks=banks,
+                     noise_conditioned=args.noise_conditioned)
 
 
 def main(argv: list[str] | None = None) -> int:
