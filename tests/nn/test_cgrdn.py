@@ -129,14 +129,15 @@ def test_a_noise_conditioned_network_starts_as_its_unconditioned_copy():
     plain = build_generator("tiny", seed=3)
     conditioned = build_generator({"preset": "tiny", "noise_conditioned": True}, seed=3)
     assert conditioned.config.name == "tiny" and conditioned.config.noise_conditioned
-    assert n_params(conditioned) == generator_parameter_count(conditioned.config) == n_params(plain) + 32 * 4
-    state = {**plain.state_dict(), "noise_vectors": torch.zeros(4, 32)}
+    assert n_params(conditioned) == generator_parameter_count(conditioned.config) == n_params(plain) + 32 * 6
+    state = {**plain.state_dict(), "noise_vectors": torch.zeros(4, 32), "noise_gates": torch.zeros(2, 32)}
     conditioned.load_state_dict(state)
     x = torch.rand(2, 1, 40, 52) * 50 + 5
     level = torch.tensor([0.02, 0.7])
     with torch.no_grad():
         assert torch.equal(conditioned(x, level=level), plain(x))
         conditioned.noise_vectors.normal_()
+        conditioned.noise_gates.normal_()
         changed = conditioned(x, level=level)
         assert not torch.allclose(changed, plain(x))
         # the level matters: another level, another output

@@ -69,6 +69,7 @@ def test_conditioning_added_to_an_unconditioned_parent_starts_from_its_outputs(t
                     export=False, init_from=parent)
     assert child.initialised_from["noise_conditioning"] == "added, zero-initialised"
     assert torch.equal(child.generator.noise_vectors, torch.zeros_like(child.generator.noise_vectors))
+    assert torch.equal(child.generator.noise_gates, torch.zeros_like(child.generator.noise_gates))
     reference = Trainer(None, parent, resume=True, progress=False, export=False).generator.eval()
     x = torch.rand(2, 1, 32, 32) * 40 + 5
     with torch.no_grad():

@@ -104,6 +104,10 @@ class CGRDN(nn.Module):
         if config.noise_conditioned:
             #: Rows: body input, each group's input, before the up-sampling (zero: no effect yet).
             self.noise_vectors = nn.Parameter(torch.zeros(config.groups + 2, ch))
+            #: Per-channel gate ``2·sigmoid(w·code + b)`` of the features before the up-sampling
+            #: (rows w, b; zero: a gate of 1). Only a gate can switch off the path through the
+            #: long skip, which is linear in the input, where a frame has no noise to remove.
+            self.noise_gates = nn.Parameter(torch.zeros(2, ch))
 
     @property
     def factor(self) -> int:
@@ -126,7 +130,8 @@ class CGRDN(nn.Module):
         Tensor
             (N, 1, H, W) restored, in the same normalised units.
         """
-        shifts = self._noise_shifts(level, x_hat)
+        code = self._noise_code(level, x_hat)
+        shifts = None if code is None else [code * v[None, :, None, None] for v in self.noise_vectors.to(x_hat.dtype)]
         low = self.down(self.stem(x_hat))
         if shifts is not None:
             low = low + shifts[0]
@@ -137,18 +142,19 @@ class CGRDN(nn.Module):
             outputs.append(h)
         h = self.fuse(torch.cat(outputs, dim=1)) + low
         if shifts is not None:
-            h = h + shifts[-1]
+            gates = self.noise_gates.to(x_hat.dtype)
+            h = (h + shifts[-1]) * (2.0 * torch.sigmoid(code * gates[0][None, :, None, None]
+                                                        + gates[1][None, :, None, None]))
         return self.out(self.up(h)) + x_hat
 
-    def _noise_shifts(self, level: Tensor | None, x_hat: Tensor) -> list[Tensor] | None:
-        """The feature shifts ``vector · log10(level)`` of a noise-conditioned network, (N, C, 1, 1) each."""
+    def _noise_code(self, level: Tensor | None, x_hat: Tensor) -> Tensor | None:
+        """``log10(level)`` (clamped to [1e-4, 4]) as (N, 1, 1, 1) for a noise-conditioned network."""
         if not self.config.noise_conditioned:
             return None
         if level is None:
             raise ValueError("A noise-conditioned CGRDN needs the noise level of each image "
                              "(emrestore.model.conditioning.noise_level).")
-        code = torch.log10(level.reshape(-1).to(x_hat.dtype).clamp(1e-4, 4.0))[:, None, None, None]
-        return [code * vector[None, :, None, None] for vector in self.noise_vectors.to(x_hat.dtype)]
+        return torch.log10(level.reshape(-1).to(x_hat.dtype).clamp(1e-4, 4.0))[:, None, None, None]
 
     def pad(self, x: Tensor) -> tuple[Tensor, int, int]:
         """Pad (N, C, H, W) at the bottom/right to multiples of :attr:`factor`.

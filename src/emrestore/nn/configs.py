@@ -51,9 +51,10 @@ class GeneratorConfig:
     noise_conditioned : bool
         Tell the network the frame's noise level (:func:`emrestore.model.conditioning.noise_level`):
         a learned vector times ``log10(level)`` is added to the features at the body's input,
-        before each group and before the up-sampling (``channels × (groups + 2)`` weights,
-        zero at initialisation, so a conditioned copy of a trained network starts as that
-        network). Not part of the size: a preset keeps its name.
+        before each group and before the up-sampling, and the features before the
+        up-sampling are gated per channel by ``2·sigmoid(w·log10(level) + b)``
+        (``channels × (groups + 4)`` weights, zero at initialisation, so a conditioned copy of
+        a trained network starts as that network). Not part of the size: a preset keeps its name.
     """
 
     groups: int = 4
@@ -195,7 +196,7 @@ def generator_parameter_count(config: "str | GeneratorConfig") -> int:
     total += conv(ch * c.groups, ch, 1)  # global concatenation fusion
     total += conv(ch, 1, 3)  # output
     if c.noise_conditioned:
-        total += ch * (c.groups + 2)  # the noise-level vectors
+        total += ch * (c.groups + 2) + 2 * ch  # the noise-level vectors and gates
     return total
 
 

@@ -107,8 +107,9 @@ def parent_weights(source: str | Path, config: TrainConfig) -> tuple[dict[str, A
                           and replace(config.model, noise_conditioned=False) == parent_config.model)
     if conditioning_added:  # the same network told the noise level: its vectors start at zero
         parent = dict(parent)
-        parent["generator"] = {**parent["generator"], "noise_vectors": torch.zeros(
-            config.model.groups + 2, config.model.channels)}
+        parent["generator"] = {**parent["generator"],
+                               "noise_vectors": torch.zeros(config.model.groups + 2, config.model.channels),
+                               "noise_gates": torch.zeros(2, config.model.channels)}
         parent_config = replace(parent_config, model=config.model)
     for key in ("model", "discriminator") if has_discriminator else ("model",):
         if getattr(parent_config, key) != getattr(config, key):
