@@ -10,6 +10,12 @@ from torch.nn import functional as F
 
 from .configs import STD_EPS, GeneratorConfig, generator_config
 
+#: Scale of the noise-conditioning weights in the forward pass: Adam moves a weight by about
+#: the learning rate per step whatever its gradient, so weights starting at zero need this
+#: factor to reach an effect of order 1 within a few hundred steps (a learning-rate
+#: multiplier for them, without a separate optimiser group).
+NOISE_SCALE = 30.0
+
 __all__ = ["CGRDN", "ResidualDenseBlock", "DenseGroup", "build_generator", "normalise_images"]
 
 
@@ -131,7 +137,8 @@ class CGRDN(nn.Module):
             (N, 1, H, W) restored, in the same normalised units.
         """
         code = self._noise_code(level, x_hat)
-        shifts = None if code is None else [code * v[None, :, None, None] for v in self.noise_vectors.to(x_hat.dtype)]
+        shifts = None if code is None else [
+            code * (NOISE_SCALE * v[None, :, None, None]) for v in self.noise_vectors.to(x_hat.dtype)]
         low = self.down(self.stem(x_hat))
         if shifts is not None:
             low = low + shifts[0]
@@ -143,8 +150,8 @@ class CGRDN(nn.Module):
         h = self.fuse(torch.cat(outputs, dim=1)) + low
         if shifts is not None:
             gates = self.noise_gates.to(x_hat.dtype)
-            h = (h + shifts[-1]) * (2.0 * torch.sigmoid(code * gates[0][None, :, None, None]
-                                                        + gates[1][None, :, None, None]))
+            h = (h + shifts[-1]) * (2.0 * torch.sigmoid(NOISE_SCALE * (code * gates[0][None, :, None, None]
+                                                                       + gates[1][None, :, None, None])))
         return self.out(self.up(h)) + x_hat
 
     def _noise_code(self, level: Tensor | None, x_hat: Tensor) -> Tensor | None:
