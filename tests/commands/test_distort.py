@@ -60,7 +60,8 @@ def test_distort_set_fixes_parameters(tmp_path, clean_file, capsys):
     assert (tmp_path / "fixed_target.npy").exists()
     target = np.load(tmp_path / "fixed_target.npy")
     dark_kept = 0.0 if params["dark_subtracted"] else params["dark_e_per_px"]  # counting: 1 ADU/e
-    assert np.allclose(target.mean(), 25.0 + dark_kept, rtol=1e-4)
+    # the detector PSF the target keeps moves a little intensity at the reflect-padded edges
+    assert np.allclose(target.mean(), 25.0 + dark_kept, rtol=5e-3)
 
 
 def test_distort_modality_from_the_file(tmp_path, clean_file, capsys):

@@ -256,7 +256,8 @@ def test_init_from_an_exported_model_or_a_shipped_tag(tmp_path):
     generator = build_generator(shipped["config"]["model"]).eval()
     generator.load_state_dict(shipped["generator"])
     x = (np.random.default_rng(0).random((1, 1, 64, 64)) * 100 + 50).astype(np.float32)
-    stats = np.array([[x.mean(), x.std()]], np.float32)
+    stats = np.array([[x.mean(), x.std(), 0.3]], np.float32)  # (N, 3): lrtem is told the noise level
+    stats = stats[:, :3 if generator.config.noise_conditioned else 2]
     with torch.no_grad():
         ours = generator.forward_with_stats(torch.from_numpy(x), torch.from_numpy(stats)).numpy()
     session = ort.InferenceSession(shipped["path"])

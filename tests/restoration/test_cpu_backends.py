@@ -171,7 +171,8 @@ def test_openvino_backend_restores_tiles_like_onnxruntime():
 
     info = find_model("hrtem")
     batch = np.concatenate([check_frame(96)[..., :80], check_frame(96)[..., 16:]])  # (2, 1, 96, 80)
-    stats = np.array([[20.0, 6.0], [21.0, 5.0]], np.float32)
+    width = info.card.onnx_signature.stats_width  # 3 for a noise-conditioned model
+    stats = np.array([[20.0, 6.0, 0.3], [21.0, 5.0, 0.4]], np.float32)[:, :width]
     fp32 = OpenVinoBackend(info.onnx_path, "fp32", signature=info.card.onnx_signature)
     reference = OnnxBackend(info.onnx_path, device="cpu", signature=info.card.onnx_signature)(batch, stats)
     out = fp32(batch, stats)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import ParameterError
+from ..model.conditioning import noise_level
 from ..training.levels import noise_levels
 from . import objectives as O
 from .inputs import AdaptInput, read_inputs
@@ -78,8 +79,15 @@ def _stack(arrays: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays)[:, None].astype(np.float32))
 
 
-def _normalised(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    pred_hat, mean, std = model(x, return_normalised=True, level=noise_levels(model, x))
+def _normalised(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor,
+                level: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The prediction and the target in the input's normalised units. A noise-conditioned model
+    is told ``level`` (the user's frames' own, as restoration measures it on a whole frame) or,
+    without it, each crop's measured level (synthetic pairs carry the chain's noise)."""
+    levels = noise_levels(model, x)
+    if levels is not None and level is not None:
+        levels = torch.full_like(levels, float(level))
+    pred_hat, mean, std = model(x, return_normalised=True, level=levels)
     return pred_hat, (target - mean) / std
 
 
@@ -103,10 +111,20 @@ class _Run:
         self.model_config = start["config"]["model"]
         self.model = build_generator(self.model_config)
         self.model.load_state_dict(start["generator"])
-        self.optimiser = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
+        self.model_config_conditioned = bool(self.model.config.noise_conditioned)
+        # A noise-conditioned network keeps how it uses the noise level: one series has one
+        # level, so adapting to it cannot teach that, and those weights enter ×30 (NOISE_SCALE).
+        for name, parameter in self.model.named_parameters():
+            if name.startswith("noise_"):
+                parameter.requires_grad_(False)
+        self.optimiser = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=settings.lr)
         self.inputs = inputs
         clip = self.base.input_clip_percent
         conditioned = _conditioned(inputs, clip)
+        #: The frames' noise level, told to a noise-conditioned model for their crops (blind-spot
+        #: masking and small crops would change a level measured per crop).
+        self.level = (float(np.median([noise_level(f) for item in conditioned for f in item.frames]))
+                      if self.model_config_conditioned else None)
         self.series = SeriesPairs(conditioned, settings.crop) if settings.w_n2n > 0 else None
         self.frames = FrameCrops(conditioned, settings.crop) if settings.w_blind_spot > 0 else None
         self.synthetic = None
@@ -133,14 +151,15 @@ class _Run:
         out: dict[str, torch.Tensor] = {}
         if "n2n" in self.active:
             pairs = [self.series.sample(rng) for _ in range(s.batch)]
-            pred, target = _normalised(self.model, _stack([p[0] for p in pairs]), _stack([p[1] for p in pairs]))
+            pred, target = _normalised(self.model, _stack([p[0] for p in pairs]), _stack([p[1] for p in pairs]),
+                                       self.level)
             out["n2n"] = O.n2n_loss(pred, target)
         if "blind_spot" in self.active:
             size = self.frames.sample(rng).shape[0]  # one side per batch (crops of one size stack)
             crops = np.stack([self.frames.sample(rng, size) for _ in range(s.batch)])
             hide = O.row_blind_spot_mask if self.blind_spot == "row" else O.blind_spot_mask
             masked, mask = hide(crops, rng, s.mask_fraction)
-            pred, target = _normalised(self.model, _stack(list(masked)), _stack(list(crops)))
+            pred, target = _normalised(self.model, _stack(list(masked)), _stack(list(crops)), self.level)
             out["blind_spot"] = O.blind_spot_loss(pred, target, torch.from_numpy(mask[:, None]))
         if "synthetic" in self.active:
             pairs = [self.synthetic.sample(rng) for _ in range(s.batch)]

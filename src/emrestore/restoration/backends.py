@@ -535,12 +535,14 @@ def check_backend(path: Path, name: str, signature: OnnxSignature | None = None,
             _CHECKS[key] = cached
             return cached
     frame = check_frame()
-    stats = batch_stats(frame)
     try:
         candidate = make_backend(path, name, "cpu", signature=signature)
+        stats = batch_stats(frame, int(getattr(candidate, "stats_width", 2)))
         output = candidate(frame, stats)
     except EMRestoreError as error:
         result = {"passed": False, "psnr_db": None, "reason": f"{name} did not run: {error.cause}"}
+    except RuntimeError as error:  # the runtime refused the graph or its inputs
+        result = {"passed": False, "psnr_db": None, "reason": f"{name} did not run: {error}"[:500]}
     else:
         from ..fidelity import psnr
 

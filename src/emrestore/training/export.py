@@ -222,6 +222,10 @@ def export_onnx(
             config = getattr(module, "config", None)
             if config is not None and hasattr(config, "to_dict"):
                 props["generator_config"] = json.dumps(config.to_dict())
+            if conditioned:  # folded into other constants by the export: kept for checkpoint_from_onnx
+                props["noise_conditioning"] = json.dumps(
+                    {name: getattr(module, name).detach().float().cpu().tolist()
+                     for name in ("noise_vectors", "noise_gates")})
             props["weights"] = weights
             rewrites = optimise_model(proto).applied if rewrite else {}
             if weights == "float16":
@@ -306,7 +310,12 @@ def checkpoint_from_onnx(model: str | os.PathLike) -> dict[str, Any]:
         raise ParameterError(f"The model card of {info.onnx_path} holds no training configuration.",
                              "Start from a model exported by `emrestore train` / `emrestore export`.")
     generator = build_generator(config["model"])
-    initializers = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(info.onnx_path)).graph.initializer}
+    proto = onnx.load(str(info.onnx_path))
+    initializers = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if "noise_conditioning" in meta:  # the conditioning weights, kept whole in the metadata
+        for name, values in json.loads(meta["noise_conditioning"]).items():
+            initializers[f"model.{name}"] = np.asarray(values, np.float32)
     state = {}
     for name, value in generator.state_dict().items():
         array = initializers.get(f"model.{name}")
