@@ -74,3 +74,14 @@ def test_conditioning_added_to_an_unconditioned_parent_starts_from_its_outputs(t
     x = torch.rand(2, 1, 32, 32) * 40 + 5
     with torch.no_grad():
         assert torch.equal(child.generator.eval()(x, level=torch.tensor([0.1, 0.6])), reference(x))
+
+
+def test_a_conditioned_generator_is_not_exported_without_its_stats_input(tmp_path):
+    from emrestore.errors import ParameterError
+    from emrestore.nn import build_generator
+    from emrestore.training import export_onnx
+
+    model = build_generator({**tiny_config_dict(**CONDITIONED)["model"]}, seed=0)
+    with pytest.raises(ParameterError, match="stats input"):
+        export_onnx(model, tmp_path / "m.onnx", stats_input=False)
+    assert not (tmp_path / "m.onnx").exists()
