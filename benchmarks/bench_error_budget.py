@@ -38,7 +38,7 @@ from emrestore.datasets.bank import render_sample
 from emrestore.datasets.registry import TAGS
 from emrestore.evaluation.baselines import BASELINES
 from emrestore.evaluation.metrics import psnr
-from emrestore.evaluation.report import scores_cache_path
+from emrestore.evaluation.scoring import scores_cache_path
 from emrestore.evaluation.validation import DOSE_KEYS, ValidationSet, validation_pairs
 from emrestore.restoration.engine import Restorer
 
@@ -52,8 +52,9 @@ SCAN_GEOMETRY_OFF = {
 }
 #: Probe-travel blur and detector afterglow of the STEM and SEM chains.
 BLUR_OFF = {"dwell_blur_px": 0.0, "afterglow_tau_dwells": 0.0}
-#: Parameters derived from the dose (the ADC mapping follows the signal range).
-DOSE_DERIVED = {"offset_adu", "contrast_adu_per_e", "gain_adu_per_e"}
+#: Parameters derived from the dose (the ADC mapping follows the signal range; a TEM frame the
+#: new dose would saturate is recorded without an ADC, `adc_bits` None).
+DOSE_DERIVED = {"offset_adu", "contrast_adu_per_e", "gain_adu_per_e", "adc_bits"}
 
 
 def rerender(tag: str, size: int, seed: int, index: int, overrides: dict[str, float],
