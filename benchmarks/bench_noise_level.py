@@ -1,13 +1,16 @@
 """How well a frame's noise level is read from the frame: the spectral floor (what noise-conditioned
-models are told) against the variance–mean fit of :func:`emrestore.estimate_noise`.
+models are told) against the variance–mean fit of flat patches
+(:func:`emrestore.noise_estimate.shot_noise_variance`, the fit of :func:`emrestore.estimate_noise`).
 
 For every ``stride``-th pair of each tag's evaluation set (``emrestore evaluate``'s cached set),
 at its own dose and re-rendered at ``--high-dose`` (same specimen and distortion parameters,
-``bench_error_budget.rerender``), a ``--crop`` px crop at a seeded position is read both ways.
-The true level is ``std(input − target)/std(input)`` on the crop (the target being the expected
-frame). Printed per tag: Spearman ρ of each estimate with the truth, the median of
-log10(estimate/truth) with its inter-quartile range, and the medians on crops whose true level
-is below 0.1 (near-clean frames, where a model told a wrong level smooths real detail).
+``bench_error_budget.rerender``), a ``--crop`` px crop at a seeded position, clipped as the
+tag's shipped model clips its input (``input_clip_percent``: TEM frames' X-ray hits), is read
+both ways. The true level is ``std(input − target)/std(input)`` on the crop (the target
+being the expected frame; constant crops, which have none, are skipped). Printed per tag:
+Spearman ρ of each estimate with the truth, the median of log10(estimate/truth) with its
+inter-quartile range, and the medians on crops whose true level is below 0.1 (near-clean
+frames, where a model told a wrong level smooths real detail).
 
 Usage::
 
@@ -21,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,25 +35,23 @@ from bench_error_budget import rerender  # noqa: E402
 from emrestore.commands.evaluate import _cache_dir  # noqa: E402
 from emrestore.datasets.bank import render_sample  # noqa: E402
 from emrestore.evaluation.validation import DOSE_KEYS, validation_pairs  # noqa: E402
-from emrestore.noise_estimate import estimate_noise, spectral_noise_variance  # noqa: E402
-from emrestore.tags import Tag  # noqa: E402
+from emrestore.model.conditioning import clip_percentiles  # noqa: E402
+from emrestore.noise_estimate import shot_noise_variance, spectral_noise_variance  # noqa: E402
+from emrestore.restoration.engine import Restorer  # noqa: E402
 
 
-def levels(crop: np.ndarray, modality: str) -> tuple[float, float]:
-    """(spectral, variance–mean) noise level of ``crop`` in units of its std [-]."""
+def levels(crop: np.ndarray) -> tuple[float, float]:
+    """(spectral, variance–mean) noise level of ``crop`` in units of its std [-] (NaN: no fit)."""
     std = float(crop.std())
-    spectral = float(np.sqrt(spectral_noise_variance(crop))) / std
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = estimate_noise(crop, modality=modality, bootstrap=20)
-    variance = fit.gain * float(crop.mean()) + fit.variance_intercept
-    return spectral, float(np.sqrt(max(variance, 0.0))) / std
+    shot = shot_noise_variance(crop)
+    return (float(np.sqrt(spectral_noise_variance(crop))) / std,
+            float("nan") if shot is None else float(np.sqrt(shot)) / std)
 
 
 def measure(tag: str, stride: int, crop: int, high_dose: float, cache: Path, seed: int) -> np.ndarray:
     """Rows of (true, spectral, variance–mean) levels for ``tag``."""
     valset = validation_pairs(tag, cache_dir=cache, progress=False)
-    modality = Tag.get(tag).modality
+    clip = Restorer(tag, progress=False).clip_percent  # what the network sees (TEM: X-ray hits clipped)
     size = valset.inputs.shape[-1]
     rng = np.random.default_rng(seed)
     rows = []
@@ -62,10 +62,12 @@ def measure(tag: str, stride: int, crop: int, high_dose: float, cache: Path, see
         high = rerender(tag, size, valset.seed, i, {key: high_dose}, reference)
         for pair in (original, high):
             y, x = rng.integers(0, size - crop + 1, 2)
-            degraded = pair["input"][y:y + crop, x:x + crop].astype(np.float64)
+            degraded = clip_percentiles(pair["input"][y:y + crop, x:x + crop], clip).astype(np.float64)
             target = pair["target"][y:y + crop, x:x + crop].astype(np.float64)
+            if degraded.std() == 0:  # e.g. HAADF vacuum without a count: no level to read
+                continue
             true = float(np.std(degraded - target) / degraded.std())
-            rows.append((true, *levels(degraded, modality)))
+            rows.append((true, *levels(degraded)))
     return np.array(rows)
 
 
@@ -74,11 +76,13 @@ def summary(tag: str, rows: np.ndarray) -> str:
     low = true < 0.1
 
     def stats(estimate: np.ndarray) -> str:
-        ratio = np.log10(np.maximum(estimate, 1e-6) / true)
+        ok = np.isfinite(estimate)
+        ratio = np.log10(np.maximum(estimate[ok], 1e-6) / true[ok])
         q1, q3 = np.percentile(ratio, [25, 75])
-        return f"{spearmanr(true, estimate)[0]:.2f} | {np.median(ratio):+.2f} ({q3 - q1:.2f})"
+        failed = f", {int((~ok).sum())} without a fit" if not ok.all() else ""
+        return f"{spearmanr(true[ok], estimate[ok])[0]:.2f}{failed} | {np.median(ratio):+.2f} ({q3 - q1:.2f})"
 
-    near_clean = (f"{np.median(true[low]):.3f} / {np.median(spectral[low]):.3f} / {np.median(varmean[low]):.3f} "
+    near_clean = (f"{np.median(true[low]):.3f} / {np.median(spectral[low]):.3f} / {np.nanmedian(varmean[low]):.3f} "
                   f"({int(low.sum())})" if low.any() else "none")
     return f"| {tag} | {len(rows)} | {stats(spectral)} | {stats(varmean)} | {near_clean} |"
 
