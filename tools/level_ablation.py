@@ -4,8 +4,8 @@ spectral floor.
 
 ``emrestore.model.conditioning.noise_level`` (training crops, validation, restoration, the
 backend check) and its imports in the restore engine and ``finetune`` are replaced in this
-process by :func:`shot_level`: ``sqrt(shot_noise_variance(c))/std(c)`` on the same central
-≤ 512² px region ``c``, falling back to the spectral floor where the fit cannot tell
+process by :func:`shot_level`: ``noise_level(frame, variance=shot_variance)``, i.e.
+``sqrt(shot_noise_variance(c))/std(c)`` on the same central ≤ 512² px region ``c``, falling back to the spectral floor where the fit cannot tell
 (``shot_noise_variance`` returns None). A model trained this way must also be restored this
 way: its card does not say which level it was told.
 
@@ -31,21 +31,18 @@ from emrestore.model import conditioning
 from emrestore.noise_estimate import shot_noise_variance, spectral_noise_variance
 
 
+def shot_variance(crop: np.ndarray) -> float:
+    """The variance–mean noise variance of ``crop``, the spectral floor's where the fit cannot tell."""
+    variance = shot_noise_variance(crop)
+    return spectral_noise_variance(crop) if variance is None else variance
+
+
 def shot_level(data: np.ndarray) -> float:
     """The variance–mean noise level of a frame in units of its std [-] (0: noise-free)."""
-    h, w = data.shape[-2:]
-    side = conditioning.NOISE_LEVEL_CROP_PX
-    ch, cw = min(h, side), min(w, side)
-    crop = np.asarray(data[(h - ch) // 2:(h - ch) // 2 + ch, (w - cw) // 2:(w - cw) // 2 + cw], np.float64)
-    std = float(crop.std())
-    if min(ch, cw) < 8 or std <= conditioning.STD_EPS:
-        return 0.0
-    variance = shot_noise_variance(crop)
-    if variance is None:
-        variance = spectral_noise_variance(crop)
-    return float(np.sqrt(max(variance, 0.0)) / std)
+    return original_noise_level(data, variance=shot_variance)
 
 
+original_noise_level = conditioning.noise_level
 conditioning.noise_level = shot_level
 engine.noise_level = shot_level
 finetune_loop.noise_level = shot_level

@@ -108,3 +108,17 @@ def test_batch_stats_with_the_level_column():
     assert two.shape == (3, 2) and three.shape == (3, 3)
     np.testing.assert_array_equal(three[:, :2], two)
     np.testing.assert_allclose(three[:, 2], batch_noise_levels(batch), rtol=1e-6)
+
+
+def test_the_level_uses_the_variance_estimator_it_is_given():
+    rng = np.random.default_rng(2)
+    frame = rng.normal(50.0, 4.0, (128, 128))
+    seen = []
+
+    def quarter(crop):
+        seen.append(crop.shape)
+        return 0.25 * float(crop.var())
+
+    assert noise_level(frame, variance=quarter) == pytest.approx(0.5, rel=1e-6)
+    assert seen == [(128, 128)]
+    assert noise_level(frame, variance=lambda crop: 0.0) == 0.0

@@ -22,6 +22,8 @@ its tiles), never taken from the simulator.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..nn.configs import STD_EPS
@@ -79,7 +81,7 @@ def frame_stats(data: np.ndarray) -> tuple[float, float]:
     return mean, std
 
 
-def noise_level(data: np.ndarray) -> float:
+def noise_level(data: np.ndarray, variance: Callable[[np.ndarray], float] = spectral_noise_variance) -> float:
     """Noise standard deviation of a frame in units of its std [-] (0: noise-free).
 
     ``sqrt(spectral_noise_variance(c)) / std(c)`` on the central ≤ :data:`NOISE_LEVEL_CROP_PX`²
@@ -92,6 +94,10 @@ def noise_level(data: np.ndarray) -> float:
     ----------
     data : numpy.ndarray or array-like
         (H, W) frame in any units (a lazy array is sliced before it is read).
+    variance : callable, optional
+        Per-pixel noise variance [units²] of the float64 central region; the default is what
+        every shipped model is told. Another estimator (e.g. a variance–mean fit,
+        ``tools/level_ablation.py``) makes another level, which a model must be trained with.
 
     Examples
     --------
@@ -105,7 +111,7 @@ def noise_level(data: np.ndarray) -> float:
     std = float(crop.std())
     if min(ch, cw) < 8 or std <= STD_EPS:
         return 0.0
-    return float(np.sqrt(max(spectral_noise_variance(crop), 0.0)) / std)
+    return float(np.sqrt(max(variance(crop), 0.0)) / std)
 
 
 def batch_noise_levels(batch: np.ndarray) -> np.ndarray:
