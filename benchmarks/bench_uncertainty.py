@@ -14,12 +14,16 @@ Gaussian window ``w``. For the map and each component: Spearman ρ between it an
 local error over the pixels of each frame (a 2·w border left out, every 7th pixel), then the
 mean (and the range) over frames. ``noise_level`` (not part of the map) is ``sqrt(G_w * V)``,
 the predicted input noise: the reference a map that only knew the dose would reach.
-``total`` is the map as computed (with the spreads asked for), ``cheap`` the same without
-the spreads (the default of the web app and napari), ``total_v1`` the previous definition
-(``uncertainty-1``: ``sqrt(physics² + spreads²)``) and ``physics`` its cheap form.
+``total`` is the map as computed with the model's calibration (and the spreads asked for),
+``cheap`` the same without the spreads (the default of the web app and napari),
+``total_v2``/``cheap_v2`` the previous definition (``uncertainty-2``) and ``total_v1`` the
+first; ``err_over_total``/``err_over_cheap``: the median of true error / map (1 where the
+scale holds; the ranges across frames show how much it varies).
 
 Frames used so far: 0–11 designed uncertainty-1, 12–27 scored it; 0–27 designed
-uncertainty-2; 28–43 (``--skip 28 --n 16``) scored it once.
+uncertainty-2; 28–43 (``--skip 28 --n 16``) scored it once; 0–27 designed uncertainty-3 and
+fitted its calibration (``tools/calibrate_uncertainty.py``); 44–59 (``--skip 44 --n 16``)
+scored it once.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from scipy import ndimage, stats
 from emrestore.datasets.registry import TAGS
 from emrestore.evaluation.validation import validation_pairs
 from emrestore.restoration import load_model
-from emrestore.restoration.uncertainty import combine, uncertainty_map
+from emrestore.restoration.uncertainty import combine
 from emrestore.restoration.uncertainty.noise_model import noise_variance
 
 
@@ -43,24 +47,29 @@ def frame_rhos(x: np.ndarray, truth: np.ndarray, restorer, dihedral: int, renois
                modality: str) -> tuple[dict[str, float], str]:
     """ρ of the map, its components and the noise level with the true local error of one frame."""
     y = restorer.restore_array(x)
-    m = uncertainty_map(x, y, restore=restorer.restore_array, dihedral=dihedral, renoise=renoise,
-                        window=window, modality=modality)
+    m = restorer.uncertainty(x, y, dihedral=dihedral, renoise=renoise, window=window, modality=modality)
     err = np.sqrt(ndimage.gaussian_filter((y.astype(np.float64) - truth) ** 2, window))
     noise = noise_variance(x, y, modality)
     c = m.components
-    removed = np.maximum(c["excess"], c["neighbour_structure"])
+    old_removed = np.maximum(c["excess"], c["neighbour_structure"])
     spreads = [c[k] for k in ("dihedral", "renoise") if k in c]
-    feats = {"total": m.total, "cheap": combine(removed, c["structure"]),
-             # uncertainty-1 (scored on frames 12–27): sqrt(removed² + spreads²), and removed alone
-             "total_v1": np.sqrt(removed.astype(np.float64) ** 2 + sum(v.astype(np.float64) ** 2 for v in spreads)),
-             "physics": removed, **{k: np.abs(v) for k, v in c.items()},
+    feats = {"total": m.total, "cheap": combine(c["removed"], c["structure"], calibration=m.calibration),
+             # uncertainty-2 (scored on frames 28–43): every excess counts, no detail term, no scale
+             "total_v2": combine(old_removed, c["structure"], spreads), "cheap_v2": combine(old_removed, c["structure"]),
+             # uncertainty-1 (scored on frames 12–27): sqrt(removed² + spreads²)
+             "total_v1": np.sqrt(old_removed.astype(np.float64) ** 2 + sum(v.astype(np.float64) ** 2 for v in spreads)),
+             **{k: np.abs(v) for k, v in c.items()},
              "noise_level": np.sqrt(ndimage.gaussian_filter(noise(y), window))}
     b = int(2 * window)
     inner = (slice(b, -b), slice(b, -b))
     out = {}
+    e = err[inner].ravel()[::7]
     for name, value in feats.items():
-        a, e = value[inner].ravel()[::7], err[inner].ravel()[::7]
+        a = value[inner].ravel()[::7]
         out[name] = float(stats.spearmanr(a, e)[0]) if np.ptp(a) > 0 and np.ptp(e) > 0 else float("nan")
+    # the scale: median of true error / map (1 where the calibration holds)
+    out["err_over_total"] = float(np.median(e / np.maximum(m.total[inner].ravel()[::7], 1e-12)))
+    out["err_over_cheap"] = float(np.median(e / np.maximum(feats["cheap"][inner].ravel()[::7], 1e-12)))
     return out, m.noise[0]["source"]
 
 
@@ -82,11 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.real:
         rows = real_figures(args.real, args.dihedral, args.renoise)
         print("\n| file | model | spots | lost | lost, seen in the residual | appeared | appeared, seen in "
-              "the residual | map median | map p99 |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+              "the residual | map median | map p99 | removed median | removed p99 | removed > 0 |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             print(f"| {r['file']} | {r['model']} | {r['spots']} | {r['lost']} | {r['lost_in_residual']} | "
-                  f"{r['appeared']} | {r['appeared_in_residual']} | {r['map_median']:.3g} | {r['map_p99']:.3g} |")
+                  f"{r['appeared']} | {r['appeared_in_residual']} | {r['map_median']:.3g} | {r['map_p99']:.3g} | "
+                  f"{r['removed_median']:.3g} | {r['removed_p99']:.3g} | {100 * r['removed_nonzero']:.0f} % |")
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(rows, f, indent=1)
@@ -179,16 +189,18 @@ def real_figures(outdir: str, dihedral: int, renoise: int) -> list[dict]:
         image = read(path)
         x = np.asarray(image.data[0] if image.is_series else image.data, np.float32)
         plt = pyplot()
-        fig, axes = plt.subplots(len(models), 3, figsize=(9.6, 3.3 * len(models)), squeeze=False)
+        fig, axes = plt.subplots(len(models), 4, figsize=(12.8, 3.3 * len(models)), squeeze=False)
         results = []
         for tag in models:
             restorer = load_model(tag, tile=0, progress=False)
             y = restorer.restore_array(x)
-            m = uncertainty_map(x, y, restore=restorer.restore_array, dihedral=dihedral, renoise=renoise,
-                                modality="stem")
+            m = restorer.uncertainty(x, y, dihedral=dihedral, renoise=renoise, modality="stem")
             check = spot_check(x, y)
+            removed = m.components["removed"]
             rows.append({"file": name, "model": tag, **check, "map_median": float(np.median(m.total)),
-                         "map_p99": float(np.percentile(m.total, 99)), "noise_source": m.noise[0]["source"]})
+                         "map_p99": float(np.percentile(m.total, 99)),
+                         "removed_median": float(np.median(removed)), "removed_p99": float(np.percentile(removed, 99)),
+                         "removed_nonzero": float(np.mean(removed > 0)), "noise_source": m.noise[0]["source"]})
             print(rows[-1], flush=True)
             results.append((tag, y, m))
         # the maps of one file are compared: one colour scale for all of them
@@ -196,11 +208,13 @@ def real_figures(outdir: str, dihedral: int, renoise: int) -> list[dict]:
         for row, (tag, y, m) in zip(axes, results):
             image_panel(row[0], x, x, f"{Path(name).name}: input", image.pixel_size_nm)
             image_panel(row[1], y, x, f"restored ({tag}), input's grey scale", image.pixel_size_nm)
-            shown = row[2].imshow(m.total, cmap="magma", vmin=0, vmax=high, interpolation="nearest")
-            row[2].set_title(f"uncertainty map ({tag}), one scale per file", fontsize=7)
-            row[2].set_axis_off()
-            scale_bar(row[2], image.pixel_size_nm, x.shape[1], x.shape[0])
-            fig.colorbar(shown, ax=row[2], fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
+            for ax, values, title in ((row[2], m.total, f"uncertainty map ({tag})"),
+                                      (row[3], m.components["removed"], f"its evidence, 'removed' ({tag})")):
+                shown = ax.imshow(values, cmap="magma", vmin=0, vmax=high, interpolation="nearest")
+                ax.set_title(title + ", one scale per file", fontsize=7)
+                ax.set_axis_off()
+                scale_bar(ax, image.pixel_size_nm, x.shape[1], x.shape[0])
+                fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
         fig.tight_layout()
         save_figure(fig, Path(outdir) / f"real_{slug(Path(name).name)}.jpg")
     return rows

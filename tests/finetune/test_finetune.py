@@ -113,6 +113,14 @@ def test_card_records_inputs(adapted):
     assert card["onnx"]["file"] == "model.onnx" and card["onnx"]["max_abs_diff"] < 1e-2
     # the training config stays, so a fine-tuned model can itself be fine-tuned
     assert card["training"]["config"]["model"]["name"] == "tiny"
+    # and so does the uncertainty map's calibration, marked as the base model's
+    from emrestore.model.card import ModelCard
+    from emrestore.restoration import load_model
+    from emrestore.restoration.uncertainty import MapCalibration
+
+    base = MapCalibration.from_card(load_model(MODEL, progress=False).info.card, MODEL)
+    assert card["uncertainty"]["detail_weight"] == base.detail_weight and "base model" in card["uncertainty"]["note"]
+    assert MapCalibration.from_card(ModelCard.from_dict(card), "ft").scale == base.scale
 
 
 def test_restore_cli_uses_the_finetuned_model(adapted, tmp_path):

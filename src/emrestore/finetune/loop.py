@@ -331,6 +331,8 @@ def _export(run: _Run) -> tuple[Path, Path]:
     if isinstance(card.get("receptive_field"), dict):
         card["receptive_field"]["note"] = ("measured on the base model; fine-tuning keeps the architecture "
                                            "and changes the weights a little")
+    if isinstance(card.get("uncertainty"), dict):  # the map's calibration (restoration.uncertainty.calibration)
+        card["uncertainty"]["note"] = "fitted on the base model's simulated frames, kept for the fine-tuned one"
     onnx_entry = dict(onnx)
     onnx_entry["file"] = Path(onnx_entry.pop("path")).name
     card["onnx"] = onnx_entry

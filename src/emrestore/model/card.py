@@ -19,7 +19,9 @@ engine's overlap follows from it) and ``receptive_field`` (how it was measured:
 ``git_commit``, ``git_dirty``, ``hardware``), ``data`` (source; for a bank its size, seed and
 the command that regenerates it), ``validation`` (metrics of the model and of the degraded
 input on the fixed validation set), ``onnx`` (file, sha256, opset, the graph's input and output
-names — :class:`OnnxSignature` — and ``max_abs_diff`` against PyTorch). Any other section
+names — :class:`OnnxSignature` — and ``max_abs_diff`` against PyTorch), ``uncertainty`` (the
+uncertainty map's calibration for this model:
+:mod:`emrestore.restoration.uncertainty.calibration`). Any other section
 (``finetune``, ``description``...) is kept as it is.
 
 Only the fields the code relies on are checked on load; a bad one raises
@@ -127,7 +129,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "input_clip_percent": (lambda v: _is_number(v) and 0.0 <= v <= MAX_CLIP_PERCENT,
                            f"a number in [0, {MAX_CLIP_PERCENT}]"),
 }
-_SECTIONS = ("receptive_field", "generator", "io", "training", "data", "validation", "onnx")
+_SECTIONS = ("receptive_field", "generator", "io", "training", "data", "validation", "onnx", "uncertainty")
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,7 @@ class ModelCard:
     data: dict[str, Any] | None = None
     validation: dict[str, Any] | None = None
     onnx: dict[str, Any] | None = None
+    uncertainty: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ reading

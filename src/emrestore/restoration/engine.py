@@ -304,11 +304,12 @@ class Restorer:
         UncertaintyMap
             See :mod:`emrestore.restoration.uncertainty` and ``docs/uncertainty.md``.
         """
-        from .uncertainty import DEFAULT_WINDOW, uncertainty_map
+        from .uncertainty import DEFAULT_WINDOW, MapCalibration, uncertainty_map
 
         return uncertainty_map(data, restored, restore=self.restore_array, dihedral=dihedral, renoise=renoise,
                                window=DEFAULT_WINDOW if window is None else window, modality=modality,
-                               progress=self.progress)
+                               progress=self.progress,
+                               calibration=MapCalibration.from_card(self.info.card, self.info.name))
 
     def restore_image(self, image: EMImage, choice: ModelChoice | None = None,
                       on_tiles: Callable[[int], None] | None = None) -> EMImage:

@@ -64,12 +64,19 @@ def compute_map(store: Store, job: Entry, upload: Entry) -> dict[str, Any]:
         Whatever went wrong, in the client's words (:func:`~emrestore.web.jobs.describe_failure`).
     """
     from ..io import write
-    from ..restoration.uncertainty import uncertainty_map
+    from ..io.metadata import restoration_record
+    from ..restoration.uncertainty import (
+        DEFAULT_CALIBRATION,
+        MapCalibration,
+        uncertainty_map,
+    )
 
     try:
         restored = read_result(job.folder)
         image = store.reader.read_quietly(upload.upload_path, upload.info.get("name"))
-        umap = uncertainty_map(image.data, restored.data, modality=image.modality)
+        info = store.models.get(str((restoration_record(restored) or {}).get("model")))
+        calibration = DEFAULT_CALIBRATION if info is None else MapCalibration.from_card(info.card, info.name)
+        umap = uncertainty_map(image.data, restored.data, modality=image.modality, calibration=calibration)
         map_image = umap.as_image(restored)
         map_image.metadata["uncertainty_of"] = f"{job.name}_restored.tif"
         write(map_image, job.folder / "uncertainty.tif")

@@ -10,7 +10,10 @@ from scipy import ndimage, stats
 import emrestore
 from emrestore.cli import main
 from emrestore.errors import ParameterError
+from emrestore.noise_estimate import spectral_noise_variance
 from emrestore.restoration.uncertainty import (
+    DEFAULT_CALIBRATION,
+    MapCalibration,
     combine,
     dihedral_spread,
     local_structure,
@@ -18,10 +21,12 @@ from emrestore.restoration.uncertainty import (
     renoise_spread,
     uncertainty_map,
 )
-from emrestore.noise_estimate import spectral_noise_variance
 from emrestore.restoration.uncertainty.noise_model import NoiseVariance
 
 SIZE = 128
+#: The test "restorers" below are exact except where they are told to fail: no error per
+#: unit of detail, no scale (a shipped model's card carries its own, measured values).
+EXACT = MapCalibration(0.0, 1.0, "test restorer")
 
 
 def _lattice(period: float = 6.0, amplitude: float = 40.0, size: int = SIZE) -> np.ndarray:
@@ -39,12 +44,14 @@ def test_map_is_high_where_structure_was_removed_and_low_elsewhere():
     x = _frame(truth)
     restored = truth.copy()
     restored[:, : SIZE // 2] = 200.0  # the left half's lattice "restored away"
-    m = uncertainty_map(x, restored.astype(np.float32))
+    m = uncertainty_map(x, restored.astype(np.float32), calibration=EXACT)
     left, right = m.total[16:-16, 16:48], m.total[16:-16, 80:-16]
     assert 15.0 < np.median(left) < 25.0  # the removed lattice's RMS (40/2 = 20) ...
-    # ... and far less where nothing was removed (the small residual noise of ⟨r²⟩ there is
-    # weighted up by the lattice's detail: sqrt(removed·structure), about 0.4× here)
-    assert np.median(right) < 0.5 * np.median(left)
+    # ... and nothing where nothing was removed: there the residual is noise, within the
+    # scatter of its window estimate, so not significant
+    assert np.median(right) < 0.1 * np.median(left)
+    removed = m.components["removed"]
+    assert 15.0 < np.median(removed[16:-16, 16:48]) < 25.0 and np.median(removed[16:-16, 80:-16]) == 0.0
     assert m.total.shape == x.shape and m.total.dtype == np.float32
 
 
@@ -55,6 +62,7 @@ def test_map_flags_structure_invented_in_vacuum():
     restored[32:96, 32:96] += _lattice(amplitude=30.0)[32:96, 32:96]  # blobs that are not in the input
     m = uncertainty_map(x, restored.astype(np.float32))
     assert np.median(m.total[48:80, 48:80]) > 4 * np.median(m.total[:, :16])
+    assert np.median(m.components["removed"][48:80, 48:80]) > 10.0  # the blobs' RMS is 15
     # the signed part says "strengthened", not "weakened", there
     assert np.median(m.components["along_restored"][48:80, 48:80]) < 0
 
@@ -65,7 +73,7 @@ def test_map_ranks_a_known_error():
     fraction = np.linspace(0.0, 1.0, SIZE)[None, :]
     restored = truth - fraction * _lattice(period=5.0, amplitude=60.0)
     x = _frame(truth, seed=2)
-    m = uncertainty_map(x, restored.astype(np.float32))
+    m = uncertainty_map(x, restored.astype(np.float32), calibration=EXACT)
     true_error = np.sqrt(ndimage.gaussian_filter((restored - truth) ** 2, m.window_px))
     rho = stats.spearmanr(m.total[16:-16, 16:-16].ravel(), true_error[16:-16, 16:-16].ravel())[0]
     assert rho > 0.8
@@ -81,6 +89,11 @@ def test_total_weights_the_residual_by_the_local_detail():
     assert total[2] == pytest.approx(np.sqrt(3.0 * np.hypot(12.0, 3.0)))
     assert total[1] < total[2] < total[3]
     assert combine(removed, structure, [np.full(4, 4.0)])[1] == pytest.approx(5.0)
+    # a model's calibration: its error per unit of detail where nothing was removed, and a scale
+    calibrated = combine(removed, structure, calibration=MapCalibration(0.5, 2.0))
+    assert calibrated[0] == pytest.approx(2.0 * 0.5 * 20.0)
+    assert calibrated[1] == pytest.approx(2.0 * 3.0)
+    assert calibrated[2] == pytest.approx(2.0 * np.sqrt(0.25 * 144.0 + 3.0 * np.hypot(12.0, 3.0)))
     # the detail is the restoration's local RMS: the lattice's 20 where it is, ~0 where flat
     y = 200.0 + _lattice()
     y[:, : SIZE // 2] = 200.0
@@ -88,17 +101,22 @@ def test_total_weights_the_residual_by_the_local_detail():
     assert np.median(detail[16:-16, 80:-16]) == pytest.approx(20.0, rel=0.1)
     assert np.median(detail[16:-16, 8:40]) < 0.05
     m = uncertainty_map(_frame(y, seed=6), y.astype(np.float32))
-    assert "structure" in m.components and m.record()["method"] == "uncertainty-2"
+    assert "structure" in m.components and m.record()["method"] == "uncertainty-3"
+    assert m.calibration == DEFAULT_CALIBRATION and m.record()["calibration"]["scale"] == DEFAULT_CALIBRATION.scale
 
 
 def test_a_good_restoration_gets_a_map_below_the_noise():
     truth = 400.0 + _lattice()
     x = _frame(truth, seed=3)
-    m = uncertainty_map(x, truth.astype(np.float32))
-    # the residual is pure noise; its window estimate's own scatter (~0.2σ), weighted by the
-    # lattice's detail (20 ADU), leaves the map at ≈ 0.5σ (uncertainty-1, without the weight: < 0.35σ)
-    assert np.median(m.total) < 0.6 * np.sqrt(400.0)
+    m = uncertainty_map(x, truth.astype(np.float32), calibration=EXACT)
+    # the residual is pure noise: within its window estimate's own scatter nearly everywhere
+    assert np.mean(m.components["removed"] > 0) < 0.05
+    assert np.median(m.total) < 0.1 * np.sqrt(400.0)
+    assert np.mean(m.components["excess"] > 0) > 0.2  # where the plain excess sees "something"
     assert m.noise[0]["gain"] >= 0
+    # with a model's calibration the map is its typical error for that much detail (20 ADU)
+    typical = uncertainty_map(x, truth.astype(np.float32), calibration=MapCalibration(0.3, 1.0))
+    assert np.median(typical.total) == pytest.approx(0.3 * 20.0, rel=0.15)
 
 
 def test_dihedral_spread_is_zero_for_a_symmetric_restorer_and_not_for_an_oriented_one():

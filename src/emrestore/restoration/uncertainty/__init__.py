@@ -10,7 +10,9 @@
 * optionally the **re-noise spread** (:mod:`.renoise`): how much it changes under fresh
   noise drawn from the noise model (one restoration per copy);
 * the restoration's **local detail** (:func:`.map.local_structure`), which weights the
-  physics check (:func:`.map.combine`): there is more to get wrong where there is detail.
+  physics check (:func:`.map.combine`): there is more to get wrong where there is detail;
+* the model's **calibration** (:mod:`.calibration`, from its card): the error per unit of
+  detail and the scale that make the map's median match the true error on simulated frames.
 
 The result, :class:`UncertaintyMap`, is an estimated local RMS error in the input's
 intensity units plus its components. What it means and what it cannot see: ``docs/uncertainty.md``.
@@ -18,6 +20,7 @@ intensity units plus its components. What it means and what it cannot see: ``doc
 
 from __future__ import annotations
 
+from .calibration import DEFAULT_CALIBRATION, MapCalibration
 from .dihedral import dihedral_spread
 from .map import (
     DEFAULT_WINDOW,
@@ -32,7 +35,9 @@ from .residual import COMPONENTS, residual_components
 
 __all__ = [
     "COMPONENTS",
+    "DEFAULT_CALIBRATION",
     "DEFAULT_WINDOW",
+    "MapCalibration",
     "NoiseVariance",
     "UncertaintyMap",
     "combine",

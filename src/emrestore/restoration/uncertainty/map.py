@@ -10,6 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from ...errors import ParameterError
+from .calibration import DEFAULT_CALIBRATION, MapCalibration
 from .dihedral import check_size, dihedral_spread
 from .noise_model import NoiseVariance, noise_variance
 from .renoise import renoise_spread
@@ -19,7 +20,7 @@ from .residual import COMPONENTS, residual_components
 #: (2–10 px), about 800 px of samples (⟨r²⟩ to ≈ 5 %).
 DEFAULT_WINDOW = 8.0
 #: Version of the map's definition (recorded with every map).
-METHOD_VERSION = "uncertainty-2"
+METHOD_VERSION = "uncertainty-3"
 
 
 @dataclass
@@ -30,18 +31,18 @@ class UncertaintyMap:
     ----------
     total : numpy.ndarray
         (H, W) or (N, H, W) float32 [input units]: the estimated local RMS error of the
-        restoration, ``sqrt(removed·sqrt(structure² + removed²) + dihedral² + renoise²)``
-        with ``removed = max(excess, neighbour_structure)`` (two estimates of the non-noise
-        residual's amplitude; the second needs no noise level), ``structure`` the
-        restoration's local RMS detail (so ``sqrt(structure² + removed²)`` is the local detail
-        of restored plus removed signal: the detail there is to get wrong) and
-        ``dihedral``/``renoise`` only when computed. An *estimate* from the input alone, not
-        a calibrated error bar; see ``docs/uncertainty.md`` for how well it ranks the true
-        error.
+        restoration, ``sqrt(c²·(a²·structure² + removed·sqrt(structure² + removed²))
+        + dihedral² + renoise²)`` (:func:`combine`) with ``removed`` the significant part of
+        the non-noise residual (:mod:`~emrestore.restoration.uncertainty.residual`),
+        ``structure`` the restoration's local RMS detail, ``a`` and ``c`` the model's
+        calibration (:mod:`~emrestore.restoration.uncertainty.calibration`) and
+        ``dihedral``/``renoise`` only when computed. An *estimate* from the input alone,
+        scaled so that on the model's simulated frames the true error is at the map's value
+        in the median; see ``docs/uncertainty.md`` for how well it ranks the true error.
     components : dict of str to numpy.ndarray
         The parts, same shape and units: ``excess``, ``followed_noise`` (not in the total:
         on simulated frames it ranks the error inversely), ``neighbour_structure``,
-        ``along_restored`` (signed) from :mod:`~emrestore.restoration.uncertainty.residual`;
+        ``along_restored`` (signed), ``removed`` from :mod:`~emrestore.restoration.uncertainty.residual`;
         ``structure`` (:func:`local_structure`);
         ``dihedral`` (spread under flips/rotations) and ``renoise`` (spread under fresh
         noise, :mod:`~emrestore.restoration.uncertainty.renoise`) when asked for.
@@ -53,6 +54,8 @@ class UncertaintyMap:
         Dihedral copies restored (0: none; ``dihedral − 1`` extra restorations).
     renoise : int
         Re-noised copies restored (0: none; that many extra restorations).
+    calibration : MapCalibration
+        The detail weight and scale the total was made with.
     """
 
     total: np.ndarray
@@ -61,6 +64,7 @@ class UncertaintyMap:
     window_px: float = DEFAULT_WINDOW
     dihedral: int = 0
     renoise: int = 0
+    calibration: MapCalibration = DEFAULT_CALIBRATION
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -70,8 +74,10 @@ class UncertaintyMap:
     def record(self) -> dict[str, Any]:
         """JSON-ready description (no pixel data): method, window, noise models, summary."""
         return {"method": METHOD_VERSION, "units": "input intensity units (RMS error estimate)",
-                "total": "sqrt(removed*sqrt(structure^2 + removed^2)" + (" + dihedral^2" if self.dihedral else "")
-                         + (" + renoise^2" if self.renoise else "") + "), removed = max(excess, neighbour_structure)",
+                "total": "sqrt(scale^2*(detail_weight^2*structure^2 + removed*sqrt(structure^2 + removed^2))"
+                         + (" + dihedral^2" if self.dihedral else "") + (" + renoise^2" if self.renoise else "")
+                         + "), removed = significant non-noise residual",
+                "calibration": self.calibration.to_dict(),
                 "window_sigma_px": float(self.window_px), "dihedral_copies": int(self.dihedral),
                 "renoise_copies": int(self.renoise),
                 "components": sorted(self.components), "noise_model": self.noise,
@@ -115,8 +121,15 @@ def local_structure(restored: np.ndarray, window: float) -> np.ndarray:
     return np.sqrt(ndimage.gaussian_filter(h * h, window, mode="reflect")).astype(np.float32)
 
 
-def combine(removed: np.ndarray, structure: np.ndarray, spreads: list[np.ndarray] | tuple = ()) -> np.ndarray:
-    """The total: ``sqrt(removed·sqrt(structure² + removed²) + Σ spread²)`` [input units].
+def combine(removed: np.ndarray, structure: np.ndarray, spreads: list[np.ndarray] | tuple = (),
+            calibration: MapCalibration | None = None) -> np.ndarray:
+    """The total: ``sqrt(c²·(a²·structure² + removed·sqrt(structure² + removed²)) + Σ spread²)`` [input units].
+
+    ``a`` (detail weight) and ``c`` (scale) are the model's :class:`MapCalibration`
+    (``None``: a = 0, c = 1, the uncalibrated form ``uncertainty-2`` used). ``a·structure``
+    is the error a restoration typically makes where there is detail and the residual shows
+    nothing beyond the noise (most of the time: a denoiser's error is usually far below the
+    noise, where no residual test can see it).
 
     ``removed·sqrt(structure² + removed²)`` is the geometric mean (squared) of the non-noise
     residual and the local detail of the truth as the input shows it (the restored detail
@@ -128,11 +141,13 @@ def combine(removed: np.ndarray, structure: np.ndarray, spreads: list[np.ndarray
     Parameters
     ----------
     removed : numpy.ndarray
-        ``max(excess, neighbour_structure)`` [input units].
+        The significant non-noise residual (component ``removed``) [input units].
     structure : numpy.ndarray
         :func:`local_structure` of the restoration, same shape [input units].
     spreads : sequence of numpy.ndarray
         Dihedral and/or re-noise spreads, same shape [input units]; may be empty.
+    calibration : MapCalibration, optional
+        Detail weight and scale.
 
     Returns
     -------
@@ -141,7 +156,8 @@ def combine(removed: np.ndarray, structure: np.ndarray, spreads: list[np.ndarray
     """
     r = np.asarray(removed, np.float64)
     s = np.asarray(structure, np.float64)
-    squares = r * np.sqrt(s * s + r * r)
+    weight, scale = (0.0, 1.0) if calibration is None else (calibration.detail_weight, calibration.scale)
+    squares = scale * scale * ((weight * s) ** 2 + r * np.sqrt(s * s + r * r))
     for spread in spreads:
         squares = squares + np.asarray(spread, np.float64) ** 2
     return np.sqrt(squares).astype(np.float32)
@@ -163,7 +179,7 @@ def _frame_map(frame: np.ndarray, restored: np.ndarray, restore: Callable[[np.nd
 def uncertainty_map(data: np.ndarray, restored: np.ndarray, *,
                     restore: Callable[[np.ndarray], np.ndarray] | None = None, dihedral: int = 0,
                     renoise: int = 0, window: float = DEFAULT_WINDOW, modality: str | None = None, seed: int = 0,
-                    progress: bool = False) -> UncertaintyMap:
+                    progress: bool = False, calibration: MapCalibration | None = None) -> UncertaintyMap:
     """The uncertainty map of ``restored`` given the input ``data``.
 
     Parameters
@@ -186,6 +202,9 @@ def uncertainty_map(data: np.ndarray, restored: np.ndarray, *,
         Seed of the noise estimate's bootstrap and of the re-noising.
     progress : bool
         Progress bar over the frames of a series.
+    calibration : MapCalibration, optional
+        The restoring model's calibration (``Restorer.uncertainty`` passes its card's);
+        default :data:`~emrestore.restoration.uncertainty.calibration.DEFAULT_CALIBRATION`.
 
     Returns
     -------
@@ -219,9 +238,10 @@ def uncertainty_map(data: np.ndarray, restored: np.ndarray, *,
     names = (list(COMPONENTS) + ["structure"] + (["dihedral"] if dihedral else [])
              + (["renoise"] if renoise else []))
     stacked = {name: np.stack([p[name] for p in per_frame]) for name in names}
-    removed = np.maximum(stacked["excess"], stacked["neighbour_structure"])
-    total = combine(removed, stacked["structure"], [stacked[n] for n in ("dihedral", "renoise") if n in stacked])
+    calibration = DEFAULT_CALIBRATION if calibration is None else calibration
+    total = combine(stacked["removed"], stacked["structure"],
+                    [stacked[n] for n in ("dihedral", "renoise") if n in stacked], calibration)
     if x.ndim == 2:
         total = total[0]
         stacked = {name: value[0] for name, value in stacked.items()}
-    return UncertaintyMap(total, stacked, noises, float(window), dihedral, renoise)
+    return UncertaintyMap(total, stacked, noises, float(window), dihedral, renoise, calibration)
