@@ -88,12 +88,13 @@ def theoretical_radius(config: Any) -> int:
     Returns
     -------
     int
-        ``f · G · B · L + 5``: 149 px for `fast`, 69 px for `tiny`, 261 px for `paper`.
+        ``f · G · B · L + 5``: 149 px for `fast`, 69 px for `tiny`, 261 px for `paper`; a
+        full-resolution refinement head (``refine``) adds its three 3×3 convolutions, 3 px.
     """
     from ..nn.configs import generator_config
 
     c = generator_config(config)
-    return c.downsample * c.groups * c.blocks * c.layers + 5
+    return c.downsample * c.groups * c.blocks * c.layers + 5 + (3 if c.refine else 0)
 
 
 def card_entry(field_: ReceptiveField, *, checkpoints: Sequence[int] = (8, 16, 24, 32, 48, 64, 96, 128)

@@ -107,6 +107,14 @@ class CGRDN(nn.Module):
         )
         self.fuse = nn.Conv2d(ch * config.groups, ch, 1)
         self.out = nn.Conv2d(ch, 1, 3, padding=1)
+        if config.refine:
+            r = config.refine
+            #: Full-resolution head on (input, restoration); its last conv starts at zero.
+            self.refine = nn.Sequential(nn.Conv2d(2, r, 3, padding=1), nn.ReLU(inplace=True),
+                                        nn.Conv2d(r, r, 3, padding=1), nn.ReLU(inplace=True),
+                                        nn.Conv2d(r, 1, 3, padding=1))
+            nn.init.zeros_(self.refine[-1].weight)
+            nn.init.zeros_(self.refine[-1].bias)
         if config.noise_conditioned:
             #: Rows: body input, each group's input, before the up-sampling (zero: no effect yet).
             self.noise_vectors = nn.Parameter(torch.zeros(config.groups + 2, ch))
@@ -152,7 +160,10 @@ class CGRDN(nn.Module):
             gates = self.noise_gates.to(x_hat.dtype)
             h = (h + shifts[-1]) * (2.0 * torch.sigmoid(NOISE_SCALE * (code * gates[0][None, :, None, None]
                                                                        + gates[1][None, :, None, None])))
-        return self.out(self.up(h)) + x_hat
+        restored = self.out(self.up(h)) + x_hat
+        if self.config.refine:
+            restored = restored + self.refine(torch.cat([x_hat, restored], dim=1))
+        return restored
 
     def _noise_code(self, level: Tensor | None, x_hat: Tensor) -> Tensor | None:
         """``log10(level)`` (clamped to [1e-4, 4]) as (N, 1, 1, 1) for a noise-conditioned network."""

@@ -55,6 +55,13 @@ class GeneratorConfig:
         up-sampling are gated per channel by ``2·sigmoid(w·log10(level) + b)``
         (``channels × (groups + 4)`` weights, zero at initialisation, so a conditioned copy of
         a trained network starts as that network). Not part of the size: a preset keeps its name.
+    refine : int
+        Channels of a full-resolution refinement head (0: none): three 3×3 convolutions on the
+        input and the body's restoration, whose output is added to it. The body works at
+        1/``downsample`` resolution; the head lets pixel-sharp edges be kept where the body's
+        correction is too coarse (docs/network.md, "What makes edges blur"). Its last
+        convolution starts at zero, so a network with a head added starts as the network
+        without it.
     """
 
     groups: int = 4
@@ -65,6 +72,7 @@ class GeneratorConfig:
     downsample: int = 2
     name: str = "custom"
     noise_conditioned: bool = False
+    refine: int = 0
 
     def __post_init__(self) -> None:
         for key in ("groups", "blocks", "layers", "growth", "channels"):
@@ -75,6 +83,11 @@ class GeneratorConfig:
                     f"Set {key} to an integer ≥ 1 (the paper uses "
                     f"{getattr(GeneratorConfig(), key) if key != 'name' else ''}).",
                 )
+        if not isinstance(self.refine, int) or isinstance(self.refine, bool) or self.refine < 0:
+            raise ParameterError(
+                f"Generator field 'refine' is {self.refine!r}; it must be an integer ≥ 0.",
+                "Set refine = 0 (no head) or the head's channels, e.g. 32.",
+            )
         if not isinstance(self.noise_conditioned, bool):
             raise ParameterError(
                 f"Generator field 'noise_conditioned' is {self.noise_conditioned!r}; it must be true or false.",
@@ -195,6 +208,8 @@ def generator_parameter_count(config: "str | GeneratorConfig") -> int:
     total += c.groups * (c.blocks * rdb + conv(ch * c.blocks, ch, 1))
     total += conv(ch * c.groups, ch, 1)  # global concatenation fusion
     total += conv(ch, 1, 3)  # output
+    if c.refine:
+        total += conv(2, c.refine, 3) + conv(c.refine, c.refine, 3) + conv(c.refine, 1, 3)
     if c.noise_conditioned:
         total += ch * (c.groups + 2) + 2 * ch  # the noise-level vectors and gates
     return total
@@ -214,6 +229,8 @@ def generator_gflop(config: "str | GeneratorConfig", height: int = 256, width: i
         return cin * cout * k * k * pixels
 
     total = macs(1, ch, 3, full) + macs(ch, 1, 3, full)
+    if c.refine:
+        total += macs(2, c.refine, 3, full) + macs(c.refine, c.refine, 3, full) + macs(c.refine, 1, 3, full)
     if c.downsample == 2:
         total += macs(ch, ch, 4, low) * 2  # strided conv at output res; transposed conv at input res
     else:

@@ -89,7 +89,9 @@ def parent_weights(source: str | Path, config: TrainConfig) -> tuple[dict[str, A
     ParameterError
         If the parent's model or discriminator configuration differs from ``config``'s
         (except that a run may add ``noise_conditioned`` to the parent's network: its
-        noise-level vectors then start at zero, so the run starts from the parent's outputs).
+        noise-level vectors then start at zero, so the run starts from the parent's outputs;
+        and it may add a ``refine`` head, whose last convolution starts at zero, with a fresh
+        discriminator).
     """
     from ..model.registry import shipped_models
 
@@ -111,6 +113,18 @@ def parent_weights(source: str | Path, config: TrainConfig) -> tuple[dict[str, A
                                "noise_vectors": torch.zeros(config.model.groups + 2, config.model.channels),
                                "noise_gates": torch.zeros(2, config.model.channels)}
         parent_config = replace(parent_config, model=config.model)
+    head_added = (config.model.refine and not parent_config.model.refine
+                  and replace(config.model, refine=0, name=parent_config.model.name) == parent_config.model)
+    if head_added:  # the same network with a refinement head: it starts as the parent (last conv zero)
+        from ..nn import build_generator
+
+        fresh = build_generator(config.model, seed=config.seed).state_dict()
+        parent = dict(parent)
+        parent["generator"] = {**parent["generator"],
+                               **{k: v for k, v in fresh.items() if k.startswith("refine.")}}
+        parent.pop("discriminator", None)  # a fresh discriminator for the new generator
+        has_discriminator = False
+        parent_config = replace(parent_config, model=config.model)
     for key in ("model", "discriminator") if has_discriminator else ("model",):
         if getattr(parent_config, key) != getattr(config, key):
             raise ParameterError(
@@ -121,6 +135,8 @@ def parent_weights(source: str | Path, config: TrainConfig) -> tuple[dict[str, A
         "checkpoint": str(path.resolve()),
         "discriminator": "copied" if has_discriminator else "fresh",
         **({"noise_conditioning": "added, zero-initialised"} if conditioning_added else {}),
+        **({"refinement_head": f"added ({config.model.refine} channels), output zero-initialised"}
+           if head_added else {}),
         "tag": parent_config.tag,
         "steps": int(parent["step"]),
         "pairs_seen": int(parent["pairs_seen"]),
