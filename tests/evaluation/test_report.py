@@ -80,6 +80,20 @@ def test_evaluate_tag_scores_baselines_and_model(valset, lrstem_model, tmp_path)
     assert result.bm3d_gaps() == {}
 
 
+def test_two_model_files_of_one_name_get_two_rows(valset, lrstem_model, tmp_path):
+    import shutil
+
+    copies = []
+    for run in ("run-a", "run-b"):
+        (tmp_path / run).mkdir()
+        for suffix in (".onnx", ".json"):
+            shutil.copy(lrstem_model.with_suffix(suffix), tmp_path / run / f"net{suffix}")
+        copies.append(tmp_path / run / "net.onnx")
+    result = evaluate_tag(valset, copies, bm3d_images=0, cache_dir=tmp_path / "cache", progress=False)
+    names = [m.name for m in result.methods if m.kind == "model"]
+    assert names == ["emrestore net", "emrestore net (run-b)"] and set(result.model_cards) == set(names)
+
+
 def test_report_writes_markdown_figures_and_json(valset, lrstem_model, tmp_path):
     result = evaluate_tag(valset, [lrstem_model], bm3d_images=0, cache_dir=tmp_path, progress=False)
     path = write_report([result], [], tmp_path / "docs", {"cpu_model": "test cpu", "threads": 2,

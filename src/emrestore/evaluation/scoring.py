@@ -219,6 +219,10 @@ def evaluate_tag(valset: ValidationSet, models: list[str | Path], bm3d_images: i
     restored: dict[str, list[np.ndarray]] = {}
     for model in models:
         scores, kept, card = score_model(model, valset, list(range(n)) if with_columns else keep, progress)
+        if scores.name in cards:  # two files of one name (runs/a/model.onnx, runs/b/model.onnx): tell them apart
+            scores.name = f"{scores.name} ({Path(model).parent.name or Path(model).stem})"
+        if scores.name in cards:
+            raise ParameterError(f"Model {model} is given twice.", "Pass each model once.")
         methods.append(scores)
         examples[scores.name] = {i: kept[i] for i in keep}
         cards[scores.name] = card
