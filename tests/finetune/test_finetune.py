@@ -12,7 +12,7 @@ from emrestore.cli import main
 from emrestore.finetune import FinetuneSettings, finetune
 from emrestore.finetune.objectives import blind_spot_mask
 
-#: The smallest shipped model (the `tiny` CGRDN): fast steps on a CPU.
+#: A small shipped model (the `tiny` CGRDN with a full-resolution head): fast steps on a CPU.
 MODEL = "lrtem"
 #: Steps of the shared short run.
 STEPS = 20
@@ -112,7 +112,7 @@ def test_card_records_inputs(adapted):
     assert ft["steps"] == STEPS and ft["settings"]["seed"] == 1
     assert card["onnx"]["file"] == "model.onnx" and card["onnx"]["max_abs_diff"] < 1e-2
     # the training config stays, so a fine-tuned model can itself be fine-tuned
-    assert card["training"]["config"]["model"]["name"] == "tiny"
+    assert card["training"]["config"]["model"]["name"] == "tiny-r32"  # the shipped lrtem: tiny + full-resolution head
     # and so does the uncertainty map's calibration, marked as the base model's
     from emrestore.model.card import ModelCard
     from emrestore.restoration import load_model

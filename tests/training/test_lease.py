@@ -56,6 +56,18 @@ def test_plan_arguments_are_checked(tmp_path):
         plan_from_args(["--out", "o", "--steps", "-1"])
     shipped = plan_from_args(["--out", "o", "--init-from-shipped"])
     assert shipped.preset_of("hrtem") == "tiny" and shipped.preset_of("hrstem") == "fast"
+    # continuing a shipped model rebuilds its exact architecture, also one that is no preset
+    import tomllib
+
+    from emrestore.nn.configs import GeneratorConfig
+    from emrestore.restoration import load_model
+    from emrestore.training import config_from_dict
+
+    shipped.work = tmp_path / "shipped-work"
+    for tag in ("lrtem", "hrstem"):
+        written = tomllib.loads(write_config(shipped, tag, tmp_path / "bank").read_text())
+        card = load_model(tag, progress=False).info.card.generator["config"]
+        assert config_from_dict(written).model == GeneratorConfig.from_dict(card), tag
     told = plan_from_args(["--out", str(tmp_path / "o"), "--noise-conditioned"])
     assert told.conditioned_of("hrstem")
     assert "noise_conditioned = true" in write_config(told, "hrstem", tmp_path / "bank").read_text()

@@ -97,6 +97,24 @@ class LeasePlan:
                     return bool(config.get("noise_conditioned", False))
         return False
 
+    def model_lines(self, tag: str) -> list[str]:
+        """The ``[model]`` section of ``tag``'s run: a preset, or, when continuing the shipped model,
+        every field of its generator config (so that a shipped architecture that is no preset —
+        e.g. ``lrtem``'s ``refine`` head — is rebuilt exactly)."""
+        config: dict = {}
+        if self.init_from_shipped:
+            from ..model.registry import shipped_models
+
+            for model in shipped_models():
+                if model.name == tag:
+                    config = dict((model.card.generator or {}).get("config") or {})
+        if not config:
+            return [f'preset = "{self.preset_of(tag)}"', *(["noise_conditioned = true"] if self.conditioned_of(tag) else [])]
+        if self.noise_conditioned:
+            config["noise_conditioned"] = True
+        return [f"{key} = {str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, str) else value}"
+                .replace("'", '"') for key, value in config.items()]
+
     def budget_s(self) -> float:
         return 60.0 * self.minutes
 
@@ -163,8 +181,7 @@ def write_config(plan: LeasePlan, tag: str, bank: Path) -> Path:
         f'tag = "{tag}"',
         f"seed = {plan.seed}",
         "[model]",
-        f'preset = "{plan.preset_of(tag)}"',
-        *(["noise_conditioned = true"] if plan.conditioned_of(tag) else []),
+        *plan.model_lines(tag),
         "[data]",
         'source = "bank"',
         f'bank = "{bank.as_posix()}"',
