@@ -112,8 +112,7 @@ class LeasePlan:
             return [f'preset = "{self.preset_of(tag)}"', *(["noise_conditioned = true"] if self.conditioned_of(tag) else [])]
         if self.noise_conditioned:
             config["noise_conditioned"] = True
-        return [f"{key} = {str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, str) else value}"
-                .replace("'", '"') for key, value in config.items()]
+        return [f"{key} = {json.dumps(value)}" for key, value in config.items()]  # JSON scalars are TOML
 
     def budget_s(self) -> float:
         return 60.0 * self.minutes
