@@ -37,7 +37,7 @@ from emrestore.model.card import ModelCard
 from emrestore.restoration import load_model
 from emrestore.restoration.uncertainty import DEFAULT_WINDOW, uncertainty_map
 from emrestore.restoration.uncertainty.calibration import CARD_SECTION
-from emrestore.restoration.uncertainty.map import METHOD_VERSION
+from emrestore.restoration.uncertainty.calibration import METHOD_VERSION
 
 
 def pixels(values: np.ndarray, window: float) -> np.ndarray:

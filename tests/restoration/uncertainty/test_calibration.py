@@ -9,7 +9,7 @@ from emrestore.errors import ParameterError
 from emrestore.model.card import ModelCard
 from emrestore.restoration import load_model, shipped_models
 from emrestore.restoration.uncertainty import DEFAULT_CALIBRATION, MapCalibration
-from emrestore.restoration.uncertainty.map import METHOD_VERSION
+from emrestore.restoration.uncertainty.calibration import METHOD_VERSION
 
 
 def test_every_shipped_model_carries_a_calibration_of_the_current_map():
@@ -35,6 +35,14 @@ def test_a_card_without_a_calibration_gets_the_default_and_a_bad_one_is_refused(
                 {"detail_weight": float("nan"), "scale": 1}, [1, 2]):
         with pytest.raises(ParameterError, match="uncertainty|calibration"):
             MapCalibration.from_card(ModelCard.from_dict({"uncertainty": bad}), "m")
+
+
+def test_a_calibration_fitted_for_another_map_version_is_not_applied():
+    old = ModelCard.from_dict({"uncertainty": {"method": "uncertainty-2", "detail_weight": 3.0, "scale": 2.0}})
+    with pytest.warns(UserWarning, match="uncertainty-2.*calibrate_uncertainty"):
+        assert MapCalibration.from_card(old, "m") is DEFAULT_CALIBRATION
+    same = ModelCard.from_dict({"uncertainty": {"method": METHOD_VERSION, "detail_weight": 3.0, "scale": 2.0}})
+    assert MapCalibration.from_card(same, "m").detail_weight == 3.0
 
 
 def test_the_restorer_uses_the_models_own_calibration():

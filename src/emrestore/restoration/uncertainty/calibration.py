@@ -14,13 +14,16 @@ of each tag's evaluation set) and stored in its card's ``uncertainty`` section::
     "uncertainty": {"method": "uncertainty-3", "detail_weight": 1.1, "scale": 0.7,
                     "fitted_on": "...", "date": "..."}
 
-A model without that section (an exported or older model) gets :data:`DEFAULT_CALIBRATION`,
-the median of the shipped models' values; a fine-tuned model keeps its base model's.
+A model without that section (an exported or older model), or whose section was fitted for
+another version of the map (its ``method`` is not :data:`METHOD_VERSION`; a warning says so),
+gets :data:`DEFAULT_CALIBRATION`, the median of the shipped models' values; a fine-tuned model
+keeps its base model's.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +31,9 @@ from ...errors import ParameterError
 
 #: The card section that holds a model's calibration.
 CARD_SECTION = "uncertainty"
+#: Version of the map's definition (recorded with every map and with every fitted calibration:
+#: a calibration fitted for another version does not scale this map).
+METHOD_VERSION = "uncertainty-3"
 
 
 @dataclass(frozen=True)
@@ -65,13 +71,19 @@ class MapCalibration:
     @classmethod
     def from_card(cls, card: Any, name: str = "the model") -> MapCalibration:
         """The calibration in a :class:`~emrestore.model.card.ModelCard`'s ``uncertainty`` section,
-        or :data:`DEFAULT_CALIBRATION` where there is none."""
+        or :data:`DEFAULT_CALIBRATION` where there is none or it was fitted for another map version."""
         section = getattr(card, CARD_SECTION, None)
         if section is None:
             return DEFAULT_CALIBRATION
         if not isinstance(section, dict):
             raise ParameterError(f"The card of {name} has an 'uncertainty' section that is not a JSON object.",
                                  "Re-run tools/calibrate_uncertainty.py or delete the section.")
+        method = section.get("method", METHOD_VERSION)
+        if method != METHOD_VERSION:
+            warnings.warn(f"The uncertainty calibration in the card of {name} was fitted for map {method!r}, "
+                          f"not {METHOD_VERSION!r}; the default calibration is used. Re-run "
+                          "tools/calibrate_uncertainty.py to fit it for this version.", stacklevel=2)
+            return DEFAULT_CALIBRATION
         try:
             weight, scale = section["detail_weight"], section["scale"]
         except KeyError as missing:

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from ...errors import ParameterError
-from .calibration import DEFAULT_CALIBRATION, MapCalibration
+from .calibration import DEFAULT_CALIBRATION, METHOD_VERSION, MapCalibration
 from .dihedral import check_size, dihedral_spread
 from .noise_model import NoiseVariance, noise_variance
 from .renoise import renoise_spread
@@ -19,8 +19,6 @@ from .residual import COMPONENTS, residual_components
 #: Default Gaussian window σ [px] of the physics check: a few lattice periods of HR frames
 #: (2–10 px), about 800 px of samples (⟨r²⟩ to ≈ 5 %).
 DEFAULT_WINDOW = 8.0
-#: Version of the map's definition (recorded with every map).
-METHOD_VERSION = "uncertainty-3"
 
 
 @dataclass
