@@ -18,6 +18,7 @@ from ..model.conditioning import condition, noise_level
 from ..model.registry import ModelInfo, find_model
 from .backends import check_device, make_backend
 from .choose import ModelChoice, choose_model_tag
+from .grid_pattern import remove_grid_pattern
 from .tiling import TileGrid, make_grid, min_tile, needed_overlap, pad_to_multiple, restore_tiled, window_margin
 
 if TYPE_CHECKING:
@@ -222,7 +223,9 @@ class Restorer:
         Notes
         -----
         Models trained with ``input_clip_percent`` > 0 (TEM: X-ray hits, hot pixels) get the
-        frame clipped to its percentiles first, as in training.
+        frame clipped to its percentiles first, as in training. The fixed pattern a network at
+        reduced resolution leaves on its pixel grid is removed
+        (:mod:`emrestore.restoration.grid_pattern`).
         """
         data = np.asarray(image, dtype=np.float32)
         if data.ndim != 2:
@@ -247,7 +250,8 @@ class Restorer:
             out = restore_tiled(padded, predict, grid, self.batch_size, on_batch=progress)
         finally:
             bar.close()
-        return np.ascontiguousarray(out[:height, :width])
+        out = np.ascontiguousarray(out[:height, :width])
+        return remove_grid_pattern(data, out, self.info.size_multiple)
 
     def restore_data(self, data: np.ndarray, on_tiles: Callable[[int], None] | None = None) -> np.ndarray:
         """Restore (H, W) or (N, H, W) data frame by frame (``on_tiles`` as in restore_array)."""
@@ -259,8 +263,12 @@ class Restorer:
                       disable=not self.progress or data.shape[0] < 2)
         return np.stack([self.restore_array(data[i], on_tiles) for i in frames])
 
-    def provenance(self, choice: ModelChoice | None = None) -> dict[str, Any]:
-        """What made a restored image: model, its hash, settings, emrestore version, date."""
+    def provenance(self, choice: ModelChoice | None = None, blockwise: bool = False) -> dict[str, Any]:
+        """What made a restored image: model, its hash, settings, emrestore version, date.
+
+        ``blockwise``: restored block by block (:mod:`~emrestore.restoration.blockwise`), which does
+        not remove the grid pattern (recorded as ``grid_pattern_removed_px`` otherwise).
+        """
         from .. import __version__
 
         record = {
@@ -277,6 +285,8 @@ class Restorer:
             "emrestore_version": __version__,
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
+        if self.info.size_multiple > 1 and not blockwise:
+            record["grid_pattern_removed_px"] = self.info.size_multiple
         if choice is not None:
             record["model_choice"] = choice.reason
         return record

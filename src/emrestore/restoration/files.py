@@ -229,7 +229,7 @@ def restore_blockwise(source: Path, target: Path, settings: FileSettings) -> tup
     # blocks (and TIFF tiles) of `chunk` px, whatever the file's own chunks
     data = data.rechunk((1,) * (data.ndim - 2) + (settings.chunk, settings.chunk))
     restored = restore_dask_array(restorer, data, chunk=settings.chunk)
-    info = {**restorer.provenance(choice),
+    info = {**restorer.provenance(choice, blockwise=True),
             "blockwise": {"chunk_px": settings.chunk, "halo_px": block_depth(restorer)}}
     tiles = -(-data.shape[-2] // settings.chunk) * -(-data.shape[-1] // settings.chunk) * (
         data.shape[0] if data.ndim == 3 else 1)

@@ -124,7 +124,7 @@ def restore_signal(x: Any, model: str | Path | None, settings: dict[str, Any],
     if lazy and blockwise is None:
         out = out.as_lazy()
     out.metadata.set_item("General.title", f"{x.metadata.get_item('General.title', '')} restored".strip())
-    record = restorer.provenance(choice)
+    record = restorer.provenance(choice, blockwise=blockwise is not None)
     if bar:
         record["databar_height_px"] = int(bar)
         record["databar"] = "kept as it was (not restored)"
