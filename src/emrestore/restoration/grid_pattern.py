@@ -11,14 +11,14 @@ sees them as spots at periods of 4, 2 and 4/√2 px that the specimen does not h
 
 Only those few frequencies carry it, and there it can be removed without touching anything
 else. The means of a frame over each of the ``p × p`` positions of the grid cell are its Fourier
-components at exactly the frequencies ``(k/p, l/p)``. The restored frame's are dropped and the
-input's put in their place *where the input shows a spot there*: its power at that frequency
-more than :data:`SPOT_THRESHOLD` times the mean of the 8 frequencies around it, 1/(4p)
-cycles/px away (a lattice of exactly that period; noise there is a false spot once in 10⁶ or
-rarer); elsewhere the component is set to zero (one frequency bin of the restored content,
-below the floor of any visible spot). The frame's mean is kept as restored. All that is needed
-are sums over the cell positions, so a frame restored block by block (Dask) gets the same
-correction as a whole-frame pass.
+components at exactly the frequencies ``(k/p, l/p)``. Where the restored frame shows a spot at
+one of them — its power more than :data:`RESTORED_SPOT` times the mean of the 8 frequencies
+around it, 1/(4p) cycles/px away — its component is replaced by the input's if the input shows a
+spot there too (more than :data:`SPOT_THRESHOLD` times: a lattice of exactly that period; noise
+makes such a spot once in 10⁶ or rarer), and by zero otherwise (one frequency bin of the
+restored content, which the pattern outweighs there). Other frequencies, the mean and frames
+where the pattern does not stand out (small frames, where one bin holds much of the content)
+are left as restored.
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ def _check(reference: np.ndarray, restored: np.ndarray, period: int) -> None:
 #: of the 8 frequencies around it (a spot; for noise alone exceeded with probability e⁻²⁵, or
 #: about 10⁻⁶ at the real-valued Nyquist frequencies).
 SPOT_THRESHOLD = 25.0
+#: A grid frequency of the restored frame is corrected only where it is a spot, this many times the
+#: mean of the 8 frequencies around it: there the pattern outweighs the content it would take
+#: along (on small frames, where one frequency bin holds much of the content, it often does not).
+RESTORED_SPOT = 10.0
 #: The input's cell sums are taken on a grid this many times finer in frequency (``SUB · p`` px),
 #: which gives the frequencies around each grid frequency.
 SUB = 4
@@ -79,26 +83,32 @@ def cell_sums(frame: np.ndarray, period: int, origin: tuple[int, int] = (0, 0)) 
     return sums, counts
 
 
+def _spots(sums: tuple[np.ndarray, np.ndarray], period: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Components of a frame at the grid frequencies (k/p, l/p), from its :func:`cell_sums` on the
+    ``SUB · period`` cell, scaled to a ``period`` cell's DFT, and whether each is a spot: its power
+    more than ``threshold`` times the mean of the 8 frequencies around it."""
+    spectrum = np.fft.fft2(sums[0] / np.maximum(sums[1], 1))
+    power = np.abs(spectrum) ** 2
+    n = SUB * period
+    components = np.zeros((period, period), complex)
+    spot = np.zeros((period, period), bool)
+    for k in range(period):
+        for m in range(period):
+            u, v = SUB * k, SUB * m
+            around = [power[(u + a) % n, (v + b) % n] for a in (-1, 0, 1) for b in (-1, 0, 1) if a or b]
+            components[k, m] = spectrum[u, v] / SUB**2
+            spot[k, m] = bool(k or m) and power[u, v] > threshold * np.mean(around)
+    return components, spot
+
+
 def correction_cell(input_sums: tuple[np.ndarray, np.ndarray], restored_sums: tuple[np.ndarray, np.ndarray],
                     period: int) -> np.ndarray:
     """The (period, period) correction to add to the restored frame, from :func:`cell_sums` of the
-    input (``SUB · period`` px cell) and of the restoration (``period`` px cell)."""
-    restored = restored_sums[0] / np.maximum(restored_sums[1], 1)
-    correction = -(restored - restored.mean())
-    fine = input_sums[0] / np.maximum(input_sums[1], 1)
-    power = np.abs(np.fft.fft2(fine)) ** 2
-    spectrum = np.fft.fft2(fine)
-    n = SUB * period
-    kept = np.zeros((period, period), complex)
-    for k in range(period):
-        for m in range(period):
-            if k == m == 0:
-                continue
-            u, v = SUB * k, SUB * m
-            around = [power[(u + a) % n, (v + b) % n] for a in (-1, 0, 1) for b in (-1, 0, 1) if a or b]
-            if power[u, v] > SPOT_THRESHOLD * np.mean(around):
-                kept[k, m] = spectrum[u, v] / SUB**2
-    return correction + np.fft.ifft2(kept).real
+    input and of the restoration, both on the ``SUB · period`` px cell."""
+    restored, pattern = _spots(restored_sums, period, RESTORED_SPOT)
+    given, signal = _spots(input_sums, period, SPOT_THRESHOLD)
+    new = np.where(signal, given, 0)
+    return np.fft.ifft2(np.where(pattern, new - restored, 0)).real
 
 
 def grid_cell(reference: np.ndarray, restored: np.ndarray, period: int) -> np.ndarray:
@@ -117,13 +127,13 @@ def grid_cell(reference: np.ndarray, restored: np.ndarray, period: int) -> np.nd
     -------
     numpy.ndarray
         (period, period) float64, zero-mean, to be added to ``restored`` repeated over the frame
-        (:func:`tile_cell`): minus the restored frame's components at the frequencies
-        ``(k/p, l/p)``, plus the input's where it shows a spot there (module docstring).
+        (:func:`tile_cell`): at the frequencies ``(k/p, l/p)`` where the restored frame shows a
+        spot, minus its component, plus the input's where the input shows one (module docstring).
     """
     _check(reference, restored, period)
     if not applies(reference.shape, period):
         return np.zeros((period, period))
-    return correction_cell(cell_sums(reference, SUB * period), cell_sums(restored, period), period)
+    return correction_cell(cell_sums(reference, SUB * period), cell_sums(restored, SUB * period), period)
 
 
 def applies(shape: tuple[int, ...], period: int) -> bool:
