@@ -15,9 +15,9 @@ from emrestore.restoration import Restorer
 def test_a_tag_finds_its_shipped_model():
     info = find_model("hrtem")
     assert info.name == info.tag == "hrtem" and info.modality == "tem"
-    assert info.input_clip_percent == 0.1 and info.receptive_field_px == info.card.receptive_field_px == 44
+    assert info.input_clip_percent == 0.1 and info.receptive_field_px == info.card.receptive_field_px == 48
     summary = info.summary()
-    assert summary["config"] == "tiny" and summary["modality"] == "tem" and summary["size_mb"] > 0
+    assert summary["config"] == "tiny-r32" and summary["modality"] == "tem" and summary["size_mb"] > 0
     assert [m.summary()["name"] for m in shipped_models()] == ["hrstem", "hrtem", "hrsem", "lrstem", "lrtem", "lrsem"]
 
 

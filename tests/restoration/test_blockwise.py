@@ -117,7 +117,7 @@ def test_bad_inputs_are_refused(stats_model):
 
 
 def test_halo_is_half_the_models_overlap():
-    for tag, depth in (("hrstem", 72), ("hrtem", 52)):
+    for tag, depth in (("hrstem", 72), ("hrtem", 56)):
         restorer = load_model(tag, progress=False)
         assert block_depth(restorer) == depth == restorer.needed_overlap // 2 > restorer.context
 

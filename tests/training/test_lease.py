@@ -55,7 +55,7 @@ def test_plan_arguments_are_checked(tmp_path):
     with pytest.raises(ParameterError, match="--steps"):
         plan_from_args(["--out", "o", "--steps", "-1"])
     shipped = plan_from_args(["--out", "o", "--init-from-shipped"])
-    assert shipped.preset_of("hrtem") == "tiny" and shipped.preset_of("hrstem") == "fast"
+    assert shipped.preset_of("hrtem") == "tiny-r32" and shipped.preset_of("hrstem") == "fast"
     # continuing a shipped model rebuilds its exact architecture, also one that is no preset
     import tomllib
 
