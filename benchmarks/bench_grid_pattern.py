@@ -19,30 +19,7 @@ import numpy as np
 
 from emrestore.evaluation.real_files import discover
 from emrestore.restoration import load_model, shipped_models
-from emrestore.restoration.tiling import pad_to_multiple, restore_tiled
-
-
-def grid_peak(image: np.ndarray, period: int = 4) -> float:
-    """Largest power at a grid frequency ≠ 0 over the mean of the 24 bins around it (square image)."""
-    n = image.shape[0]
-    power = np.abs(np.fft.fft2(image - image.mean())) ** 2
-    worst = 0.0
-    for k in range(period):
-        for m in range(period):
-            if k or m:
-                u, v = k * n // period, m * n // period
-                around = [power[(u + a) % n, (v + b) % n] for a in range(-2, 3) for b in range(-2, 3) if a or b]
-                worst = max(worst, float(power[u, v] / np.mean(around)))
-    return worst
-
-
-def network_output(restorer, frame: np.ndarray) -> np.ndarray:
-    """The tiles blended, before the grid-pattern removal (what restore_array did before it)."""
-    data, mean, std = restorer.normalisation(frame)
-    _, _, grid = restorer._plan(*data.shape)
-    padded, (h, w) = pad_to_multiple(data, restorer.info.size_multiple, minimum=4 * restorer.info.size_multiple)
-    return restore_tiled(padded, restorer.predictor(mean, std, restorer.frame_level(data)), grid,
-                         restorer.batch_size)[:h, :w]
+from emrestore.restoration.grid_pattern import strongest_grid_spot
 
 
 def main() -> None:
@@ -67,12 +44,12 @@ def main() -> None:
             frame = np.ascontiguousarray(frame[top:top + n, left:left + n])
             for model in models:
                 restorer = load_model(model, progress=False)
-                raw = network_output(restorer, frame)
+                _, raw = restorer.network_output(frame)
                 restored = restorer.restore_array(frame)
                 change = float(np.sqrt(np.mean((restored - raw) ** 2)))
                 residual = float(np.sqrt(np.mean((frame - restored) ** 2)))
-                print(f"| {real.name} ({n}²) | {restorer.info.name} | {grid_peak(frame):.1f} | {grid_peak(raw):.0f} | "
-                      f"{grid_peak(restored):.1f} | {change / residual:.4f} |", flush=True)
+                print(f"| {real.name} ({n}²) | {restorer.info.name} | {strongest_grid_spot(frame):.1f} | {strongest_grid_spot(raw):.0f} | "
+                      f"{strongest_grid_spot(restored):.1f} | {change / residual:.4f} |", flush=True)
 
 
 if __name__ == "__main__":

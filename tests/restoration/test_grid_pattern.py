@@ -7,22 +7,14 @@ import pytest
 
 from emrestore.errors import ParameterError
 from emrestore.restoration import load_model
-from emrestore.restoration.grid_pattern import SUB, cell_sums, grid_cell, remove_grid_pattern, tile_cell
-from emrestore.restoration.tiling import pad_to_multiple, restore_tiled
-
-
-def _grid_peak(image: np.ndarray, period: int = 4) -> float:
-    """Largest power at a grid frequency (k/p, l/p) ≠ 0 over the mean of the 24 bins around it."""
-    n = image.shape[0]
-    power = np.abs(np.fft.fft2(image - image.mean())) ** 2
-    worst = 0.0
-    for k in range(period):
-        for m in range(period):
-            if k or m:
-                u, v = k * n // period, m * n // period
-                around = [power[(u + a) % n, (v + b) % n] for a in range(-2, 3) for b in range(-2, 3) if a or b]
-                worst = max(worst, power[u, v] / np.mean(around))
-    return worst
+from emrestore.restoration.grid_pattern import (
+    SUB,
+    cell_sums,
+    grid_cell,
+    remove_grid_pattern,
+    strongest_grid_spot,
+    tile_cell,
+)
 
 
 def _frame(n=256, seed=0):
@@ -32,12 +24,20 @@ def _frame(n=256, seed=0):
     return rng.poisson(signal).astype(np.float32)
 
 
-def test_cell_sums_of_the_parts_add_up_to_the_whole_frame():
+def test_cell_sums_are_the_frames_sums_at_each_cell_position():
     frame = np.random.default_rng(1).normal(size=(61, 47))
-    whole = cell_sums(frame, 16)
-    parts = [cell_sums(frame[r:r + 20, c:c + 12], 16, (r, c)) for r in range(0, 61, 20) for c in range(0, 47, 12)]
-    assert np.allclose(sum(p[0] for p in parts), whole[0]) and (sum(p[1] for p in parts) == whole[1]).all()
-    assert whole[1].sum() == frame.size
+    sums, counts = cell_sums(frame, 16)
+    assert sums[3, 5] == pytest.approx(frame[3::16, 5::16].sum()) and counts[3, 5] == frame[3::16, 5::16].size
+    assert counts.sum() == frame.size and sums.sum() == pytest.approx(frame.sum())
+
+
+def test_the_grid_spot_measure_sees_a_pattern_and_refuses_what_it_cannot_measure():
+    rng = np.random.default_rng(3)
+    noise = rng.normal(0, 1, (128, 128))
+    assert strongest_grid_spot(noise) < 10 < strongest_grid_spot(noise + tile_cell(rng.normal(0, 0.3, (4, 4)), noise.shape))
+    for bad in (noise[:, :100], noise[:126, :126]):
+        with pytest.raises(ParameterError, match="square"):
+            strongest_grid_spot(bad)
 
 
 def test_a_fixed_pattern_is_removed_and_the_inputs_own_4px_lattice_is_kept():
@@ -67,14 +67,10 @@ def test_a_fixed_pattern_is_removed_and_the_inputs_own_4px_lattice_is_kept():
 def test_the_shipped_networks_grid_spots_are_gone_from_the_restored_spectrum(tag):
     restorer = load_model(tag, progress=False)
     frame = _frame()
-    data, mean, std = restorer.normalisation(frame)
-    _, _, grid = restorer._plan(*data.shape)
-    padded, _ = pad_to_multiple(data, 4, minimum=16)
-    network = restore_tiled(padded, restorer.predictor(mean, std, restorer.frame_level(data)), grid,
-                            restorer.batch_size)[:256, :256]
+    _, network = restorer.network_output(frame)
     restored = restorer.restore_array(frame)
-    assert _grid_peak(network) > 50          # the network's own output carries sharp grid spots
-    assert _grid_peak(restored) < 10         # the restored frame does not (fainter ones are left)
+    assert strongest_grid_spot(network) > 50          # the network's own output carries sharp grid spots
+    assert strongest_grid_spot(restored) < 10         # the restored frame does not (fainter ones are left)
     # and nothing else moved: the change repeats every 4 px and is far below the noise
     change = restored - network
     assert np.allclose(change, tile_cell(change[:4, :4], change.shape), atol=1e-4)

@@ -231,7 +231,15 @@ class Restorer:
         if data.ndim != 2:
             raise NotAnImageError(f"restore_array needs a 2-D image, got shape {data.shape}.",
                                   "Pass one frame, or use restore() for series.")
-        data, mean, std = self.normalisation(data)
+        data, out = self.network_output(data, on_tiles)
+        return remove_grid_pattern(data, out, self.info.size_multiple)
+
+    def network_output(self, image: np.ndarray, on_tiles: Callable[[int], None] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """The frame as the network gets it (:meth:`normalisation`) and the network's output, its
+        tiles blended — :meth:`restore_array` before its last step, the removal of the grid
+        pattern (:mod:`~emrestore.restoration.grid_pattern`). Both float32 (H, W)."""
+        data, mean, std = self.normalisation(np.asarray(image, dtype=np.float32))
         _, _, grid = self._plan(*data.shape)
         padded, (height, width) = pad_to_multiple(data, self.info.size_multiple,
                                                   minimum=4 * self.info.size_multiple)
@@ -251,7 +259,7 @@ class Restorer:
         finally:
             bar.close()
         out = np.ascontiguousarray(out[:height, :width])
-        return remove_grid_pattern(data, out, self.info.size_multiple)
+        return data, out
 
     def restore_data(self, data: np.ndarray, on_tiles: Callable[[int], None] | None = None) -> np.ndarray:
         """Restore (H, W) or (N, H, W) data frame by frame (``on_tiles`` as in restore_array)."""

@@ -50,37 +50,53 @@ RESTORED_SPOT = 10.0
 SUB = 4
 
 
-def cell_sums(frame: np.ndarray, period: int, origin: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
+def cell_sums(frame: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray]:
     """Sums and pixel counts of ``frame`` at each position of a ``period``-px cell.
 
     Parameters
     ----------
     frame : numpy.ndarray
-        (h, w) part of a frame [any units].
+        (h, w) frame [any units]; the cell's origin is its first pixel.
     period : int
         Cell edge [px].
-    origin : (int, int)
-        Where ``frame``'s first pixel lies in the whole frame [px]: a pixel at (y, x) of the part is
-        at cell position ``((y + origin[0]) % period, (x + origin[1]) % period)``.
 
     Returns
     -------
     (numpy.ndarray, numpy.ndarray)
-        (period, period) float64 sums and int64 counts; those of the parts of a frame add up to
-        the whole frame's.
+        (period, period) float64 sums and int64 counts (a frame that is not a whole number of
+        cells has fewer pixels at the last positions).
     """
     frame = np.asarray(frame, np.float64)
     h, w = frame.shape
     sums, counts = np.zeros((period, period)), np.zeros((period, period), np.int64)
     for i in range(min(period, h)):
-        row_phase = (i + origin[0]) % period
-        rows = frame[i::period]
-        column_sums = rows.sum(axis=0)
+        column_sums = frame[i::period].sum(axis=0)
+        rows = len(range(i, h, period))
         for j in range(min(period, w)):
-            col_phase = (j + origin[1]) % period
-            sums[row_phase, col_phase] += column_sums[j::period].sum()
-            counts[row_phase, col_phase] += len(rows) * len(column_sums[j::period])
+            sums[i, j] = column_sums[j::period].sum()
+            counts[i, j] = rows * len(range(j, w, period))
     return sums, counts
+
+
+def strongest_grid_spot(image: np.ndarray, period: int = 4) -> float:
+    """How strongly a square frame shows a grid pattern: the largest power of its spectrum at a
+    frequency ``(k/p, l/p)`` ≠ 0 over the mean of the 24 bins around it [-] (≈ 1 for none;
+    the side must be a multiple of ``period``). Used by the tests and
+    ``benchmarks/bench_grid_pattern.py``."""
+    image = np.asarray(image, np.float64)
+    n = image.shape[0]
+    if image.ndim != 2 or image.shape[1] != n or n % period:
+        raise ParameterError(f"strongest_grid_spot needs a square frame whose side is a multiple of {period} px, "
+                             f"got {image.shape}.", "Crop it first.")
+    power = np.abs(np.fft.fft2(image - image.mean())) ** 2
+    worst = 0.0
+    for k in range(period):
+        for m in range(period):
+            if k or m:
+                u, v = k * n // period, m * n // period
+                around = [power[(u + a) % n, (v + b) % n] for a in range(-2, 3) for b in range(-2, 3) if a or b]
+                worst = max(worst, float(power[u, v] / np.mean(around)))
+    return worst
 
 
 def _spots(sums: tuple[np.ndarray, np.ndarray], period: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -188,4 +204,4 @@ def remove_grid_pattern(reference: np.ndarray, restored: np.ndarray, period: int
     return (restored + tile_cell(cell, restored.shape)).astype(restored.dtype, copy=False)
 
 
-__all__ = ["applies", "cell_sums", "correction_cell", "grid_cell", "remove_grid_pattern", "tile_cell"]
+__all__ = ["applies", "cell_sums", "strongest_grid_spot", "correction_cell", "grid_cell", "remove_grid_pattern", "tile_cell"]
