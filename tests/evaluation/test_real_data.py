@@ -16,6 +16,7 @@ from emrestore.evaluation.real_data import (
     applicable_models,
     central_crop,
     score_frame,
+    own_noise_psnr,
     score_near_clean,
     score_series,
 )
@@ -190,8 +191,19 @@ def test_near_clean_ladder_and_pass_through(tmp_path):
     assert high["raw input"] > low["raw input"] + 1  # scan distortions (the same at both doses) stay
     assert all(np.isfinite(v) for v in low.values())
     assert result.examples[0.0]["input"].shape == (96, 96)
+    assert result.own_noise_psnr_db > 50  # a noise-free frame: far above any pass-through threshold
     json.dumps(result.to_json())
     assert PASS_THROUGH_DB == 35.0
+
+
+@pytest.mark.parametrize("sigma", [0.5, 2.0])
+def test_own_noise_psnr_reads_the_noise_a_frame_carries(sigma):
+    rng = np.random.default_rng(12)
+    lattice = _lattice(256) * 100 + 20
+    frame = lattice + rng.normal(0, sigma, lattice.shape)
+    expected = 20 * np.log10(np.ptp(frame) / sigma)
+    assert own_noise_psnr(frame) == pytest.approx(expected, abs=0.5)
+    assert own_noise_psnr(lattice) > expected + 10
 
 
 def test_whole_frames_score_spots_only_where_there_is_a_lattice(tmp_path):

@@ -224,6 +224,13 @@ class NearCleanResult:
     examples : dict
         Dose → {"input", "target", model name → restored} for the figure; dose 0: the clean
         frame and each model's pass-through.
+    own_noise_psnr_db : float
+        The frame's own residual noise as a PSNR against the frame [dB]:
+        ``20 log10(range / σ)``, σ from :func:`~emrestore.noise_estimate.spectral_noise_variance`
+        (the floor of its power spectrum). A restorer that removed exactly that noise and
+        nothing else would score this in pass-through, so a pass-through far above it means
+        the noise was kept, near it that it was removed. The ladder's target is this frame,
+        so its PSNRs are bounded near this value too.
     """
 
     file: RealFile
@@ -231,9 +238,11 @@ class NearCleanResult:
     pass_through: list[MethodScore]
     ladder: dict[float, list[MethodScore]]
     examples: dict[float, dict[str, np.ndarray]] = field(repr=False, default_factory=dict)
+    own_noise_psnr_db: float = float("nan")
 
     def to_json(self) -> dict[str, Any]:
         return {"file": self.file.name, "facts": self.file.sources, "scored_shape": list(self.scored_shape),
+                "own_noise_psnr_db": self.own_noise_psnr_db,
                 "pass_through": [m.to_json() for m in self.pass_through],
                 "ladder": {f"{dose:g}": [m.to_json() for m in rows] for dose, rows in self.ladder.items()}}
 
@@ -283,7 +292,17 @@ def score_near_clean(real: RealFile, doses: tuple[float, ...] = DOSE_LADDER, bm3
             accumulate_scores(rows, (f"emrestore {tag}", "model", chosen), out, target)
             examples[float(dose)][f"emrestore {tag}"] = out
         ladder[float(dose)] = mean_scores(rows)
-    return NearCleanResult(real, (int(clean.shape[0]), int(clean.shape[1])), mean_scores(pass_rows), ladder, examples)
+    return NearCleanResult(real, (int(clean.shape[0]), int(clean.shape[1])), mean_scores(pass_rows), ladder, examples,
+                           own_noise_psnr(clean))
+
+
+def own_noise_psnr(frame: np.ndarray) -> float:
+    """A frame's own noise as a PSNR against the frame [dB] (see :class:`NearCleanResult`);
+    ``inf`` for a frame without noise."""
+    from ..noise_estimate import spectral_noise_variance
+
+    variance = spectral_noise_variance(np.asarray(frame, np.float64))
+    return float(10 * np.log10(data_range(frame) ** 2 / variance)) if variance > 0 else float("inf")
 
 
 # ---------------------------------------------------------------------------- whole frames
