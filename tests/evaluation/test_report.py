@@ -181,10 +181,13 @@ def test_hrstem_evaluation_scores_atomic_columns(tmp_path):
     result = evaluate_tag(valset, [model], bm3d_images=0, cache_dir=tmp_path / "cache", progress=False)
     columns = result.columns
     assert columns is not None and columns.scored.any()
-    assert list(columns.methods) == ["clean target", "raw input", "Gaussian (oracle σ)", "emrestore net"]
+    assert list(columns.methods) == ["clean target", "white noise (chance level)", "raw input", "Gaussian (oracle σ)",
+                                     "emrestore net"]
     assert valset.columns is not None and not list((tmp_path / "cache").glob("columns_*"))  # carried by the set
     rows = [r for r in columns.table() if r["dose"] == "all"]
-    assert len(rows) == 4 and all(0 <= r["found"] <= 1 for r in rows)
+    assert len(rows) == 5 and all(0 <= r["found"] <= 1 for r in rows)
+    clean, chance = rows[0], rows[1]  # frames without columns locate fewer and worse than the clean target
+    assert chance["found"] < clean["found"] - 0.3 and chance["rms_pm_median"] > 2 * clean["rms_pm_median"]
     assert set(result.examples["emrestore net"]) == set(comparison_indices(valset, result.methods))
     path = write_report([result], [], tmp_path / "docs", {"cpu_model": "test", "threads": 2, "git_commit": "abc"})
     text = path.read_text()

@@ -40,6 +40,10 @@ MATCH_FRACTION = 0.4
 DETECT_FRACTION = 0.25
 #: Half-width of the fit window, as a fraction of the median spacing [px ≥ 2].
 WINDOW_FRACTION = 0.35
+#: Row of the clean target: the fitting floor.
+CLEAN_ROW = "clean target"
+#: Row of white-noise frames: the chance level of every measure.
+CHANCE_ROW = "white noise (chance level)"
 
 
 @dataclass
@@ -239,11 +243,14 @@ class ColumnEvaluation:
 
 
 def evaluate_columns(valset: ValidationSet, images: dict[str, list[np.ndarray]], truth: list[ColumnTruth],
-                     progress: bool = True) -> ColumnEvaluation:
+                     progress: bool = True, seed: int = 0) -> ColumnEvaluation:
     """Score the column precision of each method's images (``images[name][i]`` restores pair ``i``).
 
-    The clean target is scored too (row ``clean target``): its error is the floor set by
-    fitting single Gaussians to overlapping columns, not by noise.
+    Two rows frame the others. The clean target (row :data:`CLEAN_ROW`): its error is the
+    floor set by fitting single Gaussians to overlapping columns, not by noise. White noise
+    (row :data:`CHANCE_ROW`, drawn with ``seed``): what the same procedure reports for a frame
+    with no columns at all — its fits, started at the true positions, wander within their
+    windows — so a method near that row locates nothing, whatever its number.
     """
     from tqdm.auto import tqdm
 
@@ -251,7 +258,9 @@ def evaluate_columns(valset: ValidationSet, images: dict[str, list[np.ndarray]],
     references = [column_reference(valset.targets[i], truth[i]) for i in range(n)]
     scored = np.array([r is not None for r in references])
     methods: dict[str, list[ImageColumns | None]] = {}
-    all_images = {"clean target": list(valset.targets), **images}
+    rng = np.random.default_rng(seed)
+    noise = [rng.standard_normal(np.shape(target)).astype(np.float32) for target in valset.targets]
+    all_images = {CLEAN_ROW: list(valset.targets), CHANCE_ROW: noise, **images}
     for name, restored in all_images.items():
         scores: list[ImageColumns | None] = []
         for i in tqdm(range(n), desc=f"{valset.tag}: columns, {name}", unit="img", disable=not progress, leave=False):

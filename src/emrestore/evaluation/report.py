@@ -56,7 +56,9 @@ def _columns_section(columns: ColumnEvaluation, figures: Path, figure_subdir: st
             "(invented atoms); *RMS position error*: 2D Gaussian fits started at the true positions, "
             "against those positions; *intensity error*: median relative difference of each column's "
             "fitted integrated intensity from the same fit on the clean target. The *clean target* rows "
-            "are the floor of the method (single Gaussians on overlapping columns), not noise. Means of "
+            "are the floor of the method (single Gaussians on overlapping columns), not noise; the *white "
+            "noise (chance level)* rows score frames of pure noise, which hold no columns at all (their "
+            "fits wander within their windows): a method near them locates nothing. Means of "
             "found/spurious and medians of the errors over the images of each dose tercile.", "",
             columns_markdown(columns), "",
             f"![{columns.tag} column precision]({figure_subdir}/{figure.name})", ""]
