@@ -10,7 +10,7 @@ from scipy import ndimage
 
 from emrestore.cli import main
 from emrestore.errors import ParameterError
-from emrestore.evaluation.lattice import MIN_SPOTS, find_spots, lattice_fidelity
+from emrestore.evaluation.lattice import MIN_SPOTS, find_spots, lattice_fidelity, transfer_limit_cycles_per_px
 from emrestore.evaluation.real_data import (
     PASS_THROUGH_DB,
     applicable_models,
@@ -95,6 +95,21 @@ def test_identity_keeps_every_spot_blur_removes_the_outer_ones():
     assert blurred.share_outer_survived == 0.0
     assert blurred.share_survived < 1.0
     json.dumps(blurred.to_json())
+
+
+def test_spots_beyond_the_optics_are_left_out_of_the_limited_score():
+    rng = np.random.default_rng(5)
+    noisy = _lattice() + rng.normal(0, 0.2, (128, 128))
+    blurred = lattice_fidelity(noisy, ndimage.gaussian_filter(noisy, 1.0))
+    cycles = blurred.spots.radius / blurred.spots.size
+    assert blurred.within(None) is blurred and len(blurred.within(0.5).spots) == len(blurred.spots)
+    inner = blurred.within(float(np.median(cycles)))  # the blur removed the outer half: what is left survives more
+    assert 0 < len(inner.spots) < len(blurred.spots) and inner.share_survived > blurred.share_survived
+    assert inner.outer.sum() < blurred.outer.sum() and np.all(inner.spots.radius <= blurred.spots.radius.max())
+    # 2α/λ of a 35 mrad, 300 kV probe is 35.6 nm⁻¹: 0.356 cycles/px at 10 pm/px, twice that at 20 pm
+    assert transfer_limit_cycles_per_px("stem", 0.01) == pytest.approx(0.356, abs=0.002)
+    assert transfer_limit_cycles_per_px("stem", 0.02) == pytest.approx(2 * transfer_limit_cycles_per_px("stem", 0.01))
+    assert transfer_limit_cycles_per_px("stem", None) is None and transfer_limit_cycles_per_px("sem", 0.01) is None
 
 
 def test_an_invented_periodicity_is_counted_as_appeared():
@@ -216,6 +231,8 @@ def test_whole_frames_score_spots_only_where_there_is_a_lattice(tmp_path):
     result = score_frame(by["lattice.npy"])
     assert result.chosen == "emrestore hrstem" and set(result.fidelity) == {"emrestore hrstem", "emrestore lrstem"}
     assert result.restored.shape == (128, 128) and result.seconds > 0
+    assert result.transfer_limit is None  # no pixel size: every spot is scored
+    assert result.within_limit("emrestore hrstem") is result.fidelity["emrestore hrstem"]
     json.dumps(result.to_json())
 
 

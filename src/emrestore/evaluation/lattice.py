@@ -47,6 +47,35 @@ NODE_TOLERANCE_BINS = 1.5
 NODE_TOLERANCE_RELATIVE = 0.005
 #: Frames whose spectrum holds fewer spots than this are not lattice frames.
 MIN_SPOTS = 3  # on_lattice needs three peaks on one lattice anyway
+#: The most permissive STEM probe the ``hrstem`` renderer draws: 35 mrad at 300 kV. Its
+#: incoherent transfer vanishes beyond 2α/λ (35.6 nm⁻¹, a 28 pm period; the finest STEM
+#: image resolution reported is about 40 pm), so a "spot" beyond that frequency is not
+#: specimen detail: noise peaks that sit on the dense high-order lattice nodes, or artefacts.
+STEM_PROBE_LIMIT = (35.0, 300.0)  # (semi-angle [mrad], energy [kV])
+
+
+def transfer_limit_cycles_per_px(modality: str, pixel_size_nm: float | None) -> float | None:
+    """The highest frequency the optics can carry [cycles/px], where it is known.
+
+    STEM: the incoherent cut-off 2α/λ of :data:`STEM_PROBE_LIMIT`, times the pixel size.
+    ``None`` for other modalities (a TEM's information limit depends on its coherence and
+    aperture, which a file rarely stores) and without a pixel size.
+
+    Examples
+    --------
+    >>> round(transfer_limit_cycles_per_px("stem", 0.0093), 3)
+    0.331
+    >>> transfer_limit_cycles_per_px("tem", 0.0093) is None
+    True
+    """
+    if modality != "stem" or not pixel_size_nm:
+        return None
+    from ..optics.electron import wavelength_nm
+
+    alpha_mrad, energy_kv = STEM_PROBE_LIMIT
+    return 2e-3 * alpha_mrad / wavelength_nm(energy_kv) * float(pixel_size_nm)
+
+
 #: Box smoothing of the periodogram [bins]: a windowed spot spreads over about 3×3 bins, while
 #: single noise bins scatter by a factor of ~e (exponentially); averaging 3×3 bins keeps the
 #: spots and makes a noise bin 10× above the floor practically impossible.
@@ -232,6 +261,17 @@ class LatticeFidelity:
     def share_outer_survived(self) -> float:
         """Share of the outer-half spots that survive (NaN without spots)."""
         return float(np.mean(self.survived[self.outer])) if self.outer.any() else float("nan")
+
+    def within(self, limit_cycles_per_px: float | None) -> LatticeFidelity:
+        """The same comparison restricted to the spots at or below ``limit_cycles_per_px``
+        (:func:`transfer_limit_cycles_per_px`), the outer half taken among them; itself for ``None``."""
+        if limit_cycles_per_px is None:
+            return self
+        keep = self.spots.radius / self.spots.size <= limit_cycles_per_px
+        radius = self.spots.radius[keep]
+        spots = Spots(self.spots.positions[keep], radius, self.spots.snr[keep], self.spots.size)
+        outer = radius > np.median(radius) if len(radius) else np.zeros(0, bool)
+        return LatticeFidelity(spots, self.amplitude_kept[keep], self.survived[keep], outer, self.appeared)
 
     def to_json(self) -> dict:
         return {"spots": len(self.spots), "outer_spots": int(self.outer.sum()),

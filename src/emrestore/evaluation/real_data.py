@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import ParameterError
 from ..tags import TAGS, Tag
 from .baselines import BASELINES, Baseline
-from .lattice import MIN_SPOTS, LatticeFidelity, find_spots, lattice_fidelity
+from .lattice import MIN_SPOTS, LatticeFidelity, find_spots, lattice_fidelity, transfer_limit_cycles_per_px
 from .metrics import data_range, psnr, ssim
 from .real_files import RealFile
 from .registration import difference_noise_variance, register_series
@@ -325,6 +325,10 @@ class FrameResult:
         (:func:`~emrestore.evaluation.spectrum.spectral_gain`; ≈ 1 or less: no power added).
     frame, restored : numpy.ndarray
         The input frame and the chosen model's restoration (for the figure).
+    transfer_limit : float or None
+        The highest frequency the optics can carry [cycles/px]
+        (:func:`~emrestore.evaluation.lattice.transfer_limit_cycles_per_px`; ``None``: unknown).
+        Spots beyond it are not specimen detail; :meth:`within_limit` leaves them out.
     """
 
     file: RealFile
@@ -334,15 +338,21 @@ class FrameResult:
     spectral_gain: dict[str, float]
     frame: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
     restored: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
+    transfer_limit: float | None = None
 
     @property
     def is_lattice(self) -> bool:
         return bool(self.fidelity)
 
+    def within_limit(self, name: str) -> LatticeFidelity:
+        """Model ``name``'s fidelity on the spots the optics can carry (all spots where the limit is unknown)."""
+        return self.fidelity[name].within(self.transfer_limit)
+
     def to_json(self) -> dict[str, Any]:
         return {"file": self.file.name, "facts": self.file.sources, "chosen": self.chosen, "seconds": self.seconds,
-                "spectral_gain": self.spectral_gain,
-                "lattice": {name: f.to_json() for name, f in self.fidelity.items()}}
+                "spectral_gain": self.spectral_gain, "transfer_limit_cycles_per_px": self.transfer_limit,
+                "lattice": {name: f.to_json() for name, f in self.fidelity.items()},
+                "lattice_within_transfer_limit": {name: self.within_limit(name).to_json() for name in self.fidelity}}
 
 
 def score_frame(real: RealFile) -> FrameResult:
@@ -371,7 +381,8 @@ def score_frame(real: RealFile) -> FrameResult:
             fidelity[name] = lattice_fidelity(frame, out)
         if chosen:
             chosen_name, chosen_out, seconds = name, out, elapsed
-    return FrameResult(real, chosen_name, seconds, fidelity, gains, frame, chosen_out)
+    limit = transfer_limit_cycles_per_px(real.image.modality or "", real.image.pixel_size_nm)
+    return FrameResult(real, chosen_name, seconds, fidelity, gains, frame, chosen_out, limit)
 
 
 # ---------------------------------------------------------------------------- all
