@@ -264,7 +264,8 @@ class LatticeFidelity:
 
     def within(self, limit_cycles_per_px: float | None) -> LatticeFidelity:
         """The same comparison restricted to the spots at or below ``limit_cycles_per_px``
-        (:func:`transfer_limit_cycles_per_px`), the outer half taken among them; itself for ``None``."""
+        (:func:`transfer_limit_cycles_per_px`), the outer half taken among them, the appeared spots
+        unchanged; itself for ``None``."""
         if limit_cycles_per_px is None:
             return self
         keep = self.spots.radius / self.spots.size <= limit_cycles_per_px

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..tags import Tag
+from .columns import CHANCE_ROW, CLEAN_ROW
 from .figures import FigureRecord, Panel, image_panel, pyplot, save_figure
 from .metrics import psnr
 
@@ -85,7 +86,7 @@ def dose_figure(evaluation: TagEvaluation, path: str | Path) -> FigureRecord:
     n_panels = 1 + (columns is not None)
     fig, axes = plt.subplots(1, n_panels, figsize=(6.4 * n_panels, 4.6), squeeze=False, constrained_layout=True)
     curves: dict[str, int] = {}
-    names = ["clean target"] + [m.name for m in evaluation.methods]  # one colour per method in both panels
+    names = [CLEAN_ROW, CHANCE_ROW] + [m.name for m in evaluation.methods]  # one colour per method, both panels
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     colours = {name: cycle[k % len(cycle)] for k, name in enumerate(names)}
     psnr_series = {m.name: m.psnr_db for m in evaluation.methods if m.name not in DOSE_PLOT_SKIP}
