@@ -223,6 +223,11 @@ def find_spots(image: np.ndarray, threshold: float = SPOT_THRESHOLD) -> Spots:
     return Spots(positions.reshape(-1, 2), radius, snr, n)
 
 
+def outer_half(radius: np.ndarray) -> np.ndarray:
+    """(M,) bool: the spots beyond the median of their radii ``radius`` [bins] (the high orders)."""
+    return radius > np.median(radius) if len(radius) else np.zeros(0, bool)
+
+
 @dataclass
 class LatticeFidelity:
     """Bragg spots of an input and what a restoration did to them.
@@ -271,7 +276,7 @@ class LatticeFidelity:
         keep = self.spots.radius / self.spots.size <= limit_cycles_per_px
         radius = self.spots.radius[keep]
         spots = Spots(self.spots.positions[keep], radius, self.spots.snr[keep], self.spots.size)
-        outer = radius > np.median(radius) if len(radius) else np.zeros(0, bool)
+        outer = outer_half(radius)
         return LatticeFidelity(spots, self.amplitude_kept[keep], self.survived[keep], outer, self.appeared)
 
     def to_json(self) -> dict:
@@ -322,7 +327,7 @@ def lattice_fidelity(before: np.ndarray, after: np.ndarray, threshold: float = S
     for i, (y, x) in enumerate(positions):
         signal_in = p_in[y, x] - floor_in[y, x]
         kept[i] = np.sqrt(max(near_out[y, x], 0.0) / signal_in) if signal_in > 0 else 0.0
-    outer = radius > np.median(radius) if len(radius) else np.zeros(0, bool)
+    outer = outer_half(radius)
     candidates = _peaks(ratio_out, threshold)
     present_in = ndimage.maximum_filter(ratio_in, size=2 * MATCH_BINS + 1, mode="constant") >= INPUT_PRESENT
     # visible on the input's own scale too: the restored frame's floor sinks far below the input's
