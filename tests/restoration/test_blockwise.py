@@ -21,7 +21,6 @@ from emrestore.restoration.blockwise import (
     restore_dask_array,
 )
 from emrestore.restoration.engine import Restorer
-from emrestore.restoration.grid_pattern import remove_grid_pattern
 
 
 def _frame(shape=(330, 290), seed=0):
@@ -40,11 +39,11 @@ def _compute(array):
 
 
 def _finish(restorer, frame, blocks):
-    """The block-wise result with the whole-frame grid-pattern correction, which the block-wise
-    path leaves out (it needs the whole restored frame): then it is restore_array's result."""
+    """The block-wise result with the whole-frame steps (grid pattern, spectral cap), which the
+    block-wise path leaves out (they need the whole restored frame): then it is restore_array's result."""
     if blocks.ndim == 3:
         return np.stack([_finish(restorer, f, b) for f, b in zip(frame, blocks)])
-    return remove_grid_pattern(restorer.normalisation(frame)[0], blocks, restorer.info.size_multiple)
+    return restorer.whole_frame_steps(restorer.normalisation(frame)[0], blocks)
 
 
 def test_percentiles_are_numpys_exactly():

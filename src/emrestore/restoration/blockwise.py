@@ -7,11 +7,12 @@ the input's chunks. Nothing is computed until the result is.
 
 The result equals the in-memory :meth:`Restorer.restore_array` of the whole frame, up to the
 tiling tolerance (≤ 5e-6 of the frame's std for the shipped models, see docs/restore.md),
-*before* its last step — the removal of the network's fixed pattern on its pixel grid
-(:mod:`~emrestore.restoration.grid_pattern`), which needs the whole restored frame at once and
-is not done here (its amplitude is ~0.3 % of the frame's std; :func:`~emrestore.restoration.
-grid_pattern.remove_grid_pattern` applies it to a computed result that fits in memory) —
-because every other rule of the whole-frame path is kept:
+*before* its last steps — the removal of the network's fixed pattern on its pixel grid
+(:mod:`~emrestore.restoration.grid_pattern`) and the cap on its spectral gain
+(:mod:`~emrestore.restoration.spectral_guard`), which need the whole restored frame at once and
+are not done here (the pattern's amplitude is ~0.3 % of the frame's std, the capped frequencies
+change a real frame by 55–80 dB as a PSNR; :meth:`Restorer.whole_frame_steps` applies both to a
+computed result that fits in memory) — because every other rule of the whole-frame path is kept:
 
 * **Whole-frame statistics.** The network gets each frame normalised by the mean and std of
   the *whole* frame (after clipping to the frame's ``input_clip_percent`` percentiles for the

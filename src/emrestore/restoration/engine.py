@@ -19,6 +19,7 @@ from ..model.registry import ModelInfo, find_model
 from .backends import check_device, make_backend
 from .choose import ModelChoice, choose_model_tag
 from .grid_pattern import remove_grid_pattern
+from .spectral_guard import MAX_GAIN, cap_spectral_gain
 from .tiling import TileGrid, make_grid, min_tile, needed_overlap, pad_to_multiple, restore_tiled, window_margin
 
 if TYPE_CHECKING:
@@ -225,14 +226,28 @@ class Restorer:
         Models trained with ``input_clip_percent`` > 0 (TEM: X-ray hits, hot pixels) get the
         frame clipped to its percentiles first, as in training. The fixed pattern a network at
         reduced resolution leaves on its pixel grid is removed
-        (:mod:`emrestore.restoration.grid_pattern`).
+        (:mod:`emrestore.restoration.grid_pattern`), and no frequency is left with more power than
+        the input gives evidence for (:mod:`emrestore.restoration.spectral_guard`):
+        :meth:`whole_frame_steps`.
         """
         data = np.asarray(image, dtype=np.float32)
         if data.ndim != 2:
             raise NotAnImageError(f"restore_array needs a 2-D image, got shape {data.shape}.",
                                   "Pass one frame, or use restore() for series.")
         data, out = self.network_output(data, on_tiles)
-        return remove_grid_pattern(data, out, self.info.size_multiple)
+        return self.whole_frame_steps(data, out)
+
+    def whole_frame_steps(self, data: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The last steps of :meth:`restore_array`, which need the whole restored frame: the
+        network's grid pattern removed (:mod:`~emrestore.restoration.grid_pattern`), then its
+        spectral gain capped (:mod:`~emrestore.restoration.spectral_guard`).
+
+        Parameters
+        ----------
+        data, out : numpy.ndarray
+            (H, W) frame as the network got it and the network's output (:meth:`network_output`).
+        """
+        return cap_spectral_gain(data, remove_grid_pattern(data, out, self.info.size_multiple))
 
     def network_output(self, image: np.ndarray, on_tiles: Callable[[int], None] | None = None
                        ) -> tuple[np.ndarray, np.ndarray]:
@@ -275,7 +290,8 @@ class Restorer:
         """What made a restored image: model, its hash, settings, emrestore version, date.
 
         ``blockwise``: restored block by block (:mod:`~emrestore.restoration.blockwise`), which does
-        not remove the grid pattern (recorded as ``grid_pattern_removed_px`` otherwise).
+        not take the whole-frame steps (recorded as ``grid_pattern_removed_px`` and
+        ``spectral_gain_capped_at`` otherwise: :meth:`whole_frame_steps`).
         """
         from .. import __version__
 
@@ -295,6 +311,8 @@ class Restorer:
         }
         if self.info.size_multiple > 1 and not blockwise:
             record["grid_pattern_removed_px"] = self.info.size_multiple
+        if not blockwise:
+            record["spectral_gain_capped_at"] = MAX_GAIN
         if choice is not None:
             record["model_choice"] = choice.reason
         return record
