@@ -63,8 +63,6 @@ def test_a_head_added_to_a_trained_parent_starts_from_its_outputs_and_then_train
     square = frame[:144, :160]  # a multiple of the body's factor: no padding to tell apart
     with torch.no_grad():
         expected = child.generator.eval()(torch.from_numpy(square)[None, None])[0, 0].numpy()
-    # restore_array's last step removes the network's grid pattern (restoration/grid_pattern.py)
-    from emrestore.restoration.grid_pattern import remove_grid_pattern
-
-    expected = remove_grid_pattern(whole.normalisation(square)[0], expected, whole.info.size_multiple)
+    # restore_array's last steps need the whole frame (grid pattern, spectral cap)
+    expected = whole.whole_frame_steps(whole.normalisation(square)[0], expected)
     assert np.max(np.abs(whole.restore_array(square) - expected)) <= 1e-3 * float(square.std())
