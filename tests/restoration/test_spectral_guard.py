@@ -118,3 +118,5 @@ def test_every_in_memory_restoration_is_capped_and_says_so():
     assert np.abs(cap_spectral_gain(data, restored) - restored).max() < 0.01 * data.std()
     assert restorer.provenance()["spectral_gain_capped_at"] == MAX_GAIN
     assert "spectral_gain_capped_at" not in restorer.provenance(blockwise=True)
+    assert restorer.provenance()["input_spots_kept"] is True
+    assert "input_spots_kept" not in restorer.provenance(blockwise=True)

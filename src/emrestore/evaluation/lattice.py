@@ -39,6 +39,13 @@ MIN_RADIUS_BINS = 4
 MATCH_BINS = 2
 #: Edge of the blocks whose median power sets the local floor [bins].
 FLOOR_BLOCK_BINS = 16
+#: A peak is a spot only where it stands this many times over the (smoothed) power
+#: :data:`STREAK_OFFSET_BINS` away along *each* axis of the spectrum. Row-to-row changes of a
+#: scanned frame (gain, offset, flyback) multiply the image by a function of the row alone: every
+#: strong spot then drags a streak along the slow-scan axis, and the noise on that streak peaks
+#: at the high-order lattice nodes it crosses — peaks the restorer is right to remove, not spots.
+STREAK_CONTRAST = 2.0
+STREAK_OFFSET_BINS = 3
 #: The lattice basis is sought among pairs of this many innermost peaks.
 BASIS_CANDIDATES = 10
 #: A peak lies on the lattice when it is within this many bins (or :data:`NODE_TOLERANCE_RELATIVE`
@@ -136,7 +143,12 @@ def _peaks(ratio: np.ndarray, threshold: float) -> np.ndarray:
     r = np.hypot(yy - n // 2, xx - n // 2)
     local_max = ratio == ndimage.maximum_filter(ratio, size=2 * MATCH_BINS + 1, mode="constant")
     upper = (yy < n // 2) | ((yy == n // 2) & (xx > n // 2))  # one spot of each Friedel pair
-    keep = local_max & upper & (ratio >= threshold) & (r >= MIN_RADIUS_BINS) & (r <= n // 2 - 1)
+    d = STREAK_OFFSET_BINS
+    along_rows = np.maximum(np.roll(ratio, d, axis=0), np.roll(ratio, -d, axis=0))
+    along_columns = np.maximum(np.roll(ratio, d, axis=1), np.roll(ratio, -d, axis=1))
+    above_streaks = (ratio >= STREAK_CONTRAST * along_rows) & (ratio >= STREAK_CONTRAST * along_columns)
+    keep = (local_max & upper & above_streaks & (ratio >= threshold) & (r >= MIN_RADIUS_BINS)
+            & (r <= n // 2 - 1))
     return np.argwhere(keep)
 
 

@@ -10,6 +10,8 @@ from .figures import FigureRecord, Panel, image_panel, pyplot, save_figure, slug
 from .lattice import (
     STEM_PROBE_LIMIT,
     SPOT_THRESHOLD,
+    STREAK_CONTRAST,
+    STREAK_OFFSET_BINS,
     SURVIVAL_AMPLITUDE,
     smoothed_spectrum,
     transfer_limit_cycles_per_px,
@@ -264,7 +266,9 @@ def frame_lines(results: list[FrameResult], figures: Path, subdir: str) -> list[
     lattice = [r for r in results if r.is_lattice]
     lines = ["### Whole frames: lattice fidelity and spectra", "",
              f"Each file's frame restored whole (a series: its first frame). Spots: peaks of the input's power "
-             f"spectrum (Hann window, 3×3-smoothed) ≥ {SPOT_THRESHOLD:g}× the local floor that lie on one 2-D "
+             f"spectrum (Hann window, 3×3-smoothed) ≥ {SPOT_THRESHOLD:g}× the local floor and ≥ {STREAK_CONTRAST:g}× "
+             f"the power {STREAK_OFFSET_BINS} bins away along each axis (so the streak that row-to-row changes of a "
+             "scan drag through a strong spot is not counted: since 2026-12-03) that lie on one 2-D "
              "reciprocal lattice (`emrestore.evaluation.lattice`), one of each Friedel pair. *Kept*: the "
              f"restoration keeps ≥ {SURVIVAL_AMPLITUDE:g} of the spot's amplitude above the floor; *outer*: the "
              "half of the spots beyond their median frequency (the high orders); *appeared*: clearly visible "

@@ -19,7 +19,7 @@ from ..model.registry import ModelInfo, find_model
 from .backends import check_device, make_backend
 from .choose import ModelChoice, choose_model_tag
 from .grid_pattern import remove_grid_pattern
-from .spectral_guard import MAX_GAIN, cap_spectral_gain
+from .spectral_guard import MAX_GAIN, cap_spectral_gain, keep_input_spots
 from .tiling import TileGrid, make_grid, min_tile, needed_overlap, pad_to_multiple, restore_tiled, window_margin
 
 if TYPE_CHECKING:
@@ -227,8 +227,8 @@ class Restorer:
         frame clipped to its percentiles first, as in training. The fixed pattern a network at
         reduced resolution leaves on its pixel grid is removed
         (:mod:`emrestore.restoration.grid_pattern`), and no frequency is left with more power than
-        the input gives evidence for (:mod:`emrestore.restoration.spectral_guard`):
-        :meth:`whole_frame_steps`.
+        the input gives evidence for, and none of the Bragg spots the input clearly shows is
+        removed (:mod:`emrestore.restoration.spectral_guard`): :meth:`whole_frame_steps`.
         """
         data = np.asarray(image, dtype=np.float32)
         if data.ndim != 2:
@@ -240,14 +240,16 @@ class Restorer:
     def whole_frame_steps(self, data: np.ndarray, out: np.ndarray) -> np.ndarray:
         """The last steps of :meth:`restore_array`, which need the whole restored frame: the
         network's grid pattern removed (:mod:`~emrestore.restoration.grid_pattern`), then its
-        spectral gain capped (:mod:`~emrestore.restoration.spectral_guard`).
+        spectral gain capped and the input's clearly visible Bragg spots put back where it removed
+        them (:mod:`~emrestore.restoration.spectral_guard`).
 
         Parameters
         ----------
         data, out : numpy.ndarray
             (H, W) frame as the network got it and the network's output (:meth:`network_output`).
         """
-        return cap_spectral_gain(data, remove_grid_pattern(data, out, self.info.size_multiple))
+        capped = cap_spectral_gain(data, remove_grid_pattern(data, out, self.info.size_multiple))
+        return keep_input_spots(data, capped)
 
     def network_output(self, image: np.ndarray, on_tiles: Callable[[int], None] | None = None
                        ) -> tuple[np.ndarray, np.ndarray]:
@@ -290,8 +292,8 @@ class Restorer:
         """What made a restored image: model, its hash, settings, emrestore version, date.
 
         ``blockwise``: restored block by block (:mod:`~emrestore.restoration.blockwise`), which does
-        not take the whole-frame steps (recorded as ``grid_pattern_removed_px`` and
-        ``spectral_gain_capped_at`` otherwise: :meth:`whole_frame_steps`).
+        not take the whole-frame steps (recorded as ``grid_pattern_removed_px``,
+        ``spectral_gain_capped_at`` and ``input_spots_kept`` otherwise: :meth:`whole_frame_steps`).
         """
         from .. import __version__
 
@@ -313,6 +315,7 @@ class Restorer:
             record["grid_pattern_removed_px"] = self.info.size_multiple
         if not blockwise:
             record["spectral_gain_capped_at"] = MAX_GAIN
+            record["input_spots_kept"] = True
         if choice is not None:
             record["model_choice"] = choice.reason
         return record

@@ -21,6 +21,15 @@ bound — is left exactly as restored. The margin 2 covers the scatter of the 9-
 input's power (a relative scatter of 1/3 on noise-dominated bins) and the power that correcting
 scan displacements moves between neighbouring bins (a jittered lattice spot spreads into a
 streak; restored, it gathers again).
+
+:func:`keep_input_spots` is the converse bound for the one kind of frequency a microscopist
+reads first: a diffraction spot. Where the input's diffractogram shows an isolated peak far above
+its surroundings (:data:`SPOT_EVIDENCE` times the local background and :data:`PEAK_CONTRAST`
+times the power :data:`PEAK_OFFSET_BINS` bins away along each axis, outside the bins of the two
+spectrum axes, where row and column artefacts put their power), the peak is crystal signal: noise
+cannot produce it. If the restoration keeps less than :data:`KEPT_SHARE` of the peak's power
+above the background, the input's Fourier coefficient is put back there, Wiener-weighted by the
+share of its power that is signal, ``(P − B) / P``. Everything else is left as restored.
 """
 
 from __future__ import annotations
@@ -184,4 +193,158 @@ def _spectra(reference: np.ndarray, restored: np.ndarray, max_gain: float
     return y_hat, y_smooth, over, ratio
 
 
-__all__ = ["MAX_GAIN", "MIN_SIDE_PX", "averaged_power", "cap_spectral_gain", "capped_share", "periodic_component"]
+#: An input peak is clearly visible when its 9-bin power is this many times the local background
+#: (the median of the :data:`BACKGROUND_BLOCK_BINS`-wide block around it): for noise alone, a
+#: 9-bin average exceeds 10× its median with a probability below 10⁻¹⁵ per bin.
+SPOT_EVIDENCE = 10.0
+#: … and this many times the 9-bin power :data:`PEAK_OFFSET_BINS` away along *each* axis, so that
+#: a streak (row noise piles power along one axis of the spectrum) is not taken for a spot.
+PEAK_CONTRAST = 4.0
+PEAK_OFFSET_BINS = 3
+#: Edge of the blocks of the half spectrum whose median power is the local background [bins].
+BACKGROUND_BLOCK_BINS = 16
+#: Frequencies closer to zero than this are left alone (the mean and slow shading leak there) [bins].
+MIN_SPOT_RADIUS_BINS = 4
+#: Frequencies within this many bins of either axis of the spectrum are left alone: structure
+#: constant along rows or along columns (row gain and offset, line interference of a scan,
+#: column readout of a camera) puts isolated peaks exactly there, which the restorer is right to
+#: remove; a lattice with a reciprocal vector on an axis keeps what the network gives it.
+AXIS_BINS = 1
+#: A spot counts as removed where the restoration holds less than this share of the power the
+#: input's evidence gives the signal there (power minus background): half the power, 0.71 of
+#: the amplitude.
+KEPT_SHARE = 0.5
+
+
+def _background(power: np.ndarray) -> np.ndarray:
+    """Local background of a half power spectrum: block medians, bilinearly interpolated [units²]."""
+    shifted = np.fft.fftshift(power, axes=0)
+    b = BACKGROUND_BLOCK_BINS
+    h, w = shifted.shape
+    nh, nw = -(-h // b), -(-w // b)
+    padded = np.pad(shifted, ((0, nh * b - h), (0, nw * b - w)), mode="reflect")
+    medians = np.median(padded.reshape(nh, b, nw, b).transpose(0, 2, 1, 3).reshape(nh, nw, b * b), axis=2)
+    yy, xx = np.meshgrid((np.arange(h) + 0.5) / b - 0.5, (np.arange(w) + 0.5) / b - 0.5, indexing="ij")
+    background = ndimage.map_coordinates(medians, [yy, xx], order=1, mode="nearest")
+    return np.fft.ifftshift(np.maximum(background, np.finfo(np.float64).tiny), axes=0)
+
+
+def _axial_neighbours(power: np.ndarray, width: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """The larger of the powers ``offset`` bins away along axis 0 and along axis 1, per bin of a
+    half spectrum (columns past its edges are the Hermitian mirrors, as in the full spectrum)."""
+    along_0 = np.maximum(np.roll(power, offset, axis=0), np.roll(power, -offset, axis=0))
+    h, n_half = power.shape
+    flip = (-np.arange(h)) % h
+    cols = np.arange(n_half)
+    along_1 = np.zeros_like(power)
+    for shift in (offset, -offset):
+        c = cols + shift
+        mirrored = (c < 0) | (c > width // 2)
+        source = np.where(c < 0, -c, np.where(c > width // 2, width - c, c))
+        source = np.clip(source, 0, n_half - 1)
+        values = power[:, source]
+        values[:, mirrored] = power[flip][:, source[mirrored]]
+        along_1 = np.maximum(along_1, values)
+    return along_0, along_1
+
+
+def input_spots(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The frequencies where ``reference`` shows a clearly visible, isolated peak (a Bragg spot).
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        (H, W) frame [any units].
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray, numpy.ndarray) or None
+        Over the half spectrum (H, W // 2 + 1) of the frame's periodic component: a bool mask of
+        the spot bins (each peak and its 8 neighbours where they stand at least 2× over the
+        background; none within :data:`AXIS_BINS` of the spectrum's axes), the input's 9-bin
+        power and the local background [units²]; ``None`` for a frame under :data:`MIN_SIDE_PX` along a side.
+    """
+    x = np.asarray(reference)
+    if x.ndim != 2 or min(x.shape) < MIN_SIDE_PX:
+        return None
+    h, w = x.shape
+    p_in = averaged_power(sfft.rfft2(periodic_component(x)[0].astype(np.float32)), w)
+    background = _background(p_in)
+    along_0, along_1 = _axial_neighbours(p_in, w, PEAK_OFFSET_BINS)
+    fy = np.fft.fftfreq(h)[:, None] * h
+    fx = np.arange(p_in.shape[1])[None, :] * (h / w)
+    far = (np.hypot(fy, fx) >= MIN_SPOT_RADIUS_BINS) & (np.abs(fy) > AXIS_BINS) & (np.arange(p_in.shape[1]) > AXIS_BINS)
+    peaks = ((p_in >= SPOT_EVIDENCE * background) & (p_in >= PEAK_CONTRAST * along_0)
+             & (p_in >= PEAK_CONTRAST * along_1) & far)
+    if not peaks.any():
+        return np.zeros(p_in.shape, bool), p_in, background
+    grown = ndimage.binary_dilation(peaks, np.ones((3, 3), bool))
+    spots = grown & (p_in >= 2.0 * background) & far
+    return spots, p_in, background
+
+
+def keep_input_spots(reference: np.ndarray, restored: np.ndarray) -> np.ndarray:
+    """``restored`` with the Bragg spots the input clearly shows put back where it removed them.
+
+    The counterpart of :func:`cap_spectral_gain`. Where the input shows a clearly visible,
+    isolated peak (:func:`input_spots`), its power ``P`` over the local background ``B`` is
+    evidence of signal: the expected frame holds about ``P − B`` there. Where the restoration
+    holds less than :data:`KEPT_SHARE` of that, it removed signal the data supports; its Fourier
+    components there are replaced by the input's, Wiener-weighted by ``(P − B) / P`` (the
+    least-squares linear estimate of the signal at that frequency from the input alone). Every
+    other frequency is left exactly as restored.
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        (H, W) frame the network was given [input units].
+    restored : numpy.ndarray
+        (H, W) its restoration [input units].
+
+    Returns
+    -------
+    numpy.ndarray
+        The restoration, ``restored``'s dtype; ``restored`` itself where no spot was removed or
+        the frame is under :data:`MIN_SIDE_PX` along a side.
+
+    Examples
+    --------
+    A restoration that flattened a fine oblique lattice the noisy input clearly shows gets it back; one
+    that kept it is returned unchanged:
+
+    >>> rng = np.random.default_rng(0)
+    >>> yy, xx = np.mgrid[:128, :128]
+    >>> lattice = 3 * np.cos(2 * np.pi * (xx / 3.2 + yy / 8.0))
+    >>> noisy = 100 + lattice + rng.normal(0, 5, (128, 128))
+    >>> flat = np.full((128, 128), 100.0)
+    >>> kept = keep_input_spots(noisy, flat)
+    >>> bool(np.corrcoef((kept - 100).ravel(), lattice.ravel())[0, 1] > 0.9)
+    True
+    >>> sharp = 100 + lattice
+    >>> keep_input_spots(noisy, sharp) is sharp
+    True
+    """
+    x, y = np.asarray(reference), np.asarray(restored)
+    if x.shape != y.shape or x.ndim != 2:
+        raise ParameterError(f"Input {x.shape} and restored {y.shape} must be one 2-D shape.",
+                             "Pass the frame the network saw and its restoration.")
+    found = input_spots(x)
+    if found is None or not found[0].any():
+        return restored
+    spots, p_in, background = found
+    w = y.shape[1]
+    y_periodic, y_smooth = periodic_component(y)
+    y_hat = sfft.rfft2(y_periodic.astype(np.float32))
+    signal = np.maximum(p_in - background, 0.0)
+    removed = spots & (averaged_power(y_hat, w) < KEPT_SHARE * signal)
+    if not removed.any():
+        return restored
+    x_hat = sfft.rfft2(periodic_component(x)[0].astype(np.float32))
+    gain = signal[removed] / np.maximum(p_in[removed], np.finfo(np.float64).tiny)
+    y_hat[removed] = x_hat[removed] * gain.astype(np.float32)
+    kept = sfft.irfft2(y_hat, s=y.shape) + y_smooth
+    return kept.astype(y.dtype, copy=False)
+
+
+__all__ = ["AXIS_BINS", "KEPT_SHARE", "MAX_GAIN", "MIN_SIDE_PX", "SPOT_EVIDENCE", "averaged_power", "cap_spectral_gain", "capped_share",
+           "input_spots", "keep_input_spots", "periodic_component"]
