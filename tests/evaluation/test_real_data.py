@@ -86,6 +86,19 @@ def test_spots_of_a_lattice_and_none_in_noise():
     assert len(find_spots(rng.normal(0, 1, (256, 256)))) < MIN_SPOTS
 
 
+def test_row_and_column_structure_is_not_a_lattice():
+    # A function of the row plus one of the column (line interference, column readout) puts
+    # peaks only on the spectrum's axes, where they can line up on the nodes of a lattice.
+    rng = np.random.default_rng(6)
+    y, x = np.mgrid[:256, :256]
+    rows = sum(np.cos(2 * np.pi * n * y / 28.0) for n in (1, 2, 3, 5, 7))
+    columns = sum(np.cos(2 * np.pi * n * x / 36.0) for n in (1, 2, 3))
+    frame = rows + columns + rng.normal(0, 0.2, (256, 256))
+    assert len(find_spots(frame)) == 0
+    # The same structure with a crystal lattice on top is a lattice.
+    assert len(find_spots(frame + 2 * np.tile(_lattice(), (2, 2)))) >= 8
+
+
 def test_identity_keeps_every_spot_blur_removes_the_outer_ones():
     rng = np.random.default_rng(5)
     noisy = _lattice() + rng.normal(0, 0.2, (128, 128))

@@ -46,6 +46,12 @@ FLOOR_BLOCK_BINS = 16
 #: at the high-order lattice nodes it crosses — peaks the restorer is right to remove, not spots.
 STREAK_CONTRAST = 2.0
 STREAK_OFFSET_BINS = 3
+#: Structure that is a function of the row plus one of the column (row offsets, line
+#: interference, column readout, curtaining along a scan axis) puts its power only on the two
+#: axes of the spectrum, where it can line up like a lattice; the nodes of a crystal's lattice
+#: are not all there (with g₁ and g₂ on the axes, g₁ + g₂ is not). So a lattice counts only if
+#: at least one of its spots lies more than this many bins from both axes.
+AXIS_BINS = 1
 #: The lattice basis is sought among pairs of this many innermost peaks.
 BASIS_CANDIDATES = 10
 #: A peak lies on the lattice when it is within this many bins (or :data:`NODE_TOLERANCE_RELATIVE`
@@ -230,6 +236,9 @@ def find_spots(image: np.ndarray, threshold: float = SPOT_THRESHOLD) -> Spots:
     positions = _peaks(ratio, threshold)
     n = spectrum.shape[0]
     positions = positions[on_lattice(positions, n, ratio[positions[:, 0], positions[:, 1]])]
+    off_axes = (np.abs(positions - n // 2) > AXIS_BINS).all(axis=1)
+    if not off_axes.any():  # row and column structure, not a crystal
+        positions = positions[:0]
     radius = np.hypot(positions[:, 0] - n // 2, positions[:, 1] - n // 2) if len(positions) else np.zeros(0)
     snr = ratio[positions[:, 0], positions[:, 1]] if len(positions) else np.zeros(0)
     return Spots(positions.reshape(-1, 2), radius, snr, n)
