@@ -9,12 +9,14 @@ from scipy import ndimage
 
 from emrestore.errors import ParameterError
 from emrestore.restoration import load_model
+from emrestore.restoration.grid_pattern import remove_grid_pattern
 from emrestore.restoration.spectral_guard import (
     MAX_GAIN,
     MIN_SIDE_PX,
     averaged_power,
     cap_spectral_gain,
     capped_share,
+    keep_input_spots,
     periodic_component,
 )
 
@@ -118,5 +120,19 @@ def test_every_in_memory_restoration_is_capped_and_says_so():
     assert np.abs(cap_spectral_gain(data, restored) - restored).max() < 0.01 * data.std()
     assert restorer.provenance()["spectral_gain_capped_at"] == MAX_GAIN
     assert "spectral_gain_capped_at" not in restorer.provenance(blockwise=True)
+    # a STEM model leaves the input's spots to the network (scan-distortion satellites) ...
+    assert not restorer.keeps_input_spots and "input_spots_kept" not in restorer.provenance()
+    assert np.array_equal(restored, cap_spectral_gain(
+        data, remove_grid_pattern(data, network, restorer.info.size_multiple)))
+
+
+def test_a_tem_restoration_keeps_the_input_spots_and_says_so():
+    restorer = load_model("hrtem", progress=False)
+    assert restorer.keeps_input_spots
+    _, frame = _lattice((128, 128), seed=3)
+    data, network = restorer.network_output(frame.astype(np.float32))
+    capped = cap_spectral_gain(data, remove_grid_pattern(data, network, restorer.info.size_multiple))
+    restored = restorer.restore_array(frame.astype(np.float32))
+    assert np.array_equal(restored, keep_input_spots(data, capped))
     assert restorer.provenance()["input_spots_kept"] is True
     assert "input_spots_kept" not in restorer.provenance(blockwise=True)

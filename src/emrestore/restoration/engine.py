@@ -240,8 +240,8 @@ class Restorer:
     def whole_frame_steps(self, data: np.ndarray, out: np.ndarray) -> np.ndarray:
         """The last steps of :meth:`restore_array`, which need the whole restored frame: the
         network's grid pattern removed (:mod:`~emrestore.restoration.grid_pattern`), then its
-        spectral gain capped and the input's clearly visible Bragg spots put back where it removed
-        them (:mod:`~emrestore.restoration.spectral_guard`).
+        spectral gain capped and, for a TEM model, the input's clearly visible Bragg spots put back
+        where it removed them (:mod:`~emrestore.restoration.spectral_guard`; :attr:`keeps_input_spots`).
 
         Parameters
         ----------
@@ -249,7 +249,15 @@ class Restorer:
             (H, W) frame as the network got it and the network's output (:meth:`network_output`).
         """
         capped = cap_spectral_gain(data, remove_grid_pattern(data, out, self.info.size_multiple))
-        return keep_input_spots(data, capped)
+        return keep_input_spots(data, capped) if self.keeps_input_spots else capped
+
+    @property
+    def keeps_input_spots(self) -> bool:
+        """Whether :meth:`whole_frame_steps` puts the input's clearly visible spots back: for TEM
+        models only. A scanned frame's spectrum also holds isolated peaks that the expected frame
+        lacks — satellites of the lattice spots from periodic scan jitter, spots displaced by
+        drift — which the STEM and SEM networks are trained to remove or move (docs/restore.md)."""
+        return self.info.modality == "tem"
 
     def network_output(self, image: np.ndarray, on_tiles: Callable[[int], None] | None = None
                        ) -> tuple[np.ndarray, np.ndarray]:
@@ -315,7 +323,8 @@ class Restorer:
             record["grid_pattern_removed_px"] = self.info.size_multiple
         if not blockwise:
             record["spectral_gain_capped_at"] = MAX_GAIN
-            record["input_spots_kept"] = True
+            if self.keeps_input_spots:
+                record["input_spots_kept"] = True
         if choice is not None:
             record["model_choice"] = choice.reason
         return record
