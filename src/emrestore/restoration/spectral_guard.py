@@ -29,7 +29,10 @@ times the power :data:`PEAK_OFFSET_BINS` bins away along each axis, outside the 
 spectrum axes, where row and column artefacts put their power), the peak is crystal signal: noise
 cannot produce it. If the restoration keeps less than :data:`KEPT_SHARE` of the peak's power
 above the background, the input's Fourier coefficient is put back there, Wiener-weighted by the
-share of its power that is signal, ``(P − B) / P``. Everything else is left as restored.
+share of its power that is signal, ``(P − B) / P``. Everything else is left as restored. The
+restore engine applies it for TEM models only: in a scanned frame, isolated peaks also come from
+periodic scan jitter (satellites of the lattice spots) and drift (displaced spots), which the
+expected frame lacks (docs/restore.md).
 """
 
 from __future__ import annotations
