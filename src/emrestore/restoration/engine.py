@@ -227,8 +227,9 @@ class Restorer:
         frame clipped to its percentiles first, as in training. The fixed pattern a network at
         reduced resolution leaves on its pixel grid is removed
         (:mod:`emrestore.restoration.grid_pattern`), and no frequency is left with more power than
-        the input gives evidence for, and none of the Bragg spots the input clearly shows is
-        removed (:mod:`emrestore.restoration.spectral_guard`): :meth:`whole_frame_steps`.
+        the input gives evidence for, and, for a TEM model, none of the Bragg spots the input
+        clearly shows is removed (:mod:`emrestore.restoration.spectral_guard`):
+        :meth:`whole_frame_steps`.
         """
         data = np.asarray(image, dtype=np.float32)
         if data.ndim != 2:

@@ -94,4 +94,4 @@ class MapCalibration:
 
 #: For models whose card holds no calibration: the median of the six shipped models' values
 #: (docs/uncertainty.md, uncertainty-3).
-DEFAULT_CALIBRATION = MapCalibration(0.84, 0.67, "default (median of the shipped models)")
+DEFAULT_CALIBRATION = MapCalibration(0.83, 0.66, "default (median of the shipped models)")
