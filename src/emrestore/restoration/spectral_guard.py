@@ -94,6 +94,18 @@ def periodic_component(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return z - smooth, smooth
 
 
+def _periodic_spectrum(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The half spectrum (``rfft2``, complex64) of ``frame``'s periodic component, and its smooth one."""
+    periodic, smooth = periodic_component(frame)
+    return sfft.rfft2(periodic.astype(np.float32)), smooth
+
+
+def _check_pair(x: np.ndarray, y: np.ndarray) -> None:
+    if x.shape != y.shape or x.ndim != 2:
+        raise ParameterError(f"Input {x.shape} and restored {y.shape} must be one 2-D shape.",
+                             "Pass the frame the network saw and its restoration.")
+
+
 def averaged_power(spectrum: np.ndarray, width: int) -> np.ndarray:
     """|spectrum|² of a real frame's ``rfft2`` averaged over each bin and its 8 neighbours.
 
@@ -179,17 +191,14 @@ def _spectra(reference: np.ndarray, restored: np.ndarray, max_gain: float
     """The restoration's half spectrum (periodic component, float32) and smooth component, where it
     breaks the bound, and its averaged power over the input's; ``None`` for a frame too small."""
     x, y = np.asarray(reference), np.asarray(restored)
-    if x.shape != y.shape or x.ndim != 2:
-        raise ParameterError(f"Input {x.shape} and restored {y.shape} must be one 2-D shape.",
-                             "Pass the frame the network saw and its restoration.")
+    _check_pair(x, y)
     if not (np.isfinite(max_gain) and max_gain > 0):
         raise ParameterError(f"max_gain {max_gain!r} must be a positive number.", "Use the default, 2.")
     if min(y.shape) < MIN_SIDE_PX:
         return None
     w = y.shape[1]
-    y_periodic, y_smooth = periodic_component(y)
-    y_hat = sfft.rfft2(y_periodic.astype(np.float32))
-    p_in = averaged_power(sfft.rfft2(periodic_component(x)[0].astype(np.float32)), w)
+    y_hat, y_smooth = _periodic_spectrum(y)
+    p_in = averaged_power(_periodic_spectrum(x)[0], w)
     ratio = averaged_power(y_hat, w) / np.maximum(p_in, np.finfo(np.float64).tiny)
     over = ratio > max_gain
     over[0, 0] = False
@@ -270,8 +279,13 @@ def input_spots(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     x = np.asarray(reference)
     if x.ndim != 2 or min(x.shape) < MIN_SIDE_PX:
         return None
-    h, w = x.shape
-    p_in = averaged_power(sfft.rfft2(periodic_component(x)[0].astype(np.float32)), w)
+    return _spots_in(_periodic_spectrum(x)[0], x.shape)
+
+
+def _spots_in(x_hat: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`input_spots` from the half spectrum ``x_hat`` of a frame of ``shape``'s periodic component."""
+    h, w = shape
+    p_in = averaged_power(x_hat, w)
     background = _background(p_in)
     along_0, along_1 = _axial_neighbours(p_in, w, PEAK_OFFSET_BINS)
     fy = np.fft.fftfreq(h)[:, None] * h
@@ -328,21 +342,19 @@ def keep_input_spots(reference: np.ndarray, restored: np.ndarray) -> np.ndarray:
     True
     """
     x, y = np.asarray(reference), np.asarray(restored)
-    if x.shape != y.shape or x.ndim != 2:
-        raise ParameterError(f"Input {x.shape} and restored {y.shape} must be one 2-D shape.",
-                             "Pass the frame the network saw and its restoration.")
-    found = input_spots(x)
-    if found is None or not found[0].any():
+    _check_pair(x, y)
+    if min(x.shape) < MIN_SIDE_PX:
         return restored
-    spots, p_in, background = found
+    x_hat = _periodic_spectrum(x)[0]
+    spots, p_in, background = _spots_in(x_hat, x.shape)
+    if not spots.any():
+        return restored
     w = y.shape[1]
-    y_periodic, y_smooth = periodic_component(y)
-    y_hat = sfft.rfft2(y_periodic.astype(np.float32))
+    y_hat, y_smooth = _periodic_spectrum(y)
     signal = np.maximum(p_in - background, 0.0)
     removed = spots & (averaged_power(y_hat, w) < KEPT_SHARE * signal)
     if not removed.any():
         return restored
-    x_hat = sfft.rfft2(periodic_component(x)[0].astype(np.float32))
     gain = signal[removed] / np.maximum(p_in[removed], np.finfo(np.float64).tiny)
     y_hat[removed] = x_hat[removed] * gain.astype(np.float32)
     kept = sfft.irfft2(y_hat, s=y.shape) + y_smooth
