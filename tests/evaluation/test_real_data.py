@@ -26,6 +26,7 @@ from emrestore.evaluation.real_files import (
     discover,
     read_manifest,
 )
+from emrestore.evaluation.real_report import series_lines
 from emrestore.evaluation.registration import difference_noise_variance, register_series
 from emrestore.io.metadata import infer_modality
 
@@ -204,7 +205,19 @@ def test_frame_split_scores_of_a_synthetic_series(tmp_path):
     models = [m for m in result.methods if m.kind == "model"]
     assert [m.chosen for m in models] == [True, False] and all(np.isfinite(m.psnr_db) for m in models)
     assert set(result.example) == {"raw", "reference", "emrestore hrstem", "emrestore lrstem"}
+    # one corrected PSNR per frame, whose mean is the reported one
+    assert all(len(m.corrected_per_frame_db) == 4 for m in result.methods)
+    assert np.mean(raw.corrected_per_frame_db) == pytest.approx(raw.psnr_corrected_db)
+    assert len(set(raw.corrected_per_frame_db)) > 1
     json.dumps(result.to_json())
+    # the report gives each method's per-frame spread against the tuned Gaussian
+    gauss = result.method("Gaussian (oracle σ)")
+    diffs = np.subtract(raw.corrected_per_frame_db, gauss.corrected_per_frame_db)
+    table = "\n".join(series_lines([result], tmp_path, "figs"))
+    row = next(line for line in table.splitlines() if line.startswith("| series.npy"))
+    assert row.endswith(f"| {diffs.min():+.2f} … {diffs.max():+.2f} |")
+    gauss_row = next(line for line in table.splitlines() if "| Gaussian (oracle σ) |" in line)
+    assert gauss_row.endswith("|  |")
 
 
 def test_near_clean_ladder_and_pass_through(tmp_path):

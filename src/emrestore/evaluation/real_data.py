@@ -63,6 +63,9 @@ class MethodScore:
         (frame-split scoring only; NaN elsewhere).
     chosen : bool
         The model :func:`~emrestore.restoration.choose_model_tag` picks for this file.
+    corrected_per_frame_db : tuple of float
+        The corrected PSNR of each scored frame [dB], in frame order (frame-split scoring; the
+        spread shows whether a difference between methods holds in every frame).
     """
 
     name: str
@@ -71,9 +74,12 @@ class MethodScore:
     ssim: float
     psnr_corrected_db: float = float("nan")
     chosen: bool = False
+    corrected_per_frame_db: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        out["corrected_per_frame_db"] = list(self.corrected_per_frame_db)
+        return out
 
 
 def applicable_models(real: RealFile) -> list[tuple[str, bool]]:
@@ -121,8 +127,12 @@ def accumulate_scores(rows: dict[str, list], key: tuple[str, str, bool], image: 
 
 def mean_scores(rows: dict[tuple[str, str, bool], list]) -> list[MethodScore]:
     """One :class:`MethodScore` per key of :func:`accumulate_scores`'s rows: the means over frames."""
-    return [MethodScore(name, kind, *(float(np.mean(col)) for col in zip(*values)), chosen=chosen)
-            for (name, kind, chosen), values in rows.items()]
+    scores = []
+    for (name, kind, chosen), values in rows.items():
+        corrected = tuple(float(v[2]) for v in values)
+        scores.append(MethodScore(name, kind, *(float(np.mean(col)) for col in zip(*values)), chosen=chosen,
+                                  corrected_per_frame_db=corrected if not np.all(np.isnan(corrected)) else ()))
+    return scores
 
 
 # ---------------------------------------------------------------------------- series
