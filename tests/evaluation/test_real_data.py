@@ -87,6 +87,23 @@ def test_spots_of_a_lattice_and_none_in_noise():
     assert len(find_spots(rng.normal(0, 1, (256, 256)))) < MIN_SPOTS
 
 
+def test_a_maximum_on_a_streak_is_not_a_spot():
+    # Row-to-row gain changes smear every spot into a streak along the slow-scan axis; a local
+    # maximum on a streak (a noise bump on it) is not a Bragg spot: a spot stands
+    # STREAK_CONTRAST × above the power STREAK_OFFSET_BINS away along each axis.
+    from emrestore.evaluation.lattice import STREAK_CONTRAST, STREAK_OFFSET_BINS, _peaks
+
+    ratio = np.ones((64, 64))
+    ratio[20, 40] = 50.0                      # an isolated spot
+    ratio[10:31, 50] = 20.0                   # a streak along the rows' axis …
+    ratio[20, 50] = 1.5 * 20.0                # … with a bump on it, above the spot threshold
+    found = {tuple(p) for p in _peaks(ratio, 8.0)}
+    assert (20, 40) in found and (20, 50) not in found
+    ratio[20, 50] = STREAK_CONTRAST * 20.0 * 1.01   # a spot that does stand out of the streak
+    assert (20, 50) in {tuple(p) for p in _peaks(ratio, 8.0)}
+    assert STREAK_OFFSET_BINS < 10            # the streak above reaches that far either side
+
+
 def test_row_and_column_structure_is_not_a_lattice():
     # A function of the row plus one of the column (line interference, column readout) puts
     # peaks only on the spectrum's axes, where they can line up on the nodes of a lattice.
