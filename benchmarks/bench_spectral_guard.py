@@ -43,7 +43,8 @@ def _both(restorer, frame: np.ndarray, step: str = "cap") -> tuple[np.ndarray, n
     if step == "spots":
         before = cap_spectral_gain(data, before)
     start = time.perf_counter()
-    after = cap_spectral_gain(data, before) if step == "cap" else keep_input_spots(data, before)
+    after = (cap_spectral_gain(data, before) if step == "cap"
+             else keep_input_spots(data, before, scanned=restorer.scanned))
     return data, before, after, time.perf_counter() - start
 
 

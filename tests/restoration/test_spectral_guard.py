@@ -8,6 +8,7 @@ from scipy import fft as sfft
 from scipy import ndimage
 
 from emrestore.errors import ParameterError
+from emrestore.restoration.engine import SPOTS_KEPT, SPOTS_KEPT_SCANNED
 from emrestore.restoration import load_model
 from emrestore.restoration.grid_pattern import remove_grid_pattern
 from emrestore.restoration.spectral_guard import (
@@ -120,19 +121,19 @@ def test_every_in_memory_restoration_is_capped_and_says_so():
     assert np.abs(cap_spectral_gain(data, restored) - restored).max() < 0.01 * data.std()
     assert restorer.provenance()["spectral_gain_capped_at"] == MAX_GAIN
     assert "spectral_gain_capped_at" not in restorer.provenance(blockwise=True)
-    # a STEM model leaves the input's spots to the network (scan-distortion satellites) ...
-    assert not restorer.keeps_input_spots and "input_spots_kept" not in restorer.provenance()
-    assert np.array_equal(restored, cap_spectral_gain(
-        data, remove_grid_pattern(data, network, restorer.info.size_multiple)))
+    # a STEM model keeps only the input's spots on its lattice that the network did not move
+    assert restorer.scanned and restorer.provenance()["input_spots_kept"] == SPOTS_KEPT_SCANNED
+    assert np.array_equal(restored, keep_input_spots(data, cap_spectral_gain(
+        data, remove_grid_pattern(data, network, restorer.info.size_multiple)), scanned=True))
 
 
 def test_a_tem_restoration_keeps_the_input_spots_and_says_so():
     restorer = load_model("hrtem", progress=False)
-    assert restorer.keeps_input_spots
+    assert not restorer.scanned
     _, frame = _lattice((128, 128), seed=3)
     data, network = restorer.network_output(frame.astype(np.float32))
     capped = cap_spectral_gain(data, remove_grid_pattern(data, network, restorer.info.size_multiple))
     restored = restorer.restore_array(frame.astype(np.float32))
     assert np.array_equal(restored, keep_input_spots(data, capped))
-    assert restorer.provenance()["input_spots_kept"] is True
+    assert restorer.provenance()["input_spots_kept"] == SPOTS_KEPT
     assert "input_spots_kept" not in restorer.provenance(blockwise=True)

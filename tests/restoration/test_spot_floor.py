@@ -83,3 +83,33 @@ def test_small_frames_and_bad_input():
         keep_input_spots(frame, frame[:, :-1])
     with pytest.raises(ParameterError, match="shape"):
         keep_input_spots(frame[None], frame[None])
+
+
+def _wave(n, fy, fx):
+    yy, xx = np.mgrid[:n, :n]
+    return np.cos(2 * np.pi * (fy * yy + fx * xx) / n)
+
+
+def _scanned_lattice(n=192, dose=80.0, seed=2):
+    """An oblique lattice (g₁ = (3, 17), g₂ = (−16, 4) bins) with a weak high order 2g₁, and an
+    input that also shows a scan-jitter satellite g₁ + (9, 0) the expected frame lacks."""
+    waves = {(3, 17): 0.3, (-16, 4): 0.3, (-13, 21): 0.15, (19, 13): 0.15}
+    clean = dose * (1 + sum(a * _wave(n, *g) for g, a in waves.items()))
+    high_order = dose * 0.08 * _wave(n, 6, 34)
+    satellite = dose * 0.08 * _wave(n, 12, 17)
+    noisy = np.random.default_rng(seed).poisson(clean + high_order + satellite).astype(np.float64)
+    return clean, high_order, satellite, noisy
+
+
+def test_a_scanned_frame_gets_back_its_lattice_spots_not_the_satellites():
+    clean, high_order, satellite, noisy = _scanned_lattice()
+    n = clean.shape[0]
+    # the network removed both the high order and the satellite (right for the satellite)
+    for scanned in (False, True):
+        kept = keep_input_spots(noisy, clean, scanned=scanned)
+        assert _amplitude_at(kept, high_order) > 0.7           # a lattice node: put back
+        assert (_amplitude_at(kept, satellite) > 0.7) is (not scanned)  # off the lattice: only unscanned
+    # a network that moved the high order by two bins (undoing drift) did not remove it
+    moved = clean + high_order.max() * _wave(n, 6, 36)
+    assert _amplitude_at(keep_input_spots(noisy, moved, scanned=True), high_order) < 0.05
+    assert _amplitude_at(keep_input_spots(noisy, moved), high_order) > 0.7

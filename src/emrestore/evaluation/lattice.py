@@ -24,6 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import ParameterError
+from ..reciprocal_lattice import on_lattice as lattice_mask
 from .spectrum import power_spectrum
 
 #: A peak is a clearly visible spot when its smoothed power is this many times the floor.
@@ -52,12 +53,6 @@ STREAK_OFFSET_BINS = 3
 #: are not all there (with g₁ and g₂ on the axes, g₁ + g₂ is not). So a lattice counts only if
 #: at least one of its spots lies more than this many bins from both axes.
 AXIS_BINS = 1
-#: The lattice basis is sought among pairs of this many innermost peaks.
-BASIS_CANDIDATES = 10
-#: A peak lies on the lattice when it is within this many bins (or :data:`NODE_TOLERANCE_RELATIVE`
-#: of its radius: smeared high orders) of a node of the least-squares lattice.
-NODE_TOLERANCE_BINS = 1.5
-NODE_TOLERANCE_RELATIVE = 0.005
 #: Frames whose spectrum holds fewer spots than this are not lattice frames.
 MIN_SPOTS = 3  # on_lattice needs three peaks on one lattice anyway
 #: The most permissive STEM probe the ``hrstem`` renderer draws: 35 mrad at 300 kV. Its
@@ -158,51 +153,13 @@ def _peaks(ratio: np.ndarray, threshold: float) -> np.ndarray:
     return np.argwhere(keep)
 
 
-def _lattice_matches(k: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """Peaks within the node tolerance of the lattice of ``basis`` (columns g₁, g₂), refined by least squares."""
-    radius = np.hypot(k[:, 0], k[:, 1])
-    tolerance = np.maximum(NODE_TOLERANCE_BINS, NODE_TOLERANCE_RELATIVE * radius)
-    mask = np.zeros(len(k), bool)
-    for _ in range(4):  # refine: peak positions are whole bins, so a basis from two peaks is off by ≤ ½ bin
-        nm = np.linalg.solve(basis, k.T).T.round()
-        new = np.hypot(*(k - nm @ basis.T).T) <= tolerance
-        if new.sum() < 3 or np.array_equal(new, mask):
-            return new
-        mask = new
-        fit, *_ = np.linalg.lstsq(nm[mask], k[mask], rcond=None)  # k ≈ nm · basisᵀ
-        if abs(np.linalg.det(fit)) < 1e-9:
-            return mask
-        basis = fit.T
-    return mask
-
-
 def on_lattice(positions: np.ndarray, size: int, strength: np.ndarray) -> np.ndarray:
-    """Which peaks lie on the frame's 2-D reciprocal lattice.
+    """Which peaks lie on the frame's 2-D reciprocal lattice (:func:`emrestore.reciprocal_lattice.on_lattice`).
 
-    Bragg spots of a crystal are integer combinations n·g₁ + m·g₂ of two basis vectors (a
-    linear drift only changes the basis). Every non-collinear pair of the
-    :data:`BASIS_CANDIDATES` strongest peaks is tried as a basis, refined by least squares on
-    the peaks it explains; the pair whose lattice holds the most peaks wins (ties: the larger
-    cell, so that a sub-lattice explaining the same peaks loses). Peaks off its nodes — scan
-    streaks, interference lines, noise peaks, a second grain — are not its spots. Returns a
-    bool mask (all False when no lattice holds three peaks).
+    ``positions`` are (M, 2) bins of a centred ``size`` × ``size`` spectrum; ``strength`` ranks
+    them for the basis search. Returns an (M,) bool mask.
     """
-    best = np.zeros(len(positions), bool)
-    if len(positions) < 3:
-        return best
-    k = positions.astype(np.float64) - size // 2
-    radius = np.hypot(k[:, 0], k[:, 1])
-    strongest = np.argsort(-np.asarray(strength), kind="stable")[:BASIS_CANDIDATES]
-    best_area = 0.0
-    for a, i in enumerate(strongest):
-        for j in strongest[a + 1:]:
-            area = abs(k[i][0] * k[j][1] - k[i][1] * k[j][0])
-            if area < 0.3 * radius[i] * radius[j]:
-                continue  # (nearly) collinear
-            mask = _lattice_matches(k, np.stack([k[i], k[j]], axis=1))
-            if mask.sum() > best.sum() or (mask.sum() == best.sum() and area > best_area):
-                best, best_area = mask, area
-    return best if best.sum() >= 3 else np.zeros(len(positions), bool)
+    return lattice_mask(np.asarray(positions, np.float64) - size // 2, strength)
 
 
 def smoothed_spectrum(image: np.ndarray) -> np.ndarray:

@@ -36,6 +36,10 @@ DEFAULT_TILE = 1024
 DEFAULT_OVERLAP = 64
 #: Default number of tiles per network call.
 DEFAULT_BATCH = 2
+#: ``input_spots_kept`` of the provenance: which of the input's spots the whole-frame steps put
+#: back where the network removed them (:func:`~emrestore.restoration.spectral_guard.keep_input_spots`).
+SPOTS_KEPT = "isolated peaks"
+SPOTS_KEPT_SCANNED = "isolated peaks on the input's lattice, not moved (scanned frame)"
 
 
 class TilingWarning(UserWarning):
@@ -241,8 +245,9 @@ class Restorer:
     def whole_frame_steps(self, data: np.ndarray, out: np.ndarray) -> np.ndarray:
         """The last steps of :meth:`restore_array`, which need the whole restored frame: the
         network's grid pattern removed (:mod:`~emrestore.restoration.grid_pattern`), then its
-        spectral gain capped and, for a TEM model, the input's clearly visible Bragg spots put back
-        where it removed them (:mod:`~emrestore.restoration.spectral_guard`; :attr:`keeps_input_spots`).
+        spectral gain capped and the input's clearly visible Bragg spots put back where it removed
+        them (:mod:`~emrestore.restoration.spectral_guard`; for STEM and SEM models only spots on
+        the input's lattice that the network did not move: :attr:`scanned`).
 
         Parameters
         ----------
@@ -250,15 +255,16 @@ class Restorer:
             (H, W) frame as the network got it and the network's output (:meth:`network_output`).
         """
         capped = cap_spectral_gain(data, remove_grid_pattern(data, out, self.info.size_multiple))
-        return keep_input_spots(data, capped) if self.keeps_input_spots else capped
+        return keep_input_spots(data, capped, scanned=self.scanned)
 
     @property
-    def keeps_input_spots(self) -> bool:
-        """Whether :meth:`whole_frame_steps` puts the input's clearly visible spots back: for TEM
-        models only. A scanned frame's spectrum also holds isolated peaks that the expected frame
-        lacks — satellites of the lattice spots from periodic scan jitter, spots displaced by
-        drift — which the STEM and SEM networks are trained to remove or move (docs/restore.md)."""
-        return self.info.modality == "tem"
+    def scanned(self) -> bool:
+        """Whether the model restores scanned frames (STEM, SEM). Their spectra also hold isolated
+        peaks that the expected frame lacks — satellites of the lattice spots from periodic scan
+        jitter, spots displaced by drift — which the networks are trained to remove or move, so
+        :meth:`whole_frame_steps` puts back only spots on the input's reciprocal lattice that the
+        network did not move (docs/restore.md)."""
+        return self.info.modality in ("stem", "sem")
 
     def network_output(self, image: np.ndarray, on_tiles: Callable[[int], None] | None = None
                        ) -> tuple[np.ndarray, np.ndarray]:
@@ -324,8 +330,7 @@ class Restorer:
             record["grid_pattern_removed_px"] = self.info.size_multiple
         if not blockwise:
             record["spectral_gain_capped_at"] = MAX_GAIN
-            if self.keeps_input_spots:
-                record["input_spots_kept"] = True
+            record["input_spots_kept"] = SPOTS_KEPT_SCANNED if self.scanned else SPOTS_KEPT
         if choice is not None:
             record["model_choice"] = choice.reason
         return record

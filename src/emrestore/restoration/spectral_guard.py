@@ -42,6 +42,7 @@ from scipy import fft as sfft
 from scipy import ndimage
 
 from ..errors import ParameterError
+from ..reciprocal_lattice import on_lattice
 
 #: A restoration may hold up to this many times the input's (9-bin averaged) power at a frequency.
 MAX_GAIN = 2.0
@@ -226,6 +227,10 @@ AXIS_BINS = 1
 #: input's evidence gives the signal there (power minus background): half the power, 0.71 of
 #: the amplitude.
 KEPT_SHARE = 0.5
+#: Scanned frames (``scanned=True``): a spot counts as removed only where the restoration also
+#: holds less than :data:`KEPT_SHARE` of its power everywhere within this many bins (a spot the
+#: network moved — back to its undistorted place, undoing drift — was not removed).
+MOVED_BINS = 2
 
 
 def _background(power: np.ndarray) -> np.ndarray:
@@ -300,7 +305,18 @@ def _spots_in(x_hat: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np
     return spots, p_in, background
 
 
-def keep_input_spots(reference: np.ndarray, restored: np.ndarray) -> np.ndarray:
+def _on_input_lattice(spots: np.ndarray, signal: np.ndarray, strength: np.ndarray, width: int) -> np.ndarray:
+    """The bins of the spot groups (8-connected) of a half spectrum whose peaks lie on one reciprocal lattice."""
+    h = spots.shape[0]
+    labels, n = ndimage.label(spots, np.ones((3, 3), bool))
+    peaks = np.array(ndimage.maximum_position(signal, labels, np.arange(1, n + 1)), np.float64).reshape(-1, 2)
+    rows, cols = peaks[:, 0].astype(int), peaks[:, 1].astype(int)
+    k = np.stack([np.where(peaks[:, 0] < h // 2, peaks[:, 0], peaks[:, 0] - h), peaks[:, 1] * (h / width)], axis=1)
+    lattice = on_lattice(k, strength[rows, cols])
+    return np.isin(labels, np.flatnonzero(lattice) + 1)
+
+
+def keep_input_spots(reference: np.ndarray, restored: np.ndarray, scanned: bool = False) -> np.ndarray:
     """``restored`` with the Bragg spots the input clearly shows put back where it removed them.
 
     The counterpart of :func:`cap_spectral_gain`. Where the input shows a clearly visible,
@@ -311,12 +327,22 @@ def keep_input_spots(reference: np.ndarray, restored: np.ndarray) -> np.ndarray:
     least-squares linear estimate of the signal at that frequency from the input alone). Every
     other frequency is left exactly as restored.
 
+    A scanned frame's spectrum also holds isolated peaks the expected frame lacks: satellites
+    of the lattice spots from periodic scan jitter, and spots displaced by drift, which the
+    network is right to remove or move. With ``scanned=True`` a spot is put back only where it
+    lies on the reciprocal lattice of the input's spots
+    (:func:`emrestore.reciprocal_lattice.on_lattice`: satellites sit off its nodes) and the
+    restoration holds less than :data:`KEPT_SHARE` of its power everywhere within
+    :data:`MOVED_BINS` (a moved spot was not removed).
+
     Parameters
     ----------
     reference : numpy.ndarray
         (H, W) frame the network was given [input units].
     restored : numpy.ndarray
         (H, W) its restoration [input units].
+    scanned : bool
+        The frame was scanned (STEM, SEM): apply the lattice and moved-spot rules above.
 
     Returns
     -------
@@ -352,7 +378,11 @@ def keep_input_spots(reference: np.ndarray, restored: np.ndarray) -> np.ndarray:
     w = y.shape[1]
     y_hat, y_smooth = _periodic_spectrum(y)
     signal = np.maximum(p_in - background, 0.0)
-    removed = spots & (averaged_power(y_hat, w) < KEPT_SHARE * signal)
+    p_out = averaged_power(y_hat, w)
+    removed = spots & (p_out < KEPT_SHARE * signal)
+    if scanned and removed.any():
+        nearby = ndimage.maximum_filter(p_out, size=2 * MOVED_BINS + 1, mode="nearest")
+        removed &= (nearby < KEPT_SHARE * signal) & _on_input_lattice(spots, signal, p_in / background, w)
     if not removed.any():
         return restored
     gain = signal[removed] / np.maximum(p_in[removed], np.finfo(np.float64).tiny)
@@ -361,5 +391,5 @@ def keep_input_spots(reference: np.ndarray, restored: np.ndarray) -> np.ndarray:
     return kept.astype(y.dtype, copy=False)
 
 
-__all__ = ["AXIS_BINS", "KEPT_SHARE", "MAX_GAIN", "MIN_SIDE_PX", "SPOT_EVIDENCE", "averaged_power", "cap_spectral_gain", "capped_share",
+__all__ = ["AXIS_BINS", "KEPT_SHARE", "MAX_GAIN", "MOVED_BINS", "MIN_SIDE_PX", "SPOT_EVIDENCE", "averaged_power", "cap_spectral_gain", "capped_share",
            "input_spots", "keep_input_spots", "periodic_component"]
