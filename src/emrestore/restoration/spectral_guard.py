@@ -381,7 +381,8 @@ def keep_input_spots(reference: np.ndarray, restored: np.ndarray, scanned: bool 
     p_out = averaged_power(y_hat, w)
     removed = spots & (p_out < KEPT_SHARE * signal)
     if scanned and removed.any():
-        nearby = ndimage.maximum_filter(p_out, size=2 * MOVED_BINS + 1, mode="nearest")
+        # rows of the half spectrum wrap around (negative frequencies at the end); columns do not
+        nearby = ndimage.maximum_filter(p_out, size=2 * MOVED_BINS + 1, mode=("wrap", "nearest"))
         removed &= (nearby < KEPT_SHARE * signal) & _on_input_lattice(spots, signal, p_in / background, w)
     if not removed.any():
         return restored
