@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "emrestore"
 #: The layers, low → high: a unit may import units of lower layers only.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
-    ("image", "tags", "dihedral", "lazy", "fidelity"),
+    ("image", "tags", "dihedral", "lazy", "fidelity", "reciprocal_lattice"),
     ("io", "nn", "noise_estimate", "distortions"),
     ("specimens", "model"),
     ("optics",),
