@@ -279,6 +279,36 @@ def test_whole_frames_score_spots_only_where_there_is_a_lattice(tmp_path):
     json.dumps(result.to_json())
 
 
+def _candidate(tmp_path, tag, run="run-a"):
+    """A shipped model copied as a training run's ``model.onnx`` (its card beside it)."""
+    import shutil
+
+    from emrestore.model.registry import find_model
+
+    shipped = find_model(tag).onnx_path
+    folder = tmp_path / run
+    folder.mkdir()
+    shutil.copy(shipped, folder / "model.onnx")
+    shutil.copy(shipped.with_suffix(".json"), folder / "model.json")
+    return folder / "model.onnx"
+
+
+def test_candidate_models_are_scored_beside_the_shipped_ones_on_their_modality_only(tmp_path):
+    rng = np.random.default_rng(9)
+    data = tmp_path / "data"
+    data.mkdir()
+    np.save(data / "lattice.npy", (_lattice(128) + rng.normal(0, 0.1, (128, 128))).astype(np.float32))
+    (real,), _ = discover(data)  # no calibration: HR-STEM assumed
+    stem, tem = _candidate(tmp_path, "hrstem"), _candidate(tmp_path, "hrtem", "run-b")
+    assert applicable_models(real, [stem, tem]) == [("hrstem", True), ("lrstem", False), (str(stem), False)]
+    result = score_frame(real, candidates=[stem, tem])
+    label = "emrestore model (run-a)"
+    assert result.chosen == "emrestore hrstem" and set(result.fidelity) == {"emrestore hrstem", "emrestore lrstem", label}
+    # the same weights as the shipped hrstem: the same restoration, scored the same
+    assert result.fidelity[label].to_json() == result.fidelity["emrestore hrstem"].to_json()
+    assert result.spectral_gain[label] == pytest.approx(result.spectral_gain["emrestore hrstem"])
+
+
 # ---------------------------------------------------------------------------- command line
 def test_cli_real_only_writes_the_real_data_section(tmp_path, capsys):
     rng = np.random.default_rng(10)

@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--tag", action="append", metavar="TAG",
                         help="evaluate this tag (repeatable; default: every tag with a shipped model)")
     parser.add_argument("--model", action="append", default=[], metavar="ONNX",
-                        help="also score this .onnx model (on the tag of its model card; repeatable)")
+                        help="also score this .onnx model (on the tag of its model card and, with --real-series, on the real files of its modality; repeatable)")
     parser.add_argument("--out", type=Path, default=Path("docs"),
                         help="folder for evaluation.md and evaluation/ (default docs)")
     parser.add_argument("--real", type=Path, metavar="DIR",
@@ -235,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
         from ..evaluation.real_data import run_real_benchmark
 
         real_data = run_real_benchmark([str(p) for p in args.real_series], bm3d=args.bm3d_images != 0,
-                                       progress=progress)
+                                       progress=progress, candidates=[p for ps in extra.values() for p in ps])
         if args.finetune_steps:
             _add_finetune(real_data, args.finetune_steps, progress)
         for r in real_data.series:

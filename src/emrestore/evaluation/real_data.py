@@ -17,14 +17,16 @@ Three measurements, one per kind of real file (:mod:`emrestore.evaluation.real_f
 The classical baselines are those of the simulated evaluation
 (:data:`~emrestore.evaluation.baselines.BASELINES`), their strength tuned on the reference
 (an upper bound no user can reach); every shipped model of the file's modality is scored,
-the one :func:`~emrestore.restoration.choose_model_tag` picks for the file marked.
+the one :func:`~emrestore.restoration.choose_model_tag` picks for the file marked. Candidate
+models (``.onnx`` files, e.g. a training run's ``model.onnx``) of the file's modality are scored
+beside them (``candidates=``; ``emrestore evaluate --model``), never as the chosen one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -82,22 +84,41 @@ class MethodScore:
         return out
 
 
-def applicable_models(real: RealFile) -> list[tuple[str, bool]]:
-    """Shipped models of the file's modality, the automatically chosen one first: (tag, chosen)."""
+def applicable_models(real: RealFile, candidates: Sequence[str | Path] = ()) -> list[tuple[str, bool]]:
+    """Models to score on ``real``: (model, chosen) pairs.
+
+    The shipped models of the file's modality, the automatically chosen one first (``model`` is
+    the tag), then each of ``candidates`` (``.onnx`` paths) whose model card is of that modality
+    (``model`` is the path; never the chosen one).
+    """
+    from ..model.registry import find_model
     from ..restoration import choose_model_tag, shipped_models
 
     chosen = choose_model_tag(real.image).tag
     modality = Tag.get(chosen).modality
     shipped = {m.name for m in shipped_models()}
     tags = [chosen] + [t.name for t in TAGS if t.modality == modality and t.name != chosen]
-    return [(t, t == chosen) for t in tags if t in shipped]
+    models = [(t, t == chosen) for t in tags if t in shipped]
+    return models + [(str(p), False) for p in candidates if find_model(p).modality == modality]
 
 
-def restore_frame(tag: str, frame: np.ndarray) -> np.ndarray:
-    """``frame`` restored by the shipped model ``tag`` (float64, the frame's shape)."""
+def model_label(model: str) -> str:
+    """Row label of a model of :func:`applicable_models`.
+
+    ``"emrestore hrstem"`` for a shipped tag; ``"emrestore model (c22-more-hrstem)"`` (file stem,
+    then its folder) for an ``.onnx`` path, as the simulated evaluation names such files.
+    """
+    if not model.endswith(".onnx"):
+        return f"emrestore {model}"
+    path = Path(model)
+    return f"emrestore {path.stem} ({path.parent.name or path.stem})"
+
+
+def restore_frame(model: str, frame: np.ndarray) -> np.ndarray:
+    """``frame`` restored by ``model`` (a shipped tag or an ``.onnx`` path; float64, the frame's shape)."""
     from ..restoration import load_model
 
-    return load_model(tag, progress=False).restore_array(np.asarray(frame, np.float32)).astype(np.float64)
+    return load_model(model, progress=False).restore_array(np.asarray(frame, np.float32)).astype(np.float64)
 
 
 def central_crop(shape: tuple[int, ...], size: int = SCORE_CROP_PX) -> tuple[slice, slice]:
@@ -177,7 +198,7 @@ class SeriesResult:
                 "methods": [m.to_json() for m in self.methods]}
 
 
-def score_series(real: RealFile, bm3d: bool = True) -> SeriesResult:
+def score_series(real: RealFile, bm3d: bool = True, candidates: Sequence[str | Path] = ()) -> SeriesResult:
     """Frame-split scoring of a series: restore each frame, compare with the others' registered mean.
 
     Parameters
@@ -186,6 +207,8 @@ def score_series(real: RealFile, bm3d: bool = True) -> SeriesResult:
         A file of role ``"series"`` (N ≥ 2 frames of one field).
     bm3d : bool
         Also run tuned BM3D (seconds per frame and σ; when the ``bm3d`` package is installed).
+    candidates : sequence of str or Path
+        ``.onnx`` models to score beside the shipped ones (:func:`applicable_models`).
     """
     data = real.image.data
     if data.ndim != 3 or len(data) < 2:
@@ -196,7 +219,7 @@ def score_series(real: RealFile, bm3d: bool = True) -> SeriesResult:
     frame_var = difference_noise_variance(registered)
     reference_var = frame_var / (n - 1)
     crop = central_crop(registered.frames.shape)
-    models = applicable_models(real)
+    models = applicable_models(real, candidates)
     rows: dict[tuple[str, str, bool], list] = {}
     example: dict[str, np.ndarray] = {}
     for k in range(n):
@@ -205,11 +228,11 @@ def score_series(real: RealFile, bm3d: bool = True) -> SeriesResult:
         for baseline in _baselines(bm3d):
             out, _ = baseline.run(raw, reference)
             accumulate_scores(rows, (baseline.name, "baseline", False), out, reference, reference_var)
-        for tag, chosen in models:
-            restored = registered.align(restore_frame(tag, data[k]), k)[crop]
-            accumulate_scores(rows, (f"emrestore {tag}", "model", chosen), restored, reference, reference_var)
+        for model, chosen in models:
+            restored = registered.align(restore_frame(model, data[k]), k)[crop]
+            accumulate_scores(rows, (model_label(model), "model", chosen), restored, reference, reference_var)
             if k == 0:
-                example[f"emrestore {tag}"] = restored
+                example[model_label(model)] = restored
         if k == 0:
             example.update(raw=raw, reference=reference)
     shape = registered.frames[0][crop].shape
@@ -258,7 +281,7 @@ class NearCleanResult:
 
 
 def score_near_clean(real: RealFile, doses: tuple[float, ...] = DOSE_LADDER, bm3d: bool = True,
-                     seed: int = 0) -> NearCleanResult:
+                     seed: int = 0, candidates: Sequence[str | Path] = ()) -> NearCleanResult:
     """Degrade a near-clean real frame at each dose with the forward model; score the restorers.
 
     Parameters
@@ -273,19 +296,21 @@ def score_near_clean(real: RealFile, doses: tuple[float, ...] = DOSE_LADDER, bm3
         Seed of the distortion chain, the same at every dose: the other chain parameters (scan
         distortions, detector) are drawn once from the default ranges (scaled to the frame's
         pixel size where it is known, as in training), so only the dose changes along the ladder.
+    candidates : sequence of str or Path
+        ``.onnx`` models to score beside the shipped ones (:func:`applicable_models`).
     """
     from ..distortions import distort
 
     frame = real.image.data if real.image.data.ndim == 2 else real.image.data[0]
     clean = np.asarray(frame, np.float64)[central_crop(frame.shape)]
-    models = applicable_models(real)
+    models = applicable_models(real, candidates)
     modality = (real.image.modality or "stem")
     pass_rows: dict[tuple[str, str, bool], list] = {}
     examples: dict[float, dict[str, np.ndarray]] = {0.0: {"input": clean, "target": clean}}
-    for tag, chosen in models:
-        out = restore_frame(tag, clean)
-        accumulate_scores(pass_rows, (f"emrestore {tag}", "model", chosen), out, clean)
-        examples[0.0][f"emrestore {tag}"] = out
+    for model, chosen in models:
+        out = restore_frame(model, clean)
+        accumulate_scores(pass_rows, (model_label(model), "model", chosen), out, clean)
+        examples[0.0][model_label(model)] = out
     ladder: dict[float, list[MethodScore]] = {}
     for dose in doses:
         noisy, target, _ = distort(clean - min(0.0, float(clean.min())), modality, seed=seed,
@@ -297,10 +322,10 @@ def score_near_clean(real: RealFile, doses: tuple[float, ...] = DOSE_LADDER, bm3
             out, _ = baseline.run(noisy, target)
             accumulate_scores(rows, (baseline.name, "baseline", False), out, target)
         examples[float(dose)] = {"input": noisy, "target": target}
-        for tag, chosen in models:
-            out = restore_frame(tag, noisy)
-            accumulate_scores(rows, (f"emrestore {tag}", "model", chosen), out, target)
-            examples[float(dose)][f"emrestore {tag}"] = out
+        for model, chosen in models:
+            out = restore_frame(model, noisy)
+            accumulate_scores(rows, (model_label(model), "model", chosen), out, target)
+            examples[float(dose)][model_label(model)] = out
         ladder[float(dose)] = mean_scores(rows)
     return NearCleanResult(real, (int(clean.shape[0]), int(clean.shape[1])), mean_scores(pass_rows), ladder, examples,
                            own_noise_psnr(clean))
@@ -365,7 +390,7 @@ class FrameResult:
                 "lattice_within_transfer_limit": {name: self.within_limit(name).to_json() for name in self.fidelity}}
 
 
-def score_frame(real: RealFile) -> FrameResult:
+def score_frame(real: RealFile, candidates: Sequence[str | Path] = ()) -> FrameResult:
     """Restore a real frame whole (a series: its first frame) with each applicable model.
 
     Scores its Bragg spots where it shows a lattice
@@ -381,11 +406,11 @@ def score_frame(real: RealFile) -> FrameResult:
     fidelity: dict[str, LatticeFidelity] = {}
     gains: dict[str, float] = {}
     chosen_name, chosen_out, seconds = "", frame, float("nan")
-    for tag, chosen in applicable_models(real):
+    for model, chosen in applicable_models(real, candidates):
         start = time.perf_counter()
-        out = restore_frame(tag, frame)
+        out = restore_frame(model, frame)
         elapsed = time.perf_counter() - start
-        name = f"emrestore {tag}"
+        name = model_label(model)
         gains[name] = spectral_gain(frame, out).max_gain
         if lattice:
             fidelity[name] = lattice_fidelity(frame, out)
@@ -420,7 +445,7 @@ class RealBenchmark:
 
 
 def run_real_benchmark(folders: list[str], bm3d: bool = True, doses: tuple[float, ...] = DOSE_LADDER,
-                       progress: bool = True) -> RealBenchmark:
+                       progress: bool = True, candidates: Sequence[str | Path] = ()) -> RealBenchmark:
     """Score every real file of ``folders`` (series, near-clean, lattice).
 
     Parameters
@@ -433,6 +458,9 @@ def run_real_benchmark(folders: list[str], bm3d: bool = True, doses: tuple[float
         The dose ladder of the near-clean frames.
     progress : bool
         A progress bar over the files.
+    candidates : sequence of str or Path
+        ``.onnx`` models (e.g. training runs' ``model.onnx``) scored beside the shipped models
+        on the files of their modality.
     """
     from tqdm.auto import tqdm
 
@@ -450,8 +478,8 @@ def run_real_benchmark(folders: list[str], bm3d: bool = True, doses: tuple[float
     series, near, frames = [], [], []
     for real in tqdm(files, desc="real data", unit="file", disable=not progress):
         if real.role == "series":
-            series.append(score_series(real, bm3d=bm3d))
+            series.append(score_series(real, bm3d=bm3d, candidates=candidates))
         elif real.role == "near-clean":
-            near.append(score_near_clean(real, doses=doses, bm3d=bm3d))
-        frames.append(score_frame(real))
+            near.append(score_near_clean(real, doses=doses, bm3d=bm3d, candidates=candidates))
+        frames.append(score_frame(real, candidates=candidates))
     return RealBenchmark(list(folders), series, near, frames, skipped, manifests)
