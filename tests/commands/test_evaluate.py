@@ -34,3 +34,15 @@ def test_unknown_classes_still_fail(tmp_path):
                         b"emrestore.evaluation.real_data\nMethodScore")
     with pytest.raises(AttributeError):
         load_results(path)
+
+
+def test_the_report_names_every_option_that_changes_what_it_holds():
+    import argparse
+
+    from emrestore.commands.evaluate import add_parser, command_line
+
+    parser = add_parser(argparse.ArgumentParser().add_subparsers())
+    args = parser.parse_args(["--real-series", "data", "--finetune-steps", "100", "--cache", "/tmp/c",
+                              "--save-results", "r.pkl"])
+    assert command_line(args) == "emrestore evaluate --real-series data --finetune-steps 100"
+    assert command_line(parser.parse_args([])) == "emrestore evaluate"

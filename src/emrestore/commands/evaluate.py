@@ -80,6 +80,8 @@ def command_line(args: argparse.Namespace) -> str:
     parts += [f"--real-series {path}" for path in args.real_series]
     if args.real_only:
         parts.append("--real-only")
+    if args.finetune_steps:
+        parts.append(f"--finetune-steps {args.finetune_steps}")
     if args.no_columns:
         parts.append("--no-columns")
     return " ".join(parts)
