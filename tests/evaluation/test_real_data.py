@@ -335,6 +335,24 @@ def test_cli_real_only_writes_the_real_data_section(tmp_path, capsys):
     assert "real    series.npy" in capsys.readouterr().out
 
 
+def test_cli_scores_a_model_file_on_the_real_files(tmp_path, capsys):
+    rng = np.random.default_rng(11)
+    data = tmp_path / "real"
+    data.mkdir()
+    np.save(data / "series.npy", (_smooth_field(rng, 48) + rng.normal(0, 1, (3, 48, 48))).astype(np.float32))
+    candidate = _candidate(tmp_path, "hrstem")
+    out = tmp_path / "report"
+    assert main(["evaluate", "--real-series", str(data), "--real-only", "--bm3d-images", "0", "--tag", "hrstem",
+                 "--model", str(candidate), "--out", str(out), "--quiet"]) == 0
+    text = (out / "evaluation.md").read_text()
+    rows = {line.split("|")[4].strip(): line for line in text.splitlines() if line.startswith("| ")
+            and len(line.split("|")) > 6 and "emrestore" in line.split("|")[4]}
+    assert {"**emrestore hrstem** (auto)", "**emrestore model (run-a)**"} <= set(rows)
+    # the same weights as the shipped model: the same frame-split scores
+    assert rows["**emrestore model (run-a)**"].split("|")[5:8] == rows["**emrestore hrstem** (auto)"].split("|")[5:8]
+    assert "real    series.npy" in capsys.readouterr().out
+
+
 def test_cli_real_data_errors(tmp_path, capsys):
     assert main(["evaluate", "--real-only"]) == 2
     assert "--real-only needs --real-series" in capsys.readouterr().err

@@ -346,8 +346,8 @@ def real_data_lines(bench: RealBenchmark, figures: Path, subdir: str) -> list[st
              + ", ".join(f"`{f}`" for f in bench.folders) + "). Facts a file does not store (modality, pixel "
              "size, whether a frame is near-clean) come from a manifest — " + "; ".join(bench.manifests)
              + " — and each table says where each fact came from (*file*, *manifest*, *unknown*). Every "
-             "shipped model of the file's modality is scored; *(auto)* marks the one `emrestore restore` "
-             "would choose.", ""]
+             "shipped model of the file's modality is scored, and each `--model` file of that modality "
+             "(*emrestore model (its folder)*); *(auto)* marks the one `emrestore restore` would choose.", ""]
     lines += series_lines(bench.series, figures, subdir)
     lines += finetune_lines(getattr(bench, "finetuned", []))  # results saved before it existed have none
     lines += near_clean_lines(bench.near_clean, figures, subdir)
