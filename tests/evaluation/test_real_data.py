@@ -17,6 +17,7 @@ from emrestore.evaluation.real_data import (
     central_crop,
     score_frame,
     own_noise_psnr,
+    run_real_benchmark,
     score_near_clean,
     score_series,
 )
@@ -307,6 +308,12 @@ def test_candidate_models_are_scored_beside_the_shipped_ones_on_their_modality_o
     # the same weights as the shipped hrstem: the same restoration, scored the same
     assert result.fidelity[label].to_json() == result.fidelity["emrestore hrstem"].to_json()
     assert result.spectral_gain[label] == pytest.approx(result.spectral_gain["emrestore hrstem"])
+    # two candidates whose rows would merge are refused before any work
+    twin = tmp_path / "other"
+    twin.mkdir()
+    twin = _candidate(twin, "hrstem")  # other/run-a/model.onnx: the same row label
+    with pytest.raises(ParameterError, match="share the row"):
+        run_real_benchmark([str(data)], bm3d=False, progress=False, candidates=[stem, twin])
 
 
 # ---------------------------------------------------------------------------- command line

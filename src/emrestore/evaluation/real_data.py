@@ -108,7 +108,7 @@ def model_label(model: str) -> str:
     ``"emrestore hrstem"`` for a shipped tag; ``"emrestore model (c22-more-hrstem)"`` (file stem,
     then its folder) for an ``.onnx`` path, as the simulated evaluation names such files.
     """
-    if not model.endswith(".onnx"):
+    if Path(model).suffix.lower() != ".onnx":
         return f"emrestore {model}"
     path = Path(model)
     return f"emrestore {path.stem} ({path.parent.name or path.stem})"
@@ -466,6 +466,11 @@ def run_real_benchmark(folders: list[str], bm3d: bool = True, doses: tuple[float
 
     from .real_files import discover, read_manifest
 
+    labels = [model_label(str(p)) for p in candidates]
+    twins = sorted({label for label in labels if labels.count(label) > 1})
+    if twins:
+        raise ParameterError(f"Two candidate models would share the row {twins[0]!r} (same file name in folders "
+                             "of the same name).", "Give each candidate its own folder name.")
     files, skipped, manifests = [], [], []
     for folder in folders:
         found, bad = discover(folder)
