@@ -106,7 +106,8 @@ def model_label(model: str) -> str:
     """Row label of a model of :func:`applicable_models`.
 
     ``"emrestore hrstem"`` for a shipped tag; ``"emrestore model (c22-more-hrstem)"`` (file stem,
-    then its folder) for an ``.onnx`` path, as the simulated evaluation names such files.
+    then its folder) for an ``.onnx`` path: always with the folder, since a training run's file is
+    always ``model.onnx`` (the simulated evaluation adds it only where two stems collide).
     """
     if Path(model).suffix.lower() != ".onnx":
         return f"emrestore {model}"
