@@ -20,15 +20,25 @@ the predicted input noise: the reference a map that only knew the dose would rea
 first; ``err_over_total``/``err_over_cheap``: the median of true error / map (1 where the
 scale holds; the ranges across frames show how much it varies).
 
+``--ceiling K``: instead, how much of each frame's error field a map could rank at best. The
+frame's specimen is degraded again ``K`` times with *every* parameter of the distortion chain
+fixed to the frame's own (dose, blur, jitter amplitudes, ...) and only the noise realization
+new; each copy is restored and its true local error computed. ``ceiling`` is the Spearman ρ
+between the frame's own error and the mean error of the ``K`` copies: what a map that knew the
+specimen and the microscope exactly, but not this frame's noise, would reach. ``pair`` is the
+mean ρ between two copies' errors (the share of the error field that is reproducible at all).
+
 Frames used so far: 0–11 designed uncertainty-1, 12–27 scored it; 0–27 designed
 uncertainty-2; 28–43 (``--skip 28 --n 16``) scored it once; 0–27 designed uncertainty-3 and
 fitted its calibration (``tools/calibrate_uncertainty.py``); 44–59 (``--skip 44 --n 16``)
-scored it once.
+scored it once; 28–59 (``--ceiling 8 --n 32 --skip 28``) measured the reachable ρ (nothing
+was changed after it).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -87,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", metavar="FOLDER", default=None,
                         help="instead: figures and spot checks on the real lattice files, written to FOLDER "
                              "(docs/uncertainty)")
+    parser.add_argument("--ceiling", type=int, default=0, metavar="K",
+                        help="instead: the reachable ρ, from K re-noised copies of each frame (see above)")
     args = parser.parse_args(argv)
+    if args.ceiling:
+        return ceiling_table(args)
     if args.real:
         rows = real_figures(args.real, args.dihedral, args.renoise)
         print("\n| file | model | spots | lost | lost, seen in the residual | appeared | appeared, seen in "
@@ -134,6 +148,98 @@ def main(argv: list[str] | None = None) -> int:
             json.dump({"args": vars(args), "results": results}, f, indent=1)
     return 0
 
+
+
+# --------------------------------------------------------------------------- ceiling
+#: Seed of the extra noise realizations of ``--ceiling`` (independent of the evaluation seed).
+CEILING_SEED = 977
+
+
+def local_error(restored: np.ndarray, truth: np.ndarray, window: float) -> np.ndarray:
+    """True local RMS error ``sqrt(G_w * (restored − truth)²)`` [input units]."""
+    d = restored.astype(np.float64) - np.asarray(truth, np.float64)
+    return np.sqrt(ndimage.gaussian_filter(d * d, window))
+
+
+@functools.lru_cache(maxsize=1)
+def _clean_frame(tag: str, index: int, size: int):
+    """The clean specimen image of evaluation frame ``index`` (kept for its copies)."""
+    from emrestore.datasets.bank import get_renderer, sample_rng
+    from emrestore.evaluation.validation import EVAL_SEED
+
+    return get_renderer(tag)(size, sample_rng(EVAL_SEED, index))
+
+
+def evaluation_frame(tag: str, index: int, size: int, copy: int = 0):
+    """Frame ``index`` of ``tag``'s evaluation set, or a copy of it with new noise only.
+
+    ``copy`` 0 renders it as :func:`validation_pairs` does (same specimen, same distortion
+    parameters, same noise); ``copy`` k ≥ 1 keeps the specimen and every distortion parameter
+    and draws new noise (seed ``[CEILING_SEED, index, k]``). Returns ``(input, target, params)``.
+    """
+    from emrestore.datasets.bank import sample_rng
+    from emrestore.distortions import distort
+    from emrestore.evaluation.validation import EVAL_SEED
+
+    clean = _clean_frame(tag, index, size)
+    x, t, params = distort(clean.image, clean.modality, seed=sample_rng(EVAL_SEED, index, 1),
+                           pixel_size_nm=clean.pixel_size_nm)
+    if copy:
+        fixed = {name: value for name, value in params.items() if name != "modality"}
+        x, t, params = distort(clean.image, clean.modality, seed=np.random.default_rng([CEILING_SEED, index, copy]),
+                               pixel_size_nm=clean.pixel_size_nm, **fixed)
+    return np.asarray(x, np.float32), np.asarray(t, np.float64), params
+
+
+def frame_ceiling(tag: str, index: int, size: int, restorer, copies: int, window: float) -> dict[str, float]:
+    """Map ρ, the reachable ρ (``ceiling``) and the copies' mutual ρ (``pair``) on one frame
+    (:func:`evaluation_frame` and its ``copies`` re-noised copies)."""
+    b = int(2 * window)
+    inner = (slice(b, -b), slice(b, -b))
+    errors = []
+    for k in range(copies + 1):
+        x, t, _ = evaluation_frame(tag, index, size, k)
+        y = restorer.restore_array(x)
+        if k == 0:
+            m = restorer.uncertainty(x, y, window=window, modality=tag[2:])
+            own_map = m.total[inner].ravel()[::7]
+        errors.append(local_error(y, t, window)[inner].ravel()[::7])
+
+    def rho(a: np.ndarray, e: np.ndarray) -> float:
+        return float(stats.spearmanr(a, e)[0]) if np.ptp(a) > 0 and np.ptp(e) > 0 else float("nan")
+
+    pairs = [rho(errors[i], errors[j]) for i in range(1, copies + 1) for j in range(i + 1, copies + 1)]
+    e = errors[0]
+    return {"map": rho(own_map, e), "ceiling": rho(np.mean(errors[1:], axis=0), e),
+            "pair": float(np.nanmean(pairs)) if pairs else float("nan"),
+            "error_cv": float(np.std(e) / max(np.mean(e), 1e-300))}
+
+
+def ceiling_table(args: argparse.Namespace) -> int:
+    """``--ceiling K``: per tag, the map's ρ beside the reachable one (mean over frames)."""
+    results = {}
+    started = time.perf_counter()
+    for tag in args.tags:
+        restorer = load_model(tag, tile=0, progress=False)
+        rows = []
+        for i in range(args.skip, args.skip + args.n):
+            rows.append(frame_ceiling(tag, i, args.size, restorer, args.ceiling, args.window))
+            print(f"{tag} frame {i}: " + ", ".join(f"{k} {v:+.2f}" for k, v in rows[-1].items()), flush=True)
+        results[tag] = {name: {"mean": float(np.nanmean([r[name] for r in rows])),
+                               "frames": [r[name] for r in rows]} for name in rows[0]}
+    print(f"\nReachable Spearman ρ (mean over frames {args.skip}–{args.skip + args.n - 1} of {args.size}² px; "
+          f"window σ {args.window:g} px; {args.ceiling} re-noised copies; cheap map; "
+          f"{time.perf_counter() - started:.0f} s)\n")
+    print("| tag | map (cheap) | ceiling | copy vs copy | frames where the map reaches ≥ 80 % of the ceiling |")
+    print("|---|---:|---:|---:|---:|")
+    for tag, r in results.items():
+        near = sum(m >= 0.8 * c for m, c in zip(r["map"]["frames"], r["ceiling"]["frames"]) if c > 0)
+        print(f"| {tag} | {r['map']['mean']:.2f} | {r['ceiling']['mean']:.2f} | {r['pair']['mean']:.2f} | "
+              f"{near}/{args.n} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "results": results}, f, indent=1)
+    return 0
 
 
 # --------------------------------------------------------------------------- real files
