@@ -42,3 +42,19 @@ def test_a_cache_written_before_sets_carried_columns_is_rendered_again(tmp_path)
     assert all(np.array_equal(a, b) for a, b in zip(again.columns, valset.columns))
     with np.load(path) as stored:
         assert "column_offsets" in stored
+
+
+def test_the_hrtem_set_key_names_the_potential_its_frames_were_rendered_with(monkeypatch):
+    # the hrtem renderer's "auto" potential is Lobato with abTEM installed and Molière without:
+    # other frames, so a set cached in one environment must not be read back in the other
+    from emrestore.evaluation import validation
+    from emrestore.optics import potential
+
+    keys = {}
+    for installed in (True, False):
+        monkeypatch.setattr(potential, "abtem_available", lambda installed=installed: installed)
+        keys[installed] = {tag: validation.evaluation_set_key(tag, 64, 256, 7) for tag in ("hrtem", "hrstem", "lrtem")}
+    assert keys[True]["hrtem"] != keys[False]["hrtem"]
+    assert keys[True]["hrstem"] == keys[False]["hrstem"] and keys[True]["lrtem"] == keys[False]["lrtem"]
+    assert len({keys[False][t] for t in keys[False]}) == 3
+    assert validation.evaluation_set_key("hrtem", 64, 256, 7) != validation.evaluation_set_key("hrtem", 64, 256, 8)

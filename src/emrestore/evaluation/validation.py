@@ -20,6 +20,7 @@ import numpy as np
 from ..datasets.bank import render_sample
 from ..errors import ParameterError
 from ..io.atomic import save_npz_atomic
+from ..optics.potential import resolve_potential
 from ..tags import Tag
 
 #: Seed of the evaluation sets (training banks use seed 0).
@@ -88,6 +89,17 @@ def _dose(params: dict) -> float:
                          f"Expected one of {DOSE_KEYS}.")
 
 
+def evaluation_set_key(tag: str, n: int, size: int, seed: int) -> str:
+    """The 12-hex-digit key naming the evaluation set of ``tag`` (its cache file and its baselines'
+    scores): the draw (``n``, ``size``, ``seed``), the simulator version and, for ``hrtem``, the
+    potential its renderer resolves ``"auto"`` to here — abTEM's Lobato where abTEM is installed,
+    else Molière (:func:`~emrestore.optics.potential.resolve_potential`) — which changes the frames."""
+    parts: list = [tag, n, size, seed, "no-clean-pairs", SIMULATOR_VERSION]
+    if tag == "hrtem":
+        parts.append(resolve_potential("auto"))
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
+
+
 def validation_pairs(tag: str, n: int = 64, size: int = 256, seed: int = EVAL_SEED,
                      cache_dir: str | Path | None = None, progress: bool = True) -> ValidationSet:
     """Render (or read back from ``cache_dir``) the evaluation set of ``tag``.
@@ -111,8 +123,7 @@ def validation_pairs(tag: str, n: int = 64, size: int = 256, seed: int = EVAL_SE
     if n < 3 or size < 32:
         raise ParameterError(f"An evaluation set needs n ≥ 3 pairs of ≥ 32 px (got n={n}, size={size}).",
                              "Use the defaults, n=64 and size=256.")
-    key = hashlib.sha256(json.dumps([tag, n, size, seed, "no-clean-pairs", SIMULATOR_VERSION]).encode()
-                         ).hexdigest()[:12]
+    key = evaluation_set_key(tag, n, size, seed)
     path = Path(cache_dir) / f"valset_{tag}_{key}.npz" if cache_dir is not None else None
     if path is not None and path.is_file():
         with np.load(path) as f:
